@@ -1,0 +1,41 @@
+"""Checkpoints: written atomically, so a run killed mid-write still has its last good one."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import Config
+
+
+def save_atomic(obj: Any, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu"):
+    """A trained model from a training checkpoint (``last.pt``) or an exported ``model.pt``,
+    in eval mode, with its Config attached as ``model.config``."""
+    from .model import build_model
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
+        raise ValueError(f"{path}: not a bbadj checkpoint (needs 'model' and 'config')")
+    cfg = Config.from_dict(ckpt["config"])
+    # the architecture comes from the config; the weights from the file, never downloaded again
+    model = build_model(_no_download(cfg).model, cfg.data.crop_size)
+    model.load_state_dict(ckpt["model"])
+    model.config = cfg
+    return model.to(device).eval()
+
+
+def _no_download(cfg: Config) -> Config:
+    return cfg.with_overrides({"model": {"pretrained": "none"}})

@@ -1,0 +1,169 @@
+"""Configuration as data: dataclasses loaded from ``params.yaml`` (or any YAML/dict).
+
+Every number that changes what the study measures lives here, not in code.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# ImageNet statistics: torchvision's pretrained ResNets expect them, and crops are filled with
+# the mean (zero after normalisation) where they leave the image.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class JitterConfig:
+    """REFERENCE.md's protocol: centre shift u*w, v*h with u, v ~ U[-shift, shift]; one scale s ~ U[1-scale, 1+scale]."""
+
+    shift: float = 0.1
+    scale: float = 0.1
+
+
+@dataclass
+class DataConfig:
+    train_annotations: str = "data/synth/train/annotations.json"
+    train_images: str = "data/synth/train/images"
+    val_annotations: str = "data/synth/val/annotations.json"
+    val_images: str = "data/synth/val/images"
+    crop_size: int = 96  # S: the crop is resampled to S x S, and each edge is classified over S positions
+    buffer_ratio: float = 1.1  # the jittered box is scaled about its centre by this to define the crop
+    jitter: JitterConfig = field(default_factory=JitterConfig)
+    skip_crowd: bool = True
+    min_box_size: float = 1.0  # boxes narrower or lower than this (pixels) are skipped and counted
+    roi_sampling_ratio: int = 2  # roi_align samples per output pixel per axis (-1: adaptive, slower on big boxes)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    num_workers: int = 0
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "resnet18"  # resnet18 | resnet34 | resnet50 (the paper's)
+    pretrained: str = "none"  # imagenet | none | path to a state dict
+    norm: str = "batchnorm"  # backbone norm layers: batchnorm (trainable) | frozen (DETR's FrozenBatchNorm2d)
+    fusion: str = "l4"  # l4 | l34_mean | l34_concat | fpn
+    decoder: str = "conv1d"  # conv1d | linear
+    pooling: str = "mean"  # directional pooling: mean | max
+    hidden: int = 128  # channels inside the conv1d decoder and the FPN
+
+
+@dataclass
+class TrainConfig:
+    optimizer: str = "adam"  # adam | adamw
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 32  # boxes per optimiser step (global, across all ranks)
+    epochs: float = 1.0
+    max_steps: int = 0  # > 0 caps the run at this many steps whatever `epochs` says
+    warmup_steps: int = 50
+    grad_clip: float = 1.0  # max gradient norm; 0 disables
+    loss: str = "two_point"  # two_point | bce_onehot | gaussian
+    gaussian_sigma: float = 1.0  # in positions, for loss=gaussian
+    amp: bool = True  # used on CUDA only (bf16 where supported)
+    channels_last: bool = True  # used on CUDA only
+    compile: bool = False
+    seed: int = 0
+    checkpoint_every: int = 200  # steps; a checkpoint is also written at the end
+    log_every: int = 10
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+
+
+@dataclass
+class EvalConfig:
+    decoding: str = "subpixel"  # argmax | subpixel
+    window: int = 2  # subpixel: positions either side of the peak in the expectation
+    repeats: int = 5  # jitter draws averaged
+    seed: int = 1234
+    batch_size: int = 128
+    device: str = "auto"
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "Config":
+        return _build(cls, d or {}, "config")
+
+    def with_overrides(self, overrides: dict[str, Any] | None) -> "Config":
+        """A new Config with a nested dict (e.g. one experiment's entry in params.yaml) merged in."""
+        return Config.from_dict(deep_merge(self.to_dict(), overrides or {}))
+
+
+def _build(cls, d: dict[str, Any], where: str):
+    if not isinstance(d, dict):
+        raise TypeError(f"{where}: expected a mapping, got {type(d).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(d) - set(known))
+    if unknown:
+        raise KeyError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
+    kwargs = {}
+    for name, value in d.items():
+        f = known[name]
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if is_dataclass(default):
+            kwargs[name] = _build(type(default), value, f"{where}.{name}")
+        elif isinstance(default, tuple):
+            kwargs[name] = tuple(value)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise TypeError(f"{where}.{name}: expected true/false, got {value!r}")
+            kwargs[name] = value
+        elif isinstance(default, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
+            kwargs[name] = float(value)
+        elif default is not None and not isinstance(value, type(default)):
+            raise TypeError(f"{where}.{name}: expected {type(default).__name__}, got {value!r}")
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Load a Config from a YAML file. Top-level keys other than data/model/train/eval
+    (such as the study's ``experiments`` list) are ignored here."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"config file not found: {path}")
+        raw = yaml.safe_load(path.read_text()) or {}
+    sections = {k: raw[k] for k in ("data", "model", "train", "eval") if k in raw}
+    return Config.from_dict(deep_merge(sections, overrides or {}))
+
+
+def parse_set(items: list[str] | None) -> dict[str, Any]:
+    """``["train.lr=3e-4", "model.fusion=fpn"]`` -> nested dict, values parsed as YAML."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValueError(f"--set expects key.path=value, got {item!r}")
+        key, value = item.split("=", 1)
+        node = out
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = yaml.safe_load(value)
+    return out

@@ -1,0 +1,109 @@
+"""Datasets that decode each image once and cut all of its boxes in one ``roi_align`` call.
+
+``TrainBatches`` is indexed by global step: item k is the whole (or, under DDP, this rank's
+share of the) batch of step k, with jitter drawn from a generator seeded by (seed, epoch,
+batch), so the data of a step never depends on workers, restarts or the number of ranks.
+``EvalImages`` yields one image with all its boxes and their pre-drawn jittered versions.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..config import DataConfig
+from .coco import CocoBoxes
+from .crops import boxes_to_positions, crop_windows, cut_crops
+from .images import check_size, normalize, read_rgb
+from .jitter import jitter_boxes
+
+
+class TrainBatches(Dataset):
+    def __init__(self, coco: CocoBoxes, cfg: DataConfig, batch_size: int, seed: int,
+                 rank: int = 0, world_size: int = 1, device: str = "cpu"):
+        if batch_size % world_size:
+            raise ValueError(f"batch size {batch_size} is not divisible by the {world_size} ranks")
+        if coco.n_boxes < batch_size:
+            raise ValueError(f"{coco.source}: {coco.n_boxes} boxes, fewer than one batch of {batch_size}")
+        self.records = coco.images
+        self.cfg, self.batch_size, self.seed = cfg, batch_size, seed
+        self.rank, self.world_size, self.device = rank, world_size, device
+        counts = np.array([len(r.boxes) for r in self.records])
+        self._counts = counts
+        self.batches_per_epoch = int(counts.sum()) // batch_size  # the last partial batch is dropped
+        self._epoch, self._plan = None, None
+
+    def __len__(self) -> int:
+        return self.batches_per_epoch
+
+    def plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """(image index, box index) of every box of ``epoch`` in order: images shuffled, each
+        image's boxes kept together so that a batch decodes few images."""
+        if self._epoch != epoch:
+            order = np.random.default_rng([self.seed, epoch]).permutation(len(self.records))
+            img = np.repeat(order, self._counts[order])
+            box = np.concatenate([np.arange(self._counts[i]) for i in order])
+            self._epoch, self._plan = epoch, (img, box)
+        return self._plan
+
+    def __getitem__(self, step: int) -> dict[str, torch.Tensor]:
+        epoch, b = divmod(int(step), self.batches_per_epoch)
+        img, box = self.plan(epoch)
+        sl = slice(b * self.batch_size, (b + 1) * self.batch_size)
+        img, box = img[sl], box[sl]
+        # jitter the whole global batch, then keep this rank's share: the same boxes and draws
+        # whatever the number of ranks
+        gt = np.stack([self.records[i].boxes[j] for i, j in zip(img, box)])
+        wh = np.array([[self.records[i].width, self.records[i].height] for i in img], dtype=np.float64)
+        jc = self.cfg.jitter
+        jittered = jitter_boxes(gt, wh, np.random.default_rng([self.seed, epoch, b]), jc.shift, jc.scale)
+        per_rank = self.batch_size // self.world_size
+        keep = slice(self.rank * per_rank, (self.rank + 1) * per_rank)
+        return make_crops(self.records, img[keep], gt[keep], jittered[keep], self.cfg, self.device)
+
+
+def make_crops(records, img_idx, gt, jittered, cfg: DataConfig, device="cpu") -> dict[str, torch.Tensor]:
+    """Crops and targets for boxes given by their image index; each image is decoded once."""
+    S = cfg.crop_size
+    windows = crop_windows(jittered, cfg.buffer_ratio)
+    crops = torch.empty(len(img_idx), 3, S, S, device=device)
+    for i in np.unique(img_idx):
+        rows = np.flatnonzero(img_idx == i)
+        rec = records[i]
+        image = read_rgb(rec.path, device)
+        check_size(image, rec.width, rec.height, rec.path)
+        x = normalize(image, cfg.mean, cfg.std)
+        crops[torch.as_tensor(rows, device=device)] = cut_crops(x, windows[rows], S, cfg.roi_sampling_ratio)
+    return {
+        "crops": crops,
+        "positions": boxes_to_positions(gt, windows, S).float(),
+        "windows": windows,
+        "jittered": torch.as_tensor(jittered),
+        "gt": torch.as_tensor(gt),
+    }
+
+
+class EvalImages(Dataset):
+    """Item i: image i's crops for all its boxes, under pre-drawn jitter (``jittered``: one
+    (N_i, 4) array per image)."""
+
+    def __init__(self, coco: CocoBoxes, jittered: list[np.ndarray], cfg: DataConfig, device: str = "cpu"):
+        self.records, self.jittered, self.cfg, self.device = coco.images, jittered, cfg, device
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        rec = self.records[i]
+        out = make_crops(self.records, np.full(len(rec.boxes), i), rec.boxes, self.jittered[i], self.cfg, self.device)
+        out["index"] = i
+        return out
+
+
+def draw_eval_jitter(coco: CocoBoxes, cfg: DataConfig, seed: int, repeat: int) -> list[np.ndarray]:
+    """The jittered boxes of draw ``repeat``: the same for every model given the same seed."""
+    rng = np.random.default_rng([seed, repeat])
+    gt = np.concatenate([r.boxes for r in coco.images])
+    wh = np.concatenate([np.tile([r.width, r.height], (len(r.boxes), 1)) for r in coco.images])
+    jittered = jitter_boxes(gt, wh, rng, cfg.jitter.shift, cfg.jitter.scale)
+    return np.split(jittered, np.cumsum([len(r.boxes) for r in coco.images])[:-1])

@@ -1,0 +1,46 @@
+"""Image decoding: once per image, to an RGB uint8 tensor, with errors that name the file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torchvision.io import ImageReadMode, decode_image, read_file
+
+from .coco import DataError
+
+
+def read_rgb(path: str | Path, device: str | torch.device = "cpu") -> torch.Tensor:
+    """Decode an image file to a (3, H, W) uint8 tensor.
+
+    Grayscale, RGBA, palette and CMYK images are converted to RGB (``ImageReadMode.RGB``).
+    On CUDA, JPEG decoding runs on the GPU. A missing or corrupt file raises ``DataError``
+    naming it, not a crash deep in a data-loader worker.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"image file not found: {path}")
+    data = read_file(str(path))
+    try:
+        if torch.device(device).type == "cuda" and data[:2].tolist() == [0xFF, 0xD8]:
+            from torchvision.io import decode_jpeg
+
+            return decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
+        return decode_image(data, mode=ImageReadMode.RGB).to(device)
+    except RuntimeError as e:
+        raise DataError(f"cannot decode image {path}: {e}") from e
+
+
+def normalize(image: torch.Tensor, mean, std) -> torch.Tensor:
+    """uint8 (3, H, W) -> float32 normalised; the normalisation mean becomes 0, which is what
+    ``roi_align`` returns outside the image, so off-image parts of a crop read as the mean."""
+    x = image.float().div_(255.0)
+    m = torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(3, 1, 1)
+    s = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(3, 1, 1)
+    return x.sub_(m).div_(s)
+
+
+def check_size(image: torch.Tensor, width: int, height: int, path) -> None:
+    if image.shape[-2:] != (height, width):
+        raise DataError(
+            f"{path}: decoded size {image.shape[-1]}x{image.shape[-2]} differs from the annotation's {width}x{height}"
+        )

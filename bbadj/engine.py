@@ -1,0 +1,220 @@
+"""Training: one loop, resumable from its last checkpoint, single process or DDP (torchrun).
+
+A run killed at any point and restarted with the same command resumes from ``last.pt`` and
+ends with the same weights as an uninterrupted run: the data of step k depends only on
+(seed, k), and the checkpoint holds model, optimiser, scheduler, scaler and RNG states.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .checkpoint import save_atomic
+from .config import Config
+from .data.coco import load_coco
+from .data.dataset import TrainBatches
+from .losses import edge_loss
+from .model import build_model
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} was asked for, but CUDA is not available on this machine")
+    return dev
+
+
+def warmup_cosine(warmup: int, total: int) -> Callable[[int], float]:
+    """LR factor: linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``total``."""
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return factor
+
+
+def amp_dtype(device: torch.device) -> torch.dtype:
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+class _Dist:
+    """Rank and world size from torchrun's environment; initialises the process group."""
+
+    def __init__(self, device_name: str):
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.enabled = self.world_size > 1
+        self.device = resolve_device(device_name)
+        if self.enabled:
+            if self.device.type == "cuda":
+                self.device = torch.device("cuda", self.local_rank)
+                torch.cuda.set_device(self.device)
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def mean(self, value: float) -> float:
+        if not self.enabled:
+            return value
+        t = torch.tensor([value], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        return float(t) / self.world_size
+
+
+def _comparable(cfg: dict) -> dict:
+    """The parts of a config that must match to resume (not where it runs, nor how often it logs)."""
+    d = json.loads(json.dumps(cfg))
+    for key in ("device", "checkpoint_every", "log_every"):
+        d["train"].pop(key, None)
+    d["data"].pop("num_workers", None)
+    d.pop("eval", None)
+    return d
+
+
+def total_steps(cfg: Config, batches_per_epoch: int) -> int:
+    if cfg.train.max_steps > 0:
+        return cfg.train.max_steps
+    return max(1, math.ceil(cfg.train.epochs * batches_per_epoch))
+
+
+def train(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool = True,
+          on_log: Callable[[dict], None] | None = None, stop_after: int | None = None) -> dict:
+    """Train ``cfg`` into ``out_dir`` (``last.pt``: full checkpoint; ``model.pt``: final weights
+    and config; ``train_log.jsonl``: one line per logged step). Returns the final log entry.
+
+    ``stop_after`` ends the run after that many steps as if it had been killed (for tests).
+    """
+    out_dir = Path(out_dir)
+    tc = cfg.train
+    env = _Dist(tc.device)
+    device = env.device
+    if env.main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+    torch.manual_seed(tc.seed)  # same initial weights on every rank and every restart
+    coco = load_coco(cfg.data.train_annotations, cfg.data.train_images, skip_crowd=cfg.data.skip_crowd,
+                     min_box_size=cfg.data.min_box_size, verbose=env.main)
+    data = TrainBatches(coco, cfg.data, tc.batch_size, tc.seed, env.rank, env.world_size)
+    steps = total_steps(cfg, len(data))
+
+    model = build_model(cfg.model, cfg.data.crop_size).to(device)
+    cuda = device.type == "cuda"
+    if cuda and tc.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}.get(tc.optimizer)
+    if opt_cls is None:
+        raise ValueError(f"unknown optimizer {tc.optimizer!r}; choose adam or adamw")
+    optimizer = opt_cls(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(tc.warmup_steps, steps))
+    use_amp = cuda and tc.amp
+    dtype = amp_dtype(device) if use_amp else torch.float32
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and dtype == torch.float16)
+
+    ckpt_path = out_dir / "last.pt"
+    log_path = out_dir / "train_log.jsonl"
+    start = 0
+    if resume and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        if _comparable(ckpt["config"]) != _comparable(cfg.to_dict()):
+            raise RuntimeError(
+                f"{ckpt_path} was written by a different configuration; use another output "
+                f"directory, or delete it to start over")
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        scaler.load_state_dict(ckpt["scaler"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        start = int(ckpt["step"])
+        if env.main:
+            print(f"resuming {out_dir} from step {start} of {steps}")
+    if env.main:
+        _truncate_log(log_path, start)
+
+    net = model
+    if env.enabled:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
+    if tc.compile:
+        net = torch.compile(net)
+
+    def save(step: int) -> None:
+        if not env.main:
+            return
+        save_atomic({
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+            "rng": {"torch": torch.get_rng_state()}, "step": step, "config": cfg.to_dict(),
+        }, ckpt_path)
+
+    loader = DataLoader(data, batch_size=None, sampler=range(start, steps), num_workers=cfg.data.num_workers,
+                        pin_memory=cuda, persistent_workers=False)
+    bar = tqdm(total=steps, initial=start, desc=f"train {out_dir.name}", disable=not (progress and env.main),
+               unit="step", dynamic_ncols=True)
+    entry: dict = {}
+    t0, seen = time.perf_counter(), 0
+    step = start
+    model.train()
+    for batch in loader:
+        x = batch["crops"].to(device, non_blocking=True)
+        if cuda and tc.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        target = batch["positions"].to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=dtype, enabled=use_amp):
+            logits = net(x)
+        loss = edge_loss(logits, target, tc.loss, tc.gaussian_sigma)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if tc.grad_clip > 0:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        step += 1
+        seen += len(x)
+        bar.update(1)
+        if step % tc.log_every == 0 or step == steps:
+            loss_value = env.mean(float(loss))
+            elapsed = time.perf_counter() - t0
+            entry = {"step": step, "epoch": step / len(data), "loss": loss_value,
+                     "lr": scheduler.get_last_lr()[0], "boxes_per_s": seen * env.world_size / max(elapsed, 1e-9)}
+            bar.set_postfix(loss=f"{loss_value:.4f}")
+            if env.main:
+                with log_path.open("a") as f:
+                    f.write(json.dumps(entry) + "\n")
+                if on_log is not None:
+                    on_log(entry)
+        if step % tc.checkpoint_every == 0 or step == steps:
+            save(step)
+        if stop_after is not None and step >= stop_after:
+            bar.close()
+            return entry
+    bar.close()
+    if env.main:
+        save_atomic({"model": model.state_dict(), "config": cfg.to_dict(), "step": step}, out_dir / "model.pt")
+    if env.enabled:
+        dist.barrier()
+    return entry
+
+
+def _truncate_log(path: Path, start: int) -> None:
+    """Drop log lines past the checkpoint we resume from, so a resumed log has no duplicates."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= start]
+    path.write_text("".join(line + "\n" for line in keep))

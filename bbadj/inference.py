@@ -1,0 +1,76 @@
+"""The Snapper call: an image and rough boxes in, tight boxes and per-edge confidences out."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .config import Config
+from .data.crops import crop_windows, cut_crops, positions_to_boxes
+from .data.images import normalize, read_rgb
+from .decoding import decode_edges
+
+
+@torch.no_grad()
+def predict_windows(model, crops: torch.Tensor, windows, image_wh, decoding: str = "subpixel",
+                    window: int = 2, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Crops (N, 3, S, S) cut from ``windows`` -> adjusted boxes (N, 4) in image pixels (clipped
+    to the image) and confidences (N, 4) in EDGES order (top, bottom, left, right)."""
+    S = crops.shape[-1]
+    pos, conf = [], []
+    device = next(model.parameters()).device
+    for i in range(0, len(crops), batch_size):
+        logits = model(crops[i:i + batch_size].to(device))
+        p, c = decode_edges(logits, decoding, window)
+        pos.append(p.cpu())
+        conf.append(c.cpu())
+    if not pos:
+        return torch.zeros(0, 4, dtype=torch.float64), torch.zeros(0, 4)
+    boxes = positions_to_boxes(torch.cat(pos), windows, S)
+    wh = torch.as_tensor(image_wh, dtype=torch.float64).reshape(-1, 2).expand(len(boxes), 2)
+    boxes[:, [0, 2]] = torch.minimum(boxes[:, [0, 2]].clamp(min=0), wh[:, :1])
+    boxes[:, [1, 3]] = torch.minimum(boxes[:, [1, 3]].clamp(min=0), wh[:, 1:])
+    return boxes, torch.cat(conf)
+
+
+def _as_rgb_tensor(image) -> torch.Tensor:
+    if isinstance(image, (str, Path)):
+        return read_rgb(image)
+    if isinstance(image, Image.Image):
+        return torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)
+    if isinstance(image, torch.Tensor):
+        if image.ndim != 3 or image.shape[0] != 3 or image.dtype != torch.uint8:
+            raise ValueError(f"a tensor image must be (3, H, W) uint8, got {tuple(image.shape)} {image.dtype}")
+        return image
+    raise TypeError(f"image must be a path, a PIL image or a (3, H, W) uint8 tensor, not {type(image).__name__}")
+
+
+def adjust(image, boxes, model, buffer_ratio: float | None = None, decoding: str | None = None,
+           window: int | None = None) -> dict[str, np.ndarray]:
+    """Snap rough boxes to the object's edges.
+
+    ``image``: a path, a PIL image or a (3, H, W) uint8 tensor. ``boxes``: one (4,) or many
+    (N, 4) rough boxes x0, y0, x1, y1 in pixels. ``model``: from ``bbadj.load_model`` (it
+    carries its Config; crop size, normalisation and the default buffer ratio come from it).
+    Returns ``{"boxes": (N, 4) pixels, "confidence": (N, 4) per edge, in EDGES order
+    (top, bottom, left, right)}``.
+    """
+    cfg: Config = getattr(model, "config", None)
+    if cfg is None:
+        raise ValueError("model has no .config; load it with bbadj.load_model(checkpoint)")
+    rough = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    if not np.isfinite(rough).all() or (rough[:, 2:] <= rough[:, :2]).any():
+        raise ValueError(f"boxes must be finite x0, y0, x1, y1 with x1 > x0 and y1 > y0; got {rough.tolist()}")
+    img = _as_rgb_tensor(image)
+    device = next(model.parameters()).device
+    x = normalize(img.to(device), cfg.data.mean, cfg.data.std)
+    windows = crop_windows(rough, cfg.data.buffer_ratio if buffer_ratio is None else buffer_ratio)
+    crops = cut_crops(x, windows, cfg.data.crop_size, cfg.data.roi_sampling_ratio)
+    was_training = model.training
+    model.eval()
+    out, conf = predict_windows(model, crops, windows, (img.shape[2], img.shape[1]),
+                                decoding or cfg.eval.decoding, cfg.eval.window if window is None else window)
+    model.train(was_training)
+    return {"boxes": out.numpy(), "confidence": conf.numpy()}

@@ -1,0 +1,55 @@
+"""The paper's metrics, in original-image pixels (REFERENCE.md; Table 1 of Snapper).
+
+- mIoU; IoU > 90%: fraction of boxes whose IoU exceeds 0.9 (strictly);
+- edge deviation < 1 / < 3 px: fraction of the 4 edges whose absolute distance to the true edge
+  is strictly below 1 / 3 pixels;
+- corner deviation < 1 / < 3 px: likewise for the Euclidean distance of the 4 corners.
+"""
+from __future__ import annotations
+
+import torch
+from torchvision.ops import box_iou
+
+METRIC_KEYS = ("miou", "iou_gt_90", "edge_lt_1px", "edge_lt_3px", "corner_lt_1px", "corner_lt_3px")
+PAPER_TABLE1 = {  # percent, COCO val2017
+    "jittered COCO": (81.9, 8.6, 30.4, 57.9, 12.0, 38.1),
+    "jittered COCO + Snapper": (89.0, 51.9, 52.6, 80.4, 30.1, 65.5),
+    "DETR detections": (76.2, 33.1, 34.1, 66.6, 12.3, 45.7),
+    "DETR detections + Snapper": (76.6, 34.9, 40.5, 68.1, 18.2, 48.8),
+}
+
+
+def paired_iou(pred: torch.Tensor, gt: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """IoU of pred[i] with gt[i]. ``box_iou`` is pairwise (N x M), so take the diagonal of
+    chunk-sized blocks to keep memory bounded on COCO-sized sets."""
+    out = [box_iou(pred[i:i + chunk], gt[i:i + chunk]).diagonal() for i in range(0, len(pred), chunk)]
+    return torch.cat(out) if out else pred.new_zeros(0)
+
+
+def per_box_errors(pred, gt) -> dict[str, torch.Tensor]:
+    """Per-box quantities for (N, 4) x0 y0 x1 y1 boxes: ``iou`` (N,), ``edge_err`` (N, 4) absolute
+    pixel distance of x0, y0, x1, y1, ``corner_err`` (N, 4) Euclidean distance of the corners
+    (x0,y0), (x1,y0), (x0,y1), (x1,y1)."""
+    pred = torch.as_tensor(pred, dtype=torch.float64).reshape(-1, 4)
+    gt = torch.as_tensor(gt, dtype=torch.float64).reshape(-1, 4)
+    d = pred - gt
+    dx = d[:, [0, 2, 0, 2]]
+    dy = d[:, [1, 1, 3, 3]]
+    return {"iou": paired_iou(pred, gt), "edge_err": d.abs(), "corner_err": torch.hypot(dx, dy)}
+
+
+def summarize(errors: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The six numbers of Table 1 (fractions in 0..1) from ``per_box_errors`` output."""
+    iou, edge, corner = errors["iou"], errors["edge_err"], errors["corner_err"]
+    return {
+        "miou": float(iou.mean()),
+        "iou_gt_90": float((iou > 0.9).double().mean()),
+        "edge_lt_1px": float((edge < 1).double().mean()),
+        "edge_lt_3px": float((edge < 3).double().mean()),
+        "corner_lt_1px": float((corner < 1).double().mean()),
+        "corner_lt_3px": float((corner < 3).double().mean()),
+    }
+
+
+def box_metrics(pred, gt) -> dict[str, float]:
+    return summarize(per_box_errors(pred, gt))

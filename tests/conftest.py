@@ -1,0 +1,34 @@
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+COCO128 = ROOT.parent / "shared" / "coco128"
+COCO128_ANN = COCO128 / "annotations" / "instances_train2017.json"
+COCO128_IMAGES = COCO128 / "train2017"
+
+
+@pytest.fixture(scope="session")
+def coco128():
+    if not COCO128_ANN.exists():
+        pytest.fail(f"real-data fixture missing: {COCO128_ANN} (../shared/coco128 must sit beside the repo)")
+    return COCO128_ANN, COCO128_IMAGES
+
+
+def write_coco(path: Path, images, annotations):
+    path.write_text(json.dumps({"images": images, "annotations": annotations,
+                                "categories": [{"id": 1, "name": "object"}]}))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_synth(tmp_path_factory):
+    """A small synthetic train/val pair shared by the training tests."""
+    from bbadj.data.synth import make_synthetic
+
+    root = tmp_path_factory.mktemp("synth")
+    make_synthetic(root / "train", 24, seed=1, progress=False)
+    make_synthetic(root / "val", 8, seed=2, progress=False)
+    return root

@@ -1,0 +1,121 @@
+"""Every bad input gets a clear error naming the file or id, or a counted skip."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from bbadj.config import DataConfig
+from bbadj.data.coco import DataError, load_coco
+from bbadj.data.dataset import TrainBatches, make_crops
+from bbadj.data.images import read_rgb
+from conftest import write_coco
+
+
+def _image(path, size=(40, 30), mode="RGB", color=(120, 60, 30)):
+    Image.new(mode, size, color if mode != "L" else 100).save(path)
+    return path
+
+
+def _img_entry(iid, name, w=40, h=30):
+    return {"id": iid, "file_name": name, "width": w, "height": h}
+
+
+def _ann(aid, iid, bbox, **kw):
+    return {"id": aid, "image_id": iid, "bbox": bbox, "category_id": 1, **kw}
+
+
+def test_reads_boxes_as_corners(tmp_path):
+    _image(tmp_path / "a.jpg")
+    ann = write_coco(tmp_path / "a.json", [_img_entry(1, "a.jpg")], [_ann(5, 1, [2, 3, 10, 20])])
+    coco = load_coco(ann, tmp_path, verbose=False)
+    assert coco.images[0].boxes.tolist() == [[2, 3, 12, 23]]
+    assert coco.images[0].ann_ids.tolist() == [5]
+
+
+def test_counted_skips_are_reported(tmp_path, capsys):
+    _image(tmp_path / "a.jpg")
+    _image(tmp_path / "b.jpg")
+    ann = write_coco(tmp_path / "a.json", [_img_entry(1, "a.jpg"), _img_entry(2, "b.jpg")], [
+        _ann(1, 1, [2, 3, 10, 20]),
+        _ann(2, 1, [2, 3, 10, 20], iscrowd=1),
+        _ann(3, 1, [5, 5, 0.5, 10]),         # under 1 px wide
+        _ann(4, 1, [100, 100, 10, 10]),      # wholly outside the 40 x 30 image
+        _ann(5, 1, [35, 20, 10, 20]),        # sticks out: clipped and kept
+    ])
+    coco = load_coco(ann, tmp_path)
+    assert coco.n_boxes == 2
+    assert coco.skipped == {"crowd": 1, "smaller than 1 px": 1, "outside image": 1, "clipped (kept)": 1,
+                            "images without usable boxes": 1}
+    assert coco.images[0].boxes[1].tolist() == [35, 20, 40, 30]
+    out = capsys.readouterr().out
+    assert "1 crowd" in out and "1 outside image" in out
+
+
+@pytest.mark.parametrize("bbox, match", [
+    ([1, 2, float("nan"), 4], "annotation id 7 .*non-finite"),
+    ([1, 2, -3, 4], "annotation id 7 .*negative"),
+    ([1, 2, 3], "annotation id 7 .*4-number"),
+])
+def test_bad_boxes_name_the_annotation(tmp_path, bbox, match):
+    _image(tmp_path / "a.jpg")
+    ann = write_coco(tmp_path / "a.json", [_img_entry(1, "a.jpg")], [_ann(7, 1, bbox)])
+    with pytest.raises(DataError, match=match):
+        load_coco(ann, tmp_path, verbose=False)
+
+
+def test_annotation_of_a_missing_image_id(tmp_path):
+    ann = write_coco(tmp_path / "a.json", [_img_entry(1, "a.jpg")], [_ann(9, 42, [1, 1, 5, 5])])
+    with pytest.raises(DataError, match="annotation id 9 refers to image id 42"):
+        load_coco(ann, tmp_path, verbose=False)
+
+
+def test_missing_image_file_is_named(tmp_path):
+    ann = write_coco(tmp_path / "a.json", [_img_entry(3, "nope.jpg")], [_ann(1, 3, [1, 1, 5, 5])])
+    with pytest.raises(DataError, match=r"nope\.jpg.*image id 3"):
+        load_coco(ann, tmp_path, verbose=False)
+
+
+def test_not_coco(tmp_path):
+    (tmp_path / "x.json").write_text("[1, 2]")
+    with pytest.raises(DataError, match="not a COCO instances file"):
+        load_coco(tmp_path / "x.json", tmp_path, verbose=False)
+    (tmp_path / "y.json").write_text("{oops")
+    with pytest.raises(DataError, match="y.json: not valid JSON"):
+        load_coco(tmp_path / "y.json", tmp_path, verbose=False)
+
+
+def test_corrupt_jpeg_is_named(tmp_path):
+    good = _image(tmp_path / "good.jpg")
+    (tmp_path / "bad.jpg").write_bytes(good.read_bytes()[:60])
+    with pytest.raises(DataError, match="bad.jpg"):
+        read_rgb(tmp_path / "bad.jpg")
+
+
+def test_corrupt_jpeg_in_a_loader_worker_is_named(tmp_path):
+    good = _image(tmp_path / "good.jpg")
+    (tmp_path / "bad.jpg").write_bytes(good.read_bytes()[:60])
+    ann = write_coco(tmp_path / "a.json", [_img_entry(1, "bad.jpg")], [_ann(1, 1, [1, 1, 20, 20])] * 2)
+    coco = load_coco(ann, tmp_path, verbose=False)
+    data = TrainBatches(coco, DataConfig(crop_size=16), batch_size=2, seed=0)
+    loader = torch.utils.data.DataLoader(data, batch_size=None, num_workers=1)
+    with pytest.raises(DataError, match="bad.jpg"):
+        next(iter(loader))
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "CMYK", "P"])
+def test_non_rgb_images_become_rgb(tmp_path, mode):
+    color = {"L": 100, "RGBA": (120, 60, 30, 200), "CMYK": (10, 80, 120, 20), "P": 5}[mode]
+    path = tmp_path / ("x.png" if mode in ("RGBA", "P") else "x.jpg")
+    Image.new(mode, (40, 30), color).save(path)
+    img = read_rgb(path)
+    assert img.shape == (3, 30, 40) and img.dtype == torch.uint8
+    expected = np.asarray(Image.open(path).convert("RGB"))[0, 0]
+    assert np.abs(img[:, 0, 0].numpy().astype(int) - expected.astype(int)).max() <= 2
+
+
+def test_decoded_size_must_match_the_annotation(tmp_path):
+    _image(tmp_path / "a.jpg", size=(40, 30))
+    ann = write_coco(tmp_path / "a.json", [_img_entry(1, "a.jpg", w=50, h=30)], [_ann(1, 1, [1, 1, 5, 5])])
+    coco = load_coco(ann, tmp_path, verbose=False)
+    with pytest.raises(DataError, match="a.jpg: decoded size 40x30 differs"):
+        make_crops(coco.images, np.array([0]), coco.images[0].boxes, coco.images[0].boxes, DataConfig(crop_size=8))

@@ -1,0 +1,63 @@
+import pytest
+import torch
+
+from bbadj.decoding import decode_edges
+from bbadj.losses import edge_loss, edge_targets
+
+
+def test_two_point_target_splits_mass_and_keeps_the_mean():
+    t = edge_targets(torch.tensor([[2.25, 0.0, 9.0, 4.5]]), 10)
+    assert t.shape == (1, 4, 10)
+    assert torch.allclose(t.sum(-1), torch.ones(1, 4))
+    assert t[0, 0, 2] == pytest.approx(0.75) and t[0, 0, 3] == pytest.approx(0.25)
+    assert t[0, 1, 0] == 1 and t[0, 2, 9] == 1
+    mean = (t * torch.arange(10.0)).sum(-1)
+    assert torch.allclose(mean, torch.tensor([[2.25, 0.0, 9.0, 4.5]]))
+
+
+def test_other_targets():
+    one = edge_targets(torch.tensor([[2.6, 0.0, 9.0, 4.4]]), 10, "bce_onehot")
+    assert one.argmax(-1).tolist() == [[3, 0, 9, 4]] and one.sum() == 4
+    g = edge_targets(torch.tensor([[5.0, 5.0, 5.0, 5.0]]), 11, "gaussian", sigma=1.0)
+    assert torch.allclose(g.sum(-1), torch.ones(1, 4)) and g[0, 0].argmax() == 5
+    assert g[0, 0, 4] == pytest.approx(g[0, 0, 6])
+    with pytest.raises(ValueError, match="unknown loss"):
+        edge_targets(torch.zeros(1, 4), 10, "l2")
+
+
+@pytest.mark.parametrize("kind", ["two_point", "bce_onehot", "gaussian"])
+def test_loss_is_lowest_at_the_truth(kind):
+    q = torch.tensor([[3.0, 7.0, 2.0, 8.0]])
+    good = torch.full((1, 4, 10), -10.0)
+    good[0, torch.arange(4), q[0].long()] = 10.0
+    bad = good.roll(3, dims=-1)
+    assert edge_loss(good, q, kind) < edge_loss(bad, q, kind)
+
+
+def test_decoding_argmax_subpixel_confidence_and_order():
+    S = 20
+    logits = torch.full((1, 4, S), -30.0)
+    logits[0, 0, 4] = logits[0, 0, 5] = 5.0        # top: two equal peaks -> subpixel 4.5
+    logits[0, 1, 15] = 5.0                          # bottom
+    logits[0, 2, 12] = 5.0                          # left: after right -> the pair is swapped
+    logits[0, 3, 3] = 5.0
+    pos, conf = decode_edges(logits, "subpixel", window=2)
+    assert pos[0].tolist() == pytest.approx([4.5, 15.0, 3.0, 12.0], abs=1e-4)
+    assert conf.min() > 0.99
+    pos_a, _ = decode_edges(logits, "argmax")
+    assert pos_a[0].tolist() == [4.0, 15.0, 3.0, 12.0]
+    flat = torch.zeros(1, 4, S)
+    _, conf_flat = decode_edges(flat, "subpixel", window=2)
+    # uniform: the peak is position 0, so the window holds positions 0..2, 3 of 20
+    assert torch.allclose(conf_flat, torch.full((1, 4), 3 / S))
+
+
+def test_confidence_follows_its_edge_through_the_swap():
+    S = 20
+    logits = torch.full((1, 4, S), -30.0)
+    logits[0, :, 10] = 0.0
+    logits[0, 2, 14] = 3.0   # left: confident, at 14
+    logits[0, 3, 2] = 0.0    # right: unsure, split between 2 and 10 ... peak at 2 (first max)
+    pos, conf = decode_edges(logits, "argmax", window=0)
+    assert pos[0, 2:].tolist() == [2.0, 14.0]
+    assert conf[0, 3] > 0.9 and conf[0, 2] < 0.6
