@@ -129,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decoding", choices=["argmax", "subpixel"])
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_adjust)
+
+    from .bench import add_bench_parser
+
+    add_bench_parser(sub)
     return parser
 
 
