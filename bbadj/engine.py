@@ -189,7 +189,7 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bo
         seen += len(x)
         bar.update(1)
         if step % tc.log_every == 0 or step == steps:
-            loss_value = env.mean(float(loss))
+            loss_value = env.mean(float(loss.detach()))
             elapsed = time.perf_counter() - t0
             entry = {"step": step, "epoch": step / len(data), "loss": loss_value,
                      "lr": scheduler.get_last_lr()[0], "boxes_per_s": seen * env.world_size / max(elapsed, 1e-9)}

@@ -1,0 +1,97 @@
+"""bbadj.adjust and `bbadj adjust`: the Snapper call, on an image path, PIL image or tensor."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import bbadj
+from bbadj.checkpoint import save_atomic
+from bbadj.cli import main
+from bbadj.config import Config
+from bbadj.data.coco import load_coco
+from bbadj.data.crops import crop_windows
+from bbadj.data.dataset import make_crops
+from bbadj.model import build_model
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    cfg = Config().with_overrides({"data": {"crop_size": 32}, "model": {"hidden": 16}})
+    torch.manual_seed(0)
+    model = build_model(cfg.model, cfg.data.crop_size)
+    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
+    save_atomic({"model": model.state_dict(), "config": cfg.to_dict(), "step": 0}, path)
+    return path
+
+
+def test_adjust_returns_ordered_boxes_inside_the_image_with_confidences(checkpoint, tiny_synth):
+    model = bbadj.load_model(checkpoint)
+    coco = load_coco(tiny_synth / "val/annotations.json", tiny_synth / "val/images", verbose=False)
+    rec = coco.images[0]
+    out = bbadj.adjust(rec.path, rec.boxes, model)
+    boxes, conf = out["boxes"], out["confidence"]
+    assert boxes.shape == (len(rec.boxes), 4) and conf.shape == (len(rec.boxes), 4)
+    assert (boxes[:, 2] >= boxes[:, 0]).all() and (boxes[:, 3] >= boxes[:, 1]).all()
+    assert (boxes >= 0).all() and (boxes[:, [0, 2]] <= rec.width).all() and (boxes[:, [1, 3]] <= rec.height).all()
+    assert ((conf > 0) & (conf <= 1)).all()
+    one = bbadj.adjust(rec.path, rec.boxes[0], model)
+    assert np.allclose(one["boxes"][0], boxes[0], atol=1e-4), "one box alone gives what it gives among many"
+
+
+def test_path_pil_and_tensor_inputs_agree(checkpoint, tiny_synth):
+    model = bbadj.load_model(checkpoint)
+    coco = load_coco(tiny_synth / "val/annotations.json", tiny_synth / "val/images", verbose=False)
+    rec = coco.images[1]
+    a = bbadj.adjust(rec.path, rec.boxes, model)
+    b = bbadj.adjust(Image.open(rec.path), rec.boxes, model)
+    c = bbadj.adjust(torch.from_numpy(np.asarray(Image.open(rec.path).convert("RGB")).copy()).permute(2, 0, 1),
+                     rec.boxes, model)
+    assert np.allclose(a["boxes"], b["boxes"], atol=0.05) and np.allclose(b["boxes"], c["boxes"], atol=1e-6)
+
+
+def test_inference_crops_are_the_training_crops(checkpoint, tiny_synth):
+    """Train and serve must see the same pixels for the same window."""
+    model = bbadj.load_model(checkpoint)
+    cfg = model.config
+    coco = load_coco(tiny_synth / "val/annotations.json", tiny_synth / "val/images", verbose=False)
+    rec = coco.images[0]
+    seen = {}
+
+    def capture(module, args):
+        seen["x"] = args[0]
+
+    model.register_forward_pre_hook(capture)
+    bbadj.adjust(rec.path, rec.boxes, model)
+    train_side = make_crops(coco.images, np.zeros(len(rec.boxes), int), rec.boxes, rec.boxes, cfg.data)
+    assert torch.allclose(seen["x"], train_side["crops"], atol=1e-6)
+    assert torch.allclose(train_side["windows"], crop_windows(rec.boxes, cfg.data.buffer_ratio))
+
+
+def test_bad_boxes_and_images_are_refused(checkpoint, tmp_path):
+    model = bbadj.load_model(checkpoint)
+    img = torch.zeros(3, 20, 20, dtype=torch.uint8)
+    with pytest.raises(ValueError, match="x1 > x0"):
+        bbadj.adjust(img, [5, 5, 2, 9], model)
+    with pytest.raises(ValueError, match="finite"):
+        bbadj.adjust(img, [5, 5, float("nan"), 9], model)
+    with pytest.raises(ValueError, match="uint8"):
+        bbadj.adjust(img.float(), [1, 1, 9, 9], model)
+    with pytest.raises(ValueError, match="load_model"):
+        bbadj.adjust(img, [1, 1, 9, 9], build_model(Config().model, 32))
+
+
+def test_cli_adjust_prints_the_same_as_python(checkpoint, tiny_synth, capsys):
+    coco = load_coco(tiny_synth / "val/annotations.json", tiny_synth / "val/images", verbose=False)
+    rec = coco.images[0]
+    box = rec.boxes[0]
+    assert main(["adjust", "--checkpoint", str(checkpoint), "--image", str(rec.path),
+                 "--box", ",".join(str(v) for v in box)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    ref = bbadj.adjust(rec.path, box, bbadj.load_model(checkpoint))
+    assert np.allclose(printed[0]["box"], ref["boxes"][0], atol=1e-3)
+    assert set(printed[0]["confidence"]) == {"top", "bottom", "left", "right"}
+    assert main(["adjust", "--checkpoint", str(tiny_synth / "none.pt"), "--image", str(rec.path),
+                 "--box", "1,2,3,4"]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err
