@@ -50,6 +50,7 @@ MIN_VISIBLE_AREA = 20  # pixels
 MIN_BOX_SIDE = 4  # pixels, for both width and height of the visible box
 MIN_VISIBLE_FRACTION = 0.1  # of the object's in-image pixels
 MIN_OBJECT_SIZE = 8.0  # pixels, lower end of the log-uniform object size
+MIN_CONTRAST = 30.0  # RGB distance between an object's base colour and the mean of what lies under it
 CATEGORY = {"id": 1, "name": "object", "supercategory": "object"}
 
 SHAPES = ("rect", "rotated_rect", "ellipse", "convex", "star", "concave", "ring", "blob", "thin", "stroke")
@@ -256,11 +257,17 @@ def _object_pixels(rng: np.random.Generator, canvas: np.ndarray, m: np.ndarray, 
     `cx`, `cy` are the object's centre in crop coordinates.
     """
     h, w = m.shape
-    if rng.random() < 0.3:  # low contrast: colour close to what lies underneath
-        base = canvas[m].mean(axis=0) + rng.normal(0, 1, 3) * rng.uniform(6, 18)
+    under = canvas[m].mean(axis=0)
+    if rng.random() < 0.3:  # low contrast: colour close to what lies underneath, but not invisible
+        direction = rng.normal(0, 1, 3)
+        base = under + direction / np.linalg.norm(direction) * rng.uniform(MIN_CONTRAST, 2 * MIN_CONTRAST)
         contrast = rng.uniform(3, 20)
     else:
         base, contrast = _random_colour(rng), rng.uniform(0, 70)
+        for _ in range(10):  # a random colour can land on the background's by chance
+            if np.linalg.norm(base - under) >= 2 * MIN_CONTRAST:
+                break
+            base = _random_colour(rng)
     tex = _texture(rng, h, w, base.astype(np.float32), contrast)
     if rng.random() < 0.35:  # shading ramp across the object
         yy, xx = _grid(h, w)
