@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .checkpoint import save_atomic
-from .config import Config
+from .config import Config, TrainConfig
 from .data.coco import load_coco
 from .data.dataset import TrainBatches
 from .losses import edge_loss
@@ -47,6 +47,46 @@ def warmup_cosine(warmup: int, total: int) -> Callable[[int], float]:
 
 def amp_dtype(device: torch.device) -> torch.dtype:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+# The training step in four parts, shared by `train` and `bbadj bench train-step` (which times
+# each part): what the benchmark measures is the step that training runs.
+
+
+def precision(device: torch.device, tc: TrainConfig) -> tuple[bool, torch.dtype, torch.amp.GradScaler]:
+    """(use AMP, autocast dtype, scaler): AMP on CUDA only, bf16 where supported; the scaler is
+    active only for fp16."""
+    use_amp = device.type == "cuda" and tc.amp
+    dtype = amp_dtype(device) if use_amp else torch.float32
+    return use_amp, dtype, torch.amp.GradScaler("cuda", enabled=use_amp and dtype == torch.float16)
+
+
+def to_device(batch: dict, device: torch.device, channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(crops, target positions) on ``device``; crops channels_last on CUDA if asked."""
+    x = batch["crops"].to(device, non_blocking=True)
+    if device.type == "cuda" and channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x, batch["positions"].to(device, non_blocking=True)
+
+
+def forward_loss(net, x: torch.Tensor, target: torch.Tensor, tc: TrainConfig, use_amp: bool,
+                 dtype: torch.dtype) -> torch.Tensor:
+    with torch.autocast(x.device.type, dtype=dtype, enabled=use_amp):
+        logits = net(x)
+    return edge_loss(logits, target, tc.loss, tc.gaussian_sigma)
+
+
+def optimizer_step(loss: torch.Tensor, model, optimizer, scaler, scheduler, grad_clip: float) -> None:
+    """Backward, gradient clipping (on unscaled gradients), optimiser and scheduler step."""
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if grad_clip > 0:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    if scheduler is not None:
+        scheduler.step()
 
 
 class _Dist:
@@ -122,9 +162,7 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bo
         raise ValueError(f"unknown optimizer {tc.optimizer!r}; choose adam or adamw")
     optimizer = opt_cls(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(tc.warmup_steps, steps))
-    use_amp = cuda and tc.amp
-    dtype = amp_dtype(device) if use_amp else torch.float32
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and dtype == torch.float16)
+    use_amp, dtype, scaler = precision(device, tc)
 
     ckpt_path = out_dir / "last.pt"
     log_path = out_dir / "train_log.jsonl"
@@ -170,21 +208,9 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bo
     step = start
     model.train()
     for batch in loader:
-        x = batch["crops"].to(device, non_blocking=True)
-        if cuda and tc.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        target = batch["positions"].to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=dtype, enabled=use_amp):
-            logits = net(x)
-        loss = edge_loss(logits, target, tc.loss, tc.gaussian_sigma)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        if tc.grad_clip > 0:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
+        x, target = to_device(batch, device, tc.channels_last)
+        loss = forward_loss(net, x, target, tc, use_amp, dtype)
+        optimizer_step(loss, model, optimizer, scaler, scheduler, tc.grad_clip)
         step += 1
         seen += len(x)
         bar.update(1)

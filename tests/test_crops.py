@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 import torch
 
 from bbadj.config import IMAGENET_MEAN, IMAGENET_STD

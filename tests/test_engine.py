@@ -1,6 +1,5 @@
 """Training: warm-up + cosine schedule, deterministic resume after a kill, clear config errors."""
 import json
-import os
 import signal
 import subprocess
 import sys

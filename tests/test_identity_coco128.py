@@ -1,7 +1,6 @@
 """The no-model row on real COCO images reproduces the paper's first row of Table 1."""
 import json
 
-import pytest
 
 from bbadj.cli import main
 from bbadj.metrics import METRIC_KEYS, PAPER_TABLE1

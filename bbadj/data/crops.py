@@ -12,7 +12,6 @@ Conventions (used everywhere in bbadj):
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torchvision.ops import roi_align
 

@@ -1,0 +1,164 @@
+"""``bbadj bench ...`` runs on tiny inputs and writes its documented keys with sane values.
+
+Speed goals belong to the benchmarks themselves (reports/benchmarks/), not to timed tests.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from bbadj.bench import PHASES, bbadj_crops, per_box_pil_crops, repeat_to_boxes
+from bbadj.cli import main
+from bbadj.config import DataConfig
+from bbadj.data.coco import load_coco
+
+TINY = ["--set", "data.crop_size=32", "--set", "model.hidden=16", "--threads", "1", "--no-progress"]
+
+
+@pytest.fixture(autouse=True)
+def keep_torch_threads():
+    """--threads changes a process-wide setting; put it back for the other tests."""
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from bbadj.data.synth import make_synthetic
+
+    root = tmp_path_factory.mktemp("bench")
+    make_synthetic(root, 4, seed=5, progress=False)
+    return root / "annotations.json", root / "images"
+
+
+def run(argv, out) -> dict:
+    assert main(argv + ["--out", str(out)]) == 0
+    return json.loads(out.read_text())
+
+
+@pytest.fixture(autouse=True)
+def no_params_file(tmp_path, monkeypatch):
+    """Run where no params.yaml is: the config is the defaults plus --set."""
+    monkeypatch.chdir(tmp_path)
+
+
+def test_crops(tiny, tmp_path):
+    ann, images = tiny
+    r = run(["bench", "crops", "--annotations", str(ann), "--images", str(images), "--crop-size", "32",
+             "--rounds", "2", *TINY], tmp_path / "crops.json")
+    for key in ("per_box_pil_crops_per_s", "bbadj_crops_per_s", "speedup", "device", "crop_size", "n_boxes",
+                "rounds", "torch_threads", "machine"):
+        assert key in r
+    assert r["per_box_pil_crops_per_s"] > 0 and r["bbadj_crops_per_s"] > 0
+    assert r["speedup"] == r["bbadj_crops_per_s"] / r["per_box_pil_crops_per_s"]
+    assert r["n_boxes"] == load_coco(ann, images, verbose=False).n_boxes
+    assert (r["crop_size"], r["rounds"], r["torch_threads"], r["device"]) == (32, 2, 1, "cpu")
+    assert all(len(v) == 2 for v in r["all_rounds_crops_per_s"].values())
+    assert set(r["profile_s"]["bbadj"]) == {"decode", "normalize", "cut"}
+
+
+def test_pil_baseline_cuts_the_same_boxes(tiny):
+    """The two pipelines crop the same windows: they differ by PIL's whole-pixel rounding and
+    resampling, far less than crops of different boxes differ."""
+    coco = load_coco(*tiny, verbose=False)
+    cfg = DataConfig(crop_size=32)
+    a, b = bbadj_crops(coco, cfg, seed=0), per_box_pil_crops(coco, cfg, seed=0)
+    assert a.shape == b.shape == (coco.n_boxes, 3, 32, 32)
+    same = (a - b).abs().mean()
+    other = (a - b.roll(1, dims=0)).abs().mean()
+    assert same < 0.5 * other
+
+
+def test_train_step(tiny, tmp_path):
+    ann, images = tiny
+    r = run(["bench", "train-step", "--annotations", str(ann), "--images", str(images), "--steps", "2",
+             "--warmup", "1", "--rounds", "2", "--set", "train.batch_size=4", "--set", "train.device=cpu", *TINY],
+            tmp_path / "train.json")
+    assert r["loader_images_per_s"] > 0 and r["memory_images_per_s"] > 0
+    assert r["ratio"] == r["loader_images_per_s"] / r["memory_images_per_s"]
+    assert r["rounds"] == 2 and all(len(v) == 2 for v in r["all_rounds_images_per_s"].values())
+    for source in ("loader", "memory"):
+        phases = r["breakdown_ms_per_step"][source]
+        assert set(phases) == set(PHASES) and all(v >= 0 for v in phases.values())
+        assert phases["forward"] > 0 and phases["backward_optimizer"] > 0
+    assert (r["device"], r["batch_size"], r["steps"], r["amp"], r["decode"]) == ("cpu", 4, 2, False, "cpu")
+
+
+def test_gpu_decode_needs_cuda(tiny, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    ann, images = tiny
+    with pytest.raises(ValueError, match="CUDA"):
+        run(["bench", "train-step", "--annotations", str(ann), "--images", str(images), "--gpu-decode",
+             "--set", "train.device=cpu", *TINY], tmp_path / "x.json")
+
+
+def test_adjust_latency(tmp_path):
+    r = run(["bench", "adjust-latency", "--runs", "5", "--warmup", "1", *TINY], tmp_path / "lat.json")
+    for name in ("adjust", "adjust_decoded", "forward"):
+        assert 0 < r[f"{name}_p50_ms"] <= r[f"{name}_p95_ms"]
+    assert r["overhead"] == pytest.approx(r["adjust_p50_ms"] / r["forward_p50_ms"] - 1)
+    assert r["model"].startswith("untrained resnet18") and r["crop_size"] == 32
+    assert r["image_wh"] == [640, 480] and r["box"] == [160.0, 120.0, 480.0, 360.0]
+
+
+def test_adjust_latency_with_checkpoint(tiny, tmp_path):
+    from bbadj.checkpoint import save_atomic
+    from bbadj.config import load_config
+    from bbadj.model import build_model
+
+    cfg = load_config(None, {"data": {"crop_size": 32}, "model": {"hidden": 16}})
+    save_atomic({"model": build_model(cfg.model, 32).state_dict(), "config": cfg.to_dict()}, tmp_path / "m.pt")
+    image = next(iter(sorted(tiny[1].iterdir())))
+    r = run(["bench", "adjust-latency", "--checkpoint", str(tmp_path / "m.pt"), "--image", str(image),
+             "--box", "10,10,60,50", "--runs", "3", "--warmup", "1", "--threads", "1", "--no-progress"],
+            tmp_path / "lat.json")
+    assert r["model"] == f"checkpoint {tmp_path / 'm.pt'}" and r["box"] == [10.0, 10.0, 60.0, 50.0]
+    assert r["adjust_p95_ms"] >= r["adjust_p50_ms"] > 0
+
+
+def test_evaluate_extrapolates_a_subset(tiny, tmp_path):
+    ann, images = tiny
+    r = run(["bench", "evaluate", "--annotations", str(ann), "--images", str(images), "--boxes", "100",
+             "--max-boxes", "30", "--device", "cpu", *TINY], tmp_path / "eval.json")
+    assert (r["n_boxes"], r["boxes_timed"], r["extrapolated"]) == (100, 30, True)
+    assert r["seconds_full"] == pytest.approx(r["seconds_timed"] * 100 / 30)
+    assert r["boxes_per_s"] == pytest.approx(30 / r["seconds_timed"])
+    assert "repeated to 30 boxes" in r["dataset"] and 0 <= r["miou"] <= 1
+
+
+def test_evaluate_synthetic_cache(tmp_path):
+    r = run(["bench", "evaluate", "--synth-dir", str(tmp_path / "cache"), "--synth-images", "2", "--boxes", "12",
+             "--device", "cpu", *TINY], tmp_path / "eval.json")
+    assert (r["boxes_timed"], r["extrapolated"]) == (12, False)
+    assert r["seconds_full"] == r["seconds_timed"] > 0
+    assert (tmp_path / "cache" / "annotations.json").exists()
+
+
+def test_repeat_to_boxes_is_exact(tiny):
+    coco = load_coco(*tiny, verbose=False)
+    n = 3 * coco.n_boxes + 2
+    big = repeat_to_boxes(coco, n)
+    assert big.n_boxes == n
+    assert len({r.image_id for r in big.images}) == len(big.images)
+    assert np.array_equal(big.images[len(coco.images)].boxes, coco.images[0].boxes)
+    k = len(big.images) - 1
+    assert big.images[-1].path == coco.images[k % len(coco.images)].path
+
+
+def test_train_step_experiment(tiny, tmp_path):
+    """--experiment NAME: the base sections of --params plus that experiment's overrides."""
+    pytest.importorskip("bbadj.study")
+    ann, images = tiny
+    params = tmp_path / "p.yaml"
+    params.write_text(json.dumps({"data": {"crop_size": 32}, "model": {"hidden": 16},
+                                  "train": {"batch_size": 4, "device": "cpu"},
+                                  "experiments": {"base": {}, "mean34": {"model": {"fusion": "l34_mean"}}}}))
+    r = run(["bench", "train-step", "--params", str(params), "--experiment", "mean34", "--annotations", str(ann),
+             "--images", str(images), "--steps", "1", "--warmup", "1", "--threads", "1", "--no-progress"],
+            tmp_path / "train.json")
+    assert (r["fusion"], r["crop_size"], r["batch_size"]) == ("l34_mean", 32, 4)
