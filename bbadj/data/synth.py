@@ -12,15 +12,16 @@ An image is built in layers:
 1. a cluttered background: two or three textures (flat, gradients, band-limited noise,
    stripes, checkers) blended through smooth random masks, optionally a washed-out
    low-contrast region, and unannotated distractors (strokes, spots, translucent blotches);
-2. 2-8 objects, drawn in order so later ones occlude earlier ones. Each object's shape is
+2. 1-4 objects (OBJECTS_PER_IMAGE), drawn in order so later ones occlude earlier ones. Each object's shape is
    first drawn into a boolean mask (PIL ``ImageDraw`` on an ``"L"`` image, which never
    anti-aliases), and its texture is composited through exactly that mask, so the label
    mask and the pixels agree. Shapes: axis-aligned and rotated rectangles, ellipses,
    convex and concave/star polygons, rings, smooth blobs, thin sticks and bent strokes.
-   Sizes are log-uniform from 8 px to about the whole image, and centres may lie
-   partly outside the image, so some objects are cut by the border. Some objects take
-   their colour from the background under them (low-contrast edges); some get an
-   outline or a shading ramp;
+   Sizes run from 8 px to about the whole image (uniform in sqrt(size)); centres may lie
+   partly outside the image, so some objects are cut by the border. A few objects take
+   their colour from the background under them (low-contrast edges, never invisible:
+   MIN_CONTRAST); some get an outline or a shading ramp. Compact shapes are weighted
+   above spiky, hollow and thin ones (SHAPE_WEIGHTS);
 3. mild per-pixel sensor noise (changes no edge), then JPEG at a per-image quality.
 
 Ground truth is the tight box of each object's *visible* pixels in the label mask
@@ -49,11 +50,19 @@ from tqdm import tqdm
 MIN_VISIBLE_AREA = 20  # pixels
 MIN_BOX_SIDE = 4  # pixels, for both width and height of the visible box
 MIN_VISIBLE_FRACTION = 0.1  # of the object's in-image pixels
-MIN_OBJECT_SIZE = 8.0  # pixels, lower end of the log-uniform object size
+MIN_OBJECT_SIZE = 8.0  # pixels, the smallest object drawn
 MIN_CONTRAST = 30.0  # RGB distance between an object's base colour and the mean of what lies under it
+# Difficulty: tuned so that a from-scratch resnet18 learns the task within the CPU study's budget,
+# while keeping clutter, occlusion, varied shapes and sizes, border cuts and JPEG artefacts.
+LOW_CONTRAST_FRACTION = 0.1  # objects whose colour is close to what lies under them
+MAX_OBJECT_TEXTURE_CONTRAST = 25.0  # RGB spread of an object's own texture
+OBJECTS_PER_IMAGE = (1, 4)
 CATEGORY = {"id": 1, "name": "object", "supercategory": "object"}
 
 SHAPES = ("rect", "rotated_rect", "ellipse", "convex", "star", "concave", "ring", "blob", "thin", "stroke")
+# Compact shapes are the common case (and what a box describes well); spiky, hollow and thin
+# ones, whose box edges hang on a single tip or stroke, are kept as the hard tail.
+SHAPE_WEIGHTS = np.array([3, 3, 2, 2, 1, 1, 1, 2, 0.5, 0.5]) / 16
 TEXTURES = ("flat", "gradient", "noise", "stripes", "checker")
 
 
@@ -139,7 +148,9 @@ def _random_colour(rng: np.random.Generator) -> np.ndarray:
 def _soft_region(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """(H, W, 1) alpha in [0, 1] covering a random smooth region, with soft or hard edges."""
     t = _smooth_noise(rng, h, w, rng.uniform(30, 120))
-    sharpness = rng.uniform(4, 40)
+    # soft boundaries: the sharp edges of an image should belong to its objects (and to the
+    # distractor strokes), or "the tight box of the object" is ill-posed for a small model
+    sharpness = rng.uniform(4, 12)
     return (1 / (1 + np.exp(-sharpness * (t - rng.uniform(0.35, 0.65)))))[..., None].astype(np.float32)
 
 
@@ -147,7 +158,7 @@ def _draw_distractors(rng: np.random.Generator, img: Image.Image) -> None:
     """Unannotated clutter: strokes, small spots and translucent blotches."""
     w, h = img.size
     draw = ImageDraw.Draw(img)
-    for _ in range(rng.integers(0, 10)):
+    for _ in range(rng.integers(0, 6)):
         colour = tuple(int(c) for c in rng.integers(0, 256, 3))
         n = int(rng.integers(2, 5))
         pts = np.cumsum(rng.normal(0, max(w, h) / 6, (n, 2)), axis=0) + rng.uniform(0, 1, 2) * (w, h)
@@ -167,10 +178,10 @@ def _draw_distractors(rng: np.random.Generator, img: Image.Image) -> None:
 
 def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """(H, W, 3) float32 cluttered background."""
-    out = _texture(rng, h, w, _random_colour(rng), rng.uniform(10, 90))
+    out = _texture(rng, h, w, _random_colour(rng), rng.uniform(10, 60))
     for _ in range(rng.integers(1, 3)):  # blend in more textures through smooth regions
         alpha = _soft_region(rng, h, w)
-        out = out * (1 - alpha) + _texture(rng, h, w, _random_colour(rng), rng.uniform(10, 90)) * alpha
+        out = out * (1 - alpha) + _texture(rng, h, w, _random_colour(rng), rng.uniform(10, 60)) * alpha
     if rng.random() < 0.5:  # washed-out region: low contrast for anything drawn there
         alpha = _soft_region(rng, h, w) * rng.uniform(0.5, 0.9)
         out = out * (1 - alpha) + out.mean(axis=(0, 1), keepdims=True) * alpha
@@ -258,12 +269,12 @@ def _object_pixels(rng: np.random.Generator, canvas: np.ndarray, m: np.ndarray, 
     """
     h, w = m.shape
     under = canvas[m].mean(axis=0)
-    if rng.random() < 0.3:  # low contrast: colour close to what lies underneath, but not invisible
+    if rng.random() < LOW_CONTRAST_FRACTION:  # colour close to what lies underneath, but not invisible
         direction = rng.normal(0, 1, 3)
         base = under + direction / np.linalg.norm(direction) * rng.uniform(MIN_CONTRAST, 2 * MIN_CONTRAST)
         contrast = rng.uniform(3, 20)
     else:
-        base, contrast = _random_colour(rng), rng.uniform(0, 70)
+        base, contrast = _random_colour(rng), rng.uniform(0, MAX_OBJECT_TEXTURE_CONTRAST)
         for _ in range(10):  # a random colour can land on the background's by chance
             if np.linalg.norm(base - under) >= 2 * MIN_CONTRAST:
                 break
@@ -283,11 +294,13 @@ def _object_pixels(rng: np.random.Generator, canvas: np.ndarray, m: np.ndarray, 
 def _draw_object(rng: np.random.Generator, canvas: np.ndarray, mask: np.ndarray, label: int) -> tuple[str, int]:
     """Draw object `label` over `canvas` and `mask` in place; returns (shape, in-image pixel count)."""
     h, w = mask.shape
-    size = math.exp(rng.uniform(math.log(MIN_OBJECT_SIZE), math.log(0.95 * max(h, w))))
+    # uniform in sqrt(size): small objects stay common (about 1 in 12 under 16 px) without
+    # dominating as they would under a log-uniform draw
+    size = rng.uniform(math.sqrt(MIN_OBJECT_SIZE), math.sqrt(0.95 * max(h, w))) ** 2
     # centres may fall outside the image by up to a quarter of the size: cut objects
     cx = rng.uniform(-0.25 * size, w + 0.25 * size)
     cy = rng.uniform(-0.25 * size, h + 0.25 * size)
-    kind = SHAPES[rng.integers(len(SHAPES))]
+    kind = SHAPES[rng.choice(len(SHAPES), p=SHAPE_WEIGHTS)]
     m = _shape_mask(rng, kind, h, w, cx, cy, size)
     drawn = int(m.sum())
     if drawn:
@@ -353,7 +366,7 @@ def render_image(
     canvas = _background(rng, h, w)
     mask = np.zeros((h, w), np.int32)
     kinds, drawn = [], []
-    n_objects = int(rng.integers(2, 9))
+    n_objects = int(rng.integers(OBJECTS_PER_IMAGE[0], OBJECTS_PER_IMAGE[1] + 1))
     # An image without a single annotated object teaches nothing: add objects on top until
     # one is annotated (bounded, so generation always ends).
     while len(kinds) < n_objects + 6:
