@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -33,7 +34,8 @@ def cmd_train(args) -> int:
     from .engine import train
 
     entry = train(_config(args), args.out, resume=not args.restart, progress=not args.no_progress)
-    print(json.dumps(entry))
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one summary line, not one per rank
+        print(json.dumps(entry))
     return 0
 
 
