@@ -279,15 +279,15 @@ def load_per_box(path: str | Path):
 
 def box_values(df) -> "Any":
     """Per box (rows: ann_id, sorted), the six metrics averaged over the jitter draws, as
-    fractions: the mean of a column over boxes is the metric (every draw has every box)."""
+    fractions: the mean of a column over boxes is the metric (every draw has every box).
+    The per-box quantities come from ``bbadj.metrics``, as in ``bbadj evaluate``."""
     import pandas as pd
 
+    from .metrics import per_box_errors
+
     c = ("x0", "y0", "x1", "y1")
-    err = np.stack([(df[f"adj_{k}"] - df[f"gt_{k}"]).to_numpy() for k in c], 1)
-    dx, dy = err[:, [0, 2, 0, 2]], err[:, [1, 1, 3, 3]]
-    corner = np.hypot(dx, dy)
-    edge = np.abs(err)
-    iou = df["iou"].to_numpy()
+    e = per_box_errors(df[[f"adj_{k}" for k in c]].to_numpy(), df[[f"gt_{k}" for k in c]].to_numpy())
+    iou, edge, corner = (e[k].numpy() for k in ("iou", "edge_err", "corner_err"))
     v = pd.DataFrame({
         "ann_id": df["ann_id"].to_numpy(),
         "miou": iou, "iou_gt_90": (iou > 0.9).astype(float),
