@@ -5,6 +5,7 @@ Every number that changes what the study measures lives here, not in code.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,7 @@ class TrainConfig:
     loss: str = "two_point"  # two_point | bce_onehot | gaussian
     gaussian_sigma: float = 1.0  # in positions, for loss=gaussian
     amp: bool = True  # used on CUDA only (bf16 where supported)
-    channels_last: bool = True  # used on CUDA only
+    channels_last: bool = True  # NHWC model and crops: faster on CUDA and on CPU
     compile: bool = False
     seed: int = 0
     checkpoint_every: int = 200  # steps; a checkpoint is also written at the end
@@ -103,6 +104,9 @@ class Config:
         return Config.from_dict(deep_merge(self.to_dict(), overrides or {}))
 
 
+_FLOAT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
 def _build(cls, d: dict[str, Any], where: str):
     if not isinstance(d, dict):
         raise TypeError(f"{where}: expected a mapping, got {type(d).__name__}")
@@ -124,6 +128,8 @@ def _build(cls, d: dict[str, Any], where: str):
             kwargs[name] = value
         elif isinstance(default, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
             kwargs[name] = float(value)
+        elif isinstance(default, float) and isinstance(value, str) and _FLOAT_RE.match(value.strip()):
+            kwargs[name] = float(value)  # YAML 1.1 (PyYAML) reads 3e-4, without a dot, as a string
         elif default is not None and not isinstance(value, type(default)):
             raise TypeError(f"{where}.{name}: expected {type(default).__name__}, got {value!r}")
         else:
