@@ -280,7 +280,7 @@ def bench_train_step(cfg: Config, steps: int = 20, warmup: int = 3, gpu_decode: 
     batch already on the device. ``ratio`` = A / B (medians over ``rounds`` alternating runs of
     each, every run with its own warm-up): 1 means data loading is fully hidden.
 
-    Same model, optimiser, AMP (bf16 where supported) and channels_last as engine.train on CUDA.
+    Same model, optimiser, channels_last and (on CUDA) AMP, bf16 where supported, as engine.train.
     On CUDA the rates come from unsynchronised runs and the breakdown from one more,
     per-phase-synchronised run of each; on CPU the same runs give both (mean over rounds).
     """
@@ -301,12 +301,11 @@ def bench_train_step(cfg: Config, steps: int = 20, warmup: int = 3, gpu_decode: 
                      min_box_size=cfg.data.min_box_size, verbose=False)
     data = TrainBatches(coco, cfg.data, tc.batch_size, tc.seed, device=str(device) if gpu_decode else "cpu")
     model = build_model(cfg.model, cfg.data.crop_size).to(device)
-    channels_last = cuda and tc.channels_last
+    channels_last = tc.channels_last
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     net = torch.compile(model) if compile else model
-    opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[tc.optimizer]
-    optimizer = opt_cls(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    optimizer = engine.build_optimizer(model, tc)
     use_amp, dtype, scaler = engine.precision(device, tc)
     model.train()
 
@@ -508,9 +507,9 @@ def _config(args) -> Config:
     overrides = parse_set(args.set)
     if getattr(args, "experiment", None):
         try:
-            from .study import experiment_config
+            from .study.experiments import experiment_config
         except ImportError as e:
-            raise SystemExit(f"--experiment needs bbadj.study.experiment_config, which is not available: {e}")
+            raise SystemExit(f"--experiment needs bbadj.study.experiments.experiment_config, which is not available: {e}")
         return experiment_config(args.params, args.experiment).with_overrides(overrides)
     given = getattr(args, "params_given", False)
     params = args.params if args.params and (Path(args.params).exists() or given) else None
@@ -656,7 +655,7 @@ def add_bench_parser(sub) -> None:
     q.set_defaults(func=cmd_crops)
 
     q = bench.add_parser("train-step", help="training images/s with real data loading vs data in memory")
-    q.add_argument("--experiment", help="an experiment of the study (bbadj.study.experiment_config)")
+    q.add_argument("--experiment", help="an experiment of the study (bbadj.study.experiments.experiment_config)")
     q.add_argument("--annotations", help="training annotations (default: data.train_annotations)")
     q.add_argument("--images", help="training images (default: data.train_images)")
     q.add_argument("--device", help="default: train.device")

@@ -43,16 +43,12 @@ def cmd_evaluate(args) -> int:
     from .checkpoint import load_model
     from .data.coco import load_coco
     from .engine import resolve_device
-    from .evaluate import evaluate
+    from .evaluate import evaluate, evaluation_config
 
-    if args.identity:
-        cfg, model = _config(args), None
-    else:
-        cfg0 = _config(args)
-        model = load_model(args.checkpoint, resolve_device(cfg0.eval.device))
-        # the data geometry (crop size, normalisation) is the model's; evaluation settings are ours
-        cfg = model.config.with_overrides({"eval": cfg0.to_dict()["eval"],
-                                           "data": {"num_workers": cfg0.data.num_workers}})
+    cfg, model = _config(args), None
+    if not args.identity:
+        model = load_model(args.checkpoint, resolve_device(cfg.eval.device))
+        cfg = evaluation_config(model.config, cfg)
     if args.decoding:
         cfg = cfg.with_overrides({"eval": {"decoding": args.decoding}})
     annotations = args.annotations or cfg.data.val_annotations

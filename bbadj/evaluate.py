@@ -21,6 +21,19 @@ from .inference import predict_windows
 from .metrics import METRIC_KEYS, per_box_errors, summarize
 
 
+def evaluation_config(model_cfg: Config, settings: Config) -> Config:
+    """The config a trained model is evaluated under: the model's own crop geometry (crop size,
+    buffer ratio, sampling, normalisation) with the evaluation settings of ``settings`` (its
+    ``eval`` section, validation data, jitter, box filters and loader workers)."""
+    d = settings.data
+    return model_cfg.with_overrides({
+        "eval": settings.to_dict()["eval"],
+        "data": {"val_annotations": d.val_annotations, "val_images": d.val_images, "num_workers": d.num_workers,
+                 "jitter": {"shift": d.jitter.shift, "scale": d.jitter.scale}, "skip_crowd": d.skip_crowd,
+                 "min_box_size": d.min_box_size},
+    })
+
+
 def evaluate(coco: CocoBoxes, cfg: Config, model=None, *, repeats: int | None = None, seed: int | None = None,
              buffer_ratio: float | None = None, progress: bool = True, per_box_csv: str | Path | None = None) -> dict:
     """Score ``model`` (or, with ``model=None``, the jittered boxes themselves: the identity row)

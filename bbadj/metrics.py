@@ -11,6 +11,14 @@ import torch
 from torchvision.ops import box_iou
 
 METRIC_KEYS = ("miou", "iou_gt_90", "edge_lt_1px", "edge_lt_3px", "corner_lt_1px", "corner_lt_3px")
+METRIC_LABELS = {
+    "miou": "mIoU",
+    "iou_gt_90": "IoU > 90%",
+    "edge_lt_1px": "edge < 1 px",
+    "edge_lt_3px": "edge < 3 px",
+    "corner_lt_1px": "corner < 1 px",
+    "corner_lt_3px": "corner < 3 px",
+}
 PAPER_TABLE1 = {  # percent, COCO val2017
     "jittered COCO": (81.9, 8.6, 30.4, 57.9, 12.0, 38.1),
     "jittered COCO + Snapper": (89.0, 51.9, 52.6, 80.4, 30.1, 65.5),

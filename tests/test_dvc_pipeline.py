@@ -94,3 +94,10 @@ def test_dvc_repro_end_to_end(tmp_path, env):
     (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     stale = set(json.loads(run(["dvc", "status", "--json"], repo, env)))
     assert stale == {"train@l4_linear", "evaluate@l4_linear", "report"}
+
+    # the report's code is a dependency of the report only: editing it retrains nothing
+    run(["git", "checkout", "params.yaml"], repo, env)
+    with open(repo / "bbadj" / "study" / "plots.py", "a") as f:
+        f.write("\n# an edit\n")
+    stale = set(json.loads(run(["dvc", "status", "--json"], repo, env)))
+    assert stale == {"report"}

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from bbadj.config import Config
-from bbadj.engine import train, warmup_cosine
+from bbadj.engine import can_resume, train, warmup_cosine
 
 
 def tiny_config(root, **train_over) -> Config:
@@ -82,3 +82,12 @@ def test_killed_process_resumes_to_the_same_weights(tiny_synth, tmp_path):
     assert step < 10, "the run was killed before it finished"
     subprocess.run(cmd + ["--out", str(run)], check=True, capture_output=True)
     _same(_weights(tmp_path / "full/model.pt"), _weights(run / "model.pt"))
+
+
+def test_can_resume_only_the_same_config(tmp_path):
+    cfg = Config()
+    ckpt = tmp_path / "last.pt"
+    assert not can_resume(ckpt, cfg)
+    torch.save({"config": cfg.to_dict()}, ckpt)
+    assert can_resume(ckpt, cfg.with_overrides({"train": {"log_every": 3, "device": "cpu"}}))
+    assert not can_resume(ckpt, cfg.with_overrides({"train": {"lr": 0.5}}))

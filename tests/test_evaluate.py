@@ -4,7 +4,7 @@ import torch
 
 from bbadj.config import Config
 from bbadj.data.coco import load_coco
-from bbadj.evaluate import evaluate
+from bbadj.evaluate import evaluate, evaluation_config
 from bbadj.metrics import METRIC_KEYS
 from bbadj.model import build_model
 
@@ -23,3 +23,18 @@ def test_batching_across_images_gives_the_same_metrics(tiny_synth, tmp_path):
     identity = evaluate(coco, cfg, None, repeats=2, progress=False)
     assert identity["n_boxes"] == many["n_boxes"] == coco.n_boxes
     assert (tmp_path / "one.csv").read_text().splitlines()[0] == (tmp_path / "many.csv").read_text().splitlines()[0]
+
+
+def test_evaluation_config_keeps_the_models_geometry_and_takes_the_callers_evaluation():
+    trained = Config().with_overrides({"data": {"crop_size": 48, "buffer_ratio": 1.3, "mean": [0.5, 0.5, 0.5],
+                                                "val_annotations": "old/val.json", "jitter": {"shift": 0.1}},
+                                       "model": {"fusion": "fpn"}})
+    here = Config().with_overrides({"data": {"crop_size": 64, "buffer_ratio": 1.0, "val_annotations": "new/val.json",
+                                             "val_images": "new/images", "jitter": {"shift": 0.2, "scale": 0.05},
+                                             "min_box_size": 4.0, "num_workers": 0},
+                                    "eval": {"decoding": "argmax", "repeats": 3}})
+    cfg = evaluation_config(trained, here)
+    assert (cfg.data.crop_size, cfg.data.buffer_ratio, list(cfg.data.mean), cfg.model.fusion) == (48, 1.3, [0.5] * 3, "fpn")
+    assert (cfg.data.val_annotations, cfg.data.val_images) == ("new/val.json", "new/images")
+    assert (cfg.data.jitter.shift, cfg.data.jitter.scale, cfg.data.min_box_size, cfg.data.num_workers) == (0.2, 0.05, 4.0, 0)
+    assert (cfg.eval.decoding, cfg.eval.repeats) == ("argmax", 3)

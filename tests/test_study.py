@@ -1,4 +1,4 @@
-"""The study's helpers (bbadj/study.py) and its configuration files (params.yaml, params/)."""
+"""The study's helpers (bbadj/study/) and its configuration files (params.yaml, params/)."""
 import json
 from pathlib import Path
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from bbadj import study
+from bbadj.study import evaluation, experiments, plots, stats
 from bbadj.config import Config, load_config
 from bbadj.metrics import METRIC_KEYS
 
@@ -25,13 +25,13 @@ def write_params(path: Path, experiments, eval_only=None, **base) -> Path:
 
 
 def test_default_grid_is_the_issue_grid():
-    trained = study.experiment_names(PARAMS, "trained")
-    cfgs = {n: study.experiment_config(PARAMS, n) for n in study.experiment_names(PARAMS)}
+    trained = experiments.experiment_names(PARAMS, "trained")
+    cfgs = {n: experiments.experiment_config(PARAMS, n) for n in experiments.experiment_names(PARAMS)}
     combos = {(c.model.fusion, c.model.decoder) for n, c in cfgs.items() if n in trained}
     for fusion in ("l4", "l34_mean", "l34_concat", "fpn"):
         assert (fusion, "conv1d") in combos
     assert {("l4", "linear"), ("l34_mean", "linear")} <= combos
-    default = cfgs[study.load_params(PARAMS)["study"]["baseline"]]
+    default = cfgs[experiments.load_params(PARAMS)["study"]["baseline"]]
     assert (default.model.fusion, default.model.decoder, default.data.buffer_ratio, default.train.loss) == \
         ("l4", "conv1d", 1.1, "two_point")
     ratios = {c.data.buffer_ratio for n, c in cfgs.items() if n in trained and c.model == default.model
@@ -60,8 +60,8 @@ def test_paper_preset():
     assert "train2017" in cfg.data.train_images and "val2017" in cfg.data.val_images
     assert cfg.data.train_annotations.startswith("data/coco/")
     # every experiment of the preset builds a valid config
-    for name in study.experiment_names(path):
-        assert isinstance(study.experiment_config(path, name), Config)
+    for name in experiments.experiment_names(path):
+        assert isinstance(experiments.experiment_config(path, name), Config)
     # same experiments and keys as the default, so dvc.yaml's params all exist in both
     default, paper = yaml.safe_load(PARAMS.read_text()), yaml.safe_load(path.read_text())
     assert set(default) == set(paper)
@@ -94,18 +94,18 @@ def test_dvc_yaml_params_exist_in_params_yaml():
 def test_experiment_config_and_eval_only(tmp_path):
     p = write_params(tmp_path / "params.yaml", {"a": {}, "b": {"model": {"fusion": "fpn"}}},
                      {"b_argmax": {"from": "b", "eval": {"decoding": "argmax"}, "data": {"buffer_ratio": 1.3}}})
-    assert study.experiment_names(p) == ["a", "b", "b_argmax"]
-    assert study.experiment_names(p, "eval_only") == ["b_argmax"]
-    c = study.experiment_config(p, "b_argmax")
+    assert experiments.experiment_names(p) == ["a", "b", "b_argmax"]
+    assert experiments.experiment_names(p, "eval_only") == ["b_argmax"]
+    c = experiments.experiment_config(p, "b_argmax")
     assert (c.model.fusion, c.eval.decoding, c.data.buffer_ratio) == ("fpn", "argmax", 1.3)
-    assert study.model_experiment(p, "b_argmax") == "b" and study.model_experiment(p, "a") == "a"
-    assert study.describe(p, "a") == "default"
-    assert "model.fusion=fpn" in study.describe(p, "b_argmax") and "eval.decoding=argmax" in study.describe(p, "b_argmax")
+    assert experiments.model_experiment(p, "b_argmax") == "b" and experiments.model_experiment(p, "a") == "a"
+    assert experiments.describe(p, "a") == "default"
+    assert "model.fusion=fpn" in experiments.describe(p, "b_argmax") and "eval.decoding=argmax" in experiments.describe(p, "b_argmax")
     with pytest.raises(KeyError):
-        study.experiment_config(p, "nope")
+        experiments.experiment_config(p, "nope")
 
 
-@pytest.mark.parametrize("experiments,eval_only,match", [
+@pytest.mark.parametrize("exps,eval_only,match", [
     ({"a.b": {}}, {}, "letters, digits"),
     ({"identity": {}}, {}, "letters, digits"),
     ({"a": {}}, {"x": {"from": "zzz"}}, "must name one of"),
@@ -113,33 +113,22 @@ def test_experiment_config_and_eval_only(tmp_path):
     ({"a": {}}, {"x": {"from": "a", "data": {"crop_size": 32}}}, "need training"),
     ({"a": {}}, {"a": {"from": "a"}}, "both"),
 ])
-def test_params_validation(tmp_path, experiments, eval_only, match):
-    p = write_params(tmp_path / "params.yaml", experiments, eval_only)
+def test_params_validation(tmp_path, exps, eval_only, match):
+    p = write_params(tmp_path / "params.yaml", exps, eval_only)
     with pytest.raises(ValueError, match=match):
-        study.experiment_names(p)
+        experiments.experiment_names(p)
 
 
 def test_preflight_says_what_is_missing(tmp_path):
     cfg = load_config(ROOT / "params" / "paper-coco.yaml").with_overrides(
         {"data": {"train_annotations": str(tmp_path / "coco/annotations/instances_train2017.json")}})
-    with pytest.raises(study.StudyError, match="instances_train2017.json.*COCO"):
-        study.preflight(cfg, "train", device="cpu")
+    with pytest.raises(experiments.StudyError, match="instances_train2017.json.*COCO"):
+        experiments.preflight(cfg, "train", device="cpu")
     import torch
 
     if not torch.cuda.is_available():
-        with pytest.raises(study.StudyError, match="CUDA"):
-            study.preflight(cfg, "train", device="cuda")
-
-
-def test_can_resume_only_the_same_config(tmp_path):
-    import torch
-
-    cfg = Config()
-    ckpt = tmp_path / "last.pt"
-    assert not study._can_resume(ckpt, cfg)
-    torch.save({"config": cfg.to_dict()}, ckpt)
-    assert study._can_resume(ckpt, cfg.with_overrides({"train": {"log_every": 3, "device": "cpu"}}))
-    assert not study._can_resume(ckpt, cfg.with_overrides({"train": {"lr": 0.5}}))
+        with pytest.raises(experiments.StudyError, match="CUDA"):
+            experiments.preflight(cfg, "train", device="cuda")
 
 
 # ------------------------------------------------------------------ bootstrap, results, findings
@@ -148,13 +137,13 @@ def test_can_resume_only_the_same_config(tmp_path):
 def test_bootstrap_interval():
     rng = np.random.default_rng(0)
     v = rng.random(400)
-    idx = study.bootstrap_indices(400, 500, seed=1)
-    lo, hi = study.bootstrap_ci(v, idx)
+    idx = stats.bootstrap_indices(400, 500, seed=1)
+    lo, hi = stats.bootstrap_ci(v, idx)
     assert lo < v.mean() < hi
     assert 0.02 < hi - lo < 0.08  # ~ 4 standard errors of a U(0,1) mean over 400
-    lo2, hi2 = study.bootstrap_ci(np.stack([v, v], 1), idx)
+    lo2, hi2 = stats.bootstrap_ci(np.stack([v, v], 1), idx)
     assert np.allclose(lo2, lo) and np.allclose(hi2, hi)
-    assert np.array_equal(idx, study.bootstrap_indices(400, 500, seed=1))
+    assert np.array_equal(idx, stats.bootstrap_indices(400, 500, seed=1))
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +158,7 @@ def identity_reports(tiny_synth, tmp_path_factory):
     m = evaluate(coco, cfg, None, repeats=3, seed=5, progress=False, per_box_csv=root / "per_box" / "identity.csv")
     (root / "metrics").mkdir()
     (root / "metrics" / "identity.json").write_text(json.dumps(m))
-    df = study.load_per_box(root / "per_box" / "identity.csv")
+    df = evaluation.load_per_box(root / "per_box" / "identity.csv")
     for c in ("x0", "y0", "x1", "y1"):
         df[f"adj_{c}"] = df[f"gt_{c}"]
         df[f"err_{c}"] = 0.0
@@ -183,7 +172,7 @@ def identity_reports(tiny_synth, tmp_path_factory):
 
 def test_box_values_reproduce_the_metrics(identity_reports):
     root, m = identity_reports
-    v = study.box_values(study.load_per_box(root / "per_box" / "identity.csv"))
+    v = evaluation.box_values(evaluation.load_per_box(root / "per_box" / "identity.csv"))
     assert len(v) == m["n_boxes"]
     for k in METRIC_KEYS:
         assert v[k].mean() == pytest.approx(m[k], abs=1e-3), k
@@ -195,26 +184,26 @@ def test_results_table_findings_and_plots(identity_reports, tmp_path, tiny_synth
     matplotlib.use("Agg")
     root, _ = identity_reports
     p = write_params(tmp_path / "params.yaml", {"perfect": {}, "missing_one": {"model": {"fusion": "fpn"}}})
-    res = study.load_results(p, root)
+    res = stats.load_results(p, root)
     assert res.names == ["identity", "perfect"] and res.missing == ["missing_one"]
     t = res.table.set_index(["experiment", "metric"])
     for k in METRIC_KEYS:
         lo, v, hi = t.loc[("identity", k), ["lo", "value", "hi"]]
         assert lo <= v <= hi
         assert t.loc[("perfect", k), "value"] == 1.0
-    assert study.best_experiment(res) == "perfect"
-    d = study.paired_difference(res, "perfect", "identity")
+    assert stats.best_experiment(res) == "perfect"
+    d = stats.paired_difference(res, "perfect", "identity")
     assert (d["lo"] > 0).loc[["miou", "edge_lt_1px"]].all()
-    text = study.findings_markdown(res)
+    text = stats.findings_markdown(res)
     assert "Not yet evaluated" in text and "missing_one" in text
     assert "reaches" in text and "does not reach" not in text  # a perfect row reaches every paper number
-    tab = study.table1(res)
+    tab = stats.table1(res)
     assert len(tab) == 4 + 2 and tab.columns[0] == "mIoU"
     assert tab.index[0][0].startswith("paper") and tab.index[-1][0].startswith("ours")
     import matplotlib.pyplot as plt
 
-    for fig in (study.plot_metric_bars(res), study.plot_edge_histograms(res, ["identity", "perfect"]),
-                study.draw_gallery(res, "perfect", tiny_synth / "val" / "annotations.json",
+    for fig in (plots.plot_metric_bars(res), plots.plot_edge_histograms(res, ["identity", "perfect"]),
+                plots.draw_gallery(res, "perfect", tiny_synth / "val" / "annotations.json",
                                    tiny_synth / "val" / "images", n=4)):
         assert fig.axes
         plt.close(fig)

@@ -17,7 +17,7 @@ def test_short_cpu_training_beats_the_identity_row(tmp_path):
     make_synthetic(tmp_path / "val", 60, seed=2, progress=False)
     cfg = Config().with_overrides({
         "data": {"train_annotations": str(tmp_path / "train/annotations.json"),
-                 "train_images": str(tmp_path / "train/images"), "crop_size": 64, "num_workers": 1},
+                 "train_images": str(tmp_path / "train/images"), "crop_size": 48, "num_workers": 1},
         "train": {"batch_size": 32, "max_steps": 200, "lr": 1e-3, "warmup_steps": 30, "device": "cpu"},
         "eval": {"repeats": 5, "seed": 1234, "device": "cpu"},
     })
