@@ -71,7 +71,7 @@ def to_device(batch: dict, device: torch.device, channels_last: bool) -> tuple[t
 
 def build_optimizer(model: torch.nn.Module, tc: TrainConfig) -> torch.optim.Optimizer:
     """Adam or AdamW, fused: one kernel for all parameters instead of a Python loop over them
-    (on the 2-core CPU, resnet18's optimiser step went from 57 to 9 ms)."""
+    (a resnet18 training step, S=48, batch 32, on the 2-core CPU: 177 ms -> 168 ms)."""
     opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}.get(tc.optimizer)
     if opt_cls is None:
         raise ValueError(f"unknown optimizer {tc.optimizer!r}; choose adam or adamw")
