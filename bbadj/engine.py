@@ -136,14 +136,18 @@ def _comparable(cfg: dict) -> dict:
     return d
 
 
+def same_run(saved_config: dict | None, cfg: Config) -> bool:
+    """Whether a checkpoint written under ``saved_config`` belongs to the run of ``cfg`` (where
+    it runs and how often it logs or saves may differ)."""
+    return saved_config is not None and _comparable(saved_config) == _comparable(cfg.to_dict())
+
+
 def can_resume(ckpt_path: str | Path, cfg: Config) -> bool:
-    """Whether ``ckpt_path`` exists and was written by the same run configuration as ``cfg``
-    (where it runs and how often it logs or saves may differ)."""
+    """Whether ``ckpt_path`` exists and was written by the same run configuration as ``cfg``."""
     path = Path(ckpt_path)
     if not path.exists():
         return False
-    saved = torch.load(path, map_location="cpu", weights_only=False, mmap=True).get("config")
-    return saved is not None and _comparable(saved) == _comparable(cfg.to_dict())
+    return same_run(torch.load(path, map_location="cpu", weights_only=False, mmap=True).get("config"), cfg)
 
 
 def total_steps(cfg: Config, batches_per_epoch: int) -> int:
@@ -184,11 +188,11 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bo
     log_path = out_dir / "train_log.jsonl"
     start = 0
     if resume and ckpt_path.exists():
-        if not can_resume(ckpt_path, cfg):
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        if not same_run(ckpt.get("config"), cfg):
             raise RuntimeError(
                 f"{ckpt_path} was written by a different configuration; use another output "
                 f"directory, or delete it to start over")
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
