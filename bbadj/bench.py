@@ -32,12 +32,12 @@ import torch
 from tqdm.auto import tqdm
 
 from . import engine
-from .config import Config, DataConfig, load_config, parse_set
+from .cli import add_config_args, config_from_args
+from .config import Config, DataConfig, parse_set
 from .data.coco import CocoBoxes, load_coco
 from .data.crops import crop_windows, cut_crops
-from .data.dataset import make_crops
+from .data.dataset import draw_eval_jitter, make_crops
 from .data.images import normalize, read_rgb
-from .data.jitter import jitter_boxes
 
 COCO_VAL_BOXES = 36781  # boxes in COCO val2017 instances (non-crowd), the paper's test set
 
@@ -103,12 +103,10 @@ def print_table(title: str, rows: list[tuple[str, object]]) -> None:
 
 
 def draw_boxes(coco: CocoBoxes, cfg: DataConfig, seed: int):
-    """Every box of ``coco`` with its image index and one jitter draw (the paper's protocol)."""
+    """Every box of ``coco`` with its image index and one jitter draw (the evaluation's draw 0)."""
     img = np.concatenate([np.full(len(r.boxes), i) for i, r in enumerate(coco.images)])
     gt = np.concatenate([r.boxes for r in coco.images])
-    wh = np.array([[coco.images[i].width, coco.images[i].height] for i in img], dtype=np.float64)
-    jittered = jitter_boxes(gt, wh, np.random.default_rng(seed), cfg.jitter.shift, cfg.jitter.scale)
-    return img, gt, jittered
+    return img, gt, np.concatenate(draw_eval_jitter(coco, cfg, seed, 0))
 
 
 def bbadj_crops(coco: CocoBoxes, cfg: DataConfig, seed: int, device="cpu") -> torch.Tensor:
@@ -503,17 +501,13 @@ def bench_evaluate(coco: CocoBoxes, cfg: Config, model, n_boxes: int = COCO_VAL_
 
 
 def _config(args) -> Config:
-    """--params/--set, or --experiment NAME (the study's experiment_config) plus --set."""
-    overrides = parse_set(args.set)
+    """--params/--set as for every bbadj command, or --experiment NAME (the study's
+    experiment_config) plus --set."""
     if getattr(args, "experiment", None):
-        try:
-            from .study.experiments import experiment_config
-        except ImportError as e:
-            raise SystemExit(f"--experiment needs bbadj.study.experiments.experiment_config, which is not available: {e}")
-        return experiment_config(args.params, args.experiment).with_overrides(overrides)
-    given = getattr(args, "params_given", False)
-    params = args.params if args.params and (Path(args.params).exists() or given) else None
-    return load_config(params, overrides)
+        from .study.experiments import experiment_config
+
+        return experiment_config(args.params, args.experiment).with_overrides(parse_set(args.set))
+    return config_from_args(args)
 
 
 def _model(args, cfg: Config, device: torch.device):
@@ -631,9 +625,7 @@ def _args_dict(args) -> dict:
 
 def _common(p, config: bool = True) -> None:
     if config:
-        p.add_argument("--params", default="params.yaml",
-                       help="YAML with data/model/train/eval sections (default: params.yaml if present)")
-        p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one setting (repeatable)")
+        add_config_args(p)
     p.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's own choice)")
     p.add_argument("--out", help="write the result JSON here")
     p.add_argument("--no-progress", action="store_true")

@@ -10,12 +10,14 @@ from pathlib import Path
 from .config import Config, load_config, parse_set
 
 
-def _config(args) -> Config:
-    cfg = load_config(args.params if args.params and Path(args.params).exists() or args.params_given else None)
+def config_from_args(args) -> Config:
+    """--params (params.yaml if present, or the file given) with the --set overrides."""
+    given = getattr(args, "params_given", False)  # set by main(); absent when args are built by hand
+    cfg = load_config(args.params if args.params and Path(args.params).exists() or given else None)
     return cfg.with_overrides(parse_set(args.set))
 
 
-def _add_config_args(p: argparse.ArgumentParser) -> None:
+def add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params", default="params.yaml",
                    help="YAML with data/model/train/eval sections (default: params.yaml if present)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
@@ -33,7 +35,7 @@ def cmd_synth(args) -> int:
 def cmd_train(args) -> int:
     from .engine import train
 
-    entry = train(_config(args), args.out, resume=not args.restart, progress=not args.no_progress)
+    entry = train(config_from_args(args), args.out, resume=not args.restart, progress=not args.no_progress)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one summary line, not one per rank
         print(json.dumps(entry))
     return 0
@@ -45,7 +47,7 @@ def cmd_evaluate(args) -> int:
     from .engine import resolve_device
     from .evaluate import evaluate, evaluation_config
 
-    cfg, model = _config(args), None
+    cfg, model = config_from_args(args), None
     if not args.identity:
         model = load_model(args.checkpoint, resolve_device(cfg.eval.device))
         cfg = evaluation_config(model.config, cfg)
@@ -97,14 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("train", help="train a model; rerunning the same command resumes from the last checkpoint")
-    _add_config_args(p)
+    add_config_args(p)
     p.add_argument("--out", required=True, help="run directory (last.pt, model.pt, train_log.jsonl)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint and start over")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score a checkpoint, or the jittered boxes (--identity), with the paper's metrics")
-    _add_config_args(p)
+    add_config_args(p)
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--identity", action="store_true", help="score the jittered input boxes as they are")
     g.add_argument("--checkpoint")
