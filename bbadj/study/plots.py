@@ -2,12 +2,12 @@
 confidence against error, and the gallery of real examples."""
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
+from ..data.coco import load_coco
 from ..metrics import METRIC_KEYS, METRIC_LABELS, PAPER_TABLE1
 from .evaluation import EDGE_COLUMNS, signed_edge_errors
 from .experiments import IDENTITY
@@ -140,8 +140,7 @@ def draw_gallery(res: Results, name: str, annotations: str | Path, images_dir: s
     from matplotlib.patches import Rectangle
     from PIL import Image
 
-    coco = json.loads(Path(annotations).read_text())
-    files = {im["id"]: im["file_name"] for im in coco["images"]}
+    paths = {r.image_id: r.path for r in load_coco(annotations, images_dir, verbose=False).images}
     rows = gallery_rows(res.per_box[name], n, seed)
     jit_iou = res.per_box[IDENTITY].set_index(["repeat", "ann_id"])["iou"]
     nrows = max(1, math.ceil(len(rows) / cols))
@@ -149,7 +148,7 @@ def draw_gallery(res: Results, name: str, annotations: str | Path, images_dir: s
     for ax in axes.flat:
         ax.axis("off")
     for ax, (_, r) in zip(axes.flat, rows.iterrows()):
-        img = Image.open(Path(images_dir) / files[int(r["image_id"])]).convert("RGB")
+        img = Image.open(paths[int(r["image_id"])]).convert("RGB")
         boxes = {k: [r[f"{k}_{c}"] for c in ("x0", "y0", "x1", "y1")] for k in ("gt", "jit", "adj")}
         allb = np.array(list(boxes.values()))
         x0, y0 = allb[:, :2].min(0)
