@@ -4,15 +4,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-COCO128 = ROOT.parent / "shared" / "coco128"
+COCO128 = ROOT / "data" / "coco128"  # in the repository: real photographs for every test
 COCO128_ANN = COCO128 / "annotations" / "instances_train2017.json"
-COCO128_IMAGES = COCO128 / "train2017"
+COCO128_IMAGES = COCO128 / "images"
 
 
 @pytest.fixture(scope="session")
 def coco128():
+    """All 929 boxes of the in-repository coco128 (annotations, images)."""
     if not COCO128_ANN.exists():
-        pytest.fail(f"real-data fixture missing: {COCO128_ANN} (../shared/coco128 must sit beside the repo)")
+        pytest.fail(f"real-data fixture missing: {COCO128_ANN} (part of the repository: git checkout -- data/coco128)")
     return COCO128_ANN, COCO128_IMAGES
 
 
