@@ -1,4 +1,4 @@
-"""The ``bbadj`` command line: synth, train, evaluate, adjust."""
+"""The ``bbadj`` command line: synth, split, train, evaluate, adjust, bench."""
 from __future__ import annotations
 
 import argparse
@@ -10,16 +10,28 @@ from pathlib import Path
 from .config import Config, load_config, parse_set
 
 
+DEFAULT_PARAMS = "params.yaml"
+
+
 def config_from_args(args) -> Config:
-    """--params (params.yaml if present, or the file given) with the --set overrides."""
-    given = getattr(args, "params_given", False)  # set by main(); absent when args are built by hand
-    cfg = load_config(args.params if args.params and Path(args.params).exists() or given else None)
+    """--params (the file given, which must exist; without it, params.yaml if present, else the
+    code defaults), or with --experiment that experiment of the study's params; then --set."""
+    path = args.params
+    if path is None and Path(DEFAULT_PARAMS).exists():
+        path = DEFAULT_PARAMS
+    if getattr(args, "experiment", None):
+        from .study.experiments import experiment_config
+
+        cfg = experiment_config(path or DEFAULT_PARAMS, args.experiment, getattr(args, "runs_dir", "runs"))
+    else:
+        cfg = load_config(path)
     return cfg.with_overrides(parse_set(args.set))
 
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--params", default="params.yaml",
-                   help="YAML with data/model/train/eval sections (default: params.yaml if present)")
+    p.add_argument("--params", default=None,
+                   help=f"YAML with data/model/train/eval sections (default: {DEFAULT_PARAMS} if present, "
+                        f"else the defaults of bbadj/config.py)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override one setting, e.g. --set model.fusion=fpn (repeatable)")
 
@@ -32,10 +44,20 @@ def cmd_synth(args) -> int:
     return 0
 
 
+def cmd_split(args) -> int:
+    from .data.split import write_split
+
+    print(json.dumps(write_split(args.annotations, args.train_out, args.val_out, args.every, args.offset)))
+    return 0
+
+
 def cmd_train(args) -> int:
     from .engine import train
 
-    entry = train(config_from_args(args), args.out, resume=not args.restart, progress=not args.no_progress)
+    if not args.out and not args.experiment:
+        raise SystemExit("bbadj train: give --out (or --experiment, which trains into <runs-dir>/<experiment>)")
+    out = args.out or str(Path(args.runs_dir) / args.experiment)
+    entry = train(config_from_args(args), out, resume=not args.restart, progress=not args.no_progress)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one summary line, not one per rank
         print(json.dumps(entry))
     return 0
@@ -44,7 +66,7 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from .checkpoint import load_model
     from .data.coco import load_coco
-    from .engine import resolve_device
+    from .device import resolve_device
     from .evaluate import evaluate, evaluation_config
 
     cfg, model = config_from_args(args), None
@@ -53,8 +75,10 @@ def cmd_evaluate(args) -> int:
         cfg = evaluation_config(model.config, cfg)
     if args.decoding:
         cfg = cfg.with_overrides({"eval": {"decoding": args.decoding}})
-    annotations = args.annotations or cfg.data.val_annotations
-    images = args.images or cfg.data.val_images
+    if bool(args.annotations) != bool(args.images):
+        raise SystemExit("bbadj evaluate: give --annotations and --images together (or --eval-set)")
+    annotations, images = ((args.annotations, args.images) if args.annotations
+                           else cfg.eval.set_paths(args.eval_set))
     coco = load_coco(annotations, images, skip_crowd=cfg.data.skip_crowd, min_box_size=cfg.data.min_box_size)
     result = evaluate(coco, cfg, model, repeats=args.repeats, seed=args.seed, buffer_ratio=args.buffer_ratio,
                       progress=not args.no_progress, per_box_csv=args.per_box)
@@ -66,7 +90,7 @@ def cmd_evaluate(args) -> int:
 
 def cmd_adjust(args) -> int:
     from .checkpoint import load_model
-    from .engine import resolve_device
+    from .device import resolve_device
     from .inference import adjust
 
     model = load_model(args.checkpoint, resolve_device(args.device))
@@ -88,6 +112,17 @@ def cmd_adjust(args) -> int:
     return 0
 
 
+def cmd_exp_run(args) -> int:
+    import shlex
+    import subprocess
+
+    from .study.presets import exp_run_command
+
+    cmd = exp_run_command(args.preset, args.name, args.set_params, args.params or DEFAULT_PARAMS) + args.dvc_args
+    print(shlex.join(cmd), flush=True)
+    return 0 if args.dry_run else subprocess.call(cmd)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bbadj", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -98,9 +133,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_synth)
 
+    p = sub.add_parser("split", help="split a COCO instances file into train and val by image (every N-th image is val)")
+    p.add_argument("--annotations", required=True)
+    p.add_argument("--train-out", required=True)
+    p.add_argument("--val-out", required=True)
+    p.add_argument("--every", type=int, default=4, help="every N-th image in image-id order is val (default: 4)")
+    p.add_argument("--offset", type=int, default=0, help="position of the first val image (default: 0)")
+    p.set_defaults(func=cmd_split)
+
     p = sub.add_parser("train", help="train a model; rerunning the same command resumes from the last checkpoint")
     add_config_args(p)
-    p.add_argument("--out", required=True, help="run directory (last.pt, model.pt, train_log.jsonl)")
+    p.add_argument("--experiment", help="train this experiment of the study's params (experiments or finetune)")
+    p.add_argument("--runs-dir", default="runs", help="with --experiment: where the study's runs live (default: runs)")
+    p.add_argument("--out", help="run directory (last.pt, model.pt, train_log.jsonl); default with --experiment: "
+                                 "<runs-dir>/<experiment>")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint and start over")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)
@@ -110,8 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--identity", action="store_true", help="score the jittered input boxes as they are")
     g.add_argument("--checkpoint")
-    p.add_argument("--annotations", help="COCO instances JSON (default: data.val_annotations)")
-    p.add_argument("--images", help="image folder (default: data.val_images)")
+    p.add_argument("--eval-set", help="a name of eval.sets (default: the first)")
+    p.add_argument("--annotations", help="COCO instances JSON (instead of --eval-set)")
+    p.add_argument("--images", help="image folder (with --annotations)")
     p.add_argument("--buffer-ratio", type=float)
     p.add_argument("--seed", type=int, help="jitter seed (default: eval.seed)")
     p.add_argument("--repeats", type=int, help="jitter draws to average (default: eval.repeats)")
@@ -130,6 +177,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_adjust)
 
+    p = sub.add_parser("exp-run", help="run a preset (params/*.yaml) beside params.yaml as a DVC experiment",
+                       epilog="Arguments after -- go to dvc exp run, e.g. `bbadj exp-run params/paper-coco.yaml -- --queue`.")
+    p.add_argument("preset", help="a preset file, e.g. params/paper-coco.yaml")
+    p.add_argument("-n", "--name", help="experiment name (default: the preset's file name)")
+    p.add_argument("-S", "--set-param", dest="set_params", action="append", default=[], metavar="KEY=VALUE",
+                   help="one more override after the preset's, in dvc exp run -S syntax (repeatable)")
+    p.add_argument("--params", default=None, help=f"the base params file (default: {DEFAULT_PARAMS})")
+    p.add_argument("--dry-run", action="store_true", help="print the dvc command, run nothing")
+    p.set_defaults(func=cmd_exp_run)
+
     from .bench import add_bench_parser
 
     add_bench_parser(sub)
@@ -137,9 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if hasattr(args, "params"):
-        args.params_given = any(a == "--params" or a.startswith("--params=") for a in (argv or sys.argv[1:]))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    passed = argv[argv.index("--") + 1:] if "--" in argv else []
+    parser = build_parser()
+    args = parser.parse_args(argv[:len(argv) - len(passed) - (1 if passed or "--" in argv else 0)])
+    if passed and args.command != "exp-run":
+        parser.error(f"unrecognized arguments after --: {' '.join(passed)}")
+    args.dvc_args = passed
     from .data.coco import DataError
 
     try:

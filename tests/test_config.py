@@ -1,7 +1,16 @@
 """Configuration as data: --set overrides, unknown keys and wrong types rejected with the key path."""
+from pathlib import Path
+
 import pytest
 
-from bbadj.config import Config, parse_set
+from bbadj.config import Config, load_config, parse_set
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_code_defaults_are_params_yaml():
+    """One source per fact: bbadj/config.py's defaults are the base recipe of params.yaml."""
+    assert load_config(ROOT / "params.yaml") == Config()
 
 
 def test_set_overrides_nest_and_parse_values():
@@ -20,6 +29,9 @@ def test_set_overrides_nest_and_parse_values():
     ({"train": {"max_steps": 1.5}}, TypeError, r"config\.train\.max_steps: expected int"),
     ({"train": {"amp": 1}}, TypeError, r"config\.train\.amp: expected true/false"),
     ({"data": {"jitter": 0.1}}, TypeError, r"config\.data\.jitter: expected a mapping"),
+    ({"data": {"mix": {"fraction": 0.5}}}, ValueError, r"data\.mix\.fraction > 0 needs"),
+    ({"data": {"mix": {"fraction": 1.0, "annotations": "a", "images": "b"}}}, ValueError, r"in \[0, 1\)"),
+    ({"eval": {"sets": {"x": {"annotations": "a"}}}}, ValueError, r"eval\.sets\.x must have"),
 ])
 def test_bad_settings_name_their_key(over, error, match):
     with pytest.raises(error, match=match):
@@ -29,3 +41,22 @@ def test_bad_settings_name_their_key(over, error, match):
 def test_set_needs_key_and_value():
     with pytest.raises(ValueError, match="key.path=value"):
         parse_set(["train.lr"])
+
+
+def test_eval_set_paths():
+    cfg = Config()
+    assert cfg.eval.set_paths() == cfg.eval.set_paths("synth")  # the first set by default
+    assert cfg.eval.set_paths("coco128") == ("data/coco128/annotations/val.json", "data/coco128/images")
+    with pytest.raises(KeyError, match="no evaluation set 'nope'"):
+        cfg.eval.set_paths("nope")
+
+
+def test_an_explicit_params_file_must_exist(tmp_path, monkeypatch, capsys):
+    """`--params` given (even abbreviated, which argparse accepts) never falls back to code defaults."""
+    from bbadj.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for flag in ("--params", "--param", "--par"):
+        assert main(["train", flag, "missing.yaml", "--out", str(tmp_path / "run")]) == 2
+        assert "config file not found: missing.yaml" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

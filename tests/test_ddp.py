@@ -133,3 +133,25 @@ def test_two_process_checkpoint_resumes_in_one_process(setup):
     assert torch.load(run / "model.pt", map_location="cpu", weights_only=False)["step"] == STEPS
     assert_same_weights(weights(run), weights(single), initial_weights(cfg))
     assert [json.loads(line)["step"] for line in (run / "train_log.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+
+
+def test_the_study_train_stage_runs_under_torchrun(setup, monkeypatch):
+    """train.nproc_per_node = 2 makes the study's train stage launch torchrun (2 gloo processes
+    on CPU), which ends with the weights of the 1-process run of the same global batch."""
+    import yaml
+
+    from bbadj.study.training import torchrun_command, train_experiment
+
+    root, cfg, overrides, single = setup
+    params = root / "params.yaml"
+    params.write_text(yaml.safe_dump({**overrides, "train": {**overrides["train"], "nproc_per_node": 2},
+                                      "experiments": {"a": {}}}))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    lines = []
+    train_experiment("a", params, root / "study_runs", root / "curves", echo=lines.append)
+    assert "torch.distributed.run" in lines[0] and "--nproc_per_node 2" in lines[0] and "--experiment a" in lines[0]
+    assert_same_weights(weights(root / "study_runs" / "a"), weights(single), initial_weights(cfg))
+    assert (root / "curves" / "a" / "plots" / "metrics" / "loss.tsv").exists()
+    # across machines: torchrun's own PET_* variables replace --standalone
+    monkeypatch.setenv("PET_NNODES", "2")
+    assert "--standalone" not in torchrun_command("a", params, "runs", 8, True)

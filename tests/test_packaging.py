@@ -1,4 +1,4 @@
-"""environment.yml, pyproject.toml and the Makefile agree."""
+"""environment.yml, pyproject.toml, constraints.txt and the Makefile agree."""
 import re
 import tomllib
 from pathlib import Path
@@ -18,15 +18,33 @@ def test_environment_yml_matches_pyproject():
 
     assert SpecifierSet(project["requires-python"]).contains(python.split("=")[1]), python
     assert "-e .[test]" in pip, "the conda env installs this package with the test extras"
-    pinned = {re.split(r"[=<>]", d)[0]: d for d in project["dependencies"] if "==" in d}
-    for name, spec in pinned.items():
-        assert spec in pip, f"{spec} pinned in pyproject.toml must be pinned the same in environment.yml"
+    assert "-c constraints.txt" in pip, "the conda env installs the same torch as make setup"
+
+
+def test_torch_is_a_range_and_ci_pins_it():
+    """pyproject accepts any recent torch (a CUDA build included); constraints.txt pins the builds
+    `make setup` and CI install, and the pins satisfy pyproject's ranges."""
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = {Requirement(d).name: Requirement(d) for d in project["dependencies"]}
+    pins = {Requirement(line).name: Requirement(line) for line in (ROOT / "constraints.txt").read_text().splitlines()
+            if line.strip() and not line.startswith("#")}
+    assert set(pins) == {"torch", "torchvision"}
+    for name, pin in pins.items():
+        assert not str(reqs[name].specifier).startswith("=="), f"{name} must be a range in pyproject.toml"
+        version = str(pin.specifier).removeprefix("==")
+        assert reqs[name].specifier.contains(version), f"{name}=={version} is outside {reqs[name].specifier}"
+    make = (ROOT / "Makefile").read_text()
+    assert "CONSTRAINTS ?= constraints.txt" in make and "-c $(CONSTRAINTS)" in make
 
 
 def test_console_script_and_make_targets():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["scripts"]["bbadj"] == "bbadj.cli:main"
     make = (ROOT / "Makefile").read_text()
-    for target in ("setup:", "test:", "repro:"):
+    for target in ("setup:", "test:", "repro:", "lab:", "coco:"):
         assert re.search(rf"^{target}", make, re.M), target
     assert "make test" in (ROOT / ".ci/run").read_text()
+    study = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["study"]
+    assert any(d.startswith("jupyterlab") for d in study), "make setup installs JupyterLab"

@@ -12,13 +12,15 @@ from .experiments import PARAMS, experiment_config, experiment_names, preflight
 def train_experiment(name: str, params_path: str | Path = PARAMS, runs_dir: str | Path = "runs",
                      curves_dir: str | Path = "reports/train", progress: bool = False,
                      echo: Callable[[str], None] | None = print) -> dict:
-    """Train experiment ``name`` into ``runs_dir/name`` (resuming a crashed run of the same
-    configuration), then write its training curves with dvclive into ``curves_dir/name``."""
+    """Train experiment ``name`` (of ``experiments`` or ``finetune``) into ``runs_dir/name``
+    (resuming a crashed run of the same configuration), then write its training curves with
+    dvclive into ``curves_dir/name``. With ``train.nproc_per_node`` > 1 the training runs under
+    torchrun (``bbadj train --experiment``), one process per device."""
     from ..engine import can_resume, train
 
     if name not in experiment_names(params_path, "trained"):
-        raise KeyError(f"{name!r} is not a trained experiment of {params_path}")
-    cfg = experiment_config(params_path, name)
+        raise KeyError(f"{name!r} is not a trained experiment (experiments or finetune) of {params_path}")
+    cfg = experiment_config(params_path, name, runs_dir)
     preflight(cfg, "train")
     run_dir = Path(runs_dir) / name
     # DVC reruns this stage when its params change: a checkpoint of the old params starts over
@@ -26,13 +28,48 @@ def train_experiment(name: str, params_path: str | Path = PARAMS, runs_dir: str 
     if echo and (run_dir / "last.pt").exists() and not resume:
         echo(f"{run_dir / 'last.pt'} is from other params: starting over")
 
-    def on_log(entry: dict) -> None:
-        if echo and entry["step"] % (cfg.train.log_every * 10) == 0:
-            echo(f"step {entry['step']}: loss {entry['loss']:.4f}, {entry['boxes_per_s']:.0f} boxes/s")
+    if cfg.train.nproc_per_node > 1:
+        entry = _torchrun(name, params_path, runs_dir, cfg.train.nproc_per_node, resume, echo)
+    else:
+        def on_log(entry: dict) -> None:
+            if echo and entry["step"] % (cfg.train.log_every * 10) == 0:
+                echo(f"step {entry['step']}: loss {entry['loss']:.4f}, {entry['boxes_per_s']:.0f} boxes/s")
 
-    entry = train(cfg, run_dir, resume=resume, progress=progress, on_log=on_log)
+        entry = train(cfg, run_dir, resume=resume, progress=progress, on_log=on_log)
     write_training_curves(run_dir / "train_log.jsonl", Path(curves_dir) / name)
     return entry
+
+
+def torchrun_command(name: str, params_path: str | Path, runs_dir: str | Path, nproc: int, resume: bool) -> list[str]:
+    """``torchrun --nproc_per_node N -m bbadj train --experiment NAME ...``. Single machine by
+    default (``--standalone``); with torchrun's own PET_NNODES/PET_NODE_RANK/PET_RDZV_ENDPOINT
+    variables set, it joins a multi-machine run instead."""
+    import os
+    import sys
+
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc)]
+    if os.environ.get("PET_NNODES", "1") == "1":
+        launch.append("--standalone")
+    return launch + ["-m", "bbadj", "train", "--params", str(params_path), "--experiment", name,
+                     "--runs-dir", str(runs_dir), "--no-progress"] + ([] if resume else ["--restart"])
+
+
+def _torchrun(name, params_path, runs_dir, nproc, resume, echo) -> dict:
+    import subprocess
+
+    cmd = torchrun_command(name, params_path, runs_dir, nproc, resume)
+    if echo:
+        echo(" ".join(cmd))
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    tail = []
+    for line in proc.stdout:  # streamed, so the notebook (and the terminal) see the progress
+        tail = (tail + [line])[-50:]
+        if echo:
+            echo(line.rstrip())
+    if proc.wait():
+        raise RuntimeError(f"{' '.join(cmd)} failed with exit code {proc.returncode}:\n{''.join(tail)}")
+    log = read_train_log(Path(runs_dir) / name / "train_log.jsonl")
+    return log[-1] if log else {}
 
 
 def read_train_log(path: str | Path) -> list[dict]:
