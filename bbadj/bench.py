@@ -33,7 +33,8 @@ from tqdm.auto import tqdm
 
 from . import engine
 from .cli import add_config_args, config_from_args
-from .config import Config, DataConfig, parse_set
+from .config import Config, DataConfig
+from .device import resolve_device
 from .data.coco import CocoBoxes, load_coco
 from .data.crops import crop_windows, cut_crops
 from .data.dataset import draw_eval_jitter, make_crops
@@ -288,7 +289,7 @@ def bench_train_step(cfg: Config, steps: int = 20, warmup: int = 3, gpu_decode: 
     from .model import build_model
 
     tc = cfg.train
-    device = engine.resolve_device(tc.device)
+    device = resolve_device(tc.device)
     cuda = device.type == "cuda"
     if gpu_decode and not cuda:
         raise ValueError("--gpu-decode needs a CUDA device (train.device=cuda)")
@@ -503,10 +504,6 @@ def bench_evaluate(coco: CocoBoxes, cfg: Config, model, n_boxes: int = COCO_VAL_
 def _config(args) -> Config:
     """--params/--set as for every bbadj command, or --experiment NAME (the study's
     experiment_config) plus --set."""
-    if getattr(args, "experiment", None):
-        from .study.experiments import experiment_config
-
-        return experiment_config(args.params, args.experiment).with_overrides(parse_set(args.set))
     return config_from_args(args)
 
 
@@ -532,7 +529,7 @@ def cmd_crops(args) -> int:
     cfg = dataclasses.replace(cfg, **over)
     coco = load_coco(args.annotations, args.images, skip_crowd=cfg.skip_crowd, min_box_size=cfg.min_box_size,
                      verbose=False)
-    result = bench_crops(coco, cfg, args.rounds, engine.resolve_device(args.device), args.seed, not args.no_progress)
+    result = bench_crops(coco, cfg, args.rounds, resolve_device(args.device), args.seed, not args.no_progress)
     result["args"] = _args_dict(args)
     write_result(result, args.out)
     print_table(f"crops per second, S={cfg.crop_size}, {result['n_boxes']} boxes, median of {args.rounds} rounds, "
@@ -568,7 +565,7 @@ def cmd_train_step(args) -> int:
 
 def cmd_adjust_latency(args) -> int:
     _threads(args)
-    device = engine.resolve_device(args.device)
+    device = resolve_device(args.device)
     model, cfg, what = _model(args, _config(args), device)
     with tempfile.TemporaryDirectory() as tmp:
         image = Path(args.image) if args.image else _synthetic_jpeg(Path(tmp))
@@ -595,7 +592,7 @@ def cmd_adjust_latency(args) -> int:
 def cmd_evaluate(args) -> int:
     _threads(args)
     cfg0 = _config(args)
-    device = engine.resolve_device(args.device or cfg0.eval.device)
+    device = resolve_device(args.device or cfg0.eval.device)
     model, cfg, what = _model(args, cfg0, device)
     if args.checkpoint:  # the data geometry is the model's; evaluation settings are ours, as in `bbadj evaluate`
         cfg = cfg.with_overrides({"eval": cfg0.to_dict()["eval"], "data": {"num_workers": cfg0.data.num_workers}})

@@ -37,5 +37,22 @@ def load_model(path: str | Path, device: str | torch.device = "cpu"):
     return model.to(device).eval()
 
 
+def init_weights(model, path: str | Path) -> None:
+    """Start ``model`` from the weights of the bbadj checkpoint at ``path`` (``model.init_from``):
+    the whole model, so the architecture (backbone, fusion, decoders, crop size) must match."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"model.init_from: checkpoint not found: {path}")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        raise ValueError(f"model.init_from: {path} is not a bbadj checkpoint (needs 'model')")
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        raise RuntimeError(f"model.init_from: the weights in {path} do not fit this model "
+                           f"(backbone, fusion, decoder, hidden and crop size must match): {e}") from e
+
+
 def _no_download(cfg: Config) -> Config:
-    return cfg.with_overrides({"model": {"pretrained": "none"}})
+    """The config to rebuild a saved model: its weights come from the file, not from elsewhere."""
+    return cfg.with_overrides({"model": {"pretrained": "none", "init_from": ""}})

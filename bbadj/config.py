@@ -20,33 +20,55 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @dataclass
 class JitterConfig:
-    """REFERENCE.md's protocol: centre shift u*w, v*h with u, v ~ U[-shift, shift]; one scale s ~ U[1-scale, 1+scale]."""
+    """The jitter protocol (docs/protocol.md): centre shift u*w, v*h with u, v ~ U[-shift, shift];
+    one scale s ~ U[1-scale, 1+scale] for both sides; clipped to the image."""
 
     shift: float = 0.1
     scale: float = 0.1
 
 
 @dataclass
+class MixConfig:
+    """A second training source: ``fraction`` of every batch comes from it (0: none)."""
+
+    annotations: str = ""
+    images: str = ""
+    fraction: float = 0.0
+
+    def __post_init__(self):
+        if not 0.0 <= self.fraction < 1.0:
+            raise ValueError(f"data.mix.fraction must be in [0, 1), got {self.fraction}")
+        if self.fraction > 0 and not (self.annotations and self.images):
+            raise ValueError("data.mix.fraction > 0 needs data.mix.annotations and data.mix.images")
+
+
+def _default_eval_sets() -> dict[str, dict[str, str]]:
+    return {"synth": {"annotations": "data/synth/val/annotations.json", "images": "data/synth/val/images"},
+            "coco128": {"annotations": "data/coco128/annotations/val.json", "images": "data/coco128/images"}}
+
+
+@dataclass
 class DataConfig:
     train_annotations: str = "data/synth/train/annotations.json"
     train_images: str = "data/synth/train/images"
-    val_annotations: str = "data/synth/val/annotations.json"
-    val_images: str = "data/synth/val/images"
-    crop_size: int = 96  # S: the crop is resampled to S x S, and each edge is classified over S positions
+    mix: MixConfig = field(default_factory=MixConfig)
+    crop_size: int = 48  # S: the crop is resampled to S x S, and each edge is classified over S positions
     buffer_ratio: float = 1.1  # the jittered box is scaled about its centre by this to define the crop
     jitter: JitterConfig = field(default_factory=JitterConfig)
+    hflip: float = 0.0  # training only: the share of crops mirrored left-right (their left/right targets swapped)
     skip_crowd: bool = True
     min_box_size: float = 1.0  # boxes narrower or lower than this (pixels) are skipped and counted
     roi_sampling_ratio: int = 2  # roi_align samples per output pixel per axis (-1: adaptive, slower on big boxes)
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
-    num_workers: int = 0
+    num_workers: int = 1  # DataLoader processes that decode and crop while the model steps
 
 
 @dataclass
 class ModelConfig:
     backbone: str = "resnet18"  # resnet18 | resnet34 | resnet50 (the paper's)
-    pretrained: str = "none"  # imagenet | none | path to a state dict
+    pretrained: str = "none"  # backbone weights: imagenet | none | path to a torchvision ResNet state dict
+    init_from: str = ""  # a bbadj checkpoint whose weights start the whole model (two-stage training); "": none
     norm: str = "batchnorm"  # backbone norm layers: batchnorm (trainable) | frozen (DETR's FrozenBatchNorm2d)
     fusion: str = "l4"  # l4 | l34_mean | l34_concat | fpn
     decoder: str = "conv1d"  # conv1d | linear
@@ -59,30 +81,48 @@ class TrainConfig:
     optimizer: str = "adam"  # adam | adamw
     lr: float = 1e-3
     weight_decay: float = 0.0
-    batch_size: int = 32  # boxes per optimiser step (global, across all ranks)
+    batch_size: int = 32  # boxes per optimiser step (global, across all processes)
     epochs: float = 1.0
-    max_steps: int = 0  # > 0 caps the run at this many steps whatever `epochs` says
-    warmup_steps: int = 50
+    max_steps: int = 200  # > 0 caps the run at this many steps whatever `epochs` says; 0: run the epochs
+    warmup_steps: int = 30
     grad_clip: float = 1.0  # max gradient norm; 0 disables
     loss: str = "two_point"  # two_point | bce_onehot | gaussian
     gaussian_sigma: float = 1.0  # in positions, for loss=gaussian
     amp: bool = True  # used on CUDA only (bf16 where supported)
-    channels_last: bool = True  # NHWC model and crops: faster on CUDA; on CPU, measured neither faster nor slower
+    channels_last: bool = True  # NHWC model and crops (faster convolutions on CUDA)
     compile: bool = False
     seed: int = 0
-    checkpoint_every: int = 200  # steps; a checkpoint is also written at the end
+    checkpoint_every: int = 100  # steps; a checkpoint is also written at the end
     log_every: int = 10
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    nproc_per_node: int = 1  # > 1: the study's train stage runs under torchrun with this many processes
 
 
 @dataclass
 class EvalConfig:
     decoding: str = "subpixel"  # argmax | subpixel
     window: int = 2  # subpixel: positions either side of the peak in the expectation
+    passes: int = 1  # > 1: the model is applied again to its own output (iterative refinement)
     repeats: int = 5  # jitter draws averaged
     seed: int = 1234
     batch_size: int = 128
     device: str = "auto"
+    # name -> {annotations, images}: the held-out sets every evaluation scores, each on its own
+    sets: dict = field(default_factory=_default_eval_sets)
+
+    def __post_init__(self):
+        if not isinstance(self.sets, dict) or not self.sets:
+            raise ValueError(f"eval.sets must be a non-empty mapping name -> {{annotations, images}}, got {self.sets!r}")
+        for name, paths in self.sets.items():
+            if not isinstance(paths, dict) or set(paths) != {"annotations", "images"}:
+                raise ValueError(f"eval.sets.{name} must have exactly the keys annotations and images, got {paths!r}")
+
+    def set_paths(self, name: str | None = None) -> tuple[str, str]:
+        """(annotations, images) of evaluation set ``name`` (default: the first)."""
+        name = next(iter(self.sets)) if name is None else name
+        if name not in self.sets:
+            raise KeyError(f"no evaluation set {name!r}; eval.sets has {sorted(self.sets)}")
+        return self.sets[name]["annotations"], self.sets[name]["images"]
 
 
 @dataclass
@@ -105,6 +145,11 @@ class Config:
 
 
 _FLOAT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+def build_dataclass(cls, d: dict[str, Any] | None, where: str):
+    """``cls`` from a (nested) dict, rejecting unknown keys and wrong types with the key path."""
+    return _build(cls, d or {}, where)
 
 
 def _build(cls, d: dict[str, Any], where: str):

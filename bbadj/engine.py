@@ -18,21 +18,13 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .checkpoint import save_atomic
+from .checkpoint import init_weights, save_atomic
 from .config import Config, TrainConfig
 from .data.coco import load_coco
 from .data.dataset import TrainBatches
+from .device import resolve_device
 from .losses import edge_loss
 from .model import build_model
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} was asked for, but CUDA is not available on this machine")
-    return dev
 
 
 def warmup_cosine(warmup: int, total: int) -> Callable[[int], float]:
@@ -171,12 +163,20 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bo
         out_dir.mkdir(parents=True, exist_ok=True)
 
     torch.manual_seed(tc.seed)  # same initial weights on every rank and every restart
-    coco = load_coco(cfg.data.train_annotations, cfg.data.train_images, skip_crowd=cfg.data.skip_crowd,
-                     min_box_size=cfg.data.min_box_size, verbose=env.main)
-    data = TrainBatches(coco, cfg.data, tc.batch_size, tc.seed, env.rank, env.world_size)
+    d = cfg.data
+    coco = load_coco(d.train_annotations, d.train_images, skip_crowd=d.skip_crowd, min_box_size=d.min_box_size,
+                     verbose=env.main)
+    mix = None
+    if d.mix.fraction > 0:
+        mix = load_coco(d.mix.annotations, d.mix.images, skip_crowd=d.skip_crowd, min_box_size=d.min_box_size,
+                        verbose=env.main)
+    data = TrainBatches(coco, d, tc.batch_size, tc.seed, env.rank, env.world_size, mix=mix)
     steps = total_steps(cfg, len(data))
 
-    model = build_model(cfg.model, cfg.data.crop_size).to(device)
+    model = build_model(cfg.model, cfg.data.crop_size)
+    if cfg.model.init_from:
+        init_weights(model, cfg.model.init_from)
+    model = model.to(device)
     cuda = device.type == "cuda"
     if tc.channels_last:  # NHWC: faster convolutions on CUDA; on the 2-core CPU a step took the same time
         model = model.to(memory_format=torch.channels_last)

@@ -6,7 +6,9 @@ same jittered boxes and compare box by box.
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -24,21 +26,22 @@ from .metrics import METRIC_KEYS, per_box_errors, summarize
 def evaluation_config(model_cfg: Config, settings: Config) -> Config:
     """The config a trained model is evaluated under: the model's own crop geometry (crop size,
     buffer ratio, sampling, normalisation) with the evaluation settings of ``settings`` (its
-    ``eval`` section, validation data, jitter, box filters and loader workers)."""
-    d = settings.data
-    return model_cfg.with_overrides({
-        "eval": settings.to_dict()["eval"],
-        "data": {"val_annotations": d.val_annotations, "val_images": d.val_images, "num_workers": d.num_workers,
-                 "jitter": {"shift": d.jitter.shift, "scale": d.jitter.scale}, "skip_crowd": d.skip_crowd,
-                 "min_box_size": d.min_box_size},
-    })
+    ``eval`` section with its sets, jitter, box filters and loader workers)."""
+    d = settings.to_dict()["data"]
+    cfg = model_cfg.with_overrides({"data": {k: d[k] for k in ("num_workers", "jitter", "skip_crowd", "min_box_size")}})
+    return dataclasses.replace(cfg, eval=settings.eval)  # whole: a merge would add the model's own eval.sets
+
+
+# predict(coco, jittered boxes per image, cfg, desc) -> (boxes (N, 4), confidences (N, 4))
+Predictor = Callable[[CocoBoxes, list, Config, str], tuple[torch.Tensor, torch.Tensor]]
 
 
 def evaluate(coco: CocoBoxes, cfg: Config, model=None, *, repeats: int | None = None, seed: int | None = None,
-             buffer_ratio: float | None = None, progress: bool = True, per_box_csv: str | Path | None = None) -> dict:
-    """Score ``model`` (or, with ``model=None``, the jittered boxes themselves: the identity row)
-    on ``coco``. Returns ``{"n_boxes", "repeats", <the six METRIC_KEYS>}``: fractions in 0..1,
-    each the mean over ``repeats`` draws."""
+             buffer_ratio: float | None = None, progress: bool = True, per_box_csv: str | Path | None = None,
+             predict: Predictor | None = None) -> dict:
+    """Score ``model`` (or ``predict``, or with neither the jittered boxes themselves: the
+    identity row) on ``coco``. Returns ``{"n_boxes", "repeats", <the six METRIC_KEYS>}``:
+    fractions in 0..1, each the mean over ``repeats`` draws."""
     repeats = cfg.eval.repeats if repeats is None else repeats
     seed = cfg.eval.seed if seed is None else seed
     if repeats < 1:
@@ -49,10 +52,13 @@ def evaluate(coco: CocoBoxes, cfg: Config, model=None, *, repeats: int | None = 
     rows, per_draw = [], []
     for k in range(repeats):
         jittered = draw_eval_jitter(coco, cfg.data, seed, k)
-        if model is None:
+        desc = f"evaluate draw {k + 1}/{repeats}"
+        if predict is not None:
+            pred, conf = predict(coco, jittered, cfg, desc)
+        elif model is None:
             pred, conf = torch.as_tensor(np.concatenate(jittered)), torch.full((len(gt), 4), float("nan"))
         else:
-            pred, conf = _predict(coco, jittered, cfg, model, progress, f"evaluate draw {k + 1}/{repeats}")
+            pred, conf = _predict(coco, jittered, cfg, model, progress, desc)
         errors = per_box_errors(pred, gt)
         per_draw.append(summarize(errors))
         if per_box_csv is not None:
@@ -65,11 +71,22 @@ def evaluate(coco: CocoBoxes, cfg: Config, model=None, *, repeats: int | None = 
 
 
 def _predict(coco, jittered, cfg: Config, model, progress: bool, desc: str):
-    """Adjusted boxes and confidences for every box, in the order of ``coco.images``. Crops of
-    consecutive images are pooled into model batches of ``eval.batch_size`` boxes (one image
-    holds a few boxes; a forward per image would leave the model mostly idle)."""
+    """Adjusted boxes and confidences for every box, in the order of ``coco.images``; with
+    ``eval.passes`` > 1 the model is applied again to its own output (the confidences are the
+    last pass's)."""
+    boxes, conf = _one_pass(coco, jittered, cfg, model, progress, desc)
+    for k in range(1, cfg.eval.passes):
+        per_image = np.split(boxes.numpy(), np.cumsum([len(r.boxes) for r in coco.images])[:-1])
+        boxes, conf = _one_pass(coco, per_image, cfg, model, progress, f"{desc}, pass {k + 1}")
+    return boxes, conf
+
+
+def _one_pass(coco, rough, cfg: Config, model, progress: bool, desc: str):
+    """One forward over every rough box. Crops of consecutive images are pooled into model
+    batches of ``eval.batch_size`` boxes (one image holds a few boxes; a forward per image would
+    leave the model mostly idle)."""
     device = next(model.parameters()).device
-    loader = DataLoader(EvalImages(coco, jittered, cfg.data), batch_size=None, shuffle=False,
+    loader = DataLoader(EvalImages(coco, rough, cfg.data), batch_size=None, shuffle=False,
                         num_workers=cfg.data.num_workers, pin_memory=device.type == "cuda")
     model.eval()
     boxes, confs, pending = [], [], []

@@ -1,4 +1,4 @@
-"""The paper's metrics, in original-image pixels (REFERENCE.md; Table 1 of Snapper).
+"""The paper's metrics, in original-image pixels (docs/protocol.md; Table 1 of Snapper).
 
 - mIoU; IoU > 90%: fraction of boxes whose IoU exceeds 0.9 (strictly);
 - edge deviation < 1 / < 3 px: fraction of the 4 edges whose absolute distance to the true edge

@@ -15,8 +15,7 @@ from bbadj.engine import can_resume, train, warmup_cosine
 def tiny_config(root, **train_over) -> Config:
     return Config().with_overrides({
         "data": {"train_annotations": str(root / "train/annotations.json"), "train_images": str(root / "train/images"),
-                 "val_annotations": str(root / "val/annotations.json"), "val_images": str(root / "val/images"),
-                 "crop_size": 32},
+                 "crop_size": 32, "num_workers": 0},
         "model": {"hidden": 16},
         "train": {"batch_size": 4, "max_steps": 6, "warmup_steps": 2, "checkpoint_every": 2, "log_every": 1,
                   "device": "cpu", **train_over},

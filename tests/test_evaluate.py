@@ -1,4 +1,6 @@
 """Evaluation with a model: pooling crops of several images into one batch changes nothing."""
+import dataclasses
+
 import pytest
 import torch
 
@@ -27,14 +29,16 @@ def test_batching_across_images_gives_the_same_metrics(tiny_synth, tmp_path):
 
 def test_evaluation_config_keeps_the_models_geometry_and_takes_the_callers_evaluation():
     trained = Config().with_overrides({"data": {"crop_size": 48, "buffer_ratio": 1.3, "mean": [0.5, 0.5, 0.5],
-                                                "val_annotations": "old/val.json", "jitter": {"shift": 0.1}},
-                                       "model": {"fusion": "fpn"}})
-    here = Config().with_overrides({"data": {"crop_size": 64, "buffer_ratio": 1.0, "val_annotations": "new/val.json",
-                                             "val_images": "new/images", "jitter": {"shift": 0.2, "scale": 0.05},
+                                                "jitter": {"shift": 0.1}},
+                                       "model": {"fusion": "fpn"},
+                                       "eval": {"sets": {"old": {"annotations": "old/val.json", "images": "old"}}}})
+    new_sets = {"new": {"annotations": "new/val.json", "images": "new/images"}}
+    here = Config().with_overrides({"data": {"crop_size": 64, "buffer_ratio": 1.0, "jitter": {"shift": 0.2, "scale": 0.05},
                                              "min_box_size": 4.0, "num_workers": 0},
                                     "eval": {"decoding": "argmax", "repeats": 3}})
+    here = dataclasses.replace(here, eval=dataclasses.replace(here.eval, sets=new_sets))
     cfg = evaluation_config(trained, here)
     assert (cfg.data.crop_size, cfg.data.buffer_ratio, list(cfg.data.mean), cfg.model.fusion) == (48, 1.3, [0.5] * 3, "fpn")
-    assert (cfg.data.val_annotations, cfg.data.val_images) == ("new/val.json", "new/images")
+    assert cfg.eval.sets == new_sets  # the caller's sets only: not merged with the ones the model was trained beside
     assert (cfg.data.jitter.shift, cfg.data.jitter.scale, cfg.data.min_box_size, cfg.data.num_workers) == (0.2, 0.05, 4.0, 0)
     assert (cfg.eval.decoding, cfg.eval.repeats) == ("argmax", 3)

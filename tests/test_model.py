@@ -58,7 +58,7 @@ def test_resnet50_channels():
 
 
 # ---------------------------------------------------------------------------------------------
-# The axes. REFERENCE.md: a re-implementation decoded the sequence along x into top/bottom.
+# The axes. docs/protocol.md: a re-implementation decoded the sequence along x into top/bottom.
 # Every test below would fail with that wiring.
 
 

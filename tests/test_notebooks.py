@@ -6,6 +6,10 @@ it, with papermill (``prepare_only``: the ``parameters`` cell gets an injected c
 nothing is executed), pointing at a tiny synthetic set and a tiny params file; then nbval
 executes the prepared copies in one pytest run (``--nbval-lax``: every cell must run without an
 error; outputs are not compared, since the committed notebooks carry none).
+
+The prepared copies sit in ``<workspace>/notebooks/`` and nbval starts each kernel there, as
+JupyterLab does for a notebook opened by hand: the notebooks must find the study's root
+(the folder with ``params.yaml``) themselves.
 """
 import json
 import os
@@ -25,13 +29,12 @@ def tiny_params(root: Path, experiments: dict, eval_only: dict) -> dict:
     """The repo's params.yaml with data under ``root`` and a few-step recipe."""
     p = yaml.safe_load((ROOT / "params.yaml").read_text())
     p["data"].update(train_annotations=str(root / "train" / "annotations.json"),
-                     train_images=str(root / "train" / "images"),
-                     val_annotations=str(root / "val" / "annotations.json"),
-                     val_images=str(root / "val" / "images"), crop_size=32)
+                     train_images=str(root / "train" / "images"), crop_size=32, num_workers=0)
     p["model"].update(hidden=32)
     p["train"].update(batch_size=8, max_steps=3, warmup_steps=1, log_every=1, checkpoint_every=2, device="cpu")
-    p["eval"].update(repeats=2, device="cpu")
-    p["experiments"], p["eval_only"] = experiments, eval_only
+    p["eval"].update(repeats=2, device="cpu",
+                     sets={"synth": {"annotations": str(root / "val" / "annotations.json"), "images": str(root / "val" / "images")}})
+    p["experiments"], p["eval_only"], p["finetune"] = experiments, eval_only, {}
     p["study"].update(bootstrap=50, gallery=4)
     return p
 
@@ -52,38 +55,32 @@ def test_committed_notebooks_are_clean_and_parameterised():
 def test_notebooks_run_under_nbval(tiny_synth, tmp_path):
     import papermill as pm
 
-    from bbadj.config import load_config
-    from bbadj.data.coco import load_coco
-    from bbadj.evaluate import evaluate
-
     ws = tmp_path
     params = tiny_params(tiny_synth, {"l4": {}}, {"l4_argmax": {"from": "l4", "eval": {"decoding": "argmax"}}})
     (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    # the identity row, as the DVC stage makes it (bbadj evaluate --identity), for the report
-    cfg = load_config(ws / "params.yaml")
-    coco = load_coco(cfg.data.val_annotations, cfg.data.val_images, verbose=False)
-    m = evaluate(coco, cfg, None, progress=False, per_box_csv=ws / "reports" / "per_box" / "identity.csv")
-    (ws / "reports" / "metrics").mkdir(parents=True)
-    (ws / "reports" / "metrics" / "identity.json").write_text(json.dumps(m))
 
     runs = [("train", "train-l4", {"experiment": "l4"}),
+            ("evaluate", "evaluate-identity", {"experiment": "identity"}),
+            ("evaluate", "evaluate-grabcut", {"experiment": "grabcut"}),
             ("evaluate", "evaluate-l4", {"experiment": "l4"}),
             ("evaluate", "evaluate-l4_argmax", {"experiment": "l4_argmax"}),
             ("report", "report", {"n_boot": 50})]
+    (ws / "notebooks").mkdir()
     prepared = []
     for nb, out, parameters in runs:
-        path = ws / f"{out}.ipynb"  # nbval starts the kernel in the notebook's folder: the workspace
+        path = ws / "notebooks" / f"{out}.ipynb"  # the kernel starts in notebooks/, as in JupyterLab
         pm.execute_notebook(str(NOTEBOOKS / f"{nb}.ipynb"), str(path), parameters=parameters,
                             prepare_only=True, progress_bar=False, log_output=False)
         prepared.append(path.name)
     env = {**os.environ, "MPLBACKEND": "Agg", "TQDM_DISABLE": "1"}
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
                            "--nbval-current-env", "--nbval-cell-timeout", "600", *prepared],
-                          cwd=ws, env=env, capture_output=True, text=True, timeout=900)
+                          cwd=ws / "notebooks", env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
-    for name in ("l4", "l4_argmax"):
-        result = json.loads((ws / "reports" / "metrics" / f"{name}.json").read_text())
-        assert result["n_boxes"] == m["n_boxes"] and set(m) <= set(result)
-        assert (ws / "reports" / "per_box" / f"{name}.csv").exists()
+    identity = json.loads((ws / "reports" / "metrics" / "identity.json").read_text())["synth"]
+    for name in ("grabcut", "l4", "l4_argmax"):
+        result = json.loads((ws / "reports" / "metrics" / f"{name}.json").read_text())["synth"]
+        assert result["n_boxes"] == identity["n_boxes"] and set(identity) <= set(result)
+        assert (ws / "reports" / "per_box" / name / "synth.csv").exists()
     assert (ws / "runs" / "l4" / "model.pt").exists()
     assert (ws / "reports" / "train" / "l4" / "plots" / "metrics" / "loss.tsv").exists()

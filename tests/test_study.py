@@ -14,11 +14,26 @@ ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params.yaml"
 
 
-def write_params(path: Path, experiments, eval_only=None, **base) -> Path:
-    p = {"data": base.get("data", {}), "experiments": experiments, "eval_only": eval_only or {},
+def write_params(path: Path, experiments, eval_only=None, finetune=None, **base) -> Path:
+    p = {"data": base.get("data", {}), "eval": base.get("eval", {}), "experiments": experiments,
+         "finetune": finetune or {}, "eval_only": eval_only or {},
          "study": {"baseline": next(iter(experiments)), "bootstrap": 200, "bootstrap_seed": 0}}
     path.write_text(yaml.safe_dump(p))
     return path
+
+
+def materialise(preset: Path, tmp_path: Path) -> Path:
+    """params.yaml with the preset applied the way `bbadj exp-run` has DVC apply it."""
+    from dvc.utils.hydra import apply_overrides
+
+    from bbadj.study.presets import exp_run_command
+
+    out = tmp_path / "params.yaml"
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    out.write_text(PARAMS.read_text())
+    cmd = exp_run_command(preset, params_path=PARAMS)
+    apply_overrides(str(out), [cmd[i + 1] for i, a in enumerate(cmd) if a == "-S"])
+    return out
 
 
 # ------------------------------------------------------------------ params files
@@ -46,27 +61,60 @@ def test_default_grid_is_the_issue_grid():
     assert len(set(keys)) == len(keys)
 
 
-def test_cpu_default_preset_is_params_yaml():
-    assert yaml.safe_load((ROOT / "params" / "cpu-default.yaml").read_text()) == yaml.safe_load(PARAMS.read_text())
+def test_real_photographs_in_the_default_study():
+    """coco128's val split is an evaluation set; the variants trained on real boxes use its train
+    split only, from scratch, mixed with synthetic images, and after synthetic pretraining."""
+    cfg = load_config(PARAMS)
+    assert cfg.eval.set_paths("coco128") == ("data/coco128/annotations/val.json", "data/coco128/images")
+    trained = {n: experiments.experiment_config(PARAMS, n) for n in experiments.experiment_names(PARAMS, "trained")}
+    real = {n: c for n, c in trained.items() if "coco128" in c.data.train_annotations}
+    assert real and all(c.data.train_annotations == "data/coco128/annotations/train.json" for c in real.values())
+    assert any(c.data.mix.fraction > 0 and "synth" in c.data.mix.annotations for c in real.values())
+    assert any(not c.model.init_from and c.data.mix.fraction == 0 for c in real.values())
+    tuned = experiments.experiment_names(PARAMS, "finetune")
+    assert tuned and all(trained[n].model.init_from.startswith("runs/") for n in tuned)
+    assert "val" not in "".join(c.data.train_annotations + c.data.mix.annotations for c in trained.values())
 
 
-def test_paper_preset():
-    path = ROOT / "params" / "paper-coco.yaml"
+@pytest.mark.parametrize("preset", sorted((ROOT / "params").glob("*.yaml")), ids=lambda p: p.name)
+def test_presets_are_deltas_that_dvc_applies(preset, tmp_path):
+    """A preset lists only keys that params.yaml has (or removes one with null), each with another
+    value; applied through DVC's own -S, it gives a valid study."""
+    base, delta = yaml.safe_load(PARAMS.read_text()), yaml.safe_load(preset.read_text())
+
+    def check(d, b, where):
+        for k, v in d.items():
+            if isinstance(v, dict) and isinstance(b.get(k), dict):
+                check(v, b[k], f"{where}{k}.")
+            elif v is not None and k in b:
+                assert b[k] != v, f"{preset.name}: {where}{k} repeats the base value {v!r}"
+            else:
+                assert k in b or (v is not None and where.startswith("eval.sets")), f"{preset.name}: {where}{k} not in params.yaml"
+    check(delta, base, "")
+    applied = materialise(preset, tmp_path)
+    for name in experiments.experiment_names(applied):
+        assert isinstance(experiments.experiment_config(applied, name), Config)
+
+
+def test_paper_preset(tmp_path):
+    path = materialise(ROOT / "params" / "paper-coco.yaml", tmp_path)
     cfg = load_config(path)
     assert (cfg.model.backbone, cfg.model.pretrained, cfg.data.crop_size, cfg.data.buffer_ratio) == \
         ("resnet50", "imagenet", 224, 1.1)
     assert (cfg.train.batch_size, cfg.train.lr, cfg.train.optimizer, cfg.train.epochs, cfg.train.max_steps) == \
         (64, 1e-4, "adam", 5.0, 0)
-    assert "train2017" in cfg.data.train_images and "val2017" in cfg.data.val_images
-    assert cfg.data.train_annotations.startswith("data/coco/")
-    # every experiment of the preset builds a valid config
-    for name in experiments.experiment_names(path):
-        assert isinstance(experiments.experiment_config(path, name), Config)
-    # same experiments and keys as the default, so dvc.yaml's params all exist in both
-    default, paper = yaml.safe_load(PARAMS.read_text()), yaml.safe_load(path.read_text())
-    assert set(default) == set(paper)
-    for section in ("data", "model", "train", "eval", "synth", "study"):
-        assert set(default[section]) == set(paper[section]), section
+    assert cfg.data.train_annotations == "data/coco/annotations/instances_train2017.json"
+    assert list(cfg.eval.sets) == ["coco128", "coco_val2017"] and "val2017" in cfg.eval.set_paths("coco_val2017")[1]
+    assert experiments.experiment_names(path, "finetune") == []
+    assert not any("coco128" in n for n in experiments.experiment_names(path))
+
+
+def test_coco128_preset_is_the_paper_recipe_on_real_coco128(tmp_path):
+    path = materialise(ROOT / "params" / "coco128.yaml", tmp_path)
+    cfg, paper = load_config(path), load_config(materialise(ROOT / "params" / "paper-coco.yaml", tmp_path / "p"))
+    assert (cfg.model, cfg.data.crop_size, cfg.train.lr) == (paper.model, 224, paper.train.lr)
+    assert cfg.data.train_annotations == "data/coco128/annotations/train.json"
+    assert list(cfg.eval.sets) == ["coco128"]
 
 
 def test_dvc_yaml_params_exist_in_params_yaml():
@@ -76,8 +124,11 @@ def test_dvc_yaml_params_exist_in_params_yaml():
     for name, stage in stages.items():
         body = stage.get("do", stage)
         for p in body.get("params", []):
+            if isinstance(p, dict):
+                assert p == {"params.yaml": None}, p  # all of params.yaml
+                continue
             if "${" in p:
-                assert p.startswith(("experiments.", "eval_only.")), p
+                assert p.startswith(("experiments.", "eval_only.", "finetune.")), p
                 continue
             node = params
             for part in p.split("."):
@@ -86,6 +137,8 @@ def test_dvc_yaml_params_exist_in_params_yaml():
     assert stages["train"]["foreach"] == "${experiments}"
     assert stages["evaluate"]["foreach"] == "${experiments}"
     assert stages["evaluate_only"]["foreach"] == "${eval_only}"
+    assert stages["finetune"]["foreach"] == stages["evaluate_finetune"]["foreach"] == "${finetune}"
+    assert stages["baseline"]["foreach"] == list(experiments.BASELINES)
 
 
 # ------------------------------------------------------------------ experiment configs
@@ -93,9 +146,16 @@ def test_dvc_yaml_params_exist_in_params_yaml():
 
 def test_experiment_config_and_eval_only(tmp_path):
     p = write_params(tmp_path / "params.yaml", {"a": {}, "b": {"model": {"fusion": "fpn"}}},
-                     {"b_argmax": {"from": "b", "eval": {"decoding": "argmax"}, "data": {"buffer_ratio": 1.3}}})
-    assert experiments.experiment_names(p) == ["a", "b", "b_argmax"]
+                     {"b_argmax": {"from": "b", "eval": {"decoding": "argmax"}, "data": {"buffer_ratio": 1.3}}},
+                     {"t": {"from": "b", "data": {"train_annotations": "real.json"}, "train": {"lr": 1e-4}}})
+    assert experiments.experiment_names(p) == ["a", "b", "t", "b_argmax"]
+    assert experiments.experiment_names(p, "trained") == ["a", "b", "t"]
     assert experiments.experiment_names(p, "eval_only") == ["b_argmax"]
+    # a finetune entry: its `from`'s recipe, its own changes, and its `from`'s model to start with
+    t = experiments.experiment_config(p, "t", runs_dir="somewhere")
+    assert (t.model.fusion, t.data.train_annotations, t.train.lr) == ("fpn", "real.json", 1e-4)
+    assert t.model.init_from == str(Path("somewhere") / "b" / "model.pt")
+    assert experiments.experiment_config(p, "grabcut") == experiments.experiment_config(p, "identity") == load_config(p)
     c = experiments.experiment_config(p, "b_argmax")
     assert (c.model.fusion, c.eval.decoding, c.data.buffer_ratio) == ("fpn", "argmax", 1.3)
     assert experiments.model_experiment(p, "b_argmax") == "b" and experiments.model_experiment(p, "a") == "a"
@@ -108,7 +168,9 @@ def test_experiment_config_and_eval_only(tmp_path):
 @pytest.mark.parametrize("exps,eval_only,match", [
     ({"a.b": {}}, {}, "letters, digits"),
     ({"identity": {}}, {}, "letters, digits"),
+    ({"grabcut": {}}, {}, "letters, digits"),
     ({"a": {}}, {"x": {"from": "zzz"}}, "must name one of"),
+    ({"a": {}}, {"x": {"from": "identity"}}, "must name one of"),
     ({"a": {}}, {"x": {"from": "a", "model": {"fusion": "fpn"}}}, "needs training"),
     ({"a": {}}, {"x": {"from": "a", "data": {"crop_size": 32}}}, "need training"),
     ({"a": {}}, {"a": {"from": "a"}}, "both"),
@@ -119,11 +181,36 @@ def test_params_validation(tmp_path, exps, eval_only, match):
         experiments.experiment_names(p)
 
 
+@pytest.mark.parametrize("finetune,match", [
+    ({"t": {"from": "nope"}}, "finetune.t.from must name one of experiments"),
+    ({"a": {"from": "a"}}, "both in experiments and in finetune"),
+])
+def test_finetune_validation(tmp_path, finetune, match):
+    p = write_params(tmp_path / "params.yaml", {"a": {}}, finetune=finetune)
+    with pytest.raises(ValueError, match=match):
+        experiments.experiment_names(p)
+
+
+def test_find_root_from_a_subfolder(tmp_path, monkeypatch):
+    (tmp_path / "params.yaml").write_text("{}")
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    assert experiments.find_root() == tmp_path
+    assert experiments.chdir_to_root() == tmp_path and Path.cwd() == tmp_path
+    with pytest.raises(FileNotFoundError, match="params file not found: other.yaml"):
+        experiments.find_root("other.yaml")
+
+
 def test_preflight_says_what_is_missing(tmp_path):
-    cfg = load_config(ROOT / "params" / "paper-coco.yaml").with_overrides(
+    cfg = load_config(materialise(ROOT / "params" / "paper-coco.yaml", tmp_path)).with_overrides(
         {"data": {"train_annotations": str(tmp_path / "coco/annotations/instances_train2017.json")}})
-    with pytest.raises(experiments.StudyError, match="instances_train2017.json.*COCO"):
+    with pytest.raises(experiments.StudyError, match="instances_train2017.json.*MS COCO 2017.*make coco"):
         experiments.preflight(cfg, "train", device="cpu")
+    with pytest.raises(experiments.StudyError, match="data/coco/val2017"):
+        experiments.preflight(cfg, "val", device="cpu")
+    gone = cfg.with_overrides({"model": {"init_from": str(tmp_path / "runs/x/model.pt")}})
+    with pytest.raises(experiments.StudyError, match="runs/x/model.pt: train that experiment first"):
+        experiments.preflight(gone, "train", device="cpu")
     import torch
 
     if not torch.cuda.is_available():
@@ -148,31 +235,38 @@ def test_bootstrap_interval():
 
 @pytest.fixture(scope="module")
 def identity_reports(tiny_synth, tmp_path_factory):
-    """An identity row (jittered boxes, no model) and a perfect 'experiment' whose boxes are the truth."""
+    """On one evaluation set ("tiny"): an identity row (jittered boxes, no model) and a perfect
+    'experiment' whose boxes are the truth, laid out as the evaluate stages write them."""
     from bbadj.data.coco import load_coco
     from bbadj.evaluate import evaluate
 
     root = tmp_path_factory.mktemp("reports")
     cfg = Config()
     coco = load_coco(tiny_synth / "val" / "annotations.json", tiny_synth / "val" / "images", verbose=False)
-    m = evaluate(coco, cfg, None, repeats=3, seed=5, progress=False, per_box_csv=root / "per_box" / "identity.csv")
+    m = evaluate(coco, cfg, None, repeats=3, seed=5, progress=False, per_box_csv=root / "per_box" / "identity" / "tiny.csv")
     (root / "metrics").mkdir()
-    (root / "metrics" / "identity.json").write_text(json.dumps(m))
-    df = evaluation.load_per_box(root / "per_box" / "identity.csv")
+    (root / "metrics" / "identity.json").write_text(json.dumps({"tiny": m}))
+    df = evaluation.load_per_box(root / "per_box" / "identity" / "tiny.csv")
     for c in ("x0", "y0", "x1", "y1"):
         df[f"adj_{c}"] = df[f"gt_{c}"]
         df[f"err_{c}"] = 0.0
     df["iou"] = 1.0
     for e in ("top", "bottom", "left", "right"):
         df[f"conf_{e}"] = 0.9
-    df.to_csv(root / "per_box" / "perfect.csv", index=False)
-    (root / "metrics" / "perfect.json").write_text(json.dumps({**m, **{k: 1.0 for k in METRIC_KEYS}}))
+    (root / "per_box" / "perfect").mkdir()
+    df.to_csv(root / "per_box" / "perfect" / "tiny.csv", index=False)
+    (root / "metrics" / "perfect.json").write_text(json.dumps({"tiny": {**m, **{k: 1.0 for k in METRIC_KEYS}}}))
     return root, m
+
+
+def tiny_eval(tiny_synth):
+    return {"sets": {"tiny": {"annotations": str(tiny_synth / "val" / "annotations.json"),
+                              "images": str(tiny_synth / "val" / "images")}}}
 
 
 def test_box_values_reproduce_the_metrics(identity_reports):
     root, m = identity_reports
-    v = evaluation.box_values(evaluation.load_per_box(root / "per_box" / "identity.csv"))
+    v = evaluation.box_values(evaluation.load_per_box(root / "per_box" / "identity" / "tiny.csv"))
     assert len(v) == m["n_boxes"]
     for k in METRIC_KEYS:
         assert v[k].mean() == pytest.approx(m[k], abs=1e-3), k
@@ -183,9 +277,11 @@ def test_results_table_findings_and_plots(identity_reports, tmp_path, tiny_synth
 
     matplotlib.use("Agg")
     root, _ = identity_reports
-    p = write_params(tmp_path / "params.yaml", {"perfect": {}, "missing_one": {"model": {"fusion": "fpn"}}})
+    p = write_params(tmp_path / "params.yaml", {"perfect": {}, "missing_one": {"model": {"fusion": "fpn"}}},
+                     eval=tiny_eval(tiny_synth))
     res = stats.load_results(p, root)
-    assert res.names == ["identity", "perfect"] and res.missing == ["missing_one"]
+    assert res.eval_set == "tiny" and res.names == ["identity", "perfect"]
+    assert res.missing == ["grabcut", "missing_one"]
     t = res.table.set_index(["experiment", "metric"])
     for k in METRIC_KEYS:
         lo, v, hi = t.loc[("identity", k), ["lo", "value", "hi"]]
@@ -197,9 +293,10 @@ def test_results_table_findings_and_plots(identity_reports, tmp_path, tiny_synth
     text = stats.findings_markdown(res)
     assert "Not yet evaluated" in text and "missing_one" in text
     assert "reaches" in text and "does not reach" not in text  # a perfect row reaches every paper number
-    tab = stats.table1(res)
+    assert f"tiny ({m_boxes(res)} boxes x 3 draws" in text and "synthetic" not in text.lower()
+    tab = stats.table1(stats.load_all(p, root))
     assert len(tab) == 4 + 2 and tab.columns[0] == "mIoU"
-    assert tab.index[0][0].startswith("paper") and tab.index[-1][0].startswith("ours")
+    assert tab.index[0][0].startswith("paper") and tab.index[-1][0].startswith("ours: tiny (")
     import matplotlib.pyplot as plt
 
     for fig in (plots.plot_metric_bars(res), plots.plot_edge_histograms(res, ["identity", "perfect"]),
@@ -207,3 +304,26 @@ def test_results_table_findings_and_plots(identity_reports, tmp_path, tiny_synth
                                    tiny_synth / "val" / "images", n=4)):
         assert fig.axes
         plt.close(fig)
+
+
+def m_boxes(res):
+    return res.metrics["identity"]["n_boxes"]
+
+
+def test_effects_across_sets(identity_reports, tmp_path, tiny_synth):
+    """An effect that has the same sign on every set holds; one that flips does not."""
+    root, _ = identity_reports
+    p = write_params(tmp_path / "params.yaml", {"perfect": {}, "b": {}}, eval=tiny_eval(tiny_synth))
+    res = stats.load_results(p, root)
+    twin = stats.Results(**{**res.__dict__, "eval_set": "twin"})
+    # b is identity's boxes under another name: clearly worse than "perfect" on both sets
+    for r in (res, twin):
+        r.values["b"], r.names = r.values["identity"], r.names + ["b"]
+        r.labels["b"] = "b"
+    table = stats.effects_across_sets({"tiny": res, "twin": twin}, against="perfect")
+    assert table.loc["b", "verdict"] == "holds on every set"
+    assert table.loc["b", "effect on tiny"].startswith("-mIoU")
+    flipped = stats.Results(**{**twin.__dict__, "values": {**twin.values, "b": twin.values["perfect"],
+                                                           "perfect": twin.values["identity"]}})
+    table = stats.effects_across_sets({"tiny": res, "flipped": flipped}, against="perfect")
+    assert table.loc["b", "verdict"] == "does not hold across sets"

@@ -2,7 +2,8 @@
 
 ``TrainBatches`` is indexed by global step: item k is the whole (or, under DDP, this rank's
 share of the) batch of step k, with jitter drawn from a generator seeded by (seed, epoch,
-batch), so the data of a step never depends on workers, restarts or the number of ranks.
+batch), so the data of a step never depends on workers, restarts or the number of ranks; a
+second source can be mixed into every batch (``data.mix``).
 ``EvalImages`` yields one image with all its boxes and their pre-drawn jittered versions.
 """
 from __future__ import annotations
@@ -18,48 +19,91 @@ from .images import check_size, normalize, read_rgb
 from .jitter import jitter_boxes
 
 
+class _Source:
+    """One training source's order: every epoch, its images shuffled (each image's boxes kept
+    together, so a batch decodes few images), cut into batches of ``per_batch`` boxes."""
+
+    def __init__(self, coco: CocoBoxes, per_batch: int, seed: list[int]):
+        if coco.n_boxes < per_batch:
+            raise ValueError(f"{coco.source}: {coco.n_boxes} boxes, fewer than one batch of {per_batch}")
+        self.records, self.per_batch, self.seed = coco.images, per_batch, seed
+        self.counts = np.array([len(r.boxes) for r in self.records])
+        self.batches_per_epoch = int(self.counts.sum()) // per_batch  # the last partial batch is dropped
+        self._epoch, self._plan = None, None
+
+    def plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """(image index, box index) of every box of ``epoch`` in order."""
+        if self._epoch != epoch:
+            order = np.random.default_rng(self.seed + [epoch]).permutation(len(self.records))
+            img = np.repeat(order, self.counts[order])
+            box = np.concatenate([np.arange(self.counts[i]) for i in order])
+            self._epoch, self._plan = epoch, (img, box)
+        return self._plan
+
+    def batch(self, step: int, jitter) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(image indices, true boxes, jittered boxes) of this source's part of batch ``step``;
+        the jitter is drawn from a generator seeded by (seed, epoch, batch)."""
+        epoch, b = divmod(int(step), self.batches_per_epoch)
+        img, box = self.plan(epoch)
+        sl = slice(b * self.per_batch, (b + 1) * self.per_batch)
+        img, box = img[sl], box[sl]
+        gt = np.stack([self.records[i].boxes[j] for i, j in zip(img, box)])
+        wh = np.array([[self.records[i].width, self.records[i].height] for i in img], dtype=np.float64)
+        rng = np.random.default_rng(self.seed + [epoch, b])
+        return img, gt, jitter_boxes(gt, wh, rng, jitter.shift, jitter.scale)
+
+
 class TrainBatches(Dataset):
+    """Item k: the (global, or under DDP this rank's share of the) batch of step k.
+
+    With ``mix`` (``cfg.mix.fraction`` > 0), the last ``round(fraction * batch_size)`` boxes of
+    every batch come from that second source, which keeps its own order and epochs; an epoch
+    is one pass over the first source.
+    """
+
     def __init__(self, coco: CocoBoxes, cfg: DataConfig, batch_size: int, seed: int,
-                 rank: int = 0, world_size: int = 1, device: str = "cpu"):
+                 rank: int = 0, world_size: int = 1, device: str = "cpu", mix: CocoBoxes | None = None):
         if batch_size % world_size:
             raise ValueError(f"batch size {batch_size} is not divisible by the {world_size} ranks")
-        if coco.n_boxes < batch_size:
-            raise ValueError(f"{coco.source}: {coco.n_boxes} boxes, fewer than one batch of {batch_size}")
-        self.records = coco.images
+        n_mix = round(cfg.mix.fraction * batch_size) if mix is not None else 0
+        if mix is None and cfg.mix.fraction > 0:
+            raise ValueError("data.mix.fraction > 0, but no mix data set was given")
+        # the first source keeps the seeds of a run without mixing: adding a mix changes only its boxes
+        self.sources = [_Source(coco, batch_size - n_mix, [seed])]
+        if n_mix:
+            self.sources.append(_Source(mix, n_mix, [seed, 1]))
+        self.records = [r for src in self.sources for r in src.records]
+        self._offsets = np.cumsum([0] + [len(src.records) for src in self.sources])
         self.cfg, self.batch_size, self.seed = cfg, batch_size, seed
         self.rank, self.world_size, self.device = rank, world_size, device
-        counts = np.array([len(r.boxes) for r in self.records])
-        self._counts = counts
-        self.batches_per_epoch = int(counts.sum()) // batch_size  # the last partial batch is dropped
-        self._epoch, self._plan = None, None
+        self.batches_per_epoch = self.sources[0].batches_per_epoch
 
     def __len__(self) -> int:
         return self.batches_per_epoch
 
-    def plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
-        """(image index, box index) of every box of ``epoch`` in order: images shuffled, each
-        image's boxes kept together so that a batch decodes few images."""
-        if self._epoch != epoch:
-            order = np.random.default_rng([self.seed, epoch]).permutation(len(self.records))
-            img = np.repeat(order, self._counts[order])
-            box = np.concatenate([np.arange(self._counts[i]) for i in order])
-            self._epoch, self._plan = epoch, (img, box)
-        return self._plan
-
     def __getitem__(self, step: int) -> dict[str, torch.Tensor]:
-        epoch, b = divmod(int(step), self.batches_per_epoch)
-        img, box = self.plan(epoch)
-        sl = slice(b * self.batch_size, (b + 1) * self.batch_size)
-        img, box = img[sl], box[sl]
-        # jitter the whole global batch, then keep this rank's share: the same boxes and draws
-        # whatever the number of ranks
-        gt = np.stack([self.records[i].boxes[j] for i, j in zip(img, box)])
-        wh = np.array([[self.records[i].width, self.records[i].height] for i in img], dtype=np.float64)
-        jc = self.cfg.jitter
-        jittered = jitter_boxes(gt, wh, np.random.default_rng([self.seed, epoch, b]), jc.shift, jc.scale)
+        # the whole global batch, then this rank's share: the same boxes and draws whatever the
+        # number of ranks
+        parts = [src.batch(step, self.cfg.jitter) for src in self.sources]
+        img = np.concatenate([p[0] + off for p, off in zip(parts, self._offsets)])
+        gt = np.concatenate([p[1] for p in parts])
+        jittered = np.concatenate([p[2] for p in parts])
         per_rank = self.batch_size // self.world_size
         keep = slice(self.rank * per_rank, (self.rank + 1) * per_rank)
-        return make_crops(self.records, img[keep], gt[keep], jittered[keep], self.cfg, self.device)
+        out = make_crops(self.records, img[keep], gt[keep], jittered[keep], self.cfg, self.device)
+        if self.cfg.hflip > 0:
+            flip = np.random.default_rng([self.seed, 2, int(step)]).random(self.batch_size)[keep] < self.cfg.hflip
+            mirror(out, torch.as_tensor(flip, device=out["crops"].device))
+        return out
+
+
+def mirror(batch: dict[str, torch.Tensor], rows: torch.Tensor) -> None:
+    """Mirror the crops of ``rows`` left-right in place: the left edge target becomes the right
+    one, at position S - 1 - q (the crop's own windows and boxes are left as they were)."""
+    S = batch["crops"].shape[-1]
+    batch["crops"][rows] = batch["crops"][rows].flip(-1)
+    pos = batch["positions"]
+    pos[rows, 2:] = (S - 1) - pos[rows][:, [3, 2]]
 
 
 def make_crops(records, img_idx, gt, jittered, cfg: DataConfig, device="cpu") -> dict[str, torch.Tensor]:

@@ -1,4 +1,4 @@
-"""The jitter protocol of REFERENCE.md: rough boxes as a person might draw them."""
+"""The jitter protocol (docs/protocol.md): rough boxes as a person might draw them."""
 from __future__ import annotations
 
 import numpy as np

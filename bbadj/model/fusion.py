@@ -1,6 +1,6 @@
 """How the backbone's multi-scale features become the map(s) that are pooled and decoded.
 
-The paper only says "multi-scale feature map"; these are the variants REFERENCE.md lists:
+The paper only says "multi-scale feature map"; these are the variants docs/protocol.md lists:
   l4          layer4 only (single scale)
   l34_mean    layer3 and layer4, each with its own decoders; logits averaged
   l34_concat  layer4 upsampled to the layer3 grid and concatenated; one decoder set

@@ -1,44 +1,72 @@
-"""The evaluate stage: one experiment scored on the validation set, and the per-box CSV it
-writes (one line per jitter draw and box), read back by the report."""
+"""The evaluate stage: one experiment (or the identity row, or GrabCut) scored on every
+validation set, and the per-box CSVs it writes (one line per jitter draw and box), read back by
+the report."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
 
-from .experiments import PARAMS, StudyError, experiment_config, model_experiment, preflight
+from .experiments import (GRABCUT, IDENTITY, PARAMS, StudyError, experiment_config, load_params, model_experiment,
+                          preflight)
 
 
 # per-edge columns of the per-box CSV: edge -> (adjusted, true) coordinate
 EDGE_COLUMNS = {"top": "y0", "bottom": "y1", "left": "x0", "right": "x1"}
 
 
+def grabcut_config(params_path: str | Path = PARAMS):
+    """The ``grabcut`` section of params as a ``GrabCutConfig``."""
+    from ..config import build_dataclass
+    from ..grabcut import GrabCutConfig
+
+    return build_dataclass(GrabCutConfig, load_params(params_path).get(GRABCUT), GRABCUT)
+
+
 def evaluate_experiment(name: str, params_path: str | Path = PARAMS, runs_dir: str | Path = "runs",
                         metrics_dir: str | Path = "reports/metrics", per_box_dir: str | Path = "reports/per_box",
-                        progress: bool = False) -> dict:
-    """Evaluate experiment ``name`` on the val set: ``metrics_dir/name.json`` (the keys of
-    ``bbadj evaluate``) and ``per_box_dir/name.csv`` (one line per draw and box)."""
-    from ..checkpoint import load_model
+                        progress: bool = False) -> dict[str, dict]:
+    """Score ``name`` (an experiment, ``identity`` or ``grabcut``) on every set of
+    ``eval.sets``: ``metrics_dir/name.json`` holds ``{set: <the keys of bbadj evaluate>}`` and
+    ``per_box_dir/name/<set>.csv`` one line per draw and box. Every row sees the same draws."""
     from ..data.coco import load_coco
-    from ..engine import resolve_device
     from ..evaluate import evaluate, evaluation_config
 
-    cfg = experiment_config(params_path, name)
+    cfg = experiment_config(params_path, name, runs_dir)
     preflight(cfg, "val")
-    model = load_model(Path(runs_dir) / model_experiment(params_path, name) / "model.pt",
-                       resolve_device(cfg.eval.device))
-    if model.config.data.crop_size != cfg.data.crop_size:
-        raise StudyError(f"{name}: the model was trained at crop_size {model.config.data.crop_size}, "
-                         f"params say {cfg.data.crop_size}; rerun its training stage")
+    model, ecfg, predict, buffer_ratio, fallbacks = None, cfg, None, None, []
+    if name == GRABCUT:
+        from ..grabcut import predict_grabcut
+
+        gcfg = grabcut_config(params_path)
+
+        def predict(coco, jittered, _cfg, desc):
+            boxes, conf, n = predict_grabcut(coco, jittered, gcfg, progress, desc)
+            fallbacks.append(n)
+            return boxes, conf
+    elif name != IDENTITY:
+        from ..checkpoint import load_model
+        from ..device import resolve_device
+
+        model = load_model(Path(runs_dir) / model_experiment(params_path, name) / "model.pt",
+                           resolve_device(cfg.eval.device))
+        if model.config.data.crop_size != cfg.data.crop_size:
+            raise StudyError(f"{name}: the model was trained at crop_size {model.config.data.crop_size}, "
+                             f"params say {cfg.data.crop_size}; rerun its training stage")
+        ecfg, buffer_ratio = evaluation_config(model.config, cfg), cfg.data.buffer_ratio
     d = cfg.data
-    ecfg = evaluation_config(model.config, cfg)
-    coco = load_coco(d.val_annotations, d.val_images, skip_crowd=d.skip_crowd, min_box_size=d.min_box_size)
-    result = evaluate(coco, ecfg, model, buffer_ratio=d.buffer_ratio, progress=progress,
-                      per_box_csv=Path(per_box_dir) / f"{name}.csv")
+    results = {}
+    for set_name in cfg.eval.sets:
+        coco = load_coco(*cfg.eval.set_paths(set_name), skip_crowd=d.skip_crowd, min_box_size=d.min_box_size)
+        fallbacks.clear()
+        results[set_name] = evaluate(coco, ecfg, model, buffer_ratio=buffer_ratio, progress=progress,
+                                     per_box_csv=Path(per_box_dir) / name / f"{set_name}.csv", predict=predict)
+        if name == GRABCUT:  # boxes where GrabCut found no foreground and the jittered box stands
+            results[set_name]["fallback_rate"] = sum(fallbacks) / (results[set_name]["n_boxes"] * len(fallbacks))
     out = Path(metrics_dir) / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    return results
 
 
 def load_per_box(path: str | Path):

@@ -14,7 +14,13 @@ from ..config import Config, deep_merge, load_config
 PARAMS = "params.yaml"
 
 
-IDENTITY = "identity"
+IDENTITY = "identity"  # the jittered boxes as they are: no model
+
+
+GRABCUT = "grabcut"  # OpenCV's GrabCut from the enlarged jittered box: a classical baseline, no training
+
+
+BASELINES = (IDENTITY, GRABCUT)
 
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
@@ -24,8 +30,32 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
 EVAL_ONLY_KEYS = {"eval": None, "data": {"buffer_ratio", "jitter", "num_workers"}}
 
 
+GROUPS = ("experiments", "finetune", "eval_only")
+
+
 class StudyError(RuntimeError):
     """A stage cannot run here; the message says what is missing and how to fix it."""
+
+
+def find_root(params_path: str | Path = PARAMS, start: str | Path | None = None) -> Path:
+    """The folder the study runs from: the nearest of ``start`` (default: the working directory)
+    and its parents that holds ``params_path``. A notebook opened by hand in JupyterLab starts
+    its kernel in ``notebooks/``; the study's paths are relative to the repository root."""
+    start = Path(start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / params_path).exists():
+            return folder
+    raise FileNotFoundError(f"params file not found: {params_path} (looked in {start} and every folder above it); "
+                            f"open the notebook from inside the repository, or set params_path")
+
+
+def chdir_to_root(params_path: str | Path = PARAMS) -> Path:
+    """``os.chdir`` to ``find_root(params_path)`` and return it (a no-op when already there)."""
+    import os
+
+    root = find_root(params_path)
+    os.chdir(root)
+    return root
 
 
 def load_params(params_path: str | Path = PARAMS) -> dict[str, Any]:
@@ -38,16 +68,24 @@ def load_params(params_path: str | Path = PARAMS) -> dict[str, Any]:
 
 
 def _validate(params: dict, path: Path) -> None:
-    exps = params.get("experiments") or {}
-    evals = params.get("eval_only") or {}
-    if not isinstance(exps, dict) or not isinstance(evals, dict):
-        raise ValueError(f"{path}: `experiments` and `eval_only` must be mappings name -> overrides")
-    for name in list(exps) + list(evals):
-        if not NAME_RE.match(str(name)) or name == IDENTITY:
-            raise ValueError(f"{path}: experiment name {name!r} must be letters, digits and _ only, "
-                             f"and not {IDENTITY!r} (it becomes a DVC stage and a params key)")
-    for name in set(exps) & set(evals):
-        raise ValueError(f"{path}: {name!r} is both in experiments and in eval_only")
+    groups = {g: params.get(g) or {} for g in GROUPS}
+    for g, entries in groups.items():
+        if not isinstance(entries, dict):
+            raise ValueError(f"{path}: `{g}` must be a mapping name -> overrides")
+    seen: dict[str, str] = {}
+    for g, entries in groups.items():
+        for name in entries:
+            if not NAME_RE.match(str(name)) or name in BASELINES:
+                raise ValueError(f"{path}: experiment name {name!r} must be letters, digits and _ only, "
+                                 f"and not one of {BASELINES} (it becomes a DVC stage and a params key)")
+            if name in seen:
+                raise ValueError(f"{path}: {name!r} is both in {seen[name]} and in {g}")
+            seen[name] = g
+    exps, tuned, evals = (groups[g] for g in GROUPS)
+    for name, over in tuned.items():
+        if (over or {}).get("from") not in exps:
+            raise ValueError(f"{path}: finetune.{name}.from must name one of experiments {sorted(exps)} "
+                             f"(the model it starts from), got {(over or {}).get('from')!r}")
     for name, over in evals.items():
         over = over or {}
         if over.get("from") not in exps:
@@ -66,23 +104,34 @@ def _validate(params: dict, path: Path) -> None:
 
 
 def experiment_names(params_path: str | Path = PARAMS, which: str = "all") -> list[str]:
-    """Names in params order: ``which`` is ``"trained"``, ``"eval_only"`` or ``"all"``."""
+    """Names in params order. ``which``: ``"experiments"`` (trained from scratch or from
+    ``model.pretrained``), ``"finetune"`` (trained from another experiment's model), ``"trained"``
+    (both), ``"eval_only"``, or ``"all"``."""
     params = load_params(params_path)
-    trained = list(params.get("experiments") or {})
-    evals = list(params.get("eval_only") or {})
-    return {"trained": trained, "eval_only": evals, "all": trained + evals}[which]
+    groups = {g: list(params.get(g) or {}) for g in GROUPS}
+    groups["trained"] = groups["experiments"] + groups["finetune"]
+    groups["all"] = groups["trained"] + groups["eval_only"]
+    if which not in groups:
+        raise ValueError(f"which must be one of {sorted(groups)}, got {which!r}")
+    return groups[which]
 
 
-def experiment_overrides(params: dict, name: str) -> dict[str, Any]:
-    """The nested overrides that turn the base sections into experiment ``name``."""
-    exps = params.get("experiments") or {}
-    evals = params.get("eval_only") or {}
+def experiment_overrides(params: dict, name: str, runs_dir: str | Path = "runs") -> dict[str, Any]:
+    """The nested overrides that turn the base sections into experiment ``name``. A finetune or
+    eval_only entry inherits the overrides of its ``from``; a finetune entry also starts from its
+    model (``model.init_from``)."""
+    exps, tuned, evals = ((params.get(g) or {}) for g in GROUPS)
     if name in exps:
         return dict(exps[name] or {})
-    if name in evals:
-        own = {k: v for k, v in (evals[name] or {}).items() if k != "from"}
-        return deep_merge(dict(exps[evals[name]["from"]] or {}), own)
-    raise KeyError(f"unknown experiment {name!r}; params have {list(exps) + list(evals)}")
+    for group in (tuned, evals):
+        if name in group:
+            own = {k: v for k, v in (group[name] or {}).items() if k != "from"}
+            src = group[name]["from"]
+            over = deep_merge(experiment_overrides(params, src, runs_dir), own)
+            if group is tuned:
+                over = deep_merge(over, {"model": {"init_from": f"{Path(runs_dir) / src / 'model.pt'}"}})
+            return over
+    raise KeyError(f"unknown experiment {name!r}; params have {list(exps) + list(tuned) + list(evals)}")
 
 
 def model_experiment(params_path: str | Path, name: str) -> str:
@@ -92,10 +141,12 @@ def model_experiment(params_path: str | Path, name: str) -> str:
     return evals[name]["from"] if name in evals else name
 
 
-def experiment_config(params_path: str | Path, name: str) -> Config:
-    """The full Config of experiment ``name``: base sections of ``params_path`` + its overrides."""
+def experiment_config(params_path: str | Path, name: str, runs_dir: str | Path = "runs") -> Config:
+    """The full Config of experiment ``name`` (base sections of ``params_path`` + its overrides);
+    for ``identity`` and ``grabcut``, the base sections."""
     params = load_params(params_path)
-    return load_config(params_path).with_overrides(experiment_overrides(params, name))
+    base = load_config(params_path)
+    return base if name in BASELINES else base.with_overrides(experiment_overrides(params, name, runs_dir))
 
 
 def describe(params_path: str | Path, name: str) -> str:
@@ -103,6 +154,9 @@ def describe(params_path: str | Path, name: str) -> str:
     if name == IDENTITY:
         return "jittered boxes as they are (no model)"
     params = load_params(params_path)
+    if name == GRABCUT:
+        g = params.get(GRABCUT) or {}
+        return "OpenCV GrabCut from the jittered box" + (f" ({', '.join(f'{k} {v}' for k, v in g.items())})" if g else "")
     flat = flatten(experiment_overrides(params, name))
     base = flatten(load_config(params_path).to_dict())
     diff = [f"{k}={v}" for k, v in flat.items() if base.get(k) != v]
@@ -123,21 +177,35 @@ def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _hint(path: str) -> str:
+    p = Path(path).as_posix()
+    if "synth" in p:
+        return "run `dvc repro synth` (or `bbadj synth`) to make the synthetic set"
+    if "coco128" in p:
+        return "data/coco128 is part of the repository: restore it with `git checkout -- data/coco128`"
+    if "runs/" in p or p.endswith(".pt"):
+        return "train that experiment first (`dvc repro` trains it before this one)"
+    return ("MS COCO 2017 goes under data/coco/ (`make coco` downloads it; README, \"COCO 2017\"); "
+            "or go back to the default study with `git checkout params.yaml`")
+
+
 def preflight(cfg: Config, split: str, device: str | None = None) -> None:
     """Fail early, saying what is missing: the data of ``split`` (train | val) and the device."""
-    from ..engine import resolve_device
+    from ..device import resolve_device
 
     problems = []
-    paths = {"train": [cfg.data.train_annotations, cfg.data.train_images],
-             "val": [cfg.data.val_annotations, cfg.data.val_images]}[split]
-    missing = [p for p in paths if not Path(p).exists()]
-    if missing:
-        hint = ("run `dvc repro synth` (or `bbadj synth`) to make the synthetic set"
-                if any("synth" in p for p in missing) else
-                "the paper-coco preset needs MS COCO 2017 (train2017/, val2017/ and annotations/) under "
-                "data/coco/; download it there, or go back to the synthetic study with "
-                "`cp params/cpu-default.yaml params.yaml`")
-        problems.append(f"{split} data missing: {', '.join(missing)}: {hint}")
+    d = cfg.data
+    if split == "train":
+        paths = [d.train_annotations, d.train_images]
+        if d.mix.fraction > 0:
+            paths += [d.mix.annotations, d.mix.images]
+        if cfg.model.init_from:
+            paths.append(cfg.model.init_from)
+    else:
+        paths = [p for name in cfg.eval.sets for p in cfg.eval.set_paths(name)]
+    missing = list(dict.fromkeys(p for p in paths if not Path(p).exists()))
+    for p in missing:
+        problems.append(f"{split} input missing: {p}: {_hint(p)}")
     dev = device or (cfg.train.device if split == "train" else cfg.eval.device)
     try:
         resolve_device(dev)
@@ -146,4 +214,3 @@ def preflight(cfg: Config, split: str, device: str | None = None) -> None:
                         f"(the paper-scale preset needs a CUDA GPU to finish in reasonable time)")
     if problems:
         raise StudyError("cannot run this stage here:\n- " + "\n- ".join(problems))
-

@@ -9,10 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from ..config import load_config
 from ..metrics import METRIC_KEYS, METRIC_LABELS, PAPER_TABLE1
 from .evaluation import box_values, load_per_box
-from .experiments import (IDENTITY, PARAMS, describe, experiment_config, experiment_names, flatten, load_params,
-                          model_experiment)
+from .experiments import (BASELINES, GRABCUT, IDENTITY, PARAMS, describe, experiment_config, experiment_names,
+                          flatten, load_params, model_experiment)
 
 
 PAPER_SNAPPER = "jittered COCO + Snapper"
@@ -36,10 +37,12 @@ def bootstrap_ci(values: np.ndarray, idx: np.ndarray, level: float = 0.95) -> tu
 
 @dataclass
 class Results:
-    """Everything the report needs, with ``identity`` first and then the experiments in params order."""
+    """Everything the report needs about one evaluation set, with ``identity`` and ``grabcut``
+    first and then the experiments in params order."""
 
     params_path: str
-    names: list[str]  # identity + experiments (those with metrics)
+    eval_set: str  # the name in eval.sets
+    names: list[str]  # identity, grabcut + experiments (those with metrics)
     labels: dict[str, str]
     metrics: dict[str, dict]  # the JSON of each
     values: dict[str, Any]  # per-box values (DataFrame) of each
@@ -51,7 +54,22 @@ class Results:
 
     @property
     def experiments(self) -> list[str]:
-        return [n for n in self.names if n != IDENTITY]
+        """The rows with a model (not identity, not GrabCut)."""
+        return [n for n in self.names if n not in BASELINES]
+
+    @property
+    def n_boxes(self) -> int:
+        return int(self.metrics[IDENTITY]["n_boxes"])
+
+    @property
+    def repeats(self) -> int:
+        return int(self.metrics[IDENTITY]["repeats"])
+
+    @property
+    def source(self) -> str:
+        """How the report names this set: its name, its size and its annotation file."""
+        ann, _ = load_config(self.params_path).eval.set_paths(self.eval_set)
+        return f"{self.eval_set} ({self.n_boxes} boxes x {self.repeats} draws; {ann})"
 
     def value(self, name: str, metric: str) -> float:
         return float(self.values[name][metric].mean())
@@ -61,29 +79,43 @@ class Results:
         return float(lo), float(hi)
 
 
+def eval_sets(params_path: str | Path = PARAMS) -> list[str]:
+    """The names of eval.sets, in params order."""
+    return list(load_config(params_path).eval.sets)
+
+
+def load_all(params_path: str | Path = PARAMS, reports_dir: str | Path = "reports",
+             n_boot: int | None = None, seed: int | None = None) -> dict[str, Results]:
+    """``load_results`` of every evaluation set, by name."""
+    return {s: load_results(params_path, reports_dir, n_boot, seed, s) for s in eval_sets(params_path)}
+
+
 def load_results(params_path: str | Path = PARAMS, reports_dir: str | Path = "reports",
-                 n_boot: int | None = None, seed: int | None = None) -> Results:
-    """Read ``reports/metrics/*.json`` and ``reports/per_box/*.csv`` of identity and every
-    experiment in params, and compute 95% bootstrap intervals over boxes."""
+                 n_boot: int | None = None, seed: int | None = None, eval_set: str | None = None) -> Results:
+    """Read ``reports/metrics/<name>.json`` and ``reports/per_box/<name>/<set>.csv`` of identity,
+    GrabCut and every experiment in params, on evaluation set ``eval_set`` (default: the first of
+    eval.sets), and compute 95% bootstrap intervals over boxes."""
     import pandas as pd
 
+    eval_set = eval_set or eval_sets(params_path)[0]
     params = load_params(params_path)
     study = params.get("study") or {}
     n_boot = int(study.get("bootstrap", 1000) if n_boot is None else n_boot)
     seed = int(study.get("bootstrap_seed", 0) if seed is None else seed)
     reports = Path(reports_dir)
     names, missing, metrics, values, raw = [], [], {}, {}, {}
-    for name in [IDENTITY] + experiment_names(params_path):
-        m, p = reports / "metrics" / f"{name}.json", reports / "per_box" / f"{name}.csv"
-        if not (m.exists() and p.exists()):
+    for name in [*BASELINES, *experiment_names(params_path)]:
+        m, p = reports / "metrics" / f"{name}.json", reports / "per_box" / name / f"{eval_set}.csv"
+        found = json.loads(m.read_text()) if m.exists() else {}
+        if eval_set not in found or not p.exists():
             missing.append(name)
             continue
         names.append(name)
-        metrics[name] = json.loads(m.read_text())
+        metrics[name] = found[eval_set]
         raw[name] = load_per_box(p)
         values[name] = box_values(raw[name])
     if IDENTITY not in names:
-        raise FileNotFoundError(f"no identity row in {reports}: run `dvc repro identity`")
+        raise FileNotFoundError(f"no identity row for {eval_set!r} in {reports}: run `dvc repro baseline@identity`")
     ids = values[IDENTITY].index
     for name in names:
         if not values[name].index.equals(ids):
@@ -98,12 +130,12 @@ def load_results(params_path: str | Path = PARAMS, reports_dir: str | Path = "re
                          "lo": float(lo[j]), "hi": float(hi[j]), "reported": float(metrics[name][key])})
     baseline = study.get("baseline") or (experiment_names(params_path, "trained") or [IDENTITY])[0]
     labels = {n: describe(params_path, n) for n in names}
-    return Results(str(params_path), names, labels, metrics, values, raw, pd.DataFrame(rows), idx,
+    return Results(str(params_path), eval_set, names, labels, metrics, values, raw, pd.DataFrame(rows), idx,
                    baseline if baseline in names else names[-1], missing)
 
 
 def best_experiment(res: Results) -> str:
-    """The experiment with the highest mean of the six metrics (in percent)."""
+    """The experiment with the highest mean of the six metrics on ``res``'s set."""
     scores = {n: np.mean([res.value(n, k) for k in METRIC_KEYS]) for n in res.experiments}
     if not scores:
         raise ValueError("no experiment has results yet")
@@ -132,24 +164,29 @@ def _fmt(v: float, lo: float | None = None, hi: float | None = None) -> str:
     return s if lo is None else f"{s} [{100 * lo:.1f}, {100 * hi:.1f}]"
 
 
-def table1(res: Results, with_intervals: bool = True) -> Any:
-    """The paper's Table 1 layout (percent): the paper's own rows (COCO val2017), then ours
-    (synthetic val set) with 95% bootstrap intervals over boxes, each row labelled by its source."""
+ROW_NAMES = {IDENTITY: "jittered boxes, no model", GRABCUT: "GrabCut (OpenCV), no training"}
+
+
+def table1(results: dict[str, Results] | Results, with_intervals: bool = True) -> Any:
+    """The paper's Table 1 layout (percent): the paper's own rows (COCO val2017), then ours, one
+    section per evaluation set (named with its size and annotation file), with 95% bootstrap
+    intervals over boxes."""
     import pandas as pd
 
+    if isinstance(results, Results):
+        results = {results.eval_set: results}
     cols = [METRIC_LABELS[k] for k in METRIC_KEYS]
     rows, index = [], []
     for name, vals in PAPER_TABLE1.items():
         index.append(("paper (COCO val2017)", name, ""))
         rows.append([f"{v:.1f}" for v in vals])
-    n = res.metrics[IDENTITY]["n_boxes"]
-    reps = res.metrics[IDENTITY]["repeats"]
-    src = f"ours (synthetic val, {n} boxes x {reps} draws)"
-    for name in res.names:
-        what = "jittered synthetic" if name == IDENTITY else f"jittered synthetic + bbadj {name}"
-        index.append((src, what, res.labels[name] if name != IDENTITY else ""))
-        t = res.table[res.table.experiment == name].set_index("metric")
-        rows.append([_fmt(t.value[k], t.lo[k], t.hi[k]) if with_intervals else _fmt(t.value[k]) for k in METRIC_KEYS])
+    for res in results.values():
+        for name in res.names:
+            index.append((f"ours: {res.source}", ROW_NAMES.get(name, name),
+                          res.labels[name] if name != IDENTITY else ""))
+            t = res.table[res.table.experiment == name].set_index("metric")
+            rows.append([_fmt(t.value[k], t.lo[k], t.hi[k]) if with_intervals else _fmt(t.value[k])
+                         for k in METRIC_KEYS])
     return pd.DataFrame(rows, columns=cols,
                         index=pd.MultiIndex.from_tuples(index, names=["source", "row", "variant"]))
 
@@ -159,17 +196,24 @@ def _metric_list(keys) -> str:
     return ", ".join(keys) if keys else "none"
 
 
+def _verdict(d) -> tuple[list[str], list[str]]:
+    """(better, worse): the metrics whose paired difference ``d`` clears its interval, each way."""
+    up = [f"{METRIC_LABELS[k]} {_pts(d.loc[k, 'diff'])}" for k in METRIC_KEYS if d.loc[k, "clear"] and d.loc[k, "diff"] > 0]
+    down = [f"{METRIC_LABELS[k]} {_pts(d.loc[k, 'diff'])}" for k in METRIC_KEYS if d.loc[k, "clear"] and d.loc[k, "diff"] < 0]
+    return up, down
+
+
 def findings_markdown(res: Results) -> str:
-    """The report's conclusions, computed from the numbers: which differences are larger than
-    their intervals, whether the best experiment beats identity everywhere, and where it
-    reaches the paper's Snapper row."""
-    lines = []
+    """The conclusions on one evaluation set, computed from the numbers: which differences are
+    larger than their intervals, whether the best experiment beats identity everywhere, and where
+    it reaches the paper's Snapper row."""
+    lines = [f"On **{res.source}**:\n"]
     if res.missing:
-        lines.append(f"**Not yet evaluated** (no metrics file): {', '.join(res.missing)}.\n")
+        lines.append(f"**Not yet evaluated** (no metrics for this set): {', '.join(res.missing)}.\n")
     if not res.experiments:
         return "\n".join(lines + ["No experiment has been evaluated yet."])
     best = best_experiment(res)
-    lines.append(f"**Best experiment** (highest mean of the six metrics): `{best}` ({res.labels[best]}).\n")
+    lines.append(f"**Best experiment** (highest mean of the six metrics on this set): `{best}` ({res.labels[best]}).\n")
     d = paired_difference(res, best, IDENTITY)
     beats = [k for k in METRIC_KEYS if d.loc[k, "lo"] > 0]
     if len(beats) == len(METRIC_KEYS):
@@ -179,20 +223,27 @@ def findings_markdown(res: Results) -> str:
         worse = [k for k in METRIC_KEYS if k not in beats]
         lines.append(f"- It beats the identity row beyond the 95% interval on {_metric_list(beats)}; "
                      f"**not** on {_metric_list(worse)}.")
-    all_six = [n for n in res.experiments
-               if (paired_difference(res, n, IDENTITY)["lo"] > 0).all()]
+    gains = [f"{METRIC_LABELS[k]} {_pts(d.loc[k, 'diff'])}" for k in METRIC_KEYS]
+    lines.append(f"- Its gain over identity, in points: {', '.join(gains)} "
+                 f"(the paper's Snapper gains {', '.join(f'{s - i:+.1f}' for s, i in zip(PAPER_TABLE1[PAPER_SNAPPER], PAPER_TABLE1[PAPER_IDENTITY]))}).")
+    all_six = [n for n in res.experiments if (paired_difference(res, n, IDENTITY)["lo"] > 0).all()]
     lines.append(f"- Experiments that beat the identity row on all six metrics beyond their intervals: "
                  f"{', '.join(f'`{n}`' for n in all_six) if all_six else '**none**'}.")
-    # the paper's Snapper row
+    if GRABCUT in res.names:
+        up, down = _verdict(paired_difference(res, GRABCUT, IDENTITY))
+        fb = res.metrics[GRABCUT].get("fallback_rate")
+        lines.append(f"- GrabCut against identity: better on {', '.join(up) or 'no metric'}; "
+                     f"worse on {', '.join(down) or 'no metric'}"
+                     + (f" (it found no foreground, and kept the jittered box, for {100 * fb:.1f}% of the boxes)."
+                        if fb is not None else "."))
     paper = dict(zip(METRIC_KEYS, PAPER_TABLE1[PAPER_SNAPPER]))
     reach, within, below = [], [], []
     for k in METRIC_KEYS:
         v, (_, hi) = res.value(best, k), res.ci(best, k)
         p = paper[k] / 100
-        (reach if v >= p else within if hi >= p else below).append(
-            f"{METRIC_LABELS[k]} {_fmt(v)} vs {paper[k]:.1f}")
+        (reach if v >= p else within if hi >= p else below).append(f"{METRIC_LABELS[k]} {_fmt(v)} vs {paper[k]:.1f}")
     lines.append(f"- Against the paper's Snapper row ({' / '.join(f'{v:.1f}' for v in paper.values())}, "
-                 f"on COCO, not on our synthetic images): it **reaches** it on "
+                 f"measured on COCO val2017, not on this set): it **reaches** it on "
                  f"{'; '.join(reach) if reach else 'no metric'}.")
     if within:
         lines.append(f"  Below it but within the 95% interval: {'; '.join(within)}.")
@@ -200,37 +251,62 @@ def findings_markdown(res: Results) -> str:
         lines.append(f"  Below it beyond the interval (**does not reach**): {'; '.join(below)}.")
     ident_paper = dict(zip(METRIC_KEYS, PAPER_TABLE1[PAPER_IDENTITY]))
     gaps = [f"{METRIC_LABELS[k]} {_fmt(res.value(IDENTITY, k))} vs {ident_paper[k]:.1f}" for k in METRIC_KEYS]
-    lines.append(f"- For scale, our identity row against the paper's jittered-COCO row: {'; '.join(gaps)} "
+    lines.append(f"- For scale, the identity row here against the paper's jittered-COCO row: {'; '.join(gaps)} "
                  f"(the same jitter protocol on other images and boxes).")
-    # every experiment against the baseline
     if res.baseline in res.experiments and len(res.experiments) > 1:
         lines.append(f"\n**Against the default variant `{res.baseline}`** (paired over the same boxes and "
                      f"draws; a difference counts when its 95% interval excludes zero):\n")
         for name in res.experiments:
             if name == res.baseline:
                 continue
-            d = paired_difference(res, name, res.baseline)
-            up = [f"{METRIC_LABELS[k]} {_pts(d.loc[k, 'diff'])}" for k in METRIC_KEYS
-                  if d.loc[k, "clear"] and d.loc[k, "diff"] > 0]
-            down = [f"{METRIC_LABELS[k]} {_pts(d.loc[k, 'diff'])}" for k in METRIC_KEYS
-                    if d.loc[k, "clear"] and d.loc[k, "diff"] < 0]
-            if not up and not down:
-                verdict = "no difference larger than its interval"
-            else:
-                verdict = "; ".join(filter(None, [("better: " + ", ".join(up)) if up else "",
-                                                  ("worse: " + ", ".join(down)) if down else ""]))
-            lines.append(f"- `{name}` ({res.labels[name]}): {verdict}.")
+            up, down = _verdict(paired_difference(res, name, res.baseline))
+            verdict = "; ".join(filter(None, [("better: " + ", ".join(up)) if up else "",
+                                              ("worse: " + ", ".join(down)) if down else ""]))
+            lines.append(f"- `{name}` ({res.labels[name]}): {verdict or 'no difference larger than its interval'}.")
     return "\n".join(lines)
 
 
+def effects_across_sets(results: dict[str, Results], against: str | None = None) -> Any:
+    """Does each ablation effect hold on every set? Per experiment and set: the metrics on which
+    it is clearly better (+) or worse (-) than ``against`` (default: the baseline), and a verdict:
+    ``same direction everywhere``, ``differs between sets`` or ``no clear effect``."""
+    import pandas as pd
+
+    sets = list(results)
+    first = results[sets[0]]
+    against = against or first.baseline
+    rows = {}
+    for name in first.experiments:
+        if name == against or any(name not in r.names or against not in r.names for r in results.values()):
+            continue
+        signs = {}
+        for s, r in results.items():
+            d = paired_difference(r, name, against)
+            signs[s] = {k: (1 if d.loc[k, "diff"] > 0 else -1) if d.loc[k, "clear"] else 0 for k in METRIC_KEYS}
+        cells = {s: ", ".join(f"{'+' if v > 0 else '-'}{METRIC_LABELS[k]}" for k, v in sg.items() if v) or "none"
+                 for s, sg in signs.items()}
+        agree = [k for k in METRIC_KEYS if len({sg[k] for sg in signs.values()}) == 1 and signs[sets[0]][k]]
+        clash = [k for k in METRIC_KEYS if len({sg[k] for sg in signs.values()}) > 1]
+        if not any(v for sg in signs.values() for v in sg.values()):
+            verdict = "no clear effect on any set"
+        elif not clash:
+            verdict = "holds on every set"
+        elif agree:
+            verdict = f"holds on every set for {_metric_list(agree)} only"
+        else:
+            verdict = "does not hold across sets"
+        rows[name] = {**{f"effect on {s}": c for s, c in cells.items()}, "verdict": verdict}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def differences_table(res: Results, against: str | None = None) -> Any:
-    """Every experiment minus ``against`` (default: the baseline), in points, with the paired 95%
-    interval; ``*`` where the interval excludes zero."""
+    """Every experiment (and GrabCut) minus ``against`` (default: the baseline), in points, with
+    the paired 95% interval; ``*`` where the interval excludes zero."""
     import pandas as pd
 
     against = against or res.baseline
     rows = {}
-    for name in res.experiments:
+    for name in [n for n in res.names if n != IDENTITY]:
         if name == against:
             continue
         d = paired_difference(res, name, against)

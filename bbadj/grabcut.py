@@ -1,0 +1,93 @@
+"""A classical baseline for the study: OpenCV's GrabCut started from the enlarged jittered box,
+its foreground mask turned back into a box. No training; scored like any model.
+
+GrabCut (Rother et al., 2004) fits colour models to the pixels inside a rectangle (probably
+object) and outside it (background) and cuts the image along colour edges. The rectangle is
+the jittered box scaled about its centre by ``enlarge``, so that the object lies inside it; the
+image region handed to GrabCut extends ``context`` of the rectangle's size beyond it on every
+side (the background samples) and is resized so its longer side is at most ``max_side`` pixels
+(the working resolution: the cost of GrabCut grows with the pixel count).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .data.coco import CocoBoxes
+from .data.crops import crop_windows
+from .data.images import check_size, read_rgb
+
+
+@dataclass
+class GrabCutConfig:
+    enlarge: float = 1.12  # GrabCut's rectangle: the jittered box scaled about its centre by this
+    iterations: int = 5  # GrabCut's EM iterations
+    max_side: int = 128  # working resolution: longer side of the region, in pixels, at most
+    context: float = 0.25  # background around the rectangle, as a fraction of its size per side
+    seed: int = 0  # OpenCV's RNG (GrabCut's colour models start from k-means)
+
+    def __post_init__(self):
+        if self.enlarge <= 0 or self.iterations < 1 or self.max_side < 8 or self.context < 0:
+            raise ValueError(f"grabcut: need enlarge > 0, iterations >= 1, max_side >= 8 and context >= 0, got {self}")
+
+
+def grabcut_box(image: np.ndarray, box, cfg: GrabCutConfig) -> tuple[np.ndarray, bool]:
+    """Snap one rough ``box`` (x0, y0, x1, y1 pixels) on an (H, W, 3) uint8 ``image`` with GrabCut.
+    Returns (box, ok); where GrabCut finds no foreground, or the region has no background to
+    learn from, the rough box comes back unchanged with ok = False."""
+    import cv2
+
+    H, W = image.shape[:2]
+    rough = np.asarray(box, dtype=np.float64)
+    rect = crop_windows(rough[None], cfg.enlarge)[0].numpy()
+    rect = np.clip(rect, 0, [W, H, W, H])
+    pad = cfg.context * (rect[2:] - rect[:2])
+    # the region handed to GrabCut, in whole pixels
+    X0, Y0 = (max(0, math.floor(v)) for v in rect[:2] - pad)
+    X1, Y1 = min(W, math.ceil(rect[2] + pad[0])), min(H, math.ceil(rect[3] + pad[1]))
+    if X1 - X0 < 2 or Y1 - Y0 < 2:
+        return rough, False
+    scale = min(1.0, cfg.max_side / max(X1 - X0, Y1 - Y0))
+    region = np.ascontiguousarray(image[Y0:Y1, X0:X1])
+    if scale < 1.0:
+        size = (max(2, round((X1 - X0) * scale)), max(2, round((Y1 - Y0) * scale)))
+        region = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
+    sx, sy = region.shape[1] / (X1 - X0), region.shape[0] / (Y1 - Y0)
+    rx0, ry0 = math.floor((rect[0] - X0) * sx), math.floor((rect[1] - Y0) * sy)
+    rx1, ry1 = math.ceil((rect[2] - X0) * sx), math.ceil((rect[3] - Y0) * sy)
+    rx1, ry1 = min(max(rx1, rx0 + 1), region.shape[1]), min(max(ry1, ry0 + 1), region.shape[0])
+    if rx0 == 0 and ry0 == 0 and rx1 == region.shape[1] and ry1 == region.shape[0]:
+        return rough, False  # the rectangle fills the region: no background pixels to model
+    mask = np.zeros(region.shape[:2], np.uint8)
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(cfg.seed)
+    try:
+        cv2.grabCut(region, mask, (rx0, ry0, rx1 - rx0, ry1 - ry0), bgd, fgd, cfg.iterations, cv2.GC_INIT_WITH_RECT)
+    except cv2.error:
+        return rough, False
+    ys, xs = np.nonzero((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD))
+    if len(xs) == 0:
+        return rough, False
+    # mask pixel i covers [i, i + 1) in region pixels; back to image pixels
+    return np.array([X0 + xs.min() / sx, Y0 + ys.min() / sy, X0 + (xs.max() + 1) / sx, Y0 + (ys.max() + 1) / sy]), True
+
+
+def predict_grabcut(coco: CocoBoxes, jittered: list[np.ndarray], cfg: GrabCutConfig, progress: bool = False,
+                    desc: str = "grabcut") -> tuple[torch.Tensor, torch.Tensor, int]:
+    """GrabCut boxes for every jittered box, in the order of ``coco.images``; confidences are NaN
+    (GrabCut gives none). Also returns how many boxes fell back to the rough box."""
+    out, fallbacks = [], 0
+    for rec, jit in tqdm(list(zip(coco.images, jittered)), desc=desc, disable=not progress, unit="img"):
+        image = read_rgb(rec.path)
+        check_size(image, rec.width, rec.height, rec.path)
+        hwc = image.permute(1, 2, 0).contiguous().numpy()
+        for b in jit:
+            box, ok = grabcut_box(hwc, b, cfg)
+            out.append(box)
+            fallbacks += not ok
+    boxes = torch.as_tensor(np.array(out, dtype=np.float64).reshape(-1, 4))
+    return boxes, torch.full((len(boxes), 4), float("nan")), fallbacks
