@@ -1,7 +1,7 @@
 """bbadj: bounding-box adjustment (Snapper, IUI 2024) as a small, tested package."""
 from .checkpoint import load_model
 from .config import Config, load_config
-from .data.crops import EDGES
+from .box_ops import EDGES
 from .inference import adjust
 from .metrics import METRIC_KEYS, box_metrics
 

@@ -20,7 +20,8 @@ def save_atomic(obj: Any, path: str | Path) -> None:
 
 def load_model(path: str | Path, device: str | torch.device = "cpu"):
     """A trained model from a training checkpoint (``last.pt``) or an exported ``model.pt``,
-    in eval mode, with its Config attached as ``model.config``."""
+    in eval mode: its architecture (``model.cfg``) and crop geometry (``model.geometry``) from
+    the config the checkpoint stores, its weights from the file (nothing is downloaded)."""
     from .model import build_model
 
     path = Path(path)
@@ -31,9 +32,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu"):
         raise ValueError(f"{path}: not a bbadj checkpoint (needs 'model' and 'config')")
     cfg = Config.from_dict(ckpt["config"])
     # the architecture comes from the config; the weights from the file, never downloaded again
-    model = build_model(_no_download(cfg).model, cfg.data.crop_size)
+    model = build_model(_no_download(cfg).model, cfg.data.geometry)
     model.load_state_dict(ckpt["model"])
-    model.config = cfg
     return model.to(device).eval()
 
 

@@ -7,33 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config import Config, load_config, parse_set
-
-
-DEFAULT_PARAMS = "params.yaml"
-
-
-def config_from_args(args) -> Config:
-    """--params (the file given, which must exist; without it, params.yaml if present, else the
-    code defaults), or with --experiment that experiment of the study's params; then --set."""
-    path = args.params
-    if path is None and Path(DEFAULT_PARAMS).exists():
-        path = DEFAULT_PARAMS
-    if getattr(args, "experiment", None):
-        from .study.experiments import experiment_config
-
-        cfg = experiment_config(path or DEFAULT_PARAMS, args.experiment, getattr(args, "runs_dir", "runs"))
-    else:
-        cfg = load_config(path)
-    return cfg.with_overrides(parse_set(args.set))
-
-
-def add_config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--params", default=None,
-                   help=f"YAML with data/model/train/eval sections (default: {DEFAULT_PARAMS} if present, "
-                        f"else the defaults of bbadj/config.py)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override one setting, e.g. --set model.fusion=fpn (repeatable)")
+from .args import DEFAULT_PARAMS, add_config_args, config_from_args
 
 
 def cmd_synth(args) -> int:
@@ -57,7 +31,8 @@ def cmd_train(args) -> int:
     if not args.out and not args.experiment:
         raise SystemExit("bbadj train: give --out (or --experiment, which trains into <runs-dir>/<experiment>)")
     out = args.out or str(Path(args.runs_dir) / args.experiment)
-    entry = train(config_from_args(args), out, resume=not args.restart, progress=not args.no_progress)
+    entry = train(config_from_args(args), out, resume=not args.restart,
+                  other_run="restart" if args.restart_if_changed else "raise", progress=not args.no_progress)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one summary line, not one per rank
         print(json.dumps(entry))
     return 0
@@ -65,21 +40,20 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .checkpoint import load_model
-    from .data.coco import load_coco
+    from .data.dataset import load_boxes
     from .device import resolve_device
-    from .evaluate import evaluate, evaluation_config
+    from .evaluate import evaluate
 
     cfg, model = config_from_args(args), None
     if not args.identity:
         model = load_model(args.checkpoint, resolve_device(cfg.eval.device))
-        cfg = evaluation_config(model.config, cfg)
     if args.decoding:
         cfg = cfg.with_overrides({"eval": {"decoding": args.decoding}})
     if bool(args.annotations) != bool(args.images):
         raise SystemExit("bbadj evaluate: give --annotations and --images together (or --eval-set)")
     annotations, images = ((args.annotations, args.images) if args.annotations
                            else cfg.eval.set_paths(args.eval_set))
-    coco = load_coco(annotations, images, skip_crowd=cfg.data.skip_crowd, min_box_size=cfg.data.min_box_size)
+    coco = load_boxes(annotations, images, cfg.data)
     result = evaluate(coco, cfg, model, repeats=args.repeats, seed=args.seed, buffer_ratio=args.buffer_ratio,
                       progress=not args.no_progress, per_box_csv=args.per_box)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -103,7 +77,7 @@ def cmd_adjust(args) -> int:
         if len(boxes[-1]) != 4:
             raise SystemExit(f"--box expects 4 numbers x0,y0,x1,y1, got {text!r}")
     out = adjust(args.image, boxes, model, buffer_ratio=args.buffer_ratio, decoding=args.decoding)
-    from .data.crops import EDGES
+    from .box_ops import EDGES
 
     result = [{"box": [round(v, 3) for v in b.tolist()],
                "confidence": {e: round(float(c), 4) for e, c in zip(EDGES, conf)}}
@@ -121,6 +95,12 @@ def cmd_exp_run(args) -> int:
     cmd = exp_run_command(args.preset, args.name, args.set_params, args.params or DEFAULT_PARAMS) + args.dvc_args
     print(shlex.join(cmd), flush=True)
     return 0 if args.dry_run else subprocess.call(cmd)
+
+
+def cmd_bench(args) -> int:
+    from .bench import main as bench_main
+
+    return bench_main(args.bench_args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run directory (last.pt, model.pt, train_log.jsonl); default with --experiment: "
                                  "<runs-dir>/<experiment>")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint and start over")
+    p.add_argument("--restart-if-changed", action="store_true",
+                   help="start over when the checkpoint is from another configuration (default: stop with an error)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)
 
@@ -187,9 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the dvc command, run nothing")
     p.set_defaults(func=cmd_exp_run)
 
-    from .bench import add_bench_parser
-
-    add_bench_parser(sub)
+    # the benchmarks parse their own arguments: loaded only when `bbadj bench` runs
+    p = sub.add_parser("bench", add_help=False, help="measured benchmarks: crops, train-step, adjust-latency, evaluate")
+    p.add_argument("bench_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

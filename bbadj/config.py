@@ -63,6 +63,28 @@ class DataConfig:
     std: tuple[float, float, float] = IMAGENET_STD
     num_workers: int = 1  # DataLoader processes that decode and crop while the model steps
 
+    @property
+    def geometry(self) -> CropGeometry:
+        return CropGeometry(self.crop_size, self.buffer_ratio, self.roi_sampling_ratio, tuple(self.mean), tuple(self.std))
+
+
+@dataclass(frozen=True)
+class CropGeometry:
+    """How a rough box becomes the model's input: the window (the box scaled about its centre by
+    ``buffer_ratio``) resampled to ``crop_size`` x ``crop_size`` by ``roi_align`` with
+    ``roi_sampling_ratio`` samples per output pixel and axis, normalised with ``mean``/``std``.
+    The model owns one (``model.geometry``, from the data section it was trained with, which its
+    checkpoint stores); evaluation may override the buffer ratio, and nothing else."""
+
+    crop_size: int
+    buffer_ratio: float
+    roi_sampling_ratio: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def with_buffer_ratio(self, buffer_ratio: float | None) -> "CropGeometry":
+        return self if buffer_ratio is None else dataclasses.replace(self, buffer_ratio=float(buffer_ratio))
+
 
 @dataclass
 class ModelConfig:

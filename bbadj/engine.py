@@ -20,8 +20,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import init_weights, save_atomic
 from .config import Config, TrainConfig
-from .data.coco import load_coco
-from .data.dataset import TrainBatches
+from .data.dataset import TrainBatches, load_boxes
 from .device import resolve_device
 from .losses import edge_loss
 from .model import build_model
@@ -38,7 +37,11 @@ def warmup_cosine(warmup: int, total: int) -> Callable[[int], float]:
 
 
 def amp_dtype(device: torch.device) -> torch.dtype:
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    """bf16 where the device supports it (every CPU autocast; CUDA from Ampere on), else fp16."""
+    if device.type != "cuda":
+        return torch.bfloat16
+    with torch.cuda.device(device):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 # The training step in four parts, shared by `train` and `bbadj bench train-step` (which times
@@ -62,8 +65,7 @@ def to_device(batch: dict, device: torch.device, channels_last: bool) -> tuple[t
 
 
 def build_optimizer(model: torch.nn.Module, tc: TrainConfig) -> torch.optim.Optimizer:
-    """Adam or AdamW, fused: one kernel for all parameters instead of a Python loop over them
-    (a resnet18 training step, S=48, batch 32, on the 2-core CPU: 177 ms -> 168 ms)."""
+    """Adam or AdamW, fused: one kernel for all parameters instead of a Python loop over them."""
     opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}.get(tc.optimizer)
     if opt_cls is None:
         raise ValueError(f"unknown optimizer {tc.optimizer!r}; choose adam or adamw")
@@ -121,7 +123,7 @@ class _Dist:
 def _comparable(cfg: dict) -> dict:
     """The parts of a config that must match to resume (not where it runs, nor how often it logs)."""
     d = json.loads(json.dumps(cfg))
-    for key in ("device", "checkpoint_every", "log_every"):
+    for key in ("device", "checkpoint_every", "log_every", "nproc_per_node"):
         d["train"].pop(key, None)
     d["data"].pop("num_workers", None)
     d.pop("eval", None)
@@ -134,27 +136,24 @@ def same_run(saved_config: dict | None, cfg: Config) -> bool:
     return saved_config is not None and _comparable(saved_config) == _comparable(cfg.to_dict())
 
 
-def can_resume(ckpt_path: str | Path, cfg: Config) -> bool:
-    """Whether ``ckpt_path`` exists and was written by the same run configuration as ``cfg``."""
-    path = Path(ckpt_path)
-    if not path.exists():
-        return False
-    return same_run(torch.load(path, map_location="cpu", weights_only=False, mmap=True).get("config"), cfg)
-
-
 def total_steps(cfg: Config, batches_per_epoch: int) -> int:
     if cfg.train.max_steps > 0:
         return cfg.train.max_steps
     return max(1, math.ceil(cfg.train.epochs * batches_per_epoch))
 
 
-def train(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool = True,
+def train(cfg: Config, out_dir: str | Path, *, resume: bool = True, other_run: str = "raise", progress: bool = True,
           on_log: Callable[[dict], None] | None = None, stop_after: int | None = None) -> dict:
     """Train ``cfg`` into ``out_dir`` (``last.pt``: full checkpoint; ``model.pt``: final weights
     and config; ``train_log.jsonl``: one line per logged step). Returns the final log entry.
 
-    ``stop_after`` ends the run after that many steps as if it had been killed (for tests).
+    With ``resume``, a ``last.pt`` of the same run (``same_run``) is picked up where it stopped;
+    one of another configuration is an error (``other_run="raise"``, the command line's default)
+    or is started over (``"restart"``: what the study does when DVC reruns a stage whose params
+    changed). ``stop_after`` ends the run after that many steps as if it had been killed (tests).
     """
+    if other_run not in ("raise", "restart"):
+        raise ValueError(f"other_run must be 'raise' or 'restart', got {other_run!r}")
     out_dir = Path(out_dir)
     tc = cfg.train
     env = _Dist(tc.device)
@@ -164,21 +163,17 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bo
 
     torch.manual_seed(tc.seed)  # same initial weights on every rank and every restart
     d = cfg.data
-    coco = load_coco(d.train_annotations, d.train_images, skip_crowd=d.skip_crowd, min_box_size=d.min_box_size,
-                     verbose=env.main)
-    mix = None
-    if d.mix.fraction > 0:
-        mix = load_coco(d.mix.annotations, d.mix.images, skip_crowd=d.skip_crowd, min_box_size=d.min_box_size,
-                        verbose=env.main)
+    coco = load_boxes(d.train_annotations, d.train_images, d, verbose=env.main)
+    mix = load_boxes(d.mix.annotations, d.mix.images, d, verbose=env.main) if d.mix.fraction > 0 else None
     data = TrainBatches(coco, d, tc.batch_size, tc.seed, env.rank, env.world_size, mix=mix)
     steps = total_steps(cfg, len(data))
 
-    model = build_model(cfg.model, cfg.data.crop_size)
+    model = build_model(cfg.model, cfg.data.geometry)
     if cfg.model.init_from:
         init_weights(model, cfg.model.init_from)
     model = model.to(device)
     cuda = device.type == "cuda"
-    if tc.channels_last:  # NHWC: faster convolutions on CUDA; on the 2-core CPU a step took the same time
+    if tc.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, tc)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(tc.warmup_steps, steps))
@@ -187,12 +182,16 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bo
     ckpt_path = out_dir / "last.pt"
     log_path = out_dir / "train_log.jsonl"
     start = 0
-    if resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        if not same_run(ckpt.get("config"), cfg):
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False) if resume and ckpt_path.exists() else None
+    if ckpt is not None and not same_run(ckpt.get("config"), cfg):
+        if other_run == "raise":
             raise RuntimeError(
                 f"{ckpt_path} was written by a different configuration; use another output "
                 f"directory, or delete it to start over")
+        if env.main:
+            print(f"{ckpt_path} is from another configuration: starting over")
+        ckpt = None
+    if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])

@@ -6,7 +6,6 @@ same jittered boxes and compare box by box.
 from __future__ import annotations
 
 import csv
-import dataclasses
 from pathlib import Path
 from typing import Callable
 
@@ -15,21 +14,12 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .config import Config
+from .config import Config, CropGeometry
 from .data.coco import CocoBoxes
-from .data.crops import EDGES
+from .box_ops import EDGES
 from .data.dataset import EvalImages, draw_eval_jitter
 from .inference import predict_windows
 from .metrics import METRIC_KEYS, per_box_errors, summarize
-
-
-def evaluation_config(model_cfg: Config, settings: Config) -> Config:
-    """The config a trained model is evaluated under: the model's own crop geometry (crop size,
-    buffer ratio, sampling, normalisation) with the evaluation settings of ``settings`` (its
-    ``eval`` section with its sets, jitter, box filters and loader workers)."""
-    d = settings.to_dict()["data"]
-    cfg = model_cfg.with_overrides({"data": {k: d[k] for k in ("num_workers", "jitter", "skip_crowd", "min_box_size")}})
-    return dataclasses.replace(cfg, eval=settings.eval)  # whole: a merge would add the model's own eval.sets
 
 
 # predict(coco, jittered boxes per image, cfg, desc) -> (boxes (N, 4), confidences (N, 4))
@@ -41,13 +31,16 @@ def evaluate(coco: CocoBoxes, cfg: Config, model=None, *, repeats: int | None = 
              predict: Predictor | None = None) -> dict:
     """Score ``model`` (or ``predict``, or with neither the jittered boxes themselves: the
     identity row) on ``coco``. Returns ``{"n_boxes", "repeats", <the six METRIC_KEYS>}``:
-    fractions in 0..1, each the mean over ``repeats`` draws."""
+    fractions in 0..1, each the mean over ``repeats`` draws.
+
+    ``cfg`` gives the evaluation: its ``eval`` section, the jitter and the loader workers. The
+    crops are the model's own (``model.geometry``), with ``buffer_ratio``, where given, as the
+    one thing evaluation may change in them (the crop at test time)."""
     repeats = cfg.eval.repeats if repeats is None else repeats
     seed = cfg.eval.seed if seed is None else seed
     if repeats < 1:
         raise ValueError("repeats must be at least 1")
-    if buffer_ratio is not None:
-        cfg = cfg.with_overrides({"data": {"buffer_ratio": float(buffer_ratio)}})
+    geometry = model.geometry.with_buffer_ratio(buffer_ratio) if model is not None else None
     gt = torch.as_tensor(np.concatenate([r.boxes for r in coco.images]))
     rows, per_draw = [], []
     for k in range(repeats):
@@ -58,7 +51,7 @@ def evaluate(coco: CocoBoxes, cfg: Config, model=None, *, repeats: int | None = 
         elif model is None:
             pred, conf = torch.as_tensor(np.concatenate(jittered)), torch.full((len(gt), 4), float("nan"))
         else:
-            pred, conf = _predict(coco, jittered, cfg, model, progress, desc)
+            pred, conf = _predict(coco, jittered, cfg, model, geometry, progress, desc)
         errors = per_box_errors(pred, gt)
         per_draw.append(summarize(errors))
         if per_box_csv is not None:
@@ -70,23 +63,23 @@ def evaluate(coco: CocoBoxes, cfg: Config, model=None, *, repeats: int | None = 
     return result
 
 
-def _predict(coco, jittered, cfg: Config, model, progress: bool, desc: str):
+def _predict(coco, jittered, cfg: Config, model, geometry: CropGeometry, progress: bool, desc: str):
     """Adjusted boxes and confidences for every box, in the order of ``coco.images``; with
     ``eval.passes`` > 1 the model is applied again to its own output (the confidences are the
     last pass's)."""
-    boxes, conf = _one_pass(coco, jittered, cfg, model, progress, desc)
+    boxes, conf = _one_pass(coco, jittered, cfg, model, geometry, progress, desc)
     for k in range(1, cfg.eval.passes):
         per_image = np.split(boxes.numpy(), np.cumsum([len(r.boxes) for r in coco.images])[:-1])
-        boxes, conf = _one_pass(coco, per_image, cfg, model, progress, f"{desc}, pass {k + 1}")
+        boxes, conf = _one_pass(coco, per_image, cfg, model, geometry, progress, f"{desc}, pass {k + 1}")
     return boxes, conf
 
 
-def _one_pass(coco, rough, cfg: Config, model, progress: bool, desc: str):
+def _one_pass(coco, rough, cfg: Config, model, geometry: CropGeometry, progress: bool, desc: str):
     """One forward over every rough box. Crops of consecutive images are pooled into model
     batches of ``eval.batch_size`` boxes (one image holds a few boxes; a forward per image would
     leave the model mostly idle)."""
     device = next(model.parameters()).device
-    loader = DataLoader(EvalImages(coco, rough, cfg.data), batch_size=None, shuffle=False,
+    loader = DataLoader(EvalImages(coco, rough, geometry), batch_size=None, shuffle=False,
                         num_workers=cfg.data.num_workers, pin_memory=device.type == "cuda")
     model.eval()
     boxes, confs, pending = [], [], []

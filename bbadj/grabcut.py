@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .data.coco import CocoBoxes
-from .data.crops import crop_windows
+from .box_ops import crop_windows
 from .data.images import check_size, read_rgb
 
 

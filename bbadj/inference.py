@@ -7,8 +7,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .config import Config
-from .data.crops import crop_windows, cut_crops, positions_to_boxes
+from .config import EvalConfig
+from .box_ops import crop_windows, positions_to_boxes
+from .data.crops import cut_crops
 from .data.images import normalize, read_rgb
 from .decoding import decode_edges
 
@@ -52,25 +53,27 @@ def adjust(image, boxes, model, buffer_ratio: float | None = None, decoding: str
     """Snap rough boxes to the object's edges.
 
     ``image``: a path, a PIL image or a (3, H, W) uint8 tensor. ``boxes``: one (4,) or many
-    (N, 4) rough boxes x0, y0, x1, y1 in pixels. ``model``: from ``bbadj.load_model`` (it
-    carries its Config; crop size, normalisation and the default buffer ratio come from it).
+    (N, 4) rough boxes x0, y0, x1, y1 in pixels. ``model``: from ``bbadj.load_model``; the crops
+    are its own (``model.geometry``: crop size, normalisation, buffer ratio unless
+    ``buffer_ratio`` is given). ``decoding`` and ``window`` default to ``eval``'s defaults.
     Returns ``{"boxes": (N, 4) pixels, "confidence": (N, 4) per edge, in EDGES order
     (top, bottom, left, right)}``.
     """
-    cfg: Config = getattr(model, "config", None)
-    if cfg is None:
-        raise ValueError("model has no .config; load it with bbadj.load_model(checkpoint)")
+    g = getattr(model, "geometry", None)
+    if g is None:
+        raise ValueError("model has no .geometry; load it with bbadj.load_model(checkpoint)")
+    g = g.with_buffer_ratio(buffer_ratio)
     rough = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if not np.isfinite(rough).all() or (rough[:, 2:] <= rough[:, :2]).any():
         raise ValueError(f"boxes must be finite x0, y0, x1, y1 with x1 > x0 and y1 > y0; got {rough.tolist()}")
     img = _as_rgb_tensor(image)
     device = next(model.parameters()).device
-    x = normalize(img.to(device), cfg.data.mean, cfg.data.std)
-    windows = crop_windows(rough, cfg.data.buffer_ratio if buffer_ratio is None else buffer_ratio)
-    crops = cut_crops(x, windows, cfg.data.crop_size, cfg.data.roi_sampling_ratio)
+    x = normalize(img.to(device), g.mean, g.std)
+    windows = crop_windows(rough, g.buffer_ratio)
+    crops = cut_crops(x, windows, g.crop_size, g.roi_sampling_ratio)
     was_training = model.training
     model.eval()
     out, conf = predict_windows(model, crops, windows, (img.shape[2], img.shape[1]),
-                                decoding or cfg.eval.decoding, cfg.eval.window if window is None else window)
+                                decoding or EvalConfig.decoding, EvalConfig.window if window is None else window)
     model.train(was_training)
     return {"boxes": out.numpy(), "confidence": conf.numpy()}

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import torch
-from torchvision.ops import box_iou
+from .box_ops import paired_iou
 
 METRIC_KEYS = ("miou", "iou_gt_90", "edge_lt_1px", "edge_lt_3px", "corner_lt_1px", "corner_lt_3px")
 METRIC_LABELS = {
@@ -27,13 +27,6 @@ PAPER_TABLE1 = {  # percent, COCO val2017
 }
 
 
-def paired_iou(pred: torch.Tensor, gt: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
-    """IoU of pred[i] with gt[i]. ``box_iou`` is pairwise (N x M), so take the diagonal of
-    chunk-sized blocks to keep memory bounded on COCO-sized sets."""
-    out = [box_iou(pred[i:i + chunk], gt[i:i + chunk]).diagonal() for i in range(0, len(pred), chunk)]
-    return torch.cat(out) if out else pred.new_zeros(0)
-
-
 def per_box_errors(pred, gt) -> dict[str, torch.Tensor]:
     """Per-box quantities for (N, 4) x0 y0 x1 y1 boxes: ``iou`` (N,), ``edge_err`` (N, 4) absolute
     pixel distance of x0, y0, x1, y1, ``corner_err`` (N, 4) Euclidean distance of the corners
@@ -46,17 +39,24 @@ def per_box_errors(pred, gt) -> dict[str, torch.Tensor]:
     return {"iou": paired_iou(pred, gt), "edge_err": d.abs(), "corner_err": torch.hypot(dx, dy)}
 
 
-def summarize(errors: dict[str, torch.Tensor]) -> dict[str, float]:
-    """The six numbers of Table 1 (fractions in 0..1) from ``per_box_errors`` output."""
+def per_box_metrics(errors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The six quantities of Table 1 for each box (N,), from ``per_box_errors`` output: the IoU,
+    whether it exceeds 0.9, and the share of its 4 edges / corners under 1 and 3 pixels. A metric
+    is the mean of its column over the boxes (every box has 4 edges and 4 corners)."""
     iou, edge, corner = errors["iou"], errors["edge_err"], errors["corner_err"]
     return {
-        "miou": float(iou.mean()),
-        "iou_gt_90": float((iou > 0.9).double().mean()),
-        "edge_lt_1px": float((edge < 1).double().mean()),
-        "edge_lt_3px": float((edge < 3).double().mean()),
-        "corner_lt_1px": float((corner < 1).double().mean()),
-        "corner_lt_3px": float((corner < 3).double().mean()),
+        "miou": iou,
+        "iou_gt_90": (iou > 0.9).double(),
+        "edge_lt_1px": (edge < 1).double().mean(1),
+        "edge_lt_3px": (edge < 3).double().mean(1),
+        "corner_lt_1px": (corner < 1).double().mean(1),
+        "corner_lt_3px": (corner < 3).double().mean(1),
     }
+
+
+def summarize(errors: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The six numbers of Table 1 (fractions in 0..1) from ``per_box_errors`` output."""
+    return {k: float(v.mean()) for k, v in per_box_metrics(errors).items()}
 
 
 def box_metrics(pred, gt) -> dict[str, float]:

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from bbadj.bench import PHASES, bbadj_crops, per_box_pil_crops, repeat_to_boxes
+from bbadj.bench.crops import bbadj_crops, per_box_pil_crops
+from bbadj.bench.evaluate import repeat_to_boxes
+from bbadj.bench.train_step import PHASES
 from bbadj.cli import main
 from bbadj.config import DataConfig
 from bbadj.data.coco import load_coco
@@ -112,7 +114,8 @@ def test_adjust_latency_with_checkpoint(tiny, tmp_path):
     from bbadj.model import build_model
 
     cfg = load_config(None, {"data": {"crop_size": 32}, "model": {"hidden": 16}})
-    save_atomic({"model": build_model(cfg.model, 32).state_dict(), "config": cfg.to_dict()}, tmp_path / "m.pt")
+    save_atomic({"model": build_model(cfg.model, cfg.data.geometry).state_dict(), "config": cfg.to_dict()},
+                tmp_path / "m.pt")
     image = next(iter(sorted(tiny[1].iterdir())))
     r = run(["bench", "adjust-latency", "--checkpoint", str(tmp_path / "m.pt"), "--image", str(image),
              "--box", "10,10,60,50", "--runs", "3", "--warmup", "1", "--threads", "1", "--no-progress"],
@@ -129,6 +132,25 @@ def test_evaluate_extrapolates_a_subset(tiny, tmp_path):
     assert r["seconds_full"] == pytest.approx(r["seconds_timed"] * 100 / 30)
     assert r["boxes_per_s"] == pytest.approx(30 / r["seconds_timed"])
     assert "repeated to 30 boxes" in r["dataset"] and 0 <= r["miou"] <= 1
+
+
+def test_evaluate_takes_the_evaluation_settings_of_set(tiny, tmp_path):
+    """As in `bbadj evaluate`: --set reaches the jitter (here: none, so the untrained model's
+    boxes are scored against rough boxes equal to the truth, and the result changes)."""
+    from bbadj.checkpoint import save_atomic
+    from bbadj.config import load_config
+    from bbadj.model import build_model
+
+    ann, images = tiny
+    cfg = load_config(None, {"data": {"crop_size": 32}, "model": {"hidden": 16}})
+    torch.manual_seed(0)
+    save_atomic({"model": build_model(cfg.model, cfg.data.geometry).state_dict(), "config": cfg.to_dict()},
+                tmp_path / "m.pt")
+    base = ["bench", "evaluate", "--checkpoint", str(tmp_path / "m.pt"), "--annotations", str(ann), "--images",
+            str(images), "--boxes", "20", "--device", "cpu", "--threads", "1", "--no-progress"]
+    a = run(base, tmp_path / "a.json")
+    b = run(base + ["--set", "data.jitter.shift=0.0", "--set", "data.jitter.scale=0.0"], tmp_path / "b.json")
+    assert a["miou"] != b["miou"]
 
 
 def test_evaluate_synthetic_cache(tmp_path):

@@ -41,14 +41,16 @@ def test_counted_skips_are_reported(tmp_path, capsys):
         _ann(3, 1, [5, 5, 0.5, 10]),         # under 1 px wide
         _ann(4, 1, [100, 100, 10, 10]),      # wholly outside the 40 x 30 image
         _ann(5, 1, [35, 20, 10, 20]),        # sticks out: clipped and kept
+        _ann(6, 1, [39.5, 5, 10, 10]),       # sticks out, and clipped it is under 1 px wide: skipped once
     ])
     coco = load_coco(ann, tmp_path)
     assert coco.n_boxes == 2
-    assert coco.skipped == {"crowd": 1, "smaller than 1 px": 1, "outside image": 1, "clipped (kept)": 1,
-                            "images without usable boxes": 1}
+    # a kept box is not a skip; a box both clipped and too small is counted once, as too small
+    assert coco.skipped == {"crowd": 1, "smaller than 1 px": 2, "outside image": 1, "images without usable boxes": 1}
+    assert coco.clipped == 1
     assert coco.images[0].boxes[1].tolist() == [35, 20, 40, 30]
     out = capsys.readouterr().out
-    assert "1 crowd" in out and "1 outside image" in out
+    assert "1 crowd" in out and "1 outside image" in out and "1 clipped to their image" in out
 
 
 @pytest.mark.parametrize("bbox, match", [
@@ -118,4 +120,4 @@ def test_decoded_size_must_match_the_annotation(tmp_path):
     ann = write_coco(tmp_path / "a.json", [_img_entry(1, "a.jpg", w=50, h=30)], [_ann(1, 1, [1, 1, 5, 5])])
     coco = load_coco(ann, tmp_path, verbose=False)
     with pytest.raises(DataError, match="a.jpg: decoded size 40x30 differs"):
-        make_crops(coco.images, np.array([0]), coco.images[0].boxes, coco.images[0].boxes, DataConfig(crop_size=8))
+        make_crops(coco.images, np.array([0]), coco.images[0].boxes, coco.images[0].boxes, DataConfig(crop_size=8).geometry)

@@ -2,7 +2,8 @@ import numpy as np
 import torch
 
 from bbadj.config import IMAGENET_MEAN, IMAGENET_STD
-from bbadj.data.crops import boxes_to_positions, crop_windows, cut_crops, positions_to_boxes
+from bbadj.box_ops import boxes_to_positions, crop_windows, positions_to_boxes
+from bbadj.data.crops import cut_crops
 from bbadj.data.images import normalize
 
 

@@ -97,7 +97,7 @@ def initial_weights(cfg: Config) -> dict:
     from bbadj.model import build_model
 
     torch.manual_seed(cfg.train.seed)  # as engine.train does before building the model
-    return build_model(cfg.model, cfg.data.crop_size).state_dict()
+    return build_model(cfg.model, cfg.data.geometry).state_dict()
 
 
 def losses(run: Path) -> list[float]:
@@ -154,4 +154,4 @@ def test_the_study_train_stage_runs_under_torchrun(setup, monkeypatch):
     assert (root / "curves" / "a" / "plots" / "metrics" / "loss.tsv").exists()
     # across machines: torchrun's own PET_* variables replace --standalone
     monkeypatch.setenv("PET_NNODES", "2")
-    assert "--standalone" not in torchrun_command("a", params, "runs", 8, True)
+    assert "--standalone" not in torchrun_command("a", params, "runs", 8)

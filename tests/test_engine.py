@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from bbadj.config import Config
-from bbadj.engine import can_resume, train, warmup_cosine
+from bbadj.engine import train, warmup_cosine
 
 
 def tiny_config(root, **train_over) -> Config:
@@ -83,10 +83,21 @@ def test_killed_process_resumes_to_the_same_weights(tiny_synth, tmp_path):
     _same(_weights(tmp_path / "full/model.pt"), _weights(run / "model.pt"))
 
 
-def test_can_resume_only_the_same_config(tmp_path):
-    cfg = Config()
-    ckpt = tmp_path / "last.pt"
-    assert not can_resume(ckpt, cfg)
-    torch.save({"config": cfg.to_dict()}, ckpt)
-    assert can_resume(ckpt, cfg.with_overrides({"train": {"log_every": 3, "device": "cpu"}}))
-    assert not can_resume(ckpt, cfg.with_overrides({"train": {"lr": 0.5}}))
+def test_a_checkpoint_of_another_configuration(tiny_synth, tmp_path):
+    """Resuming picks up only the same run (where it runs and how often it logs may differ);
+    another configuration's checkpoint is an error, or, when asked (the study), a fresh start."""
+    cfg = tiny_config(tiny_synth, max_steps=2)
+    train(cfg, tmp_path / "run", progress=False)
+    train(cfg.with_overrides({"train": {"log_every": 2, "nproc_per_node": 4}}), tmp_path / "run", progress=False)
+    assert len((tmp_path / "run" / "train_log.jsonl").read_text().splitlines()) == 2  # resumed at the end: nothing redone
+    other = cfg.with_overrides({"train": {"lr": 0.5}})
+    with pytest.raises(RuntimeError, match="different configuration"):
+        train(other, tmp_path / "run", progress=False)
+    train(other, tmp_path / "run", other_run="restart", progress=False)
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=False)["config"]["train"]["lr"] == 0.5
+
+
+def test_amp_dtype_follows_the_device():
+    from bbadj.engine import amp_dtype
+
+    assert amp_dtype(torch.device("cpu")) == torch.bfloat16  # never asks CUDA about a CPU run

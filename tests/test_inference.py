@@ -9,9 +9,9 @@ from PIL import Image
 import bbadj
 from bbadj.checkpoint import save_atomic
 from bbadj.cli import main
-from bbadj.config import Config
+from bbadj.config import Config, DataConfig
 from bbadj.data.coco import load_coco
-from bbadj.data.crops import crop_windows
+from bbadj.box_ops import crop_windows
 from bbadj.data.dataset import make_crops
 from bbadj.model import build_model
 
@@ -20,7 +20,7 @@ from bbadj.model import build_model
 def checkpoint(tmp_path_factory):
     cfg = Config().with_overrides({"data": {"crop_size": 32}, "model": {"hidden": 16}})
     torch.manual_seed(0)
-    model = build_model(cfg.model, cfg.data.crop_size)
+    model = build_model(cfg.model, cfg.data.geometry)
     path = tmp_path_factory.mktemp("ckpt") / "model.pt"
     save_atomic({"model": model.state_dict(), "config": cfg.to_dict(), "step": 0}, path)
     return path
@@ -54,7 +54,7 @@ def test_path_pil_and_tensor_inputs_agree(checkpoint, tiny_synth):
 def test_inference_crops_are_the_training_crops(checkpoint, tiny_synth):
     """Train and serve must see the same pixels for the same window."""
     model = bbadj.load_model(checkpoint)
-    cfg = model.config
+    g = model.geometry
     coco = load_coco(tiny_synth / "val/annotations.json", tiny_synth / "val/images", verbose=False)
     rec = coco.images[0]
     seen = {}
@@ -64,9 +64,9 @@ def test_inference_crops_are_the_training_crops(checkpoint, tiny_synth):
 
     model.register_forward_pre_hook(capture)
     bbadj.adjust(rec.path, rec.boxes, model)
-    train_side = make_crops(coco.images, np.zeros(len(rec.boxes), int), rec.boxes, rec.boxes, cfg.data)
+    train_side = make_crops(coco.images, np.zeros(len(rec.boxes), int), rec.boxes, rec.boxes, g)
     assert torch.allclose(seen["x"], train_side["crops"], atol=1e-6)
-    assert torch.allclose(train_side["windows"], crop_windows(rec.boxes, cfg.data.buffer_ratio))
+    assert torch.allclose(train_side["windows"], crop_windows(rec.boxes, g.buffer_ratio))
 
 
 def test_bad_boxes_and_images_are_refused(checkpoint, tmp_path):
@@ -79,7 +79,7 @@ def test_bad_boxes_and_images_are_refused(checkpoint, tmp_path):
     with pytest.raises(ValueError, match="uint8"):
         bbadj.adjust(img.float(), [1, 1, 9, 9], model)
     with pytest.raises(ValueError, match="load_model"):
-        bbadj.adjust(img, [1, 1, 9, 9], build_model(Config().model, 32))
+        bbadj.adjust(img, [1, 1, 9, 9], build_model(Config().model, DataConfig(crop_size=32).geometry))
 
 
 def test_cli_adjust_prints_the_same_as_python(checkpoint, tiny_synth, capsys):

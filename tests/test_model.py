@@ -10,8 +10,9 @@ from torch import nn
 from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from bbadj.config import ModelConfig
-from bbadj.model import EDGES, BoxAdjuster, DirectionalPooling, build_backbone, build_model
+from bbadj.config import DataConfig, ModelConfig
+from bbadj.box_ops import EDGES
+from bbadj.model import BoxAdjuster, DirectionalPooling, build_backbone, build_model
 from bbadj.model.decoders import Conv1dDecoder, LinearDecoder
 
 FUSIONS = ("l4", "l34_mean", "l34_concat", "fpn")
@@ -23,7 +24,7 @@ DECODERS = ("conv1d", "linear")
 @pytest.mark.parametrize("fusion", FUSIONS)
 def test_every_variant_forward_backward(fusion, decoder, S):
     torch.manual_seed(0)
-    model = build_model(ModelConfig(fusion=fusion, decoder=decoder, hidden=32), S)
+    model = build_model(ModelConfig(fusion=fusion, decoder=decoder, hidden=32), DataConfig(crop_size=S).geometry)
     out = model(torch.randn(2, 3, S, S))
     assert out.shape == (2, len(EDGES), S)
     assert torch.isfinite(out).all()
@@ -37,12 +38,12 @@ def test_every_variant_forward_backward(fusion, decoder, S):
 
 
 def test_fusion_channel_counts_and_fpn():
-    channels = {f: build_model(ModelConfig(fusion=f, hidden=32), 96).fusion.channels for f in FUSIONS}
+    channels = {f: build_model(ModelConfig(fusion=f, hidden=32), DataConfig(crop_size=96).geometry).fusion.channels for f in FUSIONS}
     assert channels == {"l4": [512], "l34_mean": [256, 512], "l34_concat": [256 + 512], "fpn": [32]}
-    fpn = build_model(ModelConfig(fusion="fpn", hidden=32), 96)
+    fpn = build_model(ModelConfig(fusion="fpn", hidden=32), DataConfig(crop_size=96).geometry)
     assert any(isinstance(m, FeaturePyramidNetwork) for m in fpn.modules())
     assert len(fpn.y_decoders) == 1
-    assert len(build_model(ModelConfig(fusion="l34_mean"), 96).y_decoders) == 2
+    assert len(build_model(ModelConfig(fusion="l34_mean"), DataConfig(crop_size=96).geometry).y_decoders) == 2
 
 
 def test_resnet50_channels():
@@ -52,7 +53,7 @@ def test_resnet50_channels():
     assert list(feats) == ["layer2", "layer3", "layer4"]
     assert {k: v.shape[1] for k, v in feats.items()} == backbone.channels
     assert feats["layer4"].shape[-2:] == (2, 2)
-    model = build_model(ModelConfig(backbone="resnet50", fusion="l34_concat", hidden=32), 64)
+    model = build_model(ModelConfig(backbone="resnet50", fusion="l34_concat", hidden=32), DataConfig(crop_size=64).geometry)
     assert model.fusion.channels == [1024 + 2048]
     assert model(torch.randn(1, 3, 64, 64)).shape == (1, 4, 64)
 
@@ -85,7 +86,7 @@ def _split(logits):
 
 def test_edges_order():
     assert EDGES == ("top", "bottom", "left", "right")
-    model = build_model(ModelConfig(), 96)
+    model = build_model(ModelConfig(), DataConfig(crop_size=96).geometry)
     assert isinstance(model, BoxAdjuster) and model.crop_size == 96 and model.cfg == ModelConfig()
 
 
@@ -96,7 +97,7 @@ def test_adjuster_head_axes(pooling):
     # summation order), so left/right must stay equal while top/bottom change. With the wrong
     # wiring it is top/bottom that would stay equal.
     torch.manual_seed(0)
-    model = build_model(ModelConfig(fusion="l4", decoder="conv1d", pooling=pooling, hidden=32), 224).eval()
+    model = build_model(ModelConfig(fusion="l4", decoder="conv1d", pooling=pooling, hidden=32), DataConfig(crop_size=224).geometry).eval()
     fmap = torch.randn(2, 512, 7, 7)
     with torch.no_grad():
         base_tb, base_lr = _split(model.head([fmap]))
@@ -125,7 +126,7 @@ def test_adjuster_forward_axes_on_images():
     # object pasted at two heights (same columns) must move top/bottom and leave left/right
     # equal; pasted at two horizontal positions, the reverse.
     torch.manual_seed(0)
-    model = build_model(ModelConfig(fusion="l4", decoder="conv1d", hidden=32), 224).eval()
+    model = build_model(ModelConfig(fusion="l4", decoder="conv1d", hidden=32), DataConfig(crop_size=224).geometry).eval()
     model.backbone = _PatchBackbone()
     obj = torch.rand(3, 50, 70)
 
@@ -216,6 +217,6 @@ def test_frozen_norm():
 
 
 def test_input_size_checked():
-    model = build_model(ModelConfig(), 96)
+    model = build_model(ModelConfig(), DataConfig(crop_size=96).geometry)
     with pytest.raises(ValueError, match="96x96"):
         model(torch.randn(1, 3, 64, 64))

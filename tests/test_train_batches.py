@@ -69,8 +69,8 @@ def test_a_mirrored_crop_is_the_crop_of_the_mirrored_image(tmp_path):
                      [{"id": 1, "image_id": 1, "bbox": [12, 8, 19, 22]}, {"id": 2, "image_id": 2, "bbox": [29, 8, 19, 22]}])
     coco = load_coco(ann, tmp_path, verbose=False)
     cfg = DataConfig(crop_size=24)
-    a = make_crops(coco.images, np.array([0]), box, box + 1.5, cfg)
-    b = make_crops(coco.images, np.array([1]), mirrored_box, mirrored_box + [[-1.5, 1.5, -1.5, 1.5]], cfg)
+    a = make_crops(coco.images, np.array([0]), box, box + 1.5, cfg.geometry)
+    b = make_crops(coco.images, np.array([1]), mirrored_box, mirrored_box + [[-1.5, 1.5, -1.5, 1.5]], cfg.geometry)
     from bbadj.data.dataset import mirror
 
     mirror(a, torch.tensor([True]))
@@ -96,6 +96,6 @@ def test_init_from_starts_from_another_runs_weights(tiny_synth, tmp_path):
     b = torch.load(tmp_path / "b" / "model.pt", weights_only=False)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point() and "running" not in k)
     with pytest.raises(RuntimeError, match="do not fit this model"):
-        init_weights(build_model(base.model.__class__(fusion="fpn", hidden=16), 32), tmp_path / "a" / "model.pt")
+        init_weights(build_model(base.model.__class__(fusion="fpn", hidden=16), DataConfig(crop_size=32).geometry), tmp_path / "a" / "model.pt")
     with pytest.raises(FileNotFoundError, match="model.init_from: checkpoint not found"):
-        init_weights(build_model(base.model, 32), tmp_path / "nope.pt")
+        init_weights(build_model(base.model, DataConfig(crop_size=32).geometry), tmp_path / "nope.pt")

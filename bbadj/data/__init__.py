@@ -1,6 +1,5 @@
 from .coco import CocoBoxes, DataError, ImageRecord, load_coco
-from .crops import EDGES, boxes_to_positions, crop_windows, cut_crops, positions_to_boxes
+from .crops import cut_crops
 from .jitter import jitter_boxes
 
-__all__ = ["CocoBoxes", "DataError", "ImageRecord", "load_coco", "EDGES", "boxes_to_positions",
-           "crop_windows", "cut_crops", "positions_to_boxes", "jitter_boxes"]
+__all__ = ["CocoBoxes", "DataError", "ImageRecord", "load_coco", "cut_crops", "jitter_boxes"]

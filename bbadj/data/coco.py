@@ -35,6 +35,7 @@ class CocoBoxes:
     images: list[ImageRecord]
     skipped: Counter = field(default_factory=Counter)
     source: str = ""
+    clipped: int = 0  # boxes that stuck out of their image, clipped to it and kept
 
     @property
     def n_boxes(self) -> int:
@@ -42,6 +43,8 @@ class CocoBoxes:
 
     def summary(self) -> str:
         parts = [f"{self.source}: {len(self.images)} images, {self.n_boxes} boxes"]
+        if self.clipped:
+            parts[0] += f" ({self.clipped} clipped to their image)"
         if self.skipped:
             parts.append("skipped " + ", ".join(f"{n} {why}" for why, n in sorted(self.skipped.items())))
         return "; ".join(parts)
@@ -61,7 +64,8 @@ def load_coco(
     Skipped and counted (never silently dropped): crowd boxes (``iscrowd=1``, when
     ``skip_crowd``), boxes under ``min_box_size`` pixels wide or high, boxes wholly outside
     their image, images without any usable box. Boxes that stick out of their image are
-    clipped to it and counted as ``clipped``.
+    clipped to it; those kept are counted in ``clipped`` (a clipped box then too small is counted
+    once, as too small).
 
     Errors (``DataError`` naming the id or file): a file that is not COCO instances JSON, an
     annotation whose image id does not exist, a box with NaN/inf or negative width/height,
@@ -88,6 +92,7 @@ def load_coco(
         images[iid] = im
 
     skipped: Counter = Counter()
+    clipped = 0
     per_image: dict[int, list[tuple[int, list[float]]]] = {iid: [] for iid in images}
     for ann in doc["annotations"]:
         aid = ann.get("id")
@@ -111,11 +116,10 @@ def load_coco(
         if x1 <= x0 or y1 <= y0:
             skipped["outside image"] += 1
             continue
-        if (x0, y0, x1, y1) != (x, y, x + w, y + h):
-            skipped["clipped (kept)"] += 1
         if x1 - x0 < min_box_size or y1 - y0 < min_box_size:
             skipped[f"smaller than {min_box_size:g} px"] += 1
             continue
+        clipped += (x0, y0, x1, y1) != (x, y, x + w, y + h)
         per_image[iid].append((int(aid), [x0, y0, x1, y1]))
 
     records = []
@@ -138,7 +142,7 @@ def load_coco(
             )
         )
     records.sort(key=lambda r: r.image_id)
-    out = CocoBoxes(records, skipped, str(annotations))
+    out = CocoBoxes(records, skipped, str(annotations), clipped)
     if verbose:
         print(out.summary())
     return out

@@ -1,58 +1,11 @@
-"""Buffer-ratio crops and the exact maps between image pixels and crop positions.
-
-Conventions (used everywhere in bbadj):
-- boxes are (x0, y0, x1, y1) in continuous pixel coordinates; pixel column i spans [i, i + 1);
-- a crop window is the jittered box scaled about its centre by the buffer ratio, resampled to
-  S x S with ``roi_align(aligned=True)`` (pixel centres at i + 0.5, antialiased by averaging
-  several samples per output pixel);
-- each edge is classified over S positions; position index q in [0, S - 1] stands for the
-  normalised crop coordinate u = q / (S - 1), so index 0 is the crop's top/left border and
-  S - 1 its bottom/right border, and a box equal to the crop maps to exactly 0 and S - 1;
-- edges come in the order EDGES = (top, bottom, left, right).
+"""Cutting crops: every window of one normalised image in one ``roi_align`` call, resampled to
+S x S (``aligned=True``: pixel centres at i + 0.5, antialiased by averaging several samples per
+output pixel). The conventions for boxes, windows and positions are in ``bbadj/box_ops.py``.
 """
 from __future__ import annotations
 
 import torch
 from torchvision.ops import roi_align
-
-EDGES = ("top", "bottom", "left", "right")
-# (top, bottom, left, right) <- (y0, y1, x0, x1)
-_BOX_TO_EDGES = [1, 3, 0, 2]
-# (x0, y0, x1, y1) <- (left, top, right, bottom)
-_EDGES_TO_BOX = [2, 0, 3, 1]
-
-
-def crop_windows(boxes, buffer_ratio: float, min_size: float = 1.0):
-    """The crop window of each (jittered) box: same centre, sides times ``buffer_ratio``
-    (at least ``min_size`` pixels, so a degenerate box still gets a crop)."""
-    b = torch.as_tensor(boxes, dtype=torch.float64)
-    c = (b[:, :2] + b[:, 2:]) / 2
-    half = ((b[:, 2:] - b[:, :2]) * buffer_ratio).clamp(min=min_size) / 2
-    return torch.cat([c - half, c + half], dim=1)
-
-
-def boxes_to_positions(boxes, windows, size: int, clamp: bool = True) -> torch.Tensor:
-    """Image-pixel boxes (N, 4) -> continuous edge positions (N, 4) in [0, S - 1], EDGES order.
-    An edge outside its crop is clamped to the crop border (it cannot be classified there)."""
-    b = torch.as_tensor(boxes, dtype=torch.float64)
-    w = torch.as_tensor(windows, dtype=torch.float64)
-    origin = torch.stack([w[:, 1], w[:, 1], w[:, 0], w[:, 0]], dim=1)
-    extent = torch.stack([w[:, 3] - w[:, 1]] * 2 + [w[:, 2] - w[:, 0]] * 2, dim=1)
-    u = (b[:, _BOX_TO_EDGES] - origin) / extent
-    if clamp:
-        u = u.clamp(0.0, 1.0)
-    return u * (size - 1)
-
-
-def positions_to_boxes(positions, windows, size: int) -> torch.Tensor:
-    """The exact inverse of ``boxes_to_positions`` (without clamping): (N, 4) EDGES-order
-    positions -> (N, 4) x0 y0 x1 y1 image pixels."""
-    q = torch.as_tensor(positions, dtype=torch.float64)
-    w = torch.as_tensor(windows, dtype=torch.float64).to(q.device)
-    origin = torch.stack([w[:, 1], w[:, 1], w[:, 0], w[:, 0]], dim=1)
-    extent = torch.stack([w[:, 3] - w[:, 1]] * 2 + [w[:, 2] - w[:, 0]] * 2, dim=1)
-    edges = origin + q / (size - 1) * extent
-    return edges[:, _EDGES_TO_BOX]
 
 
 def cut_crops(image: torch.Tensor, windows, size: int, sampling_ratio: int = -1) -> torch.Tensor:

@@ -12,11 +12,17 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..config import DataConfig
-from .coco import CocoBoxes
-from .crops import boxes_to_positions, crop_windows, cut_crops
+from ..config import CropGeometry, DataConfig
+from .coco import CocoBoxes, load_coco
+from ..box_ops import boxes_to_positions, crop_windows
+from .crops import cut_crops
 from .images import check_size, normalize, read_rgb
 from .jitter import jitter_boxes
+
+
+def load_boxes(annotations, images, data: DataConfig, verbose: bool = True) -> CocoBoxes:
+    """``load_coco`` with the box filters of ``data`` (crowd boxes, minimum size)."""
+    return load_coco(annotations, images, skip_crowd=data.skip_crowd, min_box_size=data.min_box_size, verbose=verbose)
 
 
 class _Source:
@@ -90,7 +96,7 @@ class TrainBatches(Dataset):
         jittered = np.concatenate([p[2] for p in parts])
         per_rank = self.batch_size // self.world_size
         keep = slice(self.rank * per_rank, (self.rank + 1) * per_rank)
-        out = make_crops(self.records, img[keep], gt[keep], jittered[keep], self.cfg, self.device)
+        out = make_crops(self.records, img[keep], gt[keep], jittered[keep], self.cfg.geometry, self.device)
         if self.cfg.hflip > 0:
             flip = np.random.default_rng([self.seed, 2, int(step)]).random(self.batch_size)[keep] < self.cfg.hflip
             mirror(out, torch.as_tensor(flip, device=out["crops"].device))
@@ -106,18 +112,19 @@ def mirror(batch: dict[str, torch.Tensor], rows: torch.Tensor) -> None:
     pos[rows, 2:] = (S - 1) - pos[rows][:, [3, 2]]
 
 
-def make_crops(records, img_idx, gt, jittered, cfg: DataConfig, device="cpu") -> dict[str, torch.Tensor]:
+def make_crops(records, img_idx, gt, jittered, geometry: CropGeometry, device="cpu") -> dict[str, torch.Tensor]:
     """Crops and targets for boxes given by their image index; each image is decoded once."""
-    S = cfg.crop_size
-    windows = crop_windows(jittered, cfg.buffer_ratio)
+    g = geometry
+    S = g.crop_size
+    windows = crop_windows(jittered, g.buffer_ratio)
     crops = torch.empty(len(img_idx), 3, S, S, device=device)
     for i in np.unique(img_idx):
         rows = np.flatnonzero(img_idx == i)
         rec = records[i]
         image = read_rgb(rec.path, device)
         check_size(image, rec.width, rec.height, rec.path)
-        x = normalize(image, cfg.mean, cfg.std)
-        crops[torch.as_tensor(rows, device=device)] = cut_crops(x, windows[rows], S, cfg.roi_sampling_ratio)
+        x = normalize(image, g.mean, g.std)
+        crops[torch.as_tensor(rows, device=device)] = cut_crops(x, windows[rows], S, g.roi_sampling_ratio)
     return {
         "crops": crops,
         "positions": boxes_to_positions(gt, windows, S).float(),
@@ -131,15 +138,16 @@ class EvalImages(Dataset):
     """Item i: image i's crops for all its boxes, under pre-drawn jitter (``jittered``: one
     (N_i, 4) array per image)."""
 
-    def __init__(self, coco: CocoBoxes, jittered: list[np.ndarray], cfg: DataConfig, device: str = "cpu"):
-        self.records, self.jittered, self.cfg, self.device = coco.images, jittered, cfg, device
+    def __init__(self, coco: CocoBoxes, jittered: list[np.ndarray], geometry: CropGeometry, device: str = "cpu"):
+        self.records, self.jittered, self.geometry, self.device = coco.images, jittered, geometry, device
 
     def __len__(self) -> int:
         return len(self.records)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         rec = self.records[i]
-        out = make_crops(self.records, np.full(len(rec.boxes), i), rec.boxes, self.jittered[i], self.cfg, self.device)
+        out = make_crops(self.records, np.full(len(rec.boxes), i), rec.boxes, self.jittered[i], self.geometry,
+                         self.device)
         out["index"] = i
         return out
 

@@ -12,23 +12,24 @@ import math
 import torch
 from torch import nn
 
-from bbadj.config import ModelConfig
+from bbadj.config import CropGeometry, ModelConfig
 
 from .backbone import build_backbone
 from .decoders import build_decoder
 from .directional_pooling import DirectionalPooling
 from .fusion import build_fusion
 
-EDGES = ("top", "bottom", "left", "right")
 
 
 class BoxAdjuster(nn.Module):
-    """forward(x: (B,3,S,S) normalised crops) -> (B,4,S) logits, rows in EDGES order."""
+    """forward(x: (B,3,S,S) normalised crops) -> (B,4,S) logits, rows in box_ops.EDGES order
+    (top, bottom, left, right)."""
 
-    def __init__(self, cfg: ModelConfig, crop_size: int):
+    def __init__(self, cfg: ModelConfig, geometry: CropGeometry):
         super().__init__()
         self.cfg = cfg
-        self.crop_size = crop_size
+        self.geometry = geometry  # the crops it takes (bbadj.adjust and evaluation cut them so)
+        self.crop_size = crop_size = geometry.crop_size
         self.backbone = build_backbone(cfg)
         self.fusion = build_fusion(cfg.fusion, self.backbone.channels, self.backbone.strides, cfg.hidden)
         self.pool = DirectionalPooling(cfg.pooling)
@@ -54,5 +55,5 @@ class BoxAdjuster(nn.Module):
         return self.head(self.fusion(self.backbone(x)))
 
 
-def build_model(cfg: ModelConfig, crop_size: int) -> BoxAdjuster:
-    return BoxAdjuster(cfg, crop_size)
+def build_model(cfg: ModelConfig, geometry: CropGeometry) -> BoxAdjuster:
+    return BoxAdjuster(cfg, geometry)

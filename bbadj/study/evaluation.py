@@ -29,12 +29,12 @@ def evaluate_experiment(name: str, params_path: str | Path = PARAMS, runs_dir: s
     """Score ``name`` (an experiment, ``identity`` or ``grabcut``) on every set of
     ``eval.sets``: ``metrics_dir/name.json`` holds ``{set: <the keys of bbadj evaluate>}`` and
     ``per_box_dir/name/<set>.csv`` one line per draw and box. Every row sees the same draws."""
-    from ..data.coco import load_coco
-    from ..evaluate import evaluate, evaluation_config
+    from ..data.dataset import load_boxes
+    from ..evaluate import evaluate
 
     cfg = experiment_config(params_path, name, runs_dir)
     preflight(cfg, "val")
-    model, ecfg, predict, buffer_ratio, fallbacks = None, cfg, None, None, []
+    model, predict, fallbacks = None, None, []
     if name == GRABCUT:
         from ..grabcut import predict_grabcut
 
@@ -50,16 +50,16 @@ def evaluate_experiment(name: str, params_path: str | Path = PARAMS, runs_dir: s
 
         model = load_model(Path(runs_dir) / model_experiment(params_path, name) / "model.pt",
                            resolve_device(cfg.eval.device))
-        if model.config.data.crop_size != cfg.data.crop_size:
-            raise StudyError(f"{name}: the model was trained at crop_size {model.config.data.crop_size}, "
+        if model.geometry.crop_size != cfg.data.crop_size:
+            raise StudyError(f"{name}: the model was trained at crop_size {model.geometry.crop_size}, "
                              f"params say {cfg.data.crop_size}; rerun its training stage")
-        ecfg, buffer_ratio = evaluation_config(model.config, cfg), cfg.data.buffer_ratio
     d = cfg.data
     results = {}
     for set_name in cfg.eval.sets:
-        coco = load_coco(*cfg.eval.set_paths(set_name), skip_crowd=d.skip_crowd, min_box_size=d.min_box_size)
+        coco = load_boxes(*cfg.eval.set_paths(set_name), d)
         fallbacks.clear()
-        results[set_name] = evaluate(coco, ecfg, model, buffer_ratio=buffer_ratio, progress=progress,
+        # the buffer ratio of the params: the model's own, or an eval-only variant's at test time
+        results[set_name] = evaluate(coco, cfg, model, buffer_ratio=cfg.data.buffer_ratio, progress=progress,
                                      per_box_csv=Path(per_box_dir) / name / f"{set_name}.csv", predict=predict)
         if name == GRABCUT:  # boxes where GrabCut found no foreground and the jittered box stands
             results[set_name]["fallback_rate"] = sum(fallbacks) / (results[set_name]["n_boxes"] * len(fallbacks))
@@ -81,17 +81,11 @@ def box_values(df) -> "Any":
     The per-box quantities come from ``bbadj.metrics``, as in ``bbadj evaluate``."""
     import pandas as pd
 
-    from ..metrics import per_box_errors
+    from ..metrics import per_box_errors, per_box_metrics
 
     c = ("x0", "y0", "x1", "y1")
     e = per_box_errors(df[[f"adj_{k}" for k in c]].to_numpy(), df[[f"gt_{k}" for k in c]].to_numpy())
-    iou, edge, corner = (e[k].numpy() for k in ("iou", "edge_err", "corner_err"))
-    v = pd.DataFrame({
-        "ann_id": df["ann_id"].to_numpy(),
-        "miou": iou, "iou_gt_90": (iou > 0.9).astype(float),
-        "edge_lt_1px": (edge < 1).mean(1), "edge_lt_3px": (edge < 3).mean(1),
-        "corner_lt_1px": (corner < 1).mean(1), "corner_lt_3px": (corner < 3).mean(1),
-    })
+    v = pd.DataFrame({"ann_id": df["ann_id"].to_numpy(), **{k: t.numpy() for k, t in per_box_metrics(e).items()}})
     return v.groupby("ann_id").mean().sort_index()
 
 

@@ -16,31 +16,28 @@ def train_experiment(name: str, params_path: str | Path = PARAMS, runs_dir: str 
     (resuming a crashed run of the same configuration), then write its training curves with
     dvclive into ``curves_dir/name``. With ``train.nproc_per_node`` > 1 the training runs under
     torchrun (``bbadj train --experiment``), one process per device."""
-    from ..engine import can_resume, train
+    from ..engine import train
 
     if name not in experiment_names(params_path, "trained"):
         raise KeyError(f"{name!r} is not a trained experiment (experiments or finetune) of {params_path}")
     cfg = experiment_config(params_path, name, runs_dir)
     preflight(cfg, "train")
     run_dir = Path(runs_dir) / name
-    # DVC reruns this stage when its params change: a checkpoint of the old params starts over
-    resume = can_resume(run_dir / "last.pt", cfg)
-    if echo and (run_dir / "last.pt").exists() and not resume:
-        echo(f"{run_dir / 'last.pt'} is from other params: starting over")
-
+    # a crashed run resumes; DVC reruns this stage when its params change, and a checkpoint of
+    # the old params then starts over
     if cfg.train.nproc_per_node > 1:
-        entry = _torchrun(name, params_path, runs_dir, cfg.train.nproc_per_node, resume, echo)
+        entry = _torchrun(name, params_path, runs_dir, cfg.train.nproc_per_node, echo)
     else:
         def on_log(entry: dict) -> None:
             if echo and entry["step"] % (cfg.train.log_every * 10) == 0:
                 echo(f"step {entry['step']}: loss {entry['loss']:.4f}, {entry['boxes_per_s']:.0f} boxes/s")
 
-        entry = train(cfg, run_dir, resume=resume, progress=progress, on_log=on_log)
+        entry = train(cfg, run_dir, other_run="restart", progress=progress, on_log=on_log)
     write_training_curves(run_dir / "train_log.jsonl", Path(curves_dir) / name)
     return entry
 
 
-def torchrun_command(name: str, params_path: str | Path, runs_dir: str | Path, nproc: int, resume: bool) -> list[str]:
+def torchrun_command(name: str, params_path: str | Path, runs_dir: str | Path, nproc: int) -> list[str]:
     """``torchrun --nproc_per_node N -m bbadj train --experiment NAME ...``. Single machine by
     default (``--standalone``); with torchrun's own PET_NNODES/PET_NODE_RANK/PET_RDZV_ENDPOINT
     variables set, it joins a multi-machine run instead."""
@@ -51,13 +48,13 @@ def torchrun_command(name: str, params_path: str | Path, runs_dir: str | Path, n
     if os.environ.get("PET_NNODES", "1") == "1":
         launch.append("--standalone")
     return launch + ["-m", "bbadj", "train", "--params", str(params_path), "--experiment", name,
-                     "--runs-dir", str(runs_dir), "--no-progress"] + ([] if resume else ["--restart"])
+                     "--runs-dir", str(runs_dir), "--no-progress", "--restart-if-changed"]
 
 
-def _torchrun(name, params_path, runs_dir, nproc, resume, echo) -> dict:
+def _torchrun(name, params_path, runs_dir, nproc, echo) -> dict:
     import subprocess
 
-    cmd = torchrun_command(name, params_path, runs_dir, nproc, resume)
+    cmd = torchrun_command(name, params_path, runs_dir, nproc)
     if echo:
         echo(" ".join(cmd))
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -1,0 +1,31 @@
+"""Benchmarks (``bbadj bench ...``): measured figures, never estimates, each written as JSON.
+Outside the core: nothing in bbadj's core imports them. One module per benchmark:
+
+- ``crops``: the project's crop pipeline against a per-box PIL loop;
+- ``train_step``: the engine's training step fed by its DataLoader against data in memory;
+- ``adjust_latency``: one ``bbadj.adjust`` call against the bare forward;
+- ``evaluate``: evaluating a COCO-val-sized set.
+
+Every JSON also records the machine (``machine``: torch version, torch threads, CPU count, GPU,
+load average before and after: on a shared machine other processes move the figures).
+"""
+from __future__ import annotations
+
+import argparse
+
+from . import adjust_latency, crops, evaluate, train_step
+
+BENCHMARKS = {"crops": crops, "train-step": train_step, "adjust-latency": adjust_latency, "evaluate": evaluate}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bbadj bench", description="measured benchmarks: " + ", ".join(BENCHMARKS))
+    sub = p.add_subparsers(dest="bench_command", required=True)
+    for module in BENCHMARKS.values():
+        module.add_parser(sub)
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
