@@ -61,7 +61,7 @@ class DataConfig:
     roi_sampling_ratio: int = 2  # roi_align samples per output pixel per axis (-1: adaptive, slower on big boxes)
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
-    num_workers: int = 1  # DataLoader processes that decode and crop while the model steps
+    num_workers: int = 0  # DataLoader processes that decode and crop while the model steps
 
     @property
     def geometry(self) -> CropGeometry:
@@ -125,7 +125,7 @@ class EvalConfig:
     decoding: str = "subpixel"  # argmax | subpixel
     window: int = 2  # subpixel: positions either side of the peak in the expectation
     passes: int = 1  # > 1: the model is applied again to its own output (iterative refinement)
-    repeats: int = 5  # jitter draws averaged
+    repeats: int = 3  # jitter draws averaged
     seed: int = 1234
     batch_size: int = 128
     device: str = "auto"

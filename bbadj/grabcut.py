@@ -26,7 +26,7 @@ from .data.images import check_size, read_rgb
 class GrabCutConfig:
     enlarge: float = 1.12  # GrabCut's rectangle: the jittered box scaled about its centre by this
     iterations: int = 5  # GrabCut's EM iterations
-    max_side: int = 128  # working resolution: longer side of the region, in pixels, at most
+    max_side: int = 96  # working resolution: longer side of the region, in pixels, at most
     context: float = 0.25  # background around the rectangle, as a fraction of its size per side
     seed: int = 0  # OpenCV's RNG (GrabCut's colour models start from k-means)
 

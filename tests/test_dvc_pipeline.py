@@ -147,7 +147,8 @@ def test_coco128_preset_runs_the_paper_path_on_real_data(tmp_path, env):
     applied = yaml.safe_load((repo / "params.yaml").read_text())  # dvc exp run leaves the run in the workspace
     assert applied["data"]["train_annotations"] == "data/coco128/annotations/train.json"
     names = list(applied["experiments"]) + list(applied["eval_only"]) + ["identity", "grabcut"]
-    assert len(names) == 14 and not applied["finetune"]
+    assert not applied["finetune"] and not any(n.startswith("coco128") for n in applied["experiments"])
+    assert len(applied["experiments"]) >= 5
     for name in names:
         m = json.loads((repo / "reports" / "metrics" / f"{name}.json").read_text())
         assert list(m) == ["coco128"] and m["coco128"]["n_boxes"] == 294, name

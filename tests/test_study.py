@@ -39,20 +39,19 @@ def materialise(preset: Path, tmp_path: Path) -> Path:
 # ------------------------------------------------------------------ params files
 
 
-def test_default_grid_is_the_issue_grid():
+def test_default_grid():
+    """The CPU default keeps one variant per ablation axis (fusion, decoder targets, buffer ratio,
+    decoding), each differing from the default variant in that one thing."""
     trained = experiments.experiment_names(PARAMS, "trained")
     cfgs = {n: experiments.experiment_config(PARAMS, n) for n in experiments.experiment_names(PARAMS)}
-    combos = {(c.model.fusion, c.model.decoder) for n, c in cfgs.items() if n in trained}
-    for fusion in ("l4", "l34_mean", "l34_concat", "fpn"):
-        assert (fusion, "conv1d") in combos
-    assert {("l4", "linear"), ("l34_mean", "linear")} <= combos
     default = cfgs[experiments.load_params(PARAMS)["study"]["baseline"]]
     assert (default.model.fusion, default.model.decoder, default.data.buffer_ratio, default.train.loss) == \
         ("l4", "conv1d", 1.1, "two_point")
-    ratios = {c.data.buffer_ratio for n, c in cfgs.items() if n in trained and c.model == default.model
-              and c.train == default.train}
-    assert ratios == {1.0, 1.1, 1.2, 1.3}
-    assert {c.train.loss for n, c in cfgs.items() if n in trained} >= {"two_point", "bce_onehot", "gaussian"}
+    synthetic = {n: c for n, c in cfgs.items() if n in trained and "synth" in c.data.train_annotations}
+    assert {c.model.fusion for c in synthetic.values()} >= {"l4", "fpn"}
+    ratios = {c.data.buffer_ratio for c in synthetic.values() if c.model == default.model and c.train == default.train}
+    assert ratios == {1.0, 1.1, 1.3}
+    assert {c.train.loss for c in synthetic.values()} >= {"two_point", "bce_onehot"}
     assert {c.eval.decoding for c in cfgs.values()} == {"argmax", "subpixel"}
     # no two trained experiments train the same thing (the default is trained once)
     from bbadj.engine import _comparable
@@ -69,6 +68,8 @@ def test_real_photographs_in_the_default_study():
     trained = {n: experiments.experiment_config(PARAMS, n) for n in experiments.experiment_names(PARAMS, "trained")}
     real = {n: c for n, c in trained.items() if "coco128" in c.data.train_annotations}
     assert real and all(c.data.train_annotations == "data/coco128/annotations/train.json" for c in real.values())
+    # the three real-data variants differ only in how they start (and the mix): one crop size, ratio, length
+    assert len({(c.data.crop_size, c.data.buffer_ratio, c.train.max_steps, c.train.lr) for c in real.values()}) == 1
     assert any(c.data.mix.fraction > 0 and "synth" in c.data.mix.annotations for c in real.values())
     assert any(not c.model.init_from and c.data.mix.fraction == 0 for c in real.values())
     tuned = experiments.experiment_names(PARAMS, "finetune")
