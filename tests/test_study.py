@@ -322,9 +322,12 @@ def test_effects_across_sets(identity_reports, tmp_path, tiny_synth):
         r.values["b"], r.names = r.values["identity"], r.names + ["b"]
         r.labels["b"] = "b"
     table = stats.effects_across_sets({"tiny": res, "twin": twin}, against="perfect")
-    assert table.loc["b", "verdict"] == "holds on every set"
+    assert table.loc["b", "verdict"].startswith("holds on every set for mIoU")
     assert table.loc["b", "effect on tiny"].startswith("-mIoU")
     flipped = stats.Results(**{**twin.__dict__, "values": {**twin.values, "b": twin.values["perfect"],
                                                            "perfect": twin.values["identity"]}})
     table = stats.effects_across_sets({"tiny": res, "flipped": flipped}, against="perfect")
-    assert table.loc["b", "verdict"] == "does not hold across sets"
+    assert table.loc["b", "verdict"].startswith("reverses between sets on mIoU")
+    none = stats.Results(**{**twin.__dict__, "values": {**twin.values, "b": twin.values["perfect"]}})
+    table = stats.effects_across_sets({"tiny": res, "none": none}, against="perfect")
+    assert table.loc["b", "verdict"] == "clear on tiny only"

@@ -131,9 +131,10 @@ def gallery_rows(df, n: int, seed: int = 0):
 
 
 def draw_gallery(res: Results, name: str, annotations: str | Path, images_dir: str | Path,
-                 n: int = 8, seed: int = 0, cols: int = 4):
+                 n: int = 8, seed: int = 0, cols: int = 4, title: str | None = None):
     """Real validation examples: true (green), jittered (orange, dashed) and adjusted (blue)
-    boxes, with the per-edge confidence written at each adjusted edge; worst cases first."""
+    boxes, with the per-edge confidence written at each adjusted edge; worst cases first.
+    ``title`` goes above the legend."""
     import matplotlib.patheffects as pe
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
@@ -176,7 +177,11 @@ def draw_gallery(res: Results, name: str, annotations: str | Path, images_dir: s
         ax.set_yticks([])
     handles = [Line2D([], [], color=GALLERY_STYLE[k]["ec"], lw=2, ls=GALLERY_STYLE[k].get("ls", "-"), label=label)
                for k, label in (("gt", "true"), ("jit", "jittered input"), ("adj", f"adjusted by {name}"))]
-    fig.legend(handles=handles, loc="upper center", ncol=3, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    top = 0.95
+    if title:
+        fig.suptitle(title, y=0.995, va="top")
+        top = 0.92
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, top + 0.03), ncol=3, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, top))
     return fig
 

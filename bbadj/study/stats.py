@@ -269,7 +269,8 @@ def findings_markdown(res: Results) -> str:
 def effects_across_sets(results: dict[str, Results], against: str | None = None) -> Any:
     """Does each ablation effect hold on every set? Per experiment and set: the metrics on which
     it is clearly better (+) or worse (-) than ``against`` (default: the baseline), and a verdict:
-    ``same direction everywhere``, ``differs between sets`` or ``no clear effect``."""
+    it holds on every set (the same clear sign everywhere, on some metrics), it reverses (opposite
+    clear signs on a metric), it is clear on some sets only, or there is no clear effect at all."""
     import pandas as pd
 
     sets = list(results)
@@ -285,16 +286,17 @@ def effects_across_sets(results: dict[str, Results], against: str | None = None)
             signs[s] = {k: (1 if d.loc[k, "diff"] > 0 else -1) if d.loc[k, "clear"] else 0 for k in METRIC_KEYS}
         cells = {s: ", ".join(f"{'+' if v > 0 else '-'}{METRIC_LABELS[k]}" for k, v in sg.items() if v) or "none"
                  for s, sg in signs.items()}
-        agree = [k for k in METRIC_KEYS if len({sg[k] for sg in signs.values()}) == 1 and signs[sets[0]][k]]
-        clash = [k for k in METRIC_KEYS if len({sg[k] for sg in signs.values()}) > 1]
-        if not any(v for sg in signs.values() for v in sg.values()):
-            verdict = "no clear effect on any set"
-        elif not clash:
-            verdict = "holds on every set"
-        elif agree:
-            verdict = f"holds on every set for {_metric_list(agree)} only"
+        everywhere = [k for k in METRIC_KEYS if len({sg[k] for sg in signs.values()}) == 1 and signs[sets[0]][k]]
+        reversed_ = [k for k in METRIC_KEYS if {1, -1} <= {sg[k] for sg in signs.values()}]
+        with_effect = [s for s, sg in signs.items() if any(sg.values())]
+        if reversed_:
+            verdict = f"reverses between sets on {_metric_list(reversed_)}"
+        elif everywhere:
+            verdict = f"holds on every set for {_metric_list(everywhere)}"
+        elif with_effect:
+            verdict = f"clear on {', '.join(with_effect)} only"
         else:
-            verdict = "does not hold across sets"
+            verdict = "no clear effect on any set"
         rows[name] = {**{f"effect on {s}": c for s, c in cells.items()}, "verdict": verdict}
     return pd.DataFrame.from_dict(rows, orient="index")
 
