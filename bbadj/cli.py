@@ -178,9 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    passed = argv[argv.index("--") + 1:] if "--" in argv else []
+    cut = argv.index("--") if "--" in argv else len(argv)  # after --: dvc's arguments (exp-run)
+    argv, passed = argv[:cut], argv[cut + 1:]
     parser = build_parser()
-    args = parser.parse_args(argv[:len(argv) - len(passed) - (1 if passed or "--" in argv else 0)])
+    args = parser.parse_args(argv)
     if passed and args.command != "exp-run":
         parser.error(f"unrecognized arguments after --: {' '.join(passed)}")
     args.dvc_args = passed
