@@ -51,6 +51,7 @@ class Results:
     idx: np.ndarray  # bootstrap resamples
     baseline: str
     missing: list[str] = field(default_factory=list)
+    annotations: str = ""  # the set's annotation file
 
     @property
     def experiments(self) -> list[str]:
@@ -68,8 +69,7 @@ class Results:
     @property
     def source(self) -> str:
         """How the report names this set: its name, its size and its annotation file."""
-        ann, _ = load_config(self.params_path).eval.set_paths(self.eval_set)
-        return f"{self.eval_set} ({self.n_boxes} boxes x {self.repeats} draws; {ann})"
+        return f"{self.eval_set} ({self.n_boxes} boxes x {self.repeats} draws; {self.annotations})"
 
     def value(self, name: str, metric: str) -> float:
         return float(self.values[name][metric].mean())
@@ -131,7 +131,8 @@ def load_results(params_path: str | Path = PARAMS, reports_dir: str | Path = "re
     baseline = study.get("baseline") or (experiment_names(params_path, "trained") or [IDENTITY])[0]
     labels = {n: describe(params_path, n) for n in names}
     return Results(str(params_path), eval_set, names, labels, metrics, values, raw, pd.DataFrame(rows), idx,
-                   baseline if baseline in names else names[-1], missing)
+                   baseline if baseline in names else names[-1], missing,
+                   load_config(params_path).eval.set_paths(eval_set)[0])
 
 
 def best_experiment(res: Results) -> str:
