@@ -69,8 +69,8 @@ def _predict(coco, jittered, cfg: Config, model, geometry: CropGeometry, progres
     last pass's)."""
     boxes, conf = _one_pass(coco, jittered, cfg, model, geometry, progress, desc)
     for k in range(1, cfg.eval.passes):
-        per_image = np.split(boxes.numpy(), np.cumsum([len(r.boxes) for r in coco.images])[:-1])
-        boxes, conf = _one_pass(coco, per_image, cfg, model, geometry, progress, f"{desc}, pass {k + 1}")
+        boxes, conf = _one_pass(coco, coco.per_image(boxes.numpy()), cfg, model, geometry, progress,
+                                f"{desc}, pass {k + 1}")
     return boxes, conf
 
 

@@ -41,6 +41,10 @@ class CocoBoxes:
     def n_boxes(self) -> int:
         return int(sum(len(r.boxes) for r in self.images))
 
+    def per_image(self, rows: np.ndarray) -> list[np.ndarray]:
+        """Split ``rows`` (one per box, in the order of ``images``) into one array per image."""
+        return np.split(rows, np.cumsum([len(r.boxes) for r in self.images])[:-1])
+
     def summary(self) -> str:
         parts = [f"{self.source}: {len(self.images)} images, {self.n_boxes} boxes"]
         if self.clipped:

@@ -158,4 +158,4 @@ def draw_eval_jitter(coco: CocoBoxes, cfg: DataConfig, seed: int, repeat: int) -
     gt = np.concatenate([r.boxes for r in coco.images])
     wh = np.concatenate([np.tile([r.width, r.height], (len(r.boxes), 1)) for r in coco.images])
     jittered = jitter_boxes(gt, wh, rng, cfg.jitter.shift, cfg.jitter.scale)
-    return np.split(jittered, np.cumsum([len(r.boxes) for r in coco.images])[:-1])
+    return coco.per_image(jittered)
