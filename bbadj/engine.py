@@ -16,7 +16,6 @@ from typing import Callable
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from .checkpoint import init_weights, save_atomic
 from .config import Config, TrainConfig
@@ -24,6 +23,7 @@ from .data.dataset import TrainBatches, load_boxes
 from .device import resolve_device
 from .losses import edge_loss
 from .model import build_model
+from .progress import progress_bar
 
 
 def warmup_cosine(warmup: int, total: int) -> Callable[[int], float]:
@@ -220,8 +220,8 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = True, other_run: s
 
     loader = DataLoader(data, batch_size=None, sampler=range(start, steps), num_workers=cfg.data.num_workers,
                         pin_memory=cuda, persistent_workers=False)
-    bar = tqdm(total=steps, initial=start, desc=f"train {out_dir.name}", disable=not (progress and env.main),
-               unit="step", dynamic_ncols=True)
+    bar = progress_bar(total=steps, initial=start, desc=f"train {out_dir.name}", unit="step",
+                       disable=not (progress and env.main), dynamic_ncols=True)
     entry: dict = {}
     t0, seen = time.perf_counter(), 0
     step = start
@@ -238,7 +238,7 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = True, other_run: s
             elapsed = time.perf_counter() - t0
             entry = {"step": step, "epoch": step / len(data), "loss": loss_value,
                      "lr": scheduler.get_last_lr()[0], "boxes_per_s": seen * env.world_size / max(elapsed, 1e-9)}
-            bar.set_postfix(loss=f"{loss_value:.4f}")
+            bar.set_postfix({"loss": f"{loss_value:.4f}", "boxes/s": f"{entry['boxes_per_s']:.0f}"})
             if env.main:
                 with log_path.open("a") as f:
                     f.write(json.dumps(entry) + "\n")

@@ -6,21 +6,20 @@ same jittered boxes and compare box by box.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
+from .box_ops import EDGES
 from .config import Config, CropGeometry
 from .data.coco import CocoBoxes
-from .box_ops import EDGES
 from .data.dataset import EvalImages, draw_eval_jitter
 from .inference import predict_windows
 from .metrics import METRIC_KEYS, per_box_errors, summarize
-
+from .progress import progress_bar
 
 # predict(coco, jittered boxes per image, cfg, desc) -> (boxes (N, 4), confidences (N, 4))
 Predictor = Callable[[CocoBoxes, list, Config, str], tuple[torch.Tensor, torch.Tensor]]
@@ -51,23 +50,26 @@ def evaluate(coco: CocoBoxes, cfg: Config, model=None, *, repeats: int | None = 
         elif model is None:
             pred, conf = torch.as_tensor(np.concatenate(jittered)), torch.full((len(gt), 4), float("nan"))
         else:
-            pred, conf = _predict(coco, jittered, cfg, model, geometry, progress, desc)
+            pred, conf = adjust_boxes(coco, jittered, cfg, model, geometry, progress, desc)
         errors = per_box_errors(pred, gt)
         per_draw.append(summarize(errors))
         if per_box_csv is not None:
             rows.append((k, np.concatenate(jittered), pred.numpy(), conf.numpy(), errors))
-    result = {"n_boxes": int(len(gt)), "repeats": repeats}
+    result = {"n_boxes": len(gt), "repeats": repeats}
     result.update({key: float(np.mean([d[key] for d in per_draw])) for key in METRIC_KEYS})
     if per_box_csv is not None:
         _write_per_box(per_box_csv, coco, gt.numpy(), rows)
     return result
 
 
-def _predict(coco, jittered, cfg: Config, model, geometry: CropGeometry, progress: bool, desc: str):
-    """Adjusted boxes and confidences for every box, in the order of ``coco.images``; with
+def adjust_boxes(coco: CocoBoxes, rough: list[np.ndarray], cfg: Config, model, geometry: CropGeometry,
+                 progress: bool = True, desc: str = "adjust") -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's boxes (N, 4) and per-edge confidences (N, 4) from ``rough`` (one (N_i, 4) array
+    per image of ``coco``, one row per box of it), in the order of ``coco.images``; with
     ``eval.passes`` > 1 the model is applied again to its own output (the confidences are the
-    last pass's)."""
-    boxes, conf = _one_pass(coco, jittered, cfg, model, geometry, progress, desc)
+    last pass's). Shared by the jitter evaluation and the detections' (``bbadj.detections``), so
+    both adjust boxes the same way."""
+    boxes, conf = _one_pass(coco, rough, cfg, model, geometry, progress, desc)
     for k in range(1, cfg.eval.passes):
         boxes, conf = _one_pass(coco, coco.per_image(boxes.numpy()), cfg, model, geometry, progress,
                                 f"{desc}, pass {k + 1}")
@@ -94,7 +96,7 @@ def _one_pass(coco, rough, cfg: Config, model, geometry: CropGeometry, progress:
         confs.append(c)
         pending.clear()
 
-    for item in tqdm(loader, desc=desc, disable=not progress, unit="img", dynamic_ncols=True):
+    for item in progress_bar(loader, desc=desc, disable=not progress, unit="img", dynamic_ncols=True):
         pending.append(item)  # the loader keeps image order, so the pooled rows stay in order
         if sum(len(p["crops"]) for p in pending) >= cfg.eval.batch_size:
             flush()

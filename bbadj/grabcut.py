@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .data.coco import CocoBoxes
 from .box_ops import crop_windows
 from .data.images import check_size, read_rgb
+from .progress import progress_bar
 
 
 @dataclass
@@ -81,7 +81,7 @@ def predict_grabcut(coco: CocoBoxes, jittered: list[np.ndarray], cfg: GrabCutCon
     """GrabCut boxes for every jittered box, in the order of ``coco.images``; confidences are NaN
     (GrabCut gives none). Also returns how many boxes fell back to the rough box."""
     out, fallbacks = [], 0
-    for rec, jit in tqdm(list(zip(coco.images, jittered)), desc=desc, disable=not progress, unit="img"):
+    for rec, jit in progress_bar(list(zip(coco.images, jittered)), desc=desc, disable=not progress, unit="img"):
         image = read_rgb(rec.path)
         check_size(image, rec.width, rec.height, rec.path)
         hwc = image.permute(1, 2, 0).contiguous().numpy()

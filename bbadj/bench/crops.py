@@ -9,7 +9,6 @@ import time
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..args import config_from_args
 from ..config import DataConfig
@@ -19,6 +18,7 @@ from ..data.crops import cut_crops
 from ..data.dataset import load_boxes, make_crops
 from ..data.images import normalize, read_rgb
 from ..device import resolve_device
+from ..progress import progress_bar
 from .common import add_common_args, args_dict, draw_boxes, machine, print_table, set_threads, sync, write_result
 
 
@@ -108,7 +108,7 @@ def bench_crops(coco: CocoBoxes, cfg: DataConfig, rounds: int = 5, device="cpu",
     info = machine(dev)
     run_pil(), run_bbadj()  # warm-up
     rates: dict[str, list[float]] = {"pil": [], "bbadj": []}
-    for _ in tqdm(range(rounds), desc="bench crops", disable=not progress, unit="round"):
+    for _ in progress_bar(range(rounds), desc="bench crops", disable=not progress, unit="round"):
         for name, fn in (("pil", run_pil), ("bbadj", run_bbadj)):
             t0 = time.perf_counter()
             fn()

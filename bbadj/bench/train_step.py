@@ -8,13 +8,13 @@ import time
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .. import engine
 from ..args import config_from_args
 from ..config import Config
 from ..data.dataset import load_boxes
 from ..device import resolve_device
+from ..progress import progress_bar
 from .common import add_common_args, args_dict, machine, print_table, set_threads, sync, write_result
 
 
@@ -32,7 +32,7 @@ def timed_steps(step_parts, batches, n_warmup: int, n_steps: int, device: torch.
     to_device, forward_loss, optimizer_step = step_parts
     phases = dict.fromkeys(PHASES, 0.0)
     it = iter(batches)
-    bar = tqdm(total=n_warmup + n_steps, desc=desc, disable=not progress, unit="step", leave=False)
+    bar = progress_bar(total=n_warmup + n_steps, desc=desc, disable=not progress, unit="step", leave=False)
     start = None
     for k in range(n_warmup + n_steps):
         if k == n_warmup:

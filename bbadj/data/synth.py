@@ -45,7 +45,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
-from tqdm import tqdm
+
+from ..progress import progress_bar
 
 MIN_VISIBLE_AREA = 20  # pixels
 MIN_BOX_SIDE = 4  # pixels, for both width and height of the visible box
@@ -423,7 +424,7 @@ def make_synthetic(
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     images, annotations = [], []
-    for i in tqdm(range(n_images), desc="synth", unit="img", disable=not progress):
+    for i in progress_bar(range(n_images), desc="synth", unit="img", disable=not progress):
         r = render_image(seed, i, min_side=min_side, max_side=max_side, jpeg_quality_range=(lo, hi))
         file_name = f"{i:06d}.jpg"
         (out / "images" / file_name).write_bytes(encode_jpeg(r.image, r.quality))
