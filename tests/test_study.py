@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from bbadj.study import evaluation, experiments, plots, stats
+from bbadj.study import by_size, confidence, evaluation, experiments, plots, provenance, stats, tables
 from bbadj.config import Config, load_config
 from bbadj.metrics import METRIC_KEYS
 
@@ -295,15 +295,15 @@ def test_results_table_findings_and_plots(identity_reports, tmp_path, tiny_synth
     assert "Not yet evaluated" in text and "missing_one" in text
     assert "reaches" in text and "does not reach" not in text  # a perfect row reaches every paper number
     assert f"tiny ({m_boxes(res)} boxes x 3 draws" in text and "synthetic" not in text.lower()
-    tab = stats.table1(stats.load_all(p, root))
+    tab = tables.table1(stats.load_all(p, root)).data
     assert len(tab) == 4 + 2 and tab.columns[0] == "mIoU"
-    assert tab.index[0][0].startswith("paper") and tab.index[-1][0].startswith("ours: tiny (")
+    assert tab.index[0][0].startswith("paper") and tab.index[-1][0].startswith("ours, tiny: ")
     # our rows are named after the set they were scored on: a synthetic set is never called COCO
     ours = [" ".join(i) for i in tab.index if i[0].startswith("ours")]
     assert ours and not any("coco" in label.lower() for label in ours)
     import matplotlib.pyplot as plt
 
-    for fig in (plots.plot_metric_bars(res), plots.plot_edge_histograms(res, ["identity", "perfect"]),
+    for fig in (plots.plot_gains({"tiny": res}), plots.plot_edge_histograms(res, ["identity", "perfect"]),
                 plots.draw_gallery(res, "perfect", tiny_synth / "val" / "annotations.json",
                                    tiny_synth / "val" / "images", n=4)):
         assert fig.axes
@@ -334,3 +334,132 @@ def test_effects_across_sets(identity_reports, tmp_path, tiny_synth):
     none = stats.Results(**{**twin.__dict__, "values": {**twin.values, "b": twin.values["perfect"]}})
     table = stats.effects_across_sets({"tiny": res, "none": none}, against="perfect")
     assert table.loc["b", "verdict"] == "clear on tiny only"
+
+
+# ------------------------------------------------------------------ the report's analyses
+
+def with_rows(res, **rows):
+    """``res`` with more rows: name -> per-box DataFrame (the evaluate stage's CSV layout)."""
+    for name, df in rows.items():
+        res.per_box[name], res.values[name] = df, evaluation.box_values(df)
+        res.names, res.labels[name] = res.names + [name], name
+    return res
+
+
+def test_weighted_auroc_on_hand_made_cases():
+    conf, pos = np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])
+    # pairs (accurate, inaccurate): 0.35 beats 0.1 but not 0.4; 0.8 beats both
+    assert confidence.weighted_auroc(conf, pos, np.ones(4))[0] == pytest.approx(0.75)
+    assert confidence.weighted_auroc(np.array([0.5, 0.5]), np.array([1, 0]), np.ones(2))[0] == 0.5  # a tie counts half
+    # a weight of 2 is the case twice
+    w = confidence.weighted_auroc(conf, pos, np.array([[2.0, 1, 1, 1], [1, 1, 0, 1]]))
+    dup = confidence.weighted_auroc(np.r_[conf, 0.1], np.r_[pos, 0], np.ones(5))[0]
+    assert w[0] == pytest.approx(dup) and w[1] == 1.0
+
+
+def test_confidence_analyses(identity_reports, tmp_path, tiny_synth):
+    root, _ = identity_reports
+    p = write_params(tmp_path / "params.yaml", {"perfect": {}}, eval=tiny_eval(tiny_synth))
+    res = stats.load_results(p, root)
+    ident = res.per_box["identity"]
+    ranked, reversed_ = ident.copy(), ident.copy()
+    for e, c in evaluation.EDGE_COLUMNS.items():
+        ranked[f"adj_{c}"] = reversed_[f"adj_{c}"] = ident[f"jit_{c}"]
+        err = (ident[f"jit_{c}"] - ident[f"gt_{c}"]).abs()
+        ranked[f"conf_{e}"], reversed_[f"conf_{e}"] = 1 / (1 + err), err
+    with_rows(res, ranked=ranked, reversed=reversed_)
+    assert not confidence.has_confidence(res, "identity") and not confidence.has_confidence(res, "perfect")
+    a = confidence.auroc(res, "ranked")
+    assert a["auroc"] == 1.0 and a["lo"] == 1.0 and a["edges"] == 4 * len(ident)
+    assert confidence.auroc(res, "reversed")["auroc"] == 0.0
+    assert list(confidence.auroc_table(res).index) == ["ranked", "reversed"]
+    curve = confidence.selective_curve(res, "ranked")
+    assert curve.accurate.iloc[0] == 1.0 and curve.accurate.iloc[-1] == pytest.approx(a["accurate"])
+    assert np.allclose(curve.accurate, curve.perfect)  # a perfect ranking is the perfect curve
+    rel = confidence.reliability(res, "ranked", n_bins=5)
+    assert rel.accurate.iloc[-1] == 1.0 and rel.accurate.iloc[0] == 0.0 and (rel.lo <= rel.accurate).all()
+    assert "better than chance" in confidence.conclusion(res, "ranked")
+    assert "**worse** than chance" in confidence.conclusion(res, "reversed")
+    import matplotlib.pyplot as plt
+
+    plt.close(plots.plot_confidence(res, ["ranked", "reversed"]))
+
+
+def test_object_size_classes(identity_reports, tmp_path, tiny_synth):
+    root, _ = identity_reports
+    p = write_params(tmp_path / "params.yaml", {"perfect": {}}, eval=tiny_eval(tiny_synth))
+    res = stats.load_results(p, root)
+    areas = by_size.object_areas(res)
+    anns = {a["id"]: a["area"] for a in json.loads(Path(res.annotations).read_text())["annotations"]}
+    assert all(areas[i] == anns[i] for i in areas.index)  # COCO's rule: the annotation's area
+    cls = by_size.size_classes(res)
+    assert ((areas < 32 ** 2) == (cls == "small")).all() and ((areas >= 96 ** 2) == (cls == "large")).all()
+    t = by_size.size_table(res, ["identity", "perfect"])
+    counts = [int(label.split("(")[1].rstrip(")")) for label in t.loc["identity"].index]
+    assert sum(counts) == len(areas)
+    first = t.loc["identity"].index[0]
+    mask = (cls == first.split(" ")[0]).to_numpy()
+    assert t.loc[("identity", first), "mIoU"] == round(100 * res.values["identity"].miou[mask].mean(), 1)
+    assert (t.loc["perfect"].to_numpy() == 100.0).all()
+    ci = by_size.size_table(res, ["identity"], with_intervals=True)
+    assert ci.iloc[0, 0].startswith(f"{t.iloc[0, 0]:.1f} [")
+    gains = by_size.size_gains(res, "identity", ["perfect"])
+    assert (gains.loc["perfect"] > 0).all()
+
+
+def test_seed_noise_decides_what_is_a_real_difference(identity_reports, tmp_path, tiny_synth):
+    """A difference can clear the box interval and still be within what another seed gives."""
+    root, _ = identity_reports
+    p = write_params(tmp_path / "params.yaml", {"perfect": {}, "perfect_seed1": {"train": {"seed": 1}},
+                                                "b": {"model": {"fusion": "fpn"}}},
+                     eval_only={"perfect_pass2": {"from": "perfect", "eval": {"passes": 2}}}, eval=tiny_eval(tiny_synth))
+    res = stats.load_results(p, root)
+    ident = res.per_box["identity"]
+    with_rows(res, perfect_seed1=ident, b=ident, perfect_pass2=ident)
+    assert res.seed_runs == ["perfect", "perfect_seed1"] and "perfect_seed1" not in res.variants
+    assert stats.pass_runs(res) == [(1, "perfect"), (2, "perfect_pass2")]
+    spread = stats.seed_spread(res)
+    for k in METRIC_KEYS:
+        assert spread.loc[k, "sd"] == pytest.approx(np.std([1.0, res.value("identity", k)], ddof=1))
+    d = stats.paired_difference(res, "b", "perfect")
+    assert d.loc["miou", "clear"] and not d.loc["miou", "real"]  # seed 1 is as bad as b
+    # untrained identity against one trained row: noise 2 sd, not 2 sqrt(2) sd
+    di = stats.paired_difference(res, "perfect", "identity")
+    assert di.loc["miou", "seed_noise"] == pytest.approx(2 * spread.loc["miou", "sd"])
+    assert d.loc["miou", "seed_noise"] == pytest.approx(2 * np.sqrt(2) * spread.loc["miou", "sd"])
+    text = stats.findings_markdown(res)
+    assert "trained with 2 seeds" in text and "tests 12 differences" in text  # b and perfect_pass2, 6 metrics
+    assert stats.differences_table(res).loc["b", "mIoU"].endswith(" *")
+
+
+def test_tables_and_summary(identity_reports, tmp_path, tiny_synth):
+    root, _ = identity_reports
+    p = write_params(tmp_path / "params.yaml", {"perfect": {}}, eval=tiny_eval(tiny_synth))
+    results = stats.load_all(p, root)
+    styler = tables.table1(results)
+    html = styler.to_html()
+    assert html.count('<br><span style="font-size:75%') == 2 * 6  # identity and perfect, six metrics
+    import re
+
+    rule = next(r for r in html.split("}") if "font-weight: bold" in r)  # one CSS rule lists every bold cell
+    bold = sorted(re.findall(r"row(\d+)_col(\d+)", rule))
+    assert bold == [("5", str(c)) for c in range(6)]  # the perfect row (after 4 paper rows and identity), every column
+    g = tables.gains_over_identity(results).data
+    assert g.loc[("ours, tiny", "perfect"), "mIoU"].startswith("+")
+    frame = tables.write_summary(results, tmp_path / "out")
+    assert list(frame.row) == ["identity", "perfect"] and (frame[frame.row == "perfect"].miou == 100.0).all()
+    md = (tmp_path / "out" / "summary.md").read_text()
+    assert "| perfect" in md and "100.0" in md and "## tiny" in md
+    assert (tmp_path / "out" / "summary.csv").read_text().startswith("row,set,label,kind,miou")
+
+
+def test_run_records(tmp_path):
+    import time
+
+    import torch
+
+    rec = provenance.write_run_record(tmp_path / "per_box" / "x", torch.device("cpu"), time.time() - 90)
+    assert rec["torch"] == torch.__version__ and "cores" in rec["device"] and rec["seconds"] >= 90
+    t = provenance.run_table(["x", "y"], tmp_path / "train", tmp_path / "per_box")
+    assert list(t.row) == ["x"] and list(t.stage) == ["evaluate"] and t.minutes[0] >= 1.5
+    assert provenance.run_table(["y"], tmp_path, tmp_path).empty

@@ -28,10 +28,16 @@ def evaluate_experiment(name: str, params_path: str | Path = PARAMS, runs_dir: s
                         progress: bool = False) -> dict[str, dict]:
     """Score ``name`` (an experiment, ``identity`` or ``grabcut``) on every set of
     ``eval.sets``: ``metrics_dir/name.json`` holds ``{set: <the keys of bbadj evaluate>}`` and
-    ``per_box_dir/name/<set>.csv`` one line per draw and box. Every row sees the same draws."""
-    from ..data.dataset import load_boxes
-    from ..evaluate import evaluate
+    ``per_box_dir/name/<set>.csv`` one line per draw and box (and ``run.json``, its device and
+    duration). Every row sees the same draws."""
+    import time
 
+    from ..data.dataset import load_boxes
+    from ..device import resolve_device
+    from ..evaluate import evaluate
+    from .provenance import write_run_record
+
+    started = time.time()
     cfg = experiment_config(params_path, name, runs_dir)
     preflight(cfg, "val")
     model, predict, fallbacks = None, None, []
@@ -66,6 +72,7 @@ def evaluate_experiment(name: str, params_path: str | Path = PARAMS, runs_dir: s
     out = Path(metrics_dir) / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
+    write_run_record(Path(per_box_dir) / name, resolve_device(cfg.eval.device), started)
     return results
 
 
@@ -84,7 +91,7 @@ def box_values(df) -> "Any":
     from ..metrics import per_box_errors, per_box_metrics
 
     c = ("x0", "y0", "x1", "y1")
-    e = per_box_errors(df[[f"adj_{k}" for k in c]].to_numpy(), df[[f"gt_{k}" for k in c]].to_numpy())
+    e = per_box_errors(df[[f"adj_{k}" for k in c]].to_numpy(copy=True), df[[f"gt_{k}" for k in c]].to_numpy(copy=True))
     v = pd.DataFrame({"ann_id": df["ann_id"].to_numpy(), **{k: t.numpy() for k, t in per_box_metrics(e).items()}})
     return v.groupby("ann_id").mean().sort_index()
 

@@ -1,5 +1,6 @@
-"""The report's figures: bars per metric, the buffer-ratio curve, per-edge error histograms,
-confidence against error, and the gallery of real examples."""
+"""The report's figures: gains over identity (dot and whisker), iterative refinement, the
+buffer-ratio curve, per-edge error histograms, the confidence's reliability and selective curve,
+and the gallery of real examples."""
 from __future__ import annotations
 
 import math
@@ -11,37 +12,102 @@ from ..data.coco import load_coco
 from ..metrics import METRIC_KEYS, METRIC_LABELS, PAPER_TABLE1
 from .evaluation import EDGE_COLUMNS, signed_edge_errors
 from .experiments import IDENTITY
-from .stats import PAPER_IDENTITY, PAPER_SNAPPER, Results, buffer_experiments
+from .stats import PAPER_IDENTITY, PAPER_SNAPPER, Results, buffer_experiments, paired_difference, pass_runs
 
 
-def plot_metric_bars(res: Results, names: list[str] | None = None):
-    """One panel per metric: a bar per experiment (percent) with its 95% interval; the paper's
-    Snapper and jittered-COCO values as dashed and dotted lines."""
+SET_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7")  # Okabe-Ito: apart for colour-blind readers too
+
+
+def plot_gains(results: dict[str, Results]):
+    """Dot and whisker: every row's gain over the identity row of its set (points, paired 95%
+    interval), one panel per metric, one colour per set; a hollow dot is not a real difference by
+    the report's rule; zero and the paper's Snapper gain (dashed) for scale."""
     import matplotlib.pyplot as plt
-    import seaborn as sns
 
-    names = names or res.names
-    t = res.table[res.table.experiment.isin(names)].copy()
-    for c in ("value", "lo", "hi"):
-        t[c] = 100 * t[c]
-    fig, axes = plt.subplots(2, 3, figsize=(15, 7.5), sharey=False)
-    palette = dict(zip(names, sns.color_palette("tab20", len(names))))
-    for ax, key in zip(axes.flat, METRIC_KEYS):
-        tk = t[t.metric == key].set_index("experiment").loc[names]
-        sns.barplot(x=tk.index, y=tk.value, hue=tk.index, palette=palette, ax=ax, legend=False)
-        ax.errorbar(range(len(names)), tk.value, yerr=[tk.value - tk.lo, tk.hi - tk.value], fmt="none",
-                    ecolor="black", capsize=3, lw=1)
-        paper = dict(zip(METRIC_KEYS, PAPER_TABLE1[PAPER_SNAPPER]))[key]
-        ident = dict(zip(METRIC_KEYS, PAPER_TABLE1[PAPER_IDENTITY]))[key]
-        ax.axhline(paper, ls="--", c="crimson", lw=1, label="paper: Snapper")
-        ax.axhline(ident, ls=":", c="grey", lw=1, label="paper: jittered COCO")
-        ax.set_title(METRIC_LABELS[key])
-        ax.set_xlabel("")
-        ax.set_ylabel("percent")
-        ax.tick_params(axis="x", rotation=60, labelsize=8)
-        lo = max(0.0, min(tk.lo.min(), ident) - 5)
-        ax.set_ylim(lo, min(100.0, max(tk.hi.max(), paper) + 3))
-    axes.flat[0].legend(loc="lower left", fontsize=8)
+    names = list(dict.fromkeys(n for r in results.values() for n in r.names if n != IDENTITY))
+    fig, axes = plt.subplots(1, len(METRIC_KEYS), figsize=(17, 0.34 * len(names) + 1.8), sharey=True)
+    paper = dict(zip(METRIC_KEYS, (s - i for s, i in zip(PAPER_TABLE1[PAPER_SNAPPER], PAPER_TABLE1[PAPER_IDENTITY]))))
+    offsets = np.linspace(-0.18, 0.18, len(results)) if len(results) > 1 else [0.0]
+    labelled: set[str] = set()
+    for ax, key in zip(axes, METRIC_KEYS):
+        for (s, res), off, colour in zip(results.items(), offsets, SET_COLOURS):
+            for i, name in enumerate(names):
+                if name not in res.names:
+                    continue
+                d = paired_difference(res, name, IDENTITY).loc[key]
+                y = i + off
+                ax.plot([100 * d.lo, 100 * d.hi], [y, y], c=colour, lw=1.4)
+                first = ax is axes[0] and s not in labelled
+                labelled.add(s)
+                ax.plot(100 * d["diff"], y, "o", ms=5, mec=colour, mfc=colour if d.real else "white",
+                        label=s if first else None)
+        ax.axvline(0, c="grey", lw=1)
+        ax.axvline(paper[key], c="crimson", ls="--", lw=1.2)
+        ax.set_title(METRIC_LABELS[key], fontsize=10)
+        ax.set_xlabel("points over identity")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_yticks(range(len(names)), names)
+    axes[0].invert_yaxis()
+    handles, labels = axes[0].get_legend_handles_labels()
+    from matplotlib.lines import Line2D
+
+    handles.append(Line2D([], [], c="crimson", ls="--", label="paper: Snapper's gain (COCO val2017)"))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False, bbox_to_anchor=(0.5, -0.01))
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def plot_passes(results: dict[str, Results]):
+    """Iterative refinement: each metric after 1, 2, 3... passes of the model over its own output,
+    with 95% intervals, one line per set."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(METRIC_KEYS), figsize=(17, 2.8))
+    for (s, res), colour in zip(results.items(), SET_COLOURS):
+        runs = pass_runs(res)
+        if not runs:
+            continue
+        x = [p for p, _ in runs]
+        for ax, key in zip(axes, METRIC_KEYS):
+            v = [100 * res.value(n, key) for _, n in runs]
+            ci = np.array([res.ci(n, key) for _, n in runs]) * 100
+            ax.errorbar(x, v, yerr=[np.subtract(v, ci[:, 0]), ci[:, 1] - v], marker="o", c=colour, capsize=3, label=s)
+            ax.set_title(METRIC_LABELS[key], fontsize=10)
+            ax.set_xticks(x)
+            ax.set_xlabel("passes")
+    axes[0].set_ylabel("percent")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confidence(res: Results, names: list[str]):
+    """Left: reliability, the share of edges within 1 px in each tenth of the confidence (95%
+    interval over boxes). Right: the selective curve, the share of accurate edges among the k%
+    most confident, beside a random pick and a perfect ranking."""
+    import matplotlib.pyplot as plt
+
+    from .confidence import reliability, selective_curve
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 4))
+    for name, colour in zip(names, SET_COLOURS):
+        r = reliability(res, name)
+        a.errorbar(r.conf, 100 * r.accurate, yerr=[100 * (r.accurate - r.lo), 100 * (r.hi - r.accurate)],
+                   marker="o", capsize=3, c=colour, label=name)
+        c = selective_curve(res, name)
+        b.plot(c.accepted, 100 * c.accurate, c=colour, lw=2, label=name)
+        b.plot(c.accepted, 100 * c.random, c=colour, ls=":", lw=1, label=f"{name}: random pick")
+        b.plot(c.accepted, 100 * c.perfect, c=colour, ls="--", lw=0.8, alpha=0.6, label=f"{name}: perfect ranking")
+    a.set_xlabel("per-edge confidence (mean of each tenth of the edges)")
+    a.set_ylabel("edges within 1 px (%)")
+    a.set_title("reliability")
+    a.legend(fontsize=8)
+    b.set_xlabel("accepted: the k% most confident edges")
+    b.set_ylabel("accepted edges within 1 px (%)")
+    b.set_title("accept the most confident edges automatically")
+    b.set_ylim(0, 101)
+    b.legend(fontsize=7, ncol=1)
+    fig.suptitle(res.source, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -91,31 +157,9 @@ def plot_edge_histograms(res: Results, names: list[str], limit: float = 8.0):
     return fig
 
 
-def plot_confidence(res: Results, name: str, n_bins: int = 10):
-    """Is the per-edge confidence a useful review flag? Mean absolute edge error per confidence decile."""
-    import matplotlib.pyplot as plt
-    import pandas as pd
-
-    df = res.per_box[name]
-    parts = []
-    for e, c in EDGE_COLUMNS.items():
-        parts.append(pd.DataFrame({"edge": e, "conf": df[f"conf_{e}"],
-                                   "abs_err": (df[f"adj_{c}"] - df[f"gt_{c}"]).abs()}))
-    d = pd.concat(parts, ignore_index=True).dropna()
-    d["bin"] = pd.qcut(d.conf.rank(method="first"), n_bins, labels=False)
-    g = d.groupby("bin").agg(conf=("conf", "mean"), err=("abs_err", "mean"),
-                             lt1=("abs_err", lambda s: 100 * (s < 1).mean()))
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(g.conf, g.err, marker="o")
-    ax.set_xlabel("per-edge confidence (decile mean)")
-    ax.set_ylabel("mean |edge error| (px)")
-    ax.set_title(f"{name}: confidence against error")
-    fig.tight_layout()
-    return fig, g
-
-
-GALLERY_STYLE = {"gt": dict(ec="lime", lw=1.6), "jit": dict(ec="orange", lw=1.8, ls=(0, (4, 2))),
-                 "adj": dict(ec="deepskyblue", lw=1.4)}
+# told apart by colour, line style and width at once: true solid and widest, input dashed, adjusted dotted
+GALLERY_STYLE = {"gt": dict(ec="#00E000", lw=3.0), "jit": dict(ec="#FFB000", lw=2.0, ls=(0, (6, 3))),
+                 "adj": dict(ec="#FF00FF", lw=2.0, ls=(0, (1.5, 1.5)))}
 
 
 def gallery_rows(df, n: int, seed: int = 0):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,18 @@ class Results:
     def experiments(self) -> list[str]:
         """The rows with a model (not identity, not GrabCut)."""
         return [n for n in self.names if n not in BASELINES]
+
+    @property
+    def seed_runs(self) -> list[str]:
+        """The baseline and its reruns with other training seeds (rows that differ from it only in
+        ``train.seed``), when the study has any; else empty."""
+        runs = [self.baseline] + differing_only_in(self, "train.seed")
+        return runs if len(runs) > 1 else []
+
+    @property
+    def variants(self) -> list[str]:
+        """The experiments, without the baseline's seed reruns (the same variant again)."""
+        return [n for n in self.experiments if n not in self.seed_runs[1:]]
 
     @property
     def n_boxes(self) -> int:
@@ -136,23 +149,46 @@ def load_results(params_path: str | Path = PARAMS, reports_dir: str | Path = "re
 
 
 def best_experiment(res: Results) -> str:
-    """The experiment with the highest mean of the six metrics on ``res``'s set."""
-    scores = {n: np.mean([res.value(n, k) for k in METRIC_KEYS]) for n in res.experiments}
+    """The variant with the highest mean of the six metrics on ``res``'s set (chosen on the set it
+    is then reported on: its numbers are optimistic, and the report says so)."""
+    scores = {n: np.mean([res.value(n, k) for k in METRIC_KEYS]) for n in res.variants}
     if not scores:
         raise ValueError("no experiment has results yet")
     return max(scores, key=scores.get)
 
 
+def seed_spread(res: Results) -> Any:
+    """Per metric (fractions): the baseline's value with each training seed, their standard
+    deviation (``sd``), and the noise bound of a difference between two single-seed models,
+    ``2 * sqrt(2) * sd`` (the 95% band of the difference of two normal draws). Empty without
+    seed reruns. Three seeds estimate ``sd`` roughly; it is assumed to hold for every variant."""
+    import pandas as pd
+
+    if not res.seed_runs:
+        return pd.DataFrame()
+    t = pd.DataFrame({n: [res.value(n, k) for k in METRIC_KEYS] for n in res.seed_runs}, index=list(METRIC_KEYS))
+    t["sd"] = t[res.seed_runs].std(axis=1, ddof=1)
+    t["two_models"] = 2 * np.sqrt(2) * t["sd"]
+    return t
+
+
 def paired_difference(res: Results, a: str, b: str) -> Any:
-    """a - b for each metric with its paired 95% bootstrap interval over boxes (fractions);
-    ``clear``: the interval excludes 0, i.e. the difference is larger than its uncertainty."""
+    """a - b for each metric with its paired 95% bootstrap interval over boxes (fractions).
+    ``clear``: the interval excludes 0 (larger than the uncertainty of the boxes); ``seed_noise``:
+    how far two trainings of one recipe fall apart (2 sd of the training-seed spread per trained
+    row among a and b, added in quadrature; 0 without seed reruns); ``real``: clear and larger
+    than the seed noise, the report's test of a difference."""
     import pandas as pd
 
     d = (res.values[a][list(METRIC_KEYS)] - res.values[b][list(METRIC_KEYS)]).to_numpy()
     lo, hi = bootstrap_ci(d, res.idx)
     mean = d.mean(0)
-    return pd.DataFrame({"metric": list(METRIC_KEYS), "diff": mean, "lo": lo, "hi": hi,
-                         "clear": (lo > 0) | (hi < 0)}).set_index("metric")
+    spread = seed_spread(res)
+    trained = sum(n not in BASELINES for n in (a, b))
+    noise = 2 * np.sqrt(trained) * spread["sd"].to_numpy() if len(spread) else np.zeros(len(METRIC_KEYS))
+    clear = (lo > 0) | (hi < 0)
+    return pd.DataFrame({"metric": list(METRIC_KEYS), "diff": mean, "lo": lo, "hi": hi, "clear": clear,
+                         "seed_noise": noise, "real": clear & (np.abs(mean) > noise)}).set_index("metric")
 
 
 def _pts(d: float) -> str:
@@ -168,67 +204,81 @@ def _fmt(v: float, lo: float | None = None, hi: float | None = None) -> str:
 ROW_NAMES = {IDENTITY: "jittered boxes, no model", GRABCUT: "GrabCut (OpenCV), no training"}
 
 
-def table1(results: dict[str, Results] | Results, with_intervals: bool = True) -> Any:
-    """The paper's Table 1 layout (percent): the paper's own rows (COCO val2017), then ours, one
-    section per evaluation set (named with its size and annotation file), with 95% bootstrap
-    intervals over boxes."""
-    import pandas as pd
-
-    if isinstance(results, Results):
-        results = {results.eval_set: results}
-    cols = [METRIC_LABELS[k] for k in METRIC_KEYS]
-    rows, index = [], []
-    for name, vals in PAPER_TABLE1.items():
-        index.append(("paper (COCO val2017)", name, ""))
-        rows.append([f"{v:.1f}" for v in vals])
-    for res in results.values():
-        for name in res.names:
-            index.append((f"ours: {res.source}", ROW_NAMES.get(name, name),
-                          res.labels[name] if name != IDENTITY else ""))
-            t = res.table[res.table.experiment == name].set_index("metric")
-            rows.append([_fmt(t.value[k], t.lo[k], t.hi[k]) if with_intervals else _fmt(t.value[k])
-                         for k in METRIC_KEYS])
-    return pd.DataFrame(rows, columns=cols,
-                        index=pd.MultiIndex.from_tuples(index, names=["source", "row", "variant"]))
-
-
 def _metric_list(keys) -> str:
     keys = [METRIC_LABELS[k] for k in keys]
     return ", ".join(keys) if keys else "none"
 
 
 def _verdict(d) -> tuple[list[str], list[str]]:
-    """(better, worse): the metrics whose paired difference ``d`` clears its interval, each way."""
-    up = [f"{METRIC_LABELS[k]} {_pts(d.loc[k, 'diff'])}" for k in METRIC_KEYS if d.loc[k, "clear"] and d.loc[k, "diff"] > 0]
-    down = [f"{METRIC_LABELS[k]} {_pts(d.loc[k, 'diff'])}" for k in METRIC_KEYS if d.loc[k, "clear"] and d.loc[k, "diff"] < 0]
+    """(better, worse): the metrics whose paired difference ``d`` is real (beyond its interval and
+    the seed noise), each way."""
+    up = [f"{METRIC_LABELS[k]} {_pts(d.loc[k, 'diff'])}" for k in METRIC_KEYS if d.loc[k, "real"] and d.loc[k, "diff"] > 0]
+    down = [f"{METRIC_LABELS[k]} {_pts(d.loc[k, 'diff'])}" for k in METRIC_KEYS if d.loc[k, "real"] and d.loc[k, "diff"] < 0]
     return up, down
+
+
+def _beats(d) -> list[str]:
+    """The metrics on which paired difference ``d`` is a real gain."""
+    return [k for k in METRIC_KEYS if d.loc[k, "real"] and d.loc[k, "diff"] > 0]
+
+
+def n_comparisons(res: Results) -> int:
+    """How many tests the report makes against the default variant on this set: every other
+    variant and GrabCut, on each of the six metrics."""
+    others = [n for n in res.variants if n != res.baseline] + [n for n in res.names if n == GRABCUT]
+    return len(others) * len(METRIC_KEYS)
+
+
+def rule_markdown(res: Results) -> str:
+    """How the report decides that two rows differ, and what it does not guard against."""
+    spread = seed_spread(res)
+    n = n_comparisons(res)
+    text = ("A difference counts when the 95% interval of the paired difference over boxes excludes zero "
+            "(the bootstrap resamples boxes, so it sees the boxes' variation, not the training's)")
+    if len(spread):
+        sd = ", ".join(f"{METRIC_LABELS[k]} {100 * spread.loc[k, 'sd']:.2f}" for k in METRIC_KEYS)
+        reruns = res.seed_runs[1:]
+        flagged = sum(int(paired_difference(res, r, res.baseline)["clear"].sum()) for r in reruns)
+        text += (f" **and** it is larger than the training-seed noise: the default variant `{res.baseline}` was "
+                 f"trained with {len(res.seed_runs)} seeds, whose standard deviation in points is {sd}; "
+                 f"two single trainings differ by up to 2 x sqrt(2) sd (95%), a trained row and an untrained "
+                 f"one by 2 sd. Seeds alone: {flagged} of {len(reruns) * len(METRIC_KEYS)} differences between "
+                 f"the reruns and `{res.baseline}` clear the box interval, which is why the seed test is needed.")
+    else:
+        text += "; no seed reruns of the default variant are in params, so training noise is **not** accounted for."
+    text += (f" On this set the report tests {n} differences against `{res.baseline}`; at 95% each, about "
+             f"{0.05 * n:.1f} of them would pass the box interval by chance even if no variant differed "
+             f"(there is no correction for multiple comparisons: treat a single, small difference as a lead, not a result).")
+    return text
 
 
 def findings_markdown(res: Results) -> str:
     """The conclusions on one evaluation set, computed from the numbers: which differences are
-    larger than their intervals, whether the best experiment beats identity everywhere, and where
-    it reaches the paper's Snapper row."""
+    larger than their intervals and the seed noise, whether the best variant beats identity
+    everywhere, and where it reaches the paper's Snapper row."""
     lines = [f"On **{res.source}**:\n"]
     if res.missing:
         lines.append(f"**Not yet evaluated** (no metrics for this set): {', '.join(res.missing)}.\n")
     if not res.experiments:
         return "\n".join(lines + ["No experiment has been evaluated yet."])
     best = best_experiment(res)
-    lines.append(f"**Best experiment** (highest mean of the six metrics on this set): `{best}` ({res.labels[best]}).\n")
+    lines.append(f"**Best variant**: `{best}` ({res.labels[best]}), the highest mean of the six metrics. It is "
+                 f"chosen on this same set, so its numbers here are optimistic (the winner of {len(res.variants)} "
+                 f"noisy scores); a set it was not chosen on would give it a fair score.\n")
     d = paired_difference(res, best, IDENTITY)
-    beats = [k for k in METRIC_KEYS if d.loc[k, "lo"] > 0]
+    beats = _beats(d)
     if len(beats) == len(METRIC_KEYS):
         lines.append("- It beats the identity row (the jittered boxes as they are) on **all six metrics**, "
-                     "each by more than its 95% interval.")
+                     "each by more than its 95% interval and the seed noise.")
     else:
         worse = [k for k in METRIC_KEYS if k not in beats]
-        lines.append(f"- It beats the identity row beyond the 95% interval on {_metric_list(beats)}; "
+        lines.append(f"- It beats the identity row beyond the 95% interval and the seed noise on {_metric_list(beats)}; "
                      f"**not** on {_metric_list(worse)}.")
     gains = [f"{METRIC_LABELS[k]} {_pts(d.loc[k, 'diff'])}" for k in METRIC_KEYS]
     lines.append(f"- Its gain over identity, in points: {', '.join(gains)} "
                  f"(the paper's Snapper gains {', '.join(f'{s - i:+.1f}' for s, i in zip(PAPER_TABLE1[PAPER_SNAPPER], PAPER_TABLE1[PAPER_IDENTITY]))}).")
-    all_six = [n for n in res.experiments if (paired_difference(res, n, IDENTITY)["lo"] > 0).all()]
-    lines.append(f"- Experiments that beat the identity row on all six metrics beyond their intervals: "
+    all_six = [n for n in res.variants if len(_beats(paired_difference(res, n, IDENTITY))) == len(METRIC_KEYS)]
+    lines.append(f"- Variants that beat the identity row on all six metrics: "
                  f"{', '.join(f'`{n}`' for n in all_six) if all_six else '**none**'}.")
     if GRABCUT in res.names:
         up, down = _verdict(paired_difference(res, GRABCUT, IDENTITY))
@@ -254,16 +304,16 @@ def findings_markdown(res: Results) -> str:
     gaps = [f"{METRIC_LABELS[k]} {_fmt(res.value(IDENTITY, k))} vs {ident_paper[k]:.1f}" for k in METRIC_KEYS]
     lines.append(f"- For scale, the identity row here against the paper's jittered-COCO row: {'; '.join(gaps)} "
                  f"(the same jitter protocol on other images and boxes).")
-    if res.baseline in res.experiments and len(res.experiments) > 1:
-        lines.append(f"\n**Against the default variant `{res.baseline}`** (paired over the same boxes and "
-                     f"draws; a difference counts when its 95% interval excludes zero):\n")
-        for name in res.experiments:
+    if res.baseline in res.experiments and len(res.variants) > 1:
+        lines.append(f"\n**Against the default variant `{res.baseline}`** (paired over the same boxes and draws):\n")
+        for name in res.variants:
             if name == res.baseline:
                 continue
             up, down = _verdict(paired_difference(res, name, res.baseline))
             verdict = "; ".join(filter(None, [("better: " + ", ".join(up)) if up else "",
                                               ("worse: " + ", ".join(down)) if down else ""]))
-            lines.append(f"- `{name}` ({res.labels[name]}): {verdict or 'no difference larger than its interval'}.")
+            lines.append(f"- `{name}` ({res.labels[name]}): {verdict or 'no difference beyond its interval and the seed noise'}.")
+        lines.append(f"\n{rule_markdown(res)}")
     return "\n".join(lines)
 
 
@@ -278,13 +328,13 @@ def effects_across_sets(results: dict[str, Results], against: str | None = None)
     first = results[sets[0]]
     against = against or first.baseline
     rows = {}
-    for name in first.experiments:
+    for name in first.variants:
         if name == against or any(name not in r.names or against not in r.names for r in results.values()):
             continue
         signs = {}
         for s, r in results.items():
             d = paired_difference(r, name, against)
-            signs[s] = {k: (1 if d.loc[k, "diff"] > 0 else -1) if d.loc[k, "clear"] else 0 for k in METRIC_KEYS}
+            signs[s] = {k: (1 if d.loc[k, "diff"] > 0 else -1) if d.loc[k, "real"] else 0 for k in METRIC_KEYS}
         cells = {s: ", ".join(f"{'+' if v > 0 else '-'}{METRIC_LABELS[k]}" for k, v in sg.items() if v) or "none"
                  for s, sg in signs.items()}
         everywhere = [k for k in METRIC_KEYS if len({sg[k] for sg in signs.values()}) == 1 and signs[sets[0]][k]]
@@ -303,8 +353,9 @@ def effects_across_sets(results: dict[str, Results], against: str | None = None)
 
 
 def differences_table(res: Results, against: str | None = None) -> Any:
-    """Every experiment (and GrabCut) minus ``against`` (default: the baseline), in points, with
-    the paired 95% interval; ``*`` where the interval excludes zero."""
+    """Every row but identity minus ``against`` (default: the baseline), in points, with the
+    paired 95% interval; ``*`` where the interval excludes zero, ``**`` where the difference is
+    also larger than the seed noise (a real difference, by the report's rule)."""
     import pandas as pd
 
     against = against or res.baseline
@@ -314,8 +365,34 @@ def differences_table(res: Results, against: str | None = None) -> Any:
             continue
         d = paired_difference(res, name, against)
         rows[name] = [f"{_pts(d.loc[k, 'diff'])} [{_pts(d.loc[k, 'lo'])}, {_pts(d.loc[k, 'hi'])}]"
-                      + (" *" if d.loc[k, "clear"] else "") for k in METRIC_KEYS]
+                      + (" **" if d.loc[k, "real"] else " *" if d.loc[k, "clear"] else "") for k in METRIC_KEYS]
     return pd.DataFrame.from_dict(rows, orient="index", columns=[METRIC_LABELS[k] for k in METRIC_KEYS])
+
+
+@lru_cache(maxsize=512)
+def _flat_config(params_path: str, name: str, stamp: int) -> dict:
+    """Experiment ``name``'s full settings as flat keys; ``stamp``, the params file's mtime, keys the cache."""
+    return flatten(experiment_config(params_path, name).to_dict())
+
+
+def changed_keys(res: Results, name: str) -> set[str]:
+    """The settings (flat keys) in which experiment ``name`` differs from the baseline."""
+    stamp = Path(res.params_path).stat().st_mtime_ns
+    base, flat = (_flat_config(str(res.params_path), n, stamp) for n in (res.baseline, name))
+    return {k for k in set(base) | set(flat) if base.get(k) != flat.get(k)}
+
+
+def differing_only_in(res: Results, key: str) -> list[str]:
+    """The experiments of ``res`` that differ from the baseline in ``key`` and nothing else."""
+    return [n for n in res.experiments if n != res.baseline and changed_keys(res, n) == {key}]
+
+
+def pass_runs(res: Results) -> list[tuple[int, str]]:
+    """(eval.passes, name) of the baseline and of its evaluation-only variants that apply the
+    model again to its own output; empty without such variants."""
+    runs = [(experiment_config(res.params_path, n).eval.passes, n)
+            for n in [res.baseline] + differing_only_in(res, "eval.passes")]
+    return sorted(runs) if len(runs) > 1 else []
 
 
 def buffer_experiments(res: Results) -> dict[str, list[tuple[float, str]]]:
@@ -326,9 +403,7 @@ def buffer_experiments(res: Results) -> dict[str, list[tuple[float, str]]]:
     out: dict[str, list] = {"trained": [], "eval_only": []}
     for name in res.experiments:
         cfg = experiment_config(res.params_path, name)
-        flat = flatten(cfg.to_dict())
-        diff = {k for k in set(base) | set(flat) if base.get(k) != flat.get(k)}
-        if diff <= {"data.buffer_ratio"}:
+        if changed_keys(res, name) <= {"data.buffer_ratio"}:
             if name in evals:
                 if model_experiment(res.params_path, name) == res.baseline:
                     out["eval_only"].append((cfg.data.buffer_ratio, name))

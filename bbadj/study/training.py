@@ -14,10 +14,15 @@ def train_experiment(name: str, params_path: str | Path = PARAMS, runs_dir: str 
                      echo: Callable[[str], None] | None = print) -> dict:
     """Train experiment ``name`` (of ``experiments`` or ``finetune``) into ``runs_dir/name``
     (resuming a crashed run of the same configuration), then write its training curves with
-    dvclive into ``curves_dir/name``. With ``train.nproc_per_node`` > 1 the training runs under
+    dvclive into ``curves_dir/name``, and the run's device and duration (``run.json``). With ``train.nproc_per_node`` > 1 the training runs under
     torchrun (``bbadj train --experiment``), one process per device."""
-    from ..engine import train
+    import time
 
+    from ..device import resolve_device
+    from ..engine import train
+    from .provenance import write_run_record
+
+    started = time.time()
     if name not in experiment_names(params_path, "trained"):
         raise KeyError(f"{name!r} is not a trained experiment (experiments or finetune) of {params_path}")
     cfg = experiment_config(params_path, name, runs_dir)
@@ -28,12 +33,13 @@ def train_experiment(name: str, params_path: str | Path = PARAMS, runs_dir: str 
     if cfg.train.nproc_per_node > 1:
         entry = _torchrun(name, params_path, runs_dir, cfg.train.nproc_per_node, echo)
     else:
-        def on_log(entry: dict) -> None:
-            if echo and entry["step"] % (cfg.train.log_every * 10) == 0:
+        def on_log(entry: dict) -> None:  # a line now and then where no progress bar reports the loss
+            if echo and not progress and entry["step"] % (cfg.train.log_every * 10) == 0:
                 echo(f"step {entry['step']}: loss {entry['loss']:.4f}, {entry['boxes_per_s']:.0f} boxes/s")
 
         entry = train(cfg, run_dir, other_run="restart", progress=progress, on_log=on_log)
     write_training_curves(run_dir / "train_log.jsonl", Path(curves_dir) / name)
+    write_run_record(Path(curves_dir) / name, resolve_device(cfg.train.device), started)
     return entry
 
 
@@ -101,20 +107,36 @@ def read_curves(curves_dir: str | Path, names: list[str], metric: str = "loss"):
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["step", metric, "experiment"])
 
 
-def plot_training_curves(curves_dir: str | Path, names: list[str]):
+def write_loss_table(curves_dir: str | Path, names: list[str], out: str | Path) -> None:
+    """Every experiment's loss curve in one long CSV (step, loss, experiment): what the top-level
+    plot of dvc.yaml overlays, one line per experiment (template ``.dvc/plots/by_experiment.json``)."""
+    frame = read_curves(curves_dir, names, "loss")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False)
+
+
+def plot_training_curves(curves_dir: str | Path, names: list[str], groups: dict[str, list[str]] | None = None,
+                         smooth: int = 5):
+    """The loss curves overlaid, one panel per group of experiments (e.g. by training data), a
+    rolling mean over ``smooth`` logged steps drawn over the raw values (faint). Losses of
+    different kinds (``train.loss``) share a panel but not a scale."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    loss, lr = read_curves(curves_dir, names, "loss"), read_curves(curves_dir, names, "lr")
-    fig, axes = plt.subplots(1, 2, figsize=(14, 4), gridspec_kw={"width_ratios": [3, 1]})
-    for ax, df, key in ((axes[0], loss, "loss"), (axes[1], lr, "lr")):
-        if len(df):
-            sns.lineplot(data=df, x="step", y=key, hue="experiment", ax=ax, lw=1,
-                         legend=key == "loss", palette="tab20")
-    axes[0].set_title("training loss (per logged step; losses of different kinds are not comparable)")
-    axes[1].set_title("learning rate")
-    if len(loss):
-        axes[0].legend(fontsize=7, ncol=2)
+    groups = groups or {"": names}
+    loss = read_curves(curves_dir, names, "loss")
+    fig, axes = plt.subplots(1, len(groups), figsize=(7 * len(groups), 4), squeeze=False)
+    for ax, (title, members) in zip(axes[0], groups.items()):
+        colours = dict(zip(members, sns.color_palette("colorblind", len(members))))
+        for name in members:
+            f = loss[loss.experiment == name]
+            if not len(f):
+                continue
+            ax.plot(f.step, f.loss, c=colours[name], lw=0.6, alpha=0.3)
+            ax.plot(f.step, f.loss.rolling(smooth, min_periods=1).mean(), c=colours[name], lw=1.8, label=name)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("step")
+        ax.set_ylabel("training loss")
+        ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     return fig
-

@@ -1,0 +1,67 @@
+"""Where the numbers come from: each stage records its device, torch version and duration beside
+its outputs (``run.json``), and the report's header names the commit, date and machine."""
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+RUN_FILE = "run.json"
+
+
+def run_record(device, started: float) -> dict:
+    """Provenance of one stage's run that began at ``started`` (``time.time()``) on ``device``."""
+    import torch
+
+    from ..device import describe_device
+
+    return {"device": describe_device(device), "torch": torch.__version__, "python": platform.python_version(),
+            "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+            "seconds": round(time.time() - started, 1)}
+
+
+def write_run_record(folder: str | Path, device, started: float) -> dict:
+    record = run_record(device, started)
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    (Path(folder) / RUN_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def header() -> dict:
+    """The report's provenance: when and from which commit it was rendered, with which torch."""
+    import torch
+
+    commit = _git("rev-parse", "--short", "HEAD") or "unknown (not a git checkout)"
+    # the stages' own outputs (dvc.lock, reports/) change during `dvc repro`: not a change of the code
+    if commit and _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!dvc.lock", ":!reports"):
+        commit += " with uncommitted changes"
+    return {"rendered": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit,
+            "torch": torch.__version__, "python": platform.python_version()}
+
+
+def run_table(names: list[str], train_dir: str | Path = "reports/train",
+              per_box_dir: str | Path = "reports/per_box") -> Any:
+    """One row per stage that left a ``run.json``: the experiment, the stage (train | evaluate),
+    its device, torch version, start and minutes."""
+    import pandas as pd
+
+    rows = []
+    for name in names:
+        for stage, folder in (("train", Path(train_dir) / name), ("evaluate", Path(per_box_dir) / name)):
+            p = folder / RUN_FILE
+            if p.exists():
+                r = json.loads(p.read_text())
+                rows.append({"row": name, "stage": stage, "device": r["device"], "torch": r["torch"],
+                             "started (UTC)": r["started"].replace("T", " ")[:16], "minutes": round(r["seconds"] / 60, 2)})
+    return pd.DataFrame(rows, columns=["row", "stage", "device", "torch", "started (UTC)", "minutes"])
