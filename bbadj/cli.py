@@ -44,6 +44,7 @@ def cmd_evaluate(args) -> int:
     from .device import resolve_device
     from .evaluate import evaluate
 
+    _check_detection_args(args)
     cfg, model = config_from_args(args), None
     if not args.identity:
         model = load_model(args.checkpoint, resolve_device(cfg.eval.device))
@@ -54,12 +55,38 @@ def cmd_evaluate(args) -> int:
     annotations, images = ((args.annotations, args.images) if args.annotations
                            else cfg.eval.set_paths(args.eval_set))
     coco = load_boxes(annotations, images, cfg.data)
-    result = evaluate(coco, cfg, model, repeats=args.repeats, seed=args.seed, buffer_ratio=args.buffer_ratio,
-                      progress=not args.no_progress, per_box_csv=args.per_box)
+    if args.detections:
+        result = _evaluate_detections(args, coco, cfg, model)
+    else:
+        result = evaluate(coco, cfg, model, repeats=args.repeats, seed=args.seed, buffer_ratio=args.buffer_ratio,
+                          progress=not args.no_progress, per_box_csv=args.per_box)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0
+
+
+def _check_detection_args(args) -> None:
+    """Options that belong to one mode only stop the command before anything is loaded."""
+    if args.detections and (args.repeats is not None or args.seed is not None):
+        raise SystemExit("bbadj evaluate: --repeats and --seed set the jitter draws; --detections has none")
+    if not args.detections and (args.iou_threshold is not None or args.score_threshold is not None):
+        raise SystemExit("bbadj evaluate: --iou-threshold and --score-threshold go with --detections")
+    if args.iou_threshold is not None and not 0 < args.iou_threshold <= 1:
+        raise SystemExit(f"bbadj evaluate: --iou-threshold must be in (0, 1], got {args.iou_threshold}")
+
+
+def _evaluate_detections(args, coco, cfg, model) -> dict:
+    """`bbadj evaluate --detections`: the detector's matched boxes, and (without --identity) the
+    model's adjustment of them."""
+    from . import detections
+
+    return detections.evaluate_detections(
+        args.detections, coco, cfg, model,
+        iou_threshold=detections.DEFAULT_IOU_THRESHOLD if args.iou_threshold is None else args.iou_threshold,
+        score_threshold=(detections.DEFAULT_SCORE_THRESHOLD if args.score_threshold is None
+                         else args.score_threshold),
+        buffer_ratio=args.buffer_ratio, progress=not args.no_progress, per_box_csv=args.per_box)
 
 
 def cmd_adjust(args) -> int:
@@ -133,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="score a checkpoint, or the jittered boxes (--identity), with the paper's metrics")
+    p = sub.add_parser("evaluate", help="score a checkpoint, or the jittered boxes (--identity), with the paper's "
+                                         "metrics; --detections: a detector's boxes instead")
     add_config_args(p)
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--identity", action="store_true", help="score the jittered input boxes as they are")
@@ -145,7 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="jitter seed (default: eval.seed)")
     p.add_argument("--repeats", type=int, help="jitter draws to average (default: eval.repeats)")
     p.add_argument("--decoding", choices=["argmax", "subpixel"])
-    p.add_argument("--per-box", help="also write one CSV line per (draw, box)")
+    p.add_argument("--detections", metavar="RESULTS_JSON",
+                   help="score a detector's boxes (a COCO results file) matched to the ground truth, and the model's "
+                        "adjustment of them (with --identity: the detector's boxes only), instead of jittered boxes")
+    p.add_argument("--iou-threshold", type=float,
+                   help="with --detections: the IoU a detection needs to match a true box (default: 0.5)")
+    p.add_argument("--score-threshold", type=float,
+                   help="with --detections: detections scored below it are skipped and counted (default: 0.0, "
+                        "keep all)")
+    p.add_argument("--per-box", help="also write one CSV line per (draw, box), or per matched detection")
     p.add_argument("--out", required=True, help="metrics JSON")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_evaluate)
