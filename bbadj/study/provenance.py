@@ -44,8 +44,10 @@ def header() -> dict:
 
     commit = _git("rev-parse", "--short", "HEAD") or "unknown (not a git checkout)"
     # the stages' own outputs (dvc.lock, reports/) change during `dvc repro`: not a change of the code
-    if commit and _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!dvc.lock", ":!reports"):
-        commit += " with uncommitted changes"
+    changed = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!dvc.lock", ":!reports").splitlines()
+    if changed:
+        paths = [line.split(None, 1)[1] for line in changed]
+        commit += f" with uncommitted changes to {', '.join(paths[:5])}" + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
     return {"rendered": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit,
             "torch": torch.__version__, "python": platform.python_version()}
 

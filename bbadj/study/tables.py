@@ -104,7 +104,7 @@ def write_summary(results: dict[str, Results], out_dir: str | Path = "reports") 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out / "summary.csv", index=False)
-    parts = ["# Every row of the study, in percent\n",
+    parts = ["# Every row of the study, in percent\n\n",
              "Written by the report stage from `reports/metrics/` (one row per experiment of `params.yaml`, "
              "the identity row and GrabCut); the report, `reports/report.html`, has the intervals.\n"]
     for s, part in frame.groupby("set", sort=False):
