@@ -12,7 +12,6 @@ small, off the image) are not matchable, so a detection on them is unmatched.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from torchvision.ops import box_iou
 
 from .box_ops import EDGES
 from .config import Config
-from .data.coco import CocoBoxes, DataError, ImageRecord
+from .data.coco import CocoBoxes, DataError, ImageRecord, read_instances, read_json
 from .evaluate import adjust_boxes
 from .metrics import per_box_errors, summarize
 
@@ -77,14 +76,7 @@ class Matching:
 def read_labels(annotations: str | Path) -> GroundTruthLabels:
     """Image ids, each annotation's category and the category ids of a COCO instances file."""
     path = Path(annotations)
-    if not path.exists():
-        raise FileNotFoundError(f"annotations file not found: {path}")
-    try:
-        doc = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}: not valid JSON ({e})") from e
-    if not isinstance(doc, dict) or "images" not in doc or "annotations" not in doc:
-        raise DataError(f"{path}: not a COCO instances file (needs 'images' and 'annotations')")
+    doc = read_instances(path)
     category_of = {}
     for ann in doc["annotations"]:
         if "category_id" not in ann:
@@ -106,12 +98,7 @@ def load_detections(path: str | Path, labels: GroundTruthLabels,
     if not math.isfinite(score_threshold):
         raise ValueError(f"score_threshold must be a finite number, got {score_threshold}")
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"detections file not found: {path}")
-    try:
-        doc = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}: not valid JSON ({e})") from e
+    doc = read_json(path, "detections")
     if not isinstance(doc, list):
         raise DataError(f"{path}: not a COCO results file (a JSON list of {{image_id, category_id, bbox, score}}), "
                         f"got a JSON {type(doc).__name__}")

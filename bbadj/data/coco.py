@@ -54,6 +54,25 @@ class CocoBoxes:
         return "; ".join(parts)
 
 
+def read_json(path: str | Path, what: str):
+    """The parsed JSON of ``path``; ``FileNotFoundError`` / ``DataError`` naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} file not found: {path}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: not valid JSON ({e})") from e
+
+
+def read_instances(path: str | Path) -> dict:
+    """A COCO instances file as parsed JSON, checked for its 'images' and 'annotations'."""
+    doc = read_json(path, "annotations")
+    if not isinstance(doc, dict) or "images" not in doc or "annotations" not in doc:
+        raise DataError(f"{path}: not a COCO instances file (needs 'images' and 'annotations')")
+    return doc
+
+
 def load_coco(
     annotations: str | Path,
     images_dir: str | Path,
@@ -76,14 +95,7 @@ def load_coco(
     duplicate image ids, and (with ``check_files``) a missing image file.
     """
     annotations, images_dir = Path(annotations), Path(images_dir)
-    if not annotations.exists():
-        raise FileNotFoundError(f"annotations file not found: {annotations}")
-    try:
-        doc = json.loads(annotations.read_text())
-    except json.JSONDecodeError as e:
-        raise DataError(f"{annotations}: not valid JSON ({e})") from e
-    if not isinstance(doc, dict) or "images" not in doc or "annotations" not in doc:
-        raise DataError(f"{annotations}: not a COCO instances file (needs 'images' and 'annotations')")
+    doc = read_instances(annotations)
 
     images: dict[int, dict] = {}
     for im in doc["images"]:
