@@ -218,17 +218,20 @@ def score_matching(matching: Matching, cfg: Config, model=None, *, buffer_ratio:
         raise DataError(f"{matching.detections.source}: no detection matched a ground-truth box of "
                         f"{matching.counts['annotations']} at IoU >= {matching.counts['iou_threshold']} "
                         f"(do its image_id and category_id follow the annotations' ids?)")
-    gt = torch.as_tensor(np.concatenate([r.boxes for r in matching.coco.images]))
+    gt = torch.as_tensor(matching.coco.all_boxes())
     det = torch.as_tensor(matching.detections.boxes[matching.rows])
-    result = {"matching": matching.counts, "detector": _row(det, gt)}
+    result = {"matching": matching.counts, "detector": _row(per_box_errors(det, gt))}
     adj, conf = torch.full_like(det, float("nan")), torch.full((len(det), 4), float("nan"))
+    adj_errors = None
     if model is not None:
         geometry = model.geometry.with_buffer_ratio(buffer_ratio)
         adj, conf = adjust_boxes(matching.coco, matching.coco.per_image(det.numpy()), cfg, model, geometry,
                                  progress, "adjust detections")
-        result["adjusted"] = _row(adj, gt)
+        adj_errors = per_box_errors(adj, gt)
+        result["adjusted"] = _row(adj_errors)
     if per_box_csv is not None:
-        _write_per_box(per_box_csv, matching, gt.numpy(), det.numpy(), adj.numpy(), conf.numpy())
+        adj_iou = adj_errors["iou"].numpy() if adj_errors is not None else np.full(len(det), np.nan)
+        _write_per_box(per_box_csv, matching, gt.numpy(), det.numpy(), adj.numpy(), conf.numpy(), adj_iou)
     return result
 
 
@@ -244,24 +247,22 @@ def evaluate_detections(detections: str | Path, coco: CocoBoxes, cfg: Config, mo
                           per_box_csv=per_box_csv)
 
 
-def _row(pred: torch.Tensor, gt: torch.Tensor) -> dict:
-    return {"n_boxes": len(gt), **summarize(per_box_errors(pred, gt))}
+def _row(errors: dict[str, torch.Tensor]) -> dict:
+    return {"n_boxes": len(errors["iou"]), **summarize(errors)}
 
 
 def _write_per_box(path, matching: Matching, gt: np.ndarray, det: np.ndarray, adj: np.ndarray,
-                   conf: np.ndarray) -> None:
+                   conf: np.ndarray, adj_iou: np.ndarray) -> None:
     """One line per matched pair: ids, the detection's file index and score, true/detector/adjusted
     boxes, per-edge confidence and both IoUs (adjusted ones NaN without a model)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     d = matching.detections
-    image_ids = np.concatenate([np.full(len(r.boxes), r.image_id) for r in matching.coco.images])
-    ann_ids = np.concatenate([r.ann_ids for r in matching.coco.images])
+    image_ids, ann_ids = matching.coco.box_ids()
     coords = ("x0", "y0", "x1", "y1")
     header = (["image_id", "ann_id", "det_index", "category_id", "score"] + [f"gt_{c}" for c in coords]
               + [f"det_{c}" for c in coords] + [f"adj_{c}" for c in coords] + [f"conf_{e}" for e in EDGES]
               + ["det_iou", "adj_iou"])
-    adj_iou = per_box_errors(adj, gt)["iou"].numpy()
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(header)

@@ -40,7 +40,7 @@ def evaluate(coco: CocoBoxes, cfg: Config, model=None, *, repeats: int | None = 
     if repeats < 1:
         raise ValueError("repeats must be at least 1")
     geometry = model.geometry.with_buffer_ratio(buffer_ratio) if model is not None else None
-    gt = torch.as_tensor(np.concatenate([r.boxes for r in coco.images]))
+    gt = torch.as_tensor(coco.all_boxes())
     rows, per_draw = [], []
     for k in range(repeats):
         jittered = draw_eval_jitter(coco, cfg.data, seed, k)
@@ -109,8 +109,7 @@ def _write_per_box(path, coco: CocoBoxes, gt: np.ndarray, rows) -> None:
     """One line per (draw, box): ids, true/jittered/adjusted boxes, per-edge confidence and errors."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    image_ids = np.concatenate([np.full(len(r.boxes), r.image_id) for r in coco.images])
-    ann_ids = np.concatenate([r.ann_ids for r in coco.images])
+    image_ids, ann_ids = coco.box_ids()
     coords = ("x0", "y0", "x1", "y1")
     header = (["repeat", "image_id", "ann_id"] + [f"gt_{c}" for c in coords] + [f"jit_{c}" for c in coords]
               + [f"adj_{c}" for c in coords] + [f"conf_{e}" for e in EDGES] + ["iou"]

@@ -71,7 +71,7 @@ def print_table(title: str, rows: list[tuple[str, object]]) -> None:
 def draw_boxes(coco: CocoBoxes, cfg: DataConfig, seed: int):
     """Every box of ``coco`` with its image index and one jitter draw (the evaluation's draw 0)."""
     img = np.concatenate([np.full(len(r.boxes), i) for i, r in enumerate(coco.images)])
-    gt = np.concatenate([r.boxes for r in coco.images])
+    gt = coco.all_boxes()
     return img, gt, np.concatenate(draw_eval_jitter(coco, cfg, seed, 0))
 
 

@@ -41,6 +41,15 @@ class CocoBoxes:
     def n_boxes(self) -> int:
         return int(sum(len(r.boxes) for r in self.images))
 
+    def all_boxes(self) -> np.ndarray:
+        """(N, 4) every box, in the order of ``images``."""
+        return np.concatenate([r.boxes for r in self.images])
+
+    def box_ids(self) -> tuple[np.ndarray, np.ndarray]:
+        """(image ids, annotation ids) of every box, in the order of ``images``."""
+        return (np.concatenate([np.full(len(r.boxes), r.image_id) for r in self.images]),
+                np.concatenate([r.ann_ids for r in self.images]))
+
     def per_image(self, rows: np.ndarray) -> list[np.ndarray]:
         """Split ``rows`` (one per box, in the order of ``images``) into one array per image."""
         return np.split(rows, np.cumsum([len(r.boxes) for r in self.images])[:-1])

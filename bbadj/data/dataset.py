@@ -155,7 +155,7 @@ class EvalImages(Dataset):
 def draw_eval_jitter(coco: CocoBoxes, cfg: DataConfig, seed: int, repeat: int) -> list[np.ndarray]:
     """The jittered boxes of draw ``repeat``: the same for every model given the same seed."""
     rng = np.random.default_rng([seed, repeat])
-    gt = np.concatenate([r.boxes for r in coco.images])
+    gt = coco.all_boxes()
     wh = np.concatenate([np.tile([r.width, r.height], (len(r.boxes), 1)) for r in coco.images])
     jittered = jitter_boxes(gt, wh, rng, cfg.jitter.shift, cfg.jitter.scale)
     return coco.per_image(jittered)

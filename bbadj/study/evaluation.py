@@ -40,6 +40,7 @@ def evaluate_experiment(name: str, params_path: str | Path = PARAMS, runs_dir: s
     started = time.time()
     cfg = experiment_config(params_path, name, runs_dir)
     preflight(cfg, "val")
+    device = resolve_device(cfg.eval.device)
     model, predict, fallbacks = None, None, []
     if name == GRABCUT:
         from ..grabcut import predict_grabcut
@@ -52,10 +53,8 @@ def evaluate_experiment(name: str, params_path: str | Path = PARAMS, runs_dir: s
             return boxes, conf
     elif name != IDENTITY:
         from ..checkpoint import load_model
-        from ..device import resolve_device
 
-        model = load_model(Path(runs_dir) / model_experiment(params_path, name) / "model.pt",
-                           resolve_device(cfg.eval.device))
+        model = load_model(Path(runs_dir) / model_experiment(params_path, name) / "model.pt", device)
         if model.geometry.crop_size != cfg.data.crop_size:
             raise StudyError(f"{name}: the model was trained at crop_size {model.geometry.crop_size}, "
                              f"params say {cfg.data.crop_size}; rerun its training stage")
@@ -72,7 +71,7 @@ def evaluate_experiment(name: str, params_path: str | Path = PARAMS, runs_dir: s
     out = Path(metrics_dir) / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
-    write_run_record(Path(per_box_dir) / name, resolve_device(cfg.eval.device), started)
+    write_run_record(Path(per_box_dir) / name, device, started)
     return results
 
 

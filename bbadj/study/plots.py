@@ -15,7 +15,7 @@ from .experiments import IDENTITY
 from .stats import PAPER_IDENTITY, PAPER_SNAPPER, Results, buffer_experiments, paired_difference, pass_runs
 
 
-SET_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7")  # Okabe-Ito: apart for colour-blind readers too
+COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7")  # Okabe-Ito: apart for colour-blind readers too
 
 
 def plot_gains(results: dict[str, Results]):
@@ -29,12 +29,13 @@ def plot_gains(results: dict[str, Results]):
     paper = dict(zip(METRIC_KEYS, (s - i for s, i in zip(PAPER_TABLE1[PAPER_SNAPPER], PAPER_TABLE1[PAPER_IDENTITY]))))
     offsets = np.linspace(-0.18, 0.18, len(results)) if len(results) > 1 else [0.0]
     labelled: set[str] = set()
+    diffs = {s: {n: paired_difference(res, n, IDENTITY) for n in names if n in res.names} for s, res in results.items()}
     for ax, key in zip(axes, METRIC_KEYS):
-        for (s, res), off, colour in zip(results.items(), offsets, SET_COLOURS):
+        for (s, res), off, colour in zip(results.items(), offsets, COLOURS):
             for i, name in enumerate(names):
                 if name not in res.names:
                     continue
-                d = paired_difference(res, name, IDENTITY).loc[key]
+                d = diffs[s][name].loc[key]
                 y = i + off
                 ax.plot([100 * d.lo, 100 * d.hi], [y, y], c=colour, lw=1.4)
                 first = ax is axes[0] and s not in labelled
@@ -63,7 +64,7 @@ def plot_passes(results: dict[str, Results]):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(METRIC_KEYS), figsize=(17, 2.8))
-    for (s, res), colour in zip(results.items(), SET_COLOURS):
+    for (s, res), colour in zip(results.items(), COLOURS):
         runs = pass_runs(res)
         if not runs:
             continue
@@ -90,7 +91,7 @@ def plot_confidence(res: Results, names: list[str]):
     from .confidence import reliability, selective_curve
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(13, 4))
-    for name, colour in zip(names, SET_COLOURS):
+    for name, colour in zip(names, COLOURS):
         r = reliability(res, name)
         a.errorbar(r.conf, 100 * r.accurate, yerr=[100 * (r.accurate - r.lo), 100 * (r.hi - r.accurate)],
                    marker="o", capsize=3, c=colour, label=name)
@@ -176,8 +177,9 @@ def gallery_rows(df, n: int, seed: int = 0):
 
 def draw_gallery(res: Results, name: str, annotations: str | Path, images_dir: str | Path,
                  n: int = 8, seed: int = 0, cols: int = 4, title: str | None = None):
-    """Real validation examples: true (green), jittered (orange, dashed) and adjusted (blue)
-    boxes, with the per-edge confidence written at each adjusted edge; worst cases first.
+    """Real validation examples: true (green, solid), jittered (amber, dashed) and adjusted
+    (magenta, dotted) boxes (``GALLERY_STYLE``), with the per-edge confidence written at each
+    adjusted edge; worst cases first.
     ``title`` goes above the legend."""
     import matplotlib.patheffects as pe
     import matplotlib.pyplot as plt

@@ -22,7 +22,7 @@ def _row_label(name: str) -> str:
     return ROW_NAMES.get(name, name)
 
 
-def _styled(frame, best: dict, caption: str):
+def _styled(frame, best: set, caption: str):
     """A Styler of string cells with ``best`` ({(row, column)}) in bold."""
     def bold(data):
         return data.apply(lambda col: [("font-weight:bold;background:#eef6ee" if (r, col.name) in best else "")

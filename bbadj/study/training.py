@@ -14,8 +14,9 @@ def train_experiment(name: str, params_path: str | Path = PARAMS, runs_dir: str 
                      echo: Callable[[str], None] | None = print) -> dict:
     """Train experiment ``name`` (of ``experiments`` or ``finetune``) into ``runs_dir/name``
     (resuming a crashed run of the same configuration), then write its training curves with
-    dvclive into ``curves_dir/name``, and the run's device and duration (``run.json``). With ``train.nproc_per_node`` > 1 the training runs under
-    torchrun (``bbadj train --experiment``), one process per device."""
+    dvclive into ``curves_dir/name``, and the run's device and duration (``run.json``). With
+    ``train.nproc_per_node`` > 1 the training runs under torchrun (``bbadj train --experiment``),
+    one process per device."""
     import time
 
     from ..device import resolve_device
