@@ -21,6 +21,7 @@ from .checkpoint import init_weights, save_atomic
 from .config import Config, TrainConfig
 from .data.dataset import TrainBatches, load_boxes
 from .device import resolve_device
+from .fingerprint import changed_parts, run_inputs
 from .losses import edge_loss
 from .model import build_model
 from .progress import progress_bar
@@ -120,22 +121,6 @@ class _Dist:
         return float(t) / self.world_size
 
 
-def _comparable(cfg: dict) -> dict:
-    """The parts of a config that must match to resume (not where it runs, nor how often it logs)."""
-    d = json.loads(json.dumps(cfg))
-    for key in ("device", "checkpoint_every", "log_every", "nproc_per_node"):
-        d["train"].pop(key, None)
-    d["data"].pop("num_workers", None)
-    d.pop("eval", None)
-    return d
-
-
-def same_run(saved_config: dict | None, cfg: Config) -> bool:
-    """Whether a checkpoint written under ``saved_config`` belongs to the run of ``cfg`` (where
-    it runs and how often it logs or saves may differ)."""
-    return saved_config is not None and _comparable(saved_config) == _comparable(cfg.to_dict())
-
-
 def total_steps(cfg: Config, batches_per_epoch: int) -> int:
     if cfg.train.max_steps > 0:
         return cfg.train.max_steps
@@ -147,10 +132,10 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = True, other_run: s
     """Train ``cfg`` into ``out_dir`` (``last.pt``: full checkpoint; ``model.pt``: final weights
     and config; ``train_log.jsonl``: one line per logged step). Returns the final log entry.
 
-    With ``resume``, a ``last.pt`` of the same run (``same_run``) is picked up where it stopped;
-    one of another configuration is an error (``other_run="raise"``, the command line's default)
-    or is started over (``"restart"``: what the study does when DVC reruns a stage whose params
-    changed). ``stop_after`` ends the run after that many steps as if it had been killed (tests).
+    With ``resume``, a ``last.pt`` of the same run is picked up where it stopped: the same
+    settings, training data, code and starting weights (``bbadj.fingerprint``). One of another run
+    is an error (``other_run="raise"``, the command line's default) or is started over
+    (``"restart"``: what the study does when DVC reruns a stage whose inputs changed). ``stop_after`` ends the run after that many steps as if it had been killed (tests).
     """
     if other_run not in ("raise", "restart"):
         raise ValueError(f"other_run must be 'raise' or 'restart', got {other_run!r}")
@@ -166,6 +151,8 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = True, other_run: s
     coco = load_boxes(d.train_annotations, d.train_images, d, verbose=env.main)
     mix = load_boxes(d.mix.annotations, d.mix.images, d, verbose=env.main) if d.mix.fraction > 0 else None
     data = TrainBatches(coco, d, tc.batch_size, tc.seed, env.rank, env.world_size, mix=mix)
+    sources = [coco] + ([mix] if mix is not None else [])
+    inputs = run_inputs(cfg, [s.source for s in sources], [r.path for s in sources for r in s.images])
     steps = total_steps(cfg, len(data))
 
     model = build_model(cfg.model, cfg.data.geometry)
@@ -183,13 +170,13 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = True, other_run: s
     log_path = out_dir / "train_log.jsonl"
     start = 0
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False) if resume and ckpt_path.exists() else None
-    if ckpt is not None and not same_run(ckpt.get("config"), cfg):
+    changed = changed_parts(ckpt.get("inputs"), inputs) if ckpt is not None else []
+    if changed:
+        what = f"{ckpt_path} is from another run: its {', '.join(changed)} differ from this run's"
         if other_run == "raise":
-            raise RuntimeError(
-                f"{ckpt_path} was written by a different configuration; use another output "
-                f"directory, or delete it to start over")
+            raise RuntimeError(f"{what}; use another output directory, or --restart to start over")
         if env.main:
-            print(f"{ckpt_path} is from another configuration: starting over")
+            print(f"{what}: starting over")
         ckpt = None
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
@@ -215,7 +202,7 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = True, other_run: s
         save_atomic({
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-            "rng": {"torch": torch.get_rng_state()}, "step": step, "config": cfg.to_dict(),
+            "rng": {"torch": torch.get_rng_state()}, "step": step, "config": cfg.to_dict(), "inputs": inputs,
         }, ckpt_path)
 
     loader = DataLoader(data, batch_size=None, sampler=range(start, steps), num_workers=cfg.data.num_workers,
@@ -251,7 +238,8 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = True, other_run: s
             return entry
     bar.close()
     if env.main:
-        save_atomic({"model": model.state_dict(), "config": cfg.to_dict(), "step": step}, out_dir / "model.pt")
+        save_atomic({"model": model.state_dict(), "config": cfg.to_dict(), "step": step, "inputs": inputs},
+                    out_dir / "model.pt")
     if env.enabled:
         dist.barrier()
     return entry

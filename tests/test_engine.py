@@ -54,7 +54,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tiny_synth, tmp_path):
 
 def test_a_different_configuration_refuses_to_resume(tiny_synth, tmp_path):
     train(tiny_config(tiny_synth), tmp_path / "run", progress=False, stop_after=2)
-    with pytest.raises(RuntimeError, match="different configuration"):
+    with pytest.raises(RuntimeError, match="its config differ"):
         train(tiny_config(tiny_synth, lr=0.5), tmp_path / "run", progress=False)
 
 
@@ -91,7 +91,7 @@ def test_a_checkpoint_of_another_configuration(tiny_synth, tmp_path):
     train(cfg.with_overrides({"train": {"log_every": 2, "nproc_per_node": 4}}), tmp_path / "run", progress=False)
     assert len((tmp_path / "run" / "train_log.jsonl").read_text().splitlines()) == 2  # resumed at the end: nothing redone
     other = cfg.with_overrides({"train": {"lr": 0.5}})
-    with pytest.raises(RuntimeError, match="different configuration"):
+    with pytest.raises(RuntimeError, match="its config differ"):
         train(other, tmp_path / "run", progress=False)
     train(other, tmp_path / "run", other_run="restart", progress=False)
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=False)["config"]["train"]["lr"] == 0.5

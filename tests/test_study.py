@@ -61,9 +61,9 @@ def test_default_grid():
     assert {c.train.loss for c in synthetic.values()} >= {"two_point", "bce_onehot"}
     assert {c.eval.decoding for c in cfgs.values()} == {"argmax", "subpixel"}
     # no two trained experiments train the same thing (the default is trained once)
-    from bbadj.engine import _comparable
+    from bbadj.fingerprint import comparable_config
 
-    keys = [json.dumps(_comparable(cfgs[n].to_dict()), sort_keys=True) for n in trained]
+    keys = [json.dumps(comparable_config(cfgs[n].to_dict()), sort_keys=True) for n in trained]
     assert len(set(keys)) == len(keys)
 
 

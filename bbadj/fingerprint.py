@@ -1,0 +1,84 @@
+"""What a training run is made of, so that a checkpoint resumes only the run it belongs to.
+
+A checkpoint records four fingerprints of its run's inputs: the settings that change the result
+(``config``), the training data (``data``: the annotation files' contents and the images' names,
+sizes and modification times), the code (``code``: bbadj's core modules, torch's and timm's
+versions) and the weights it started from (``weights``: ``model.init_from`` and a
+``model.pretrained`` file). A run resumes only when all four match; otherwise the new inputs
+would be trained on top of weights learnt from the old ones, while DVC records the new ones.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import metadata
+from pathlib import Path
+from typing import Iterable
+
+from .config import Config
+
+PARTS = ("config", "data", "code", "weights")
+# the package's modules that do not change what training computes: the study, the benchmarks, the
+# command line (a change there never makes a run's checkpoint stale)
+_NOT_TRAINING = ("study", "bench", "cli.py", "args.py", "__main__.py")
+
+
+def comparable_config(cfg: dict) -> dict:
+    """The parts of a config that must match to resume (not where it runs, nor how often it logs)."""
+    d = json.loads(json.dumps(cfg))
+    for key in ("device", "checkpoint_every", "log_every", "nproc_per_node"):
+        d["train"].pop(key, None)
+    d["data"].pop("num_workers", None)
+    d.pop("eval", None)
+    return d
+
+
+def run_inputs(cfg: Config, annotation_files: Iterable[str | Path], image_files: Iterable[str | Path]) -> dict[str, str]:
+    """The four fingerprints (hex digests) of a run of ``cfg`` on these files."""
+    weights = [cfg.model.init_from] if cfg.model.init_from else []
+    if cfg.model.pretrained not in ("imagenet", "none"):
+        weights.append(cfg.model.pretrained)
+    return {
+        "config": _digest([json.dumps(comparable_config(cfg.to_dict()), sort_keys=True)]),
+        "data": _digest([_file_digest(p) for p in annotation_files] + [_stat(p) for p in sorted(set(map(str, image_files)))]),
+        "code": code_digest(),
+        "weights": _digest([_file_digest(p) for p in weights]),
+    }
+
+
+def changed_parts(saved: dict | None, now: dict[str, str]) -> list[str]:
+    """The parts of ``now`` that differ from a checkpoint's ``saved`` fingerprints (all of them when
+    it has none: a checkpoint written before fingerprints existed is never resumed)."""
+    saved = saved or {}
+    return [p for p in PARTS if saved.get(p) != now[p]]
+
+
+def code_digest(root: str | Path | None = None) -> str:
+    """bbadj's core modules (their source; ``root``: the package folder), and the versions of torch,
+    torchvision and timm."""
+    root = Path(root or Path(__file__).resolve().parent)
+    files = sorted(p for p in root.rglob("*.py") if p.relative_to(root).parts[0] not in _NOT_TRAINING)
+    items = [f"{p.relative_to(root).as_posix()}\0{p.read_text()}" for p in files]
+    for dist in ("torch", "torchvision", "timm"):
+        try:
+            items.append(f"{dist}=={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            items.append(f"{dist} absent")
+    return _digest(items)
+
+
+def _file_digest(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return f"{Path(path).name}:{h.hexdigest()}"
+
+
+def _stat(path: str) -> str:
+    s = Path(path).stat()
+    return f"{path}:{s.st_size}:{s.st_mtime_ns}"
+
+
+def _digest(items: list[str]) -> str:
+    return hashlib.sha256("\n".join(items).encode()).hexdigest()
