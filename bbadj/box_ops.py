@@ -50,6 +50,13 @@ def positions_to_boxes(positions, windows, size: int) -> torch.Tensor:
     return edges[:, _EDGES_TO_BOX]
 
 
+def position_size(windows, size: int) -> torch.Tensor:
+    """(N, 4) image pixels per crop position of each edge, in EDGES order: how far one position
+    moves that edge in the image (a large box's crop position spans many image pixels)."""
+    _, extent = _frame(torch.as_tensor(windows, dtype=torch.float64))
+    return extent / (size - 1)
+
+
 def _frame(windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per window, the origin and extent of each edge's axis, in EDGES order: (N, 4) each."""
     w = windows

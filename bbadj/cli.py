@@ -107,8 +107,9 @@ def cmd_adjust(args) -> int:
     from .box_ops import EDGES
 
     result = [{"box": [round(v, 3) for v in b.tolist()],
-               "confidence": {e: round(float(c), 4) for e, c in zip(EDGES, conf)}}
-              for b, conf in zip(out["boxes"], out["confidence"])]
+               "confidence": {e: round(float(c), 4) for e, c in zip(EDGES, conf)},
+               "err_px": {e: round(float(c), 3) for e, c in zip(EDGES, err)}}
+              for b, conf, err in zip(out["boxes"], out["confidence"], out["err_px"])]
     print(json.dumps(result, indent=2))
     return 0
 

@@ -6,13 +6,18 @@ import torch
 DECODINGS = ("argmax", "subpixel")
 
 
-def decode_edges(logits: torch.Tensor, method: str = "subpixel", window: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, 4, S) logits in EDGES order -> positions (B, 4) in [0, S - 1] and confidences (B, 4).
+def decode_edges(logits: torch.Tensor, method: str = "subpixel",
+                 window: int = 2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(B, 4, S) logits in EDGES order -> positions (B, 4) in [0, S - 1], confidences (B, 4) and
+    expected absolute errors (B, 4), in positions.
 
     ``argmax``: the most probable position. ``subpixel``: the expectation of the softmax
     restricted to ``window`` positions either side of the peak (at the border, the part of the
     window that exists). The confidence is the probability mass within ``window`` positions of
-    the peak: how sure the model is that the edge lies where it says.
+    the peak: how sure the model is that the edge lies where it says. The expected absolute error
+    is the mean distance of the model's whole distribution from the decoded position,
+    sum_i p_i |i - pos|: what the model expects to be off by, in positions (times the crop's pixel
+    size, in image pixels: ``inference.predict_windows``).
 
     Top <= bottom and left <= right are enforced by sorting each pair, confidences following
     their edge (each edge is predicted independently and can cross its partner on a tiny box).
@@ -28,8 +33,9 @@ def decode_edges(logits: torch.Tensor, method: str = "subpixel", window: int = 2
         pos = peak.to(prob.dtype)
     else:
         pos = (prob * near * grid).sum(-1) / conf.clamp(min=1e-12)
+    spread = (prob * (grid - pos[..., None]).abs()).sum(-1)
     pairs = pos.view(-1, 2, 2)  # (top, bottom), (left, right)
     order = pairs.argsort(dim=-1)
     pos = pairs.gather(-1, order).view(-1, 4)
-    conf = conf.view(-1, 2, 2).gather(-1, order).view(-1, 4)
-    return pos, conf
+    conf, spread = (t.view(-1, 2, 2).gather(-1, order).view(-1, 4) for t in (conf, spread))
+    return pos, conf, spread

@@ -24,7 +24,7 @@ from torchvision.ops import box_iou
 from .box_ops import EDGES
 from .config import Config
 from .data.coco import CocoBoxes, DataError, ImageRecord, read_instances, read_json
-from .evaluate import adjust_boxes
+from .evaluate import adjust_boxes, no_confidence
 from .metrics import per_box_errors, summarize
 
 DEFAULT_IOU_THRESHOLD = 0.5  # COCO's AP50 threshold, the usual "this detection found that object"
@@ -221,11 +221,11 @@ def score_matching(matching: Matching, cfg: Config, model=None, *, buffer_ratio:
     gt = torch.as_tensor(matching.coco.all_boxes())
     det = torch.as_tensor(matching.detections.boxes[matching.rows])
     result = {"matching": matching.counts, "detector": _row(per_box_errors(det, gt))}
-    adj, conf = torch.full_like(det, float("nan")), torch.full((len(det), 4), float("nan"))
+    adj, (conf, _) = torch.full_like(det, float("nan")), no_confidence(len(det))
     adj_errors = None
     if model is not None:
         geometry = model.geometry.with_buffer_ratio(buffer_ratio)
-        adj, conf = adjust_boxes(matching.coco, matching.coco.per_image(det.numpy()), cfg, model, geometry,
+        adj, conf, _ = adjust_boxes(matching.coco, matching.coco.per_image(det.numpy()), cfg, model, geometry,
                                  progress, "adjust detections")
         adj_errors = per_box_errors(adj, gt)
         result["adjusted"] = _row(adj_errors)

@@ -21,8 +21,8 @@ from .inference import predict_windows
 from .metrics import METRIC_KEYS, per_box_errors, summarize
 from .progress import progress_bar
 
-# predict(coco, jittered boxes per image, cfg, desc) -> (boxes (N, 4), confidences (N, 4))
-Predictor = Callable[[CocoBoxes, list, Config, str], tuple[torch.Tensor, torch.Tensor]]
+# predict(coco, jittered boxes per image, cfg, desc) -> (boxes (N, 4), confidences (N, 4), expected errors (N, 4) px)
+Predictor = Callable[[CocoBoxes, list, Config, str], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 
 
 def evaluate(coco: CocoBoxes, cfg: Config, model=None, *, repeats: int | None = None, seed: int | None = None,
@@ -46,15 +46,15 @@ def evaluate(coco: CocoBoxes, cfg: Config, model=None, *, repeats: int | None = 
         jittered = draw_eval_jitter(coco, cfg.data, seed, k)
         desc = f"evaluate draw {k + 1}/{repeats}"
         if predict is not None:
-            pred, conf = predict(coco, jittered, cfg, desc)
+            pred, conf, err_px = predict(coco, jittered, cfg, desc)
         elif model is None:
-            pred, conf = torch.as_tensor(np.concatenate(jittered)), torch.full((len(gt), 4), float("nan"))
+            pred, conf, err_px = torch.as_tensor(np.concatenate(jittered)), *no_confidence(len(gt))
         else:
-            pred, conf = adjust_boxes(coco, jittered, cfg, model, geometry, progress, desc)
+            pred, conf, err_px = adjust_boxes(coco, jittered, cfg, model, geometry, progress, desc)
         errors = per_box_errors(pred, gt)
         per_draw.append(summarize(errors))
         if per_box_csv is not None:
-            rows.append((k, np.concatenate(jittered), pred.numpy(), conf.numpy(), errors))
+            rows.append((k, np.concatenate(jittered), pred.numpy(), conf.numpy(), err_px.numpy(), errors))
     result = {"n_boxes": len(gt), "repeats": repeats}
     result.update({key: float(np.mean([d[key] for d in per_draw])) for key in METRIC_KEYS})
     if per_box_csv is not None:
@@ -62,18 +62,22 @@ def evaluate(coco: CocoBoxes, cfg: Config, model=None, *, repeats: int | None = 
     return result
 
 
+def no_confidence(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The per-edge confidences and expected errors of a row that has none (identity, GrabCut): NaN."""
+    return torch.full((n, 4), float("nan")), torch.full((n, 4), float("nan"), dtype=torch.float64)
+
+
 def adjust_boxes(coco: CocoBoxes, rough: list[np.ndarray], cfg: Config, model, geometry: CropGeometry,
-                 progress: bool = True, desc: str = "adjust") -> tuple[torch.Tensor, torch.Tensor]:
-    """The model's boxes (N, 4) and per-edge confidences (N, 4) from ``rough`` (one (N_i, 4) array
-    per image of ``coco``, one row per box of it), in the order of ``coco.images``; with
-    ``eval.passes`` > 1 the model is applied again to its own output (the confidences are the
-    last pass's). Shared by the jitter evaluation and the detections' (``bbadj.detections``), so
+                 progress: bool = True, desc: str = "adjust") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The model's boxes (N, 4), per-edge confidences (N, 4) and expected errors in pixels (N, 4)
+    from ``rough`` (one (N_i, 4) array per image of ``coco``, one row per box of it), in the order
+    of ``coco.images``; with ``eval.passes`` > 1 the model is applied again to its own output (the
+    confidences and errors are the last pass's). Shared by the jitter evaluation and the detections' (``bbadj.detections``), so
     both adjust boxes the same way."""
-    boxes, conf = _one_pass(coco, rough, cfg, model, geometry, progress, desc)
+    out = _one_pass(coco, rough, cfg, model, geometry, progress, desc)
     for k in range(1, cfg.eval.passes):
-        boxes, conf = _one_pass(coco, coco.per_image(boxes.numpy()), cfg, model, geometry, progress,
-                                f"{desc}, pass {k + 1}")
-    return boxes, conf
+        out = _one_pass(coco, coco.per_image(out[0].numpy()), cfg, model, geometry, progress, f"{desc}, pass {k + 1}")
+    return out
 
 
 def _one_pass(coco, rough, cfg: Config, model, geometry: CropGeometry, progress: bool, desc: str):
@@ -84,16 +88,15 @@ def _one_pass(coco, rough, cfg: Config, model, geometry: CropGeometry, progress:
     loader = DataLoader(EvalImages(coco, rough, geometry), batch_size=None, shuffle=False,
                         num_workers=cfg.data.num_workers, pin_memory=device.type == "cuda")
     model.eval()
-    boxes, confs, pending = [], [], []
+    parts, pending = [], []
 
     def flush():
         crops = torch.cat([p["crops"] for p in pending])
         windows = torch.cat([p["windows"] for p in pending])
         wh = torch.cat([torch.tensor([[coco.images[p["index"]].width, coco.images[p["index"]].height]] * len(p["crops"]),
                                      dtype=torch.float64) for p in pending])
-        b, c = predict_windows(model, crops, windows, wh, cfg.eval.decoding, cfg.eval.window, cfg.eval.batch_size)
-        boxes.append(b)
-        confs.append(c)
+        parts.append(predict_windows(model, crops, windows, wh, cfg.eval.decoding, cfg.eval.window,
+                                     cfg.eval.batch_size))
         pending.clear()
 
     for item in progress_bar(loader, desc=desc, disable=not progress, unit="img", dynamic_ncols=True):
@@ -102,23 +105,24 @@ def _one_pass(coco, rough, cfg: Config, model, geometry: CropGeometry, progress:
             flush()
     if pending:
         flush()
-    return torch.cat(boxes), torch.cat(confs)
+    return tuple(torch.cat(t) for t in zip(*parts))
 
 
 def _write_per_box(path, coco: CocoBoxes, gt: np.ndarray, rows) -> None:
-    """One line per (draw, box): ids, true/jittered/adjusted boxes, per-edge confidence and errors."""
+    """One line per (draw, box): ids, true/jittered/adjusted boxes, per-edge confidence and expected
+    error in pixels (``err_px_<edge>``), and the measured errors."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     image_ids, ann_ids = coco.box_ids()
     coords = ("x0", "y0", "x1", "y1")
     header = (["repeat", "image_id", "ann_id"] + [f"gt_{c}" for c in coords] + [f"jit_{c}" for c in coords]
-              + [f"adj_{c}" for c in coords] + [f"conf_{e}" for e in EDGES] + ["iou"]
+              + [f"adj_{c}" for c in coords] + [f"conf_{e}" for e in EDGES] + [f"err_px_{e}" for e in EDGES] + ["iou"]
               + [f"err_{c}" for c in coords] + ["max_corner_err"])
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(header)
-        for k, jit, pred, conf, err in rows:
-            table = np.column_stack([np.full(len(gt), k), image_ids, ann_ids, gt, jit, pred, conf,
+        for k, jit, pred, conf, err_px, err in rows:
+            table = np.column_stack([np.full(len(gt), k), image_ids, ann_ids, gt, jit, pred, conf, err_px,
                                      err["iou"].numpy(), err["edge_err"].numpy(),
                                      err["corner_err"].max(dim=1).values.numpy()])
             for r in table:

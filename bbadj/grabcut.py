@@ -77,9 +77,9 @@ def grabcut_box(image: np.ndarray, box, cfg: GrabCutConfig) -> tuple[np.ndarray,
 
 
 def predict_grabcut(coco: CocoBoxes, jittered: list[np.ndarray], cfg: GrabCutConfig, progress: bool = False,
-                    desc: str = "grabcut") -> tuple[torch.Tensor, torch.Tensor, int]:
-    """GrabCut boxes for every jittered box, in the order of ``coco.images``; confidences are NaN
-    (GrabCut gives none). Also returns how many boxes fell back to the rough box."""
+                    desc: str = "grabcut") -> tuple[torch.Tensor, int]:
+    """GrabCut boxes for every jittered box, in the order of ``coco.images`` (GrabCut gives no
+    confidence), and how many boxes fell back to the rough box."""
     out, fallbacks = [], 0
     for rec, jit in progress_bar(list(zip(coco.images, jittered)), desc=desc, disable=not progress, unit="img"):
         image = read_rgb(rec.path)
@@ -90,4 +90,4 @@ def predict_grabcut(coco: CocoBoxes, jittered: list[np.ndarray], cfg: GrabCutCon
             out.append(box)
             fallbacks += not ok
     boxes = torch.as_tensor(np.array(out, dtype=np.float64).reshape(-1, 4))
-    return boxes, torch.full((len(boxes), 4), float("nan")), fallbacks
+    return boxes, fallbacks

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from .config import EvalConfig
-from .box_ops import crop_windows, positions_to_boxes
+from .box_ops import crop_windows, position_size, positions_to_boxes
 from .data.crops import cut_crops
 from .data.images import normalize, read_rgb
 from .decoding import decode_edges
@@ -16,24 +16,25 @@ from .decoding import decode_edges
 
 @torch.no_grad()
 def predict_windows(model, crops: torch.Tensor, windows, image_wh, decoding: str = "subpixel",
-                    window: int = 2, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+                    window: int = 2, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Crops (N, 3, S, S) cut from ``windows`` -> adjusted boxes (N, 4) in image pixels (clipped
-    to the image) and confidences (N, 4) in EDGES order (top, bottom, left, right)."""
+    to the image), confidences (N, 4) and expected absolute errors in image pixels (N, 4), both
+    in EDGES order (top, bottom, left, right)."""
     S = crops.shape[-1]
-    pos, conf = [], []
+    pos, conf, spread = [], [], []
     device = next(model.parameters()).device
     for i in range(0, len(crops), batch_size):
         logits = model(crops[i:i + batch_size].to(device))
-        p, c = decode_edges(logits, decoding, window)
-        pos.append(p.cpu())
-        conf.append(c.cpu())
+        for out, t in zip((pos, conf, spread), decode_edges(logits, decoding, window)):
+            out.append(t.cpu())
     if not pos:
-        return torch.zeros(0, 4, dtype=torch.float64), torch.zeros(0, 4)
+        return torch.zeros(0, 4, dtype=torch.float64), torch.zeros(0, 4), torch.zeros(0, 4, dtype=torch.float64)
     boxes = positions_to_boxes(torch.cat(pos), windows, S)
+    err_px = torch.cat(spread).double() * position_size(windows, S)
     wh = torch.as_tensor(image_wh, dtype=torch.float64).reshape(-1, 2).expand(len(boxes), 2)
     boxes[:, [0, 2]] = torch.minimum(boxes[:, [0, 2]].clamp(min=0), wh[:, :1])
     boxes[:, [1, 3]] = torch.minimum(boxes[:, [1, 3]].clamp(min=0), wh[:, 1:])
-    return boxes, torch.cat(conf)
+    return boxes, torch.cat(conf), err_px
 
 
 def _as_rgb_tensor(image) -> torch.Tensor:
@@ -56,8 +57,10 @@ def adjust(image, boxes, model, buffer_ratio: float | None = None, decoding: str
     (N, 4) rough boxes x0, y0, x1, y1 in pixels. ``model``: from ``bbadj.load_model``; the crops
     are its own (``model.geometry``: crop size, normalisation, buffer ratio unless
     ``buffer_ratio`` is given). ``decoding`` and ``window`` default to ``eval``'s defaults.
-    Returns ``{"boxes": (N, 4) pixels, "confidence": (N, 4) per edge, in EDGES order
-    (top, bottom, left, right)}``.
+    Returns ``{"boxes": (N, 4) pixels, "confidence": (N, 4), "err_px": (N, 4)}``, per edge in
+    EDGES order (top, bottom, left, right): ``confidence`` is the probability mass near the
+    decoded position (in crop positions), ``err_px`` the expected absolute error in image pixels
+    (what to flag a snapped edge for review by: ``decoding.decode_edges``).
     """
     g = getattr(model, "geometry", None)
     if g is None:
@@ -73,7 +76,7 @@ def adjust(image, boxes, model, buffer_ratio: float | None = None, decoding: str
     crops = cut_crops(x, windows, g.crop_size, g.roi_sampling_ratio)
     was_training = model.training
     model.eval()
-    out, conf = predict_windows(model, crops, windows, (img.shape[2], img.shape[1]),
-                                decoding or EvalConfig.decoding, EvalConfig.window if window is None else window)
+    out, conf, err_px = predict_windows(model, crops, windows, (img.shape[2], img.shape[1]),
+                                        decoding or EvalConfig.decoding, EvalConfig.window if window is None else window)
     model.train(was_training)
-    return {"boxes": out.numpy(), "confidence": conf.numpy()}
+    return {"boxes": out.numpy(), "confidence": conf.numpy(), "err_px": err_px.numpy()}

@@ -91,7 +91,32 @@ def test_cli_adjust_prints_the_same_as_python(checkpoint, tiny_synth, capsys):
     printed = json.loads(capsys.readouterr().out)
     ref = bbadj.adjust(rec.path, box, bbadj.load_model(checkpoint))
     assert np.allclose(printed[0]["box"], ref["boxes"][0], atol=1e-3)
-    assert set(printed[0]["confidence"]) == {"top", "bottom", "left", "right"}
+    assert set(printed[0]["confidence"]) == set(printed[0]["err_px"]) == {"top", "bottom", "left", "right"}
     assert main(["adjust", "--checkpoint", str(tiny_synth / "none.pt"), "--image", str(rec.path),
                  "--box", "1,2,3,4"]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+
+
+class FixedLogits(torch.nn.Module):
+    """A stand-in model whose four edge distributions are the same for every crop."""
+
+    def __init__(self, geometry, logits):
+        super().__init__()
+        self.geometry, self.logits = geometry, torch.nn.Parameter(logits)
+
+    def forward(self, x):
+        return self.logits.expand(len(x), -1, -1)
+
+
+def test_expected_error_is_in_image_pixels():
+    """One distribution, two boxes, one twice the other's size: the expected error in image
+    pixels is the distribution's mean distance (in positions) times each box's pixels per position."""
+    cfg = Config().with_overrides({"data": {"crop_size": 11, "buffer_ratio": 1.0}})
+    logits = torch.full((4, 11), -30.0)
+    logits[:, 5] = logits[:, 7] = 0.0  # half at 5, half at 7: decoded at 6, one position off either way
+    model = FixedLogits(cfg.data.geometry, logits)
+    image = torch.zeros(3, 200, 300, dtype=torch.uint8)
+    out = bbadj.adjust(image, [[10, 20, 60, 40], [100, 100, 200, 140]], model)
+    per_position = np.array([[20 / 10, 20 / 10, 50 / 10, 50 / 10], [40 / 10, 40 / 10, 100 / 10, 100 / 10]])
+    assert np.allclose(out["err_px"], per_position, atol=1e-4)
+    assert np.allclose(out["boxes"][0], [10 + 6 * 5, 20 + 6 * 2, 10 + 6 * 5, 20 + 6 * 2], atol=1e-3)

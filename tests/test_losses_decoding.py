@@ -41,15 +41,19 @@ def test_decoding_argmax_subpixel_confidence_and_order():
     logits[0, 1, 15] = 5.0                          # bottom
     logits[0, 2, 12] = 5.0                          # left: after right -> the pair is swapped
     logits[0, 3, 3] = 5.0
-    pos, conf = decode_edges(logits, "subpixel", window=2)
+    pos, conf, spread = decode_edges(logits, "subpixel", window=2)
     assert pos[0].tolist() == pytest.approx([4.5, 15.0, 3.0, 12.0], abs=1e-4)
     assert conf.min() > 0.99
-    pos_a, _ = decode_edges(logits, "argmax")
+    # two equal peaks either side of 4.5: half a position off either way; one peak: none
+    assert spread[0].tolist() == pytest.approx([0.5, 0.0, 0.0, 0.0], abs=1e-4)
+    pos_a, _, _ = decode_edges(logits, "argmax")
     assert pos_a[0].tolist() == [4.0, 15.0, 3.0, 12.0]
     flat = torch.zeros(1, 4, S)
-    _, conf_flat = decode_edges(flat, "subpixel", window=2)
+    _, conf_flat, spread_flat = decode_edges(flat, "subpixel", window=2)
     # uniform: the peak is position 0, so the window holds positions 0..2, 3 of 20
     assert torch.allclose(conf_flat, torch.full((1, 4), 3 / S))
+    # decoded at 1.0 (the window's mean); the mean distance of 0..19 from 1 is (1 + 0 + 1 + ... + 18) / 20
+    assert torch.allclose(spread_flat, torch.full((1, 4), (1 + sum(range(19))) / S))
 
 
 def test_confidence_follows_its_edge_through_the_swap():
@@ -58,6 +62,7 @@ def test_confidence_follows_its_edge_through_the_swap():
     logits[0, :, 10] = 0.0
     logits[0, 2, 14] = 3.0   # left: confident, at 14
     logits[0, 3, 2] = 0.0    # right: unsure, split between 2 and 10 ... peak at 2 (first max)
-    pos, conf = decode_edges(logits, "argmax", window=0)
+    pos, conf, spread = decode_edges(logits, "argmax", window=0)
     assert pos[0, 2:].tolist() == [2.0, 14.0]
     assert conf[0, 3] > 0.9 and conf[0, 2] < 0.6
+    assert spread[0, 3] < 0.5 < spread[0, 2], "the expected error follows its edge too"

@@ -34,7 +34,7 @@ def evaluate_experiment(name: str, params_path: str | Path = PARAMS, runs_dir: s
 
     from ..data.dataset import load_boxes
     from ..device import resolve_device
-    from ..evaluate import evaluate
+    from ..evaluate import evaluate, no_confidence
     from .provenance import write_run_record
 
     started = time.time()
@@ -48,9 +48,9 @@ def evaluate_experiment(name: str, params_path: str | Path = PARAMS, runs_dir: s
         gcfg = grabcut_config(params_path)
 
         def predict(coco, jittered, _cfg, desc):
-            boxes, conf, n = predict_grabcut(coco, jittered, gcfg, progress, desc)
+            boxes, n = predict_grabcut(coco, jittered, gcfg, progress, desc)
             fallbacks.append(n)
-            return boxes, conf
+            return boxes, *no_confidence(len(boxes))
     elif name != IDENTITY:
         from ..checkpoint import load_model
 
