@@ -88,8 +88,8 @@ class CropGeometry:
 
 @dataclass
 class ModelConfig:
-    backbone: str = "resnet18"  # resnet18 | resnet34 | resnet50 (the paper's)
-    pretrained: str = "none"  # backbone weights: imagenet | none | path to a torchvision ResNet state dict
+    backbone: str = "resnet18"  # resnet18 | resnet34 | resnet50 (the paper's) | efficientnet_lite0
+    pretrained: str = "none"  # backbone weights: imagenet | none | path to a state dict of the backbone's network
     init_from: str = ""  # a bbadj checkpoint whose weights start the whole model (two-stage training); "": none
     norm: str = "batchnorm"  # backbone norm layers: batchnorm (trainable) | frozen (DETR's FrozenBatchNorm2d)
     fusion: str = "l4"  # l4 | l34_mean | l34_concat | fpn

@@ -22,15 +22,15 @@ def test_environment_yml_matches_pyproject():
 
 
 def test_torch_is_a_range_and_ci_pins_it():
-    """pyproject accepts any recent torch (a CUDA build included); constraints.txt pins the builds
-    `make setup` and CI install, and the pins satisfy pyproject's ranges."""
+    """pyproject accepts any recent torch (a CUDA build included) and timm release 1.0.x; constraints.txt
+    pins the builds `make setup` and CI install, and the pins satisfy pyproject's ranges."""
     from packaging.requirements import Requirement
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = {Requirement(d).name: Requirement(d) for d in project["dependencies"]}
     pins = {Requirement(line).name: Requirement(line) for line in (ROOT / "constraints.txt").read_text().splitlines()
             if line.strip() and not line.startswith("#")}
-    assert set(pins) == {"torch", "torchvision"}
+    assert set(pins) == {"torch", "torchvision", "timm"}
     for name, pin in pins.items():
         assert not str(reqs[name].specifier).startswith("=="), f"{name} must be a range in pyproject.toml"
         version = str(pin.specifier).removeprefix("==")

