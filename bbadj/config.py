@@ -92,6 +92,9 @@ class ModelConfig:
     pretrained: str = "none"  # backbone weights: imagenet | none | path to a state dict of the backbone's network
     init_from: str = ""  # a bbadj checkpoint whose weights start the whole model (two-stage training); "": none
     norm: str = "batchnorm"  # backbone norm layers: batchnorm (trainable) | frozen (DETR's FrozenBatchNorm2d)
+    # the backbone trains from this level on (stem: all of it); the layers before it keep their initial
+    # weights and normalisation statistics: stem | layer2 | layer3 | layer4
+    train_from: str = "stem"
     fusion: str = "l4"  # l4 | l34_mean | l34_concat | fpn
     decoder: str = "conv1d"  # conv1d | linear
     pooling: str = "mean"  # directional pooling: mean | max

@@ -70,7 +70,8 @@ def build_optimizer(model: torch.nn.Module, tc: TrainConfig) -> torch.optim.Opti
     opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}.get(tc.optimizer)
     if opt_cls is None:
         raise ValueError(f"unknown optimizer {tc.optimizer!r}; choose adam or adamw")
-    return opt_cls(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, fused=True)
+    trainable = [p for p in model.parameters() if p.requires_grad]  # not the layers model.train_from keeps
+    return opt_cls(trainable, lr=tc.lr, weight_decay=tc.weight_decay, fused=True)
 
 
 def forward_loss(net, x: torch.Tensor, target: torch.Tensor, tc: TrainConfig, use_amp: bool,
