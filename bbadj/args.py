@@ -5,29 +5,30 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .config import Config, load_config, parse_set
-
-DEFAULT_PARAMS = "params.yaml"
+from .config import Config, parse_set
+from .params import PARAMS, Params
 
 
 def config_from_args(args) -> Config:
     """--params (the file given, which must exist; without it, params.yaml if present, else the
-    code defaults), or with --experiment that experiment of the study's params; then --set."""
+    code defaults), or with --experiment that row of the study; then --set."""
     path = args.params
-    if path is None and Path(DEFAULT_PARAMS).exists():
-        path = DEFAULT_PARAMS
-    if getattr(args, "experiment", None):
-        from .study.experiments import experiment_config
-
-        cfg = experiment_config(path or DEFAULT_PARAMS, args.experiment, getattr(args, "runs_dir", "runs"))
+    if path is None and Path(PARAMS).exists():
+        path = PARAMS
+    experiment = getattr(args, "experiment", None)
+    if path is None and experiment:
+        raise FileNotFoundError(f"--experiment {experiment} needs the study's params file ({PARAMS} here, or --params)")
+    if path is None:
+        cfg = Config()
     else:
-        cfg = load_config(path)
+        params = Params.load(path, runs_dir=getattr(args, "runs_dir", "runs"))
+        cfg = params[experiment].config if experiment else params.base
     return cfg.with_overrides(parse_set(args.set))
 
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params", default=None,
-                   help=f"YAML with data/model/train/eval sections (default: {DEFAULT_PARAMS} if present, "
+                   help=f"YAML with data/model/train/eval sections (default: {PARAMS} if present, "
                         f"else the defaults of bbadj/config.py)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override one setting, e.g. --set model.fusion=fpn (repeatable)")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 
 EDGES = ("top", "bottom", "left", "right")
+COORDS = ("x0", "y0", "x1", "y1")  # a box's coordinates, in its order
+EDGE_COORDS = {"top": "y0", "bottom": "y1", "left": "x0", "right": "x1"}  # the coordinate each edge is
 # (top, bottom, left, right) <- (y0, y1, x0, x1)
 _BOX_TO_EDGES = [1, 3, 0, 2]
 # (x0, y0, x1, y1) <- (left, top, right, bottom)

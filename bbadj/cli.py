@@ -1,4 +1,4 @@
-"""The ``bbadj`` command line: synth, split, train, evaluate, adjust, bench."""
+"""The ``bbadj`` command line: synth, split, train, evaluate, adjust, exp-run, stage, bench."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from .args import DEFAULT_PARAMS, add_config_args, config_from_args
+from .args import add_config_args, config_from_args
+from .params import PARAMS
 
 
 def cmd_synth(args) -> int:
@@ -120,9 +121,16 @@ def cmd_exp_run(args) -> int:
 
     from .study.presets import exp_run_command
 
-    cmd = exp_run_command(args.preset, args.name, args.set_params, args.params or DEFAULT_PARAMS) + args.dvc_args
+    cmd = exp_run_command(args.preset, args.name, args.set_params, args.params or PARAMS) + args.dvc_args
     print(shlex.join(cmd), flush=True)
     return 0 if args.dry_run else subprocess.call(cmd)
+
+
+def cmd_stage(args) -> int:
+    from .study.runner import run_stage
+
+    run_stage(args.stage, args.row, html=args.html)
+    return 0
 
 
 def cmd_bench(args) -> int:
@@ -202,9 +210,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--name", help="experiment name (default: the preset's file name)")
     p.add_argument("-S", "--set-param", dest="set_params", action="append", default=[], metavar="KEY=VALUE",
                    help="one more override after the preset's, in dvc exp run -S syntax (repeatable)")
-    p.add_argument("--params", default=None, help=f"the base params file (default: {DEFAULT_PARAMS})")
+    p.add_argument("--params", default=None, help=f"the base params file (default: {PARAMS})")
     p.add_argument("--dry-run", action="store_true", help="print the dvc command, run nothing")
     p.set_defaults(func=cmd_exp_run)
+
+    p = sub.add_parser("stage", help="run one stage of the study's DVC pipeline: its notebook, executed with papermill "
+                                     "(what dvc.yaml's commands call)")
+    p.add_argument("stage", choices=["train", "evaluate", "report"])
+    p.add_argument("row", nargs="?", help="the row of params.yaml (train, evaluate)")
+    p.add_argument("--html", help="report: also write the executed notebook as HTML, without its code")
+    p.set_defaults(func=cmd_stage)
 
     # the benchmarks parse their own arguments: loaded only when `bbadj bench` runs
     p = sub.add_parser("bench", add_help=False, help="measured benchmarks: crops, train-step, adjust-latency, evaluate")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field, fields, is_dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -43,17 +42,16 @@ class MixConfig:
 
 
 def _default_eval_sets() -> dict[str, dict[str, str]]:
-    return {"synth": {"annotations": "data/synth/val/annotations.json", "images": "data/synth/val/images"},
-            "coco128": {"annotations": "data/coco128/annotations/val.json", "images": "data/coco128/images"}}
+    return {"coco128": {"annotations": "data/coco128/annotations/val.json", "images": "data/coco128/images"}}
 
 
 @dataclass
 class DataConfig:
-    train_annotations: str = "data/synth/train/annotations.json"
-    train_images: str = "data/synth/train/images"
+    train_annotations: str = "data/coco128/annotations/train.json"
+    train_images: str = "data/coco128/images"
     mix: MixConfig = field(default_factory=MixConfig)
-    crop_size: int = 48  # S: the crop is resampled to S x S, and each edge is classified over S positions
-    buffer_ratio: float = 1.1  # the jittered box is scaled about its centre by this to define the crop
+    crop_size: int = 96  # S: the crop is resampled to S x S, and each edge is classified over S positions
+    buffer_ratio: float = 1.3  # the jittered box is scaled about its centre by this to define the crop
     jitter: JitterConfig = field(default_factory=JitterConfig)
     hflip: float = 0.0  # training only: the share of crops mirrored left-right (their left/right targets swapped)
     skip_crowd: bool = True
@@ -88,13 +86,13 @@ class CropGeometry:
 
 @dataclass
 class ModelConfig:
-    backbone: str = "resnet18"  # resnet18 | resnet34 | resnet50 (the paper's) | efficientnet_lite0
-    pretrained: str = "none"  # backbone weights: imagenet | none | path to a state dict of the backbone's network
+    backbone: str = "efficientnet_lite0"  # efficientnet_lite0 | resnet18 | resnet34 | resnet50 (the paper's)
+    pretrained: str = "imagenet"  # backbone weights: imagenet | none | path to a state dict of the backbone's network
     init_from: str = ""  # a bbadj checkpoint whose weights start the whole model (two-stage training); "": none
     norm: str = "batchnorm"  # backbone norm layers: batchnorm (trainable) | frozen (DETR's FrozenBatchNorm2d)
     # the backbone trains from this level on (stem: all of it); the layers before it keep their initial
     # weights and normalisation statistics: stem | layer2 | layer3 | layer4
-    train_from: str = "stem"
+    train_from: str = "layer2"
     fusion: str = "l4"  # l4 | l34_mean | l34_concat | fpn
     decoder: str = "conv1d"  # conv1d | linear
     pooling: str = "mean"  # directional pooling: mean | max
@@ -108,7 +106,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     batch_size: int = 32  # boxes per optimiser step (global, across all processes)
     epochs: float = 1.0
-    max_steps: int = 200  # > 0 caps the run at this many steps whatever `epochs` says; 0: run the epochs
+    max_steps: int = 300  # > 0 caps the run at this many steps whatever `epochs` says; 0: run the epochs
     warmup_steps: int = 30
     grad_clip: float = 1.0  # max gradient norm; 0 disables
     loss: str = "two_point"  # two_point | bce_onehot | gaussian
@@ -215,19 +213,6 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
         else:
             out[k] = v
     return out
-
-
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
-    """Load a Config from a YAML file. Top-level keys other than data/model/train/eval
-    (such as the study's ``experiments`` list) are ignored here."""
-    raw: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"config file not found: {path}")
-        raw = yaml.safe_load(path.read_text()) or {}
-    sections = {k: raw[k] for k in ("data", "model", "train", "eval") if k in raw}
-    return Config.from_dict(deep_merge(sections, overrides or {}))
 
 
 def parse_set(items: list[str] | None) -> dict[str, Any]:

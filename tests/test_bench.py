@@ -110,7 +110,7 @@ def test_adjust_latency(tmp_path):
 
 def test_adjust_latency_with_checkpoint(tiny, tmp_path):
     from bbadj.checkpoint import save_atomic
-    from bbadj.config import load_config
+    from bbadj.params import load_config
     from bbadj.model import build_model
 
     cfg = load_config(None, {"data": {"crop_size": 32}, "model": {"hidden": 16}})
@@ -138,7 +138,7 @@ def test_evaluate_takes_the_evaluation_settings_of_set(tiny, tmp_path):
     """As in `bbadj evaluate`: --set reaches the jitter (here: none, so the untrained model's
     boxes are scored against rough boxes equal to the truth, and the result changes)."""
     from bbadj.checkpoint import save_atomic
-    from bbadj.config import load_config
+    from bbadj.params import load_config
     from bbadj.model import build_model
 
     ann, images = tiny

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from bbadj.config import Config, load_config, parse_set
+from bbadj.config import Config, parse_set
+from bbadj.params import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,8 +45,10 @@ def test_set_needs_key_and_value():
 
 
 def test_eval_set_paths():
-    cfg = Config()
-    assert cfg.eval.set_paths() == cfg.eval.set_paths("synth")  # the first set by default
+    from bbadj.config import EvalConfig
+
+    cfg = Config(eval=EvalConfig(sets={"synth": {"annotations": "s.json", "images": "s"}, **Config().eval.sets}))
+    assert cfg.eval.set_paths() == ("s.json", "s")  # the first set by default
     assert cfg.eval.set_paths("coco128") == ("data/coco128/annotations/val.json", "data/coco128/images")
     with pytest.raises(KeyError, match="no evaluation set 'nope'"):
         cfg.eval.set_paths("nope")
@@ -58,5 +61,5 @@ def test_an_explicit_params_file_must_exist(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     for flag in ("--params", "--param", "--par"):
         assert main(["train", flag, "missing.yaml", "--out", str(tmp_path / "run")]) == 2
-        assert "config file not found: missing.yaml" in capsys.readouterr().err
+        assert "params file not found: missing.yaml" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()

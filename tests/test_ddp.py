@@ -25,7 +25,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from bbadj.config import Config, load_config
+from bbadj.config import Config
+from bbadj.params import load_config
 from bbadj.engine import train
 
 STEPS = 4

@@ -1,4 +1,4 @@
-"""Tests of bbadj.model: shapes and gradients of every variant, the pooling axes, weight loading."""
+"""Tests of bbadj.model (with ResNets): shapes and gradients of every variant, the pooling axes, weight loading."""
 from __future__ import annotations
 
 import urllib.error
@@ -16,6 +16,12 @@ from bbadj.model import BoxAdjuster, DirectionalPooling, build_backbone, build_m
 from bbadj.model.decoders import Conv1dDecoder, LinearDecoder
 
 FUSIONS = ("l4", "l34_mean", "l34_concat", "fpn")
+
+
+def resnet(**kw) -> ModelConfig:
+    """A ResNet-18 from scratch, all of it trained (these tests are about the ResNets; the default
+    backbone, EfficientNet-Lite0, is tests/test_backbone.py's)."""
+    return ModelConfig(**{"backbone": "resnet18", "pretrained": "none", "train_from": "stem", **kw})
 DECODERS = ("conv1d", "linear")
 
 
@@ -24,7 +30,7 @@ DECODERS = ("conv1d", "linear")
 @pytest.mark.parametrize("fusion", FUSIONS)
 def test_every_variant_forward_backward(fusion, decoder, S):
     torch.manual_seed(0)
-    model = build_model(ModelConfig(fusion=fusion, decoder=decoder, hidden=32), DataConfig(crop_size=S).geometry)
+    model = build_model(resnet(fusion=fusion, decoder=decoder, hidden=32), DataConfig(crop_size=S).geometry)
     out = model(torch.randn(2, 3, S, S))
     assert out.shape == (2, len(EDGES), S)
     assert torch.isfinite(out).all()
@@ -38,22 +44,22 @@ def test_every_variant_forward_backward(fusion, decoder, S):
 
 
 def test_fusion_channel_counts_and_fpn():
-    channels = {f: build_model(ModelConfig(fusion=f, hidden=32), DataConfig(crop_size=96).geometry).fusion.channels for f in FUSIONS}
+    channels = {f: build_model(resnet(fusion=f, hidden=32), DataConfig(crop_size=96).geometry).fusion.channels for f in FUSIONS}
     assert channels == {"l4": [512], "l34_mean": [256, 512], "l34_concat": [256 + 512], "fpn": [32]}
-    fpn = build_model(ModelConfig(fusion="fpn", hidden=32), DataConfig(crop_size=96).geometry)
+    fpn = build_model(resnet(fusion="fpn", hidden=32), DataConfig(crop_size=96).geometry)
     assert any(isinstance(m, FeaturePyramidNetwork) for m in fpn.modules())
     assert len(fpn.y_decoders) == 1
-    assert len(build_model(ModelConfig(fusion="l34_mean"), DataConfig(crop_size=96).geometry).y_decoders) == 2
+    assert len(build_model(resnet(fusion="l34_mean"), DataConfig(crop_size=96).geometry).y_decoders) == 2
 
 
 def test_resnet50_channels():
-    backbone = build_backbone(ModelConfig(backbone="resnet50"))
+    backbone = build_backbone(resnet(backbone="resnet50"))
     assert backbone.channels == {"layer2": 512, "layer3": 1024, "layer4": 2048}
     feats = backbone(torch.randn(1, 3, 64, 64))
     assert list(feats) == ["layer2", "layer3", "layer4"]
     assert {k: v.shape[1] for k, v in feats.items()} == backbone.channels
     assert feats["layer4"].shape[-2:] == (2, 2)
-    model = build_model(ModelConfig(backbone="resnet50", fusion="l34_concat", hidden=32), DataConfig(crop_size=64).geometry)
+    model = build_model(resnet(backbone="resnet50", fusion="l34_concat", hidden=32), DataConfig(crop_size=64).geometry)
     assert model.fusion.channels == [1024 + 2048]
     assert model(torch.randn(1, 3, 64, 64)).shape == (1, 4, 64)
 
@@ -86,8 +92,8 @@ def _split(logits):
 
 def test_edges_order():
     assert EDGES == ("top", "bottom", "left", "right")
-    model = build_model(ModelConfig(), DataConfig(crop_size=96).geometry)
-    assert isinstance(model, BoxAdjuster) and model.crop_size == 96 and model.cfg == ModelConfig()
+    model = build_model(resnet(), DataConfig(crop_size=96).geometry)
+    assert isinstance(model, BoxAdjuster) and model.crop_size == 96 and model.cfg == resnet()
 
 
 @pytest.mark.parametrize("pooling", ["mean", "max"])
@@ -97,7 +103,7 @@ def test_adjuster_head_axes(pooling):
     # summation order), so left/right must stay equal while top/bottom change. With the wrong
     # wiring it is top/bottom that would stay equal.
     torch.manual_seed(0)
-    model = build_model(ModelConfig(fusion="l4", decoder="conv1d", pooling=pooling, hidden=32), DataConfig(crop_size=224).geometry).eval()
+    model = build_model(resnet(fusion="l4", decoder="conv1d", pooling=pooling, hidden=32), DataConfig(crop_size=224).geometry).eval()
     fmap = torch.randn(2, 512, 7, 7)
     with torch.no_grad():
         base_tb, base_lr = _split(model.head([fmap]))
@@ -126,7 +132,7 @@ def test_adjuster_forward_axes_on_images():
     # object pasted at two heights (same columns) must move top/bottom and leave left/right
     # equal; pasted at two horizontal positions, the reverse.
     torch.manual_seed(0)
-    model = build_model(ModelConfig(fusion="l4", decoder="conv1d", hidden=32), DataConfig(crop_size=224).geometry).eval()
+    model = build_model(resnet(fusion="l4", decoder="conv1d", hidden=32), DataConfig(crop_size=224).geometry).eval()
     model.backbone = _PatchBackbone()
     obj = torch.rand(3, 50, 70)
 
@@ -159,7 +165,7 @@ def _no_network(monkeypatch, tmp_path):
 def test_imagenet_without_cache_fails_clearly(monkeypatch, tmp_path):
     _no_network(monkeypatch, tmp_path)
     with pytest.raises(RuntimeError) as err:
-        build_backbone(ModelConfig(backbone="resnet18", pretrained="imagenet"))
+        build_backbone(resnet(backbone="resnet18", pretrained="imagenet"))
     msg = str(err.value)
     assert "ResNet18_Weights.IMAGENET1K_V1" in msg
     assert str(tmp_path / "torch_home" / "hub" / "checkpoints") in msg
@@ -174,14 +180,14 @@ def test_imagenet_loads_from_cache(monkeypatch, tmp_path):
     cache.mkdir(parents=True)
     saved = torchvision.models.resnet18().state_dict()
     torch.save(saved, cache / weights.url.rsplit("/", 1)[1])
-    body = build_backbone(ModelConfig(backbone="resnet18", pretrained="imagenet")).body.state_dict()
+    body = build_backbone(resnet(backbone="resnet18", pretrained="imagenet")).body.state_dict()
     assert torch.equal(body["layer4.1.conv2.weight"], saved["layer4.1.conv2.weight"])
 
 
 def test_pretrained_missing_path(tmp_path):
     path = tmp_path / "nope.pth"
     with pytest.raises(FileNotFoundError, match="nope.pth"):
-        build_backbone(ModelConfig(pretrained=str(path)))
+        build_backbone(resnet(pretrained=str(path)))
 
 
 @pytest.mark.parametrize("norm", ["batchnorm", "frozen"])
@@ -194,7 +200,7 @@ def test_pretrained_path_loads(tmp_path, norm):
     del saved["fc.weight"], saved["fc.bias"]  # the classifier may be absent
     path = tmp_path / "r18.pth"
     torch.save(saved, path)
-    body = build_backbone(ModelConfig(pretrained=str(path), norm=norm)).body.state_dict()
+    body = build_backbone(resnet(pretrained=str(path), norm=norm)).body.state_dict()
     for k, v in saved.items():
         if not k.endswith("num_batches_tracked") or norm == "batchnorm":
             assert torch.equal(body[k], v), k
@@ -206,17 +212,17 @@ def test_pretrained_path_with_wrong_keys(tmp_path):
     path = tmp_path / "bad.pth"
     torch.save(saved, path)
     with pytest.raises(RuntimeError, match=r"missing key.*layer1\..*unexpected key.*module\.layer1"):
-        build_backbone(ModelConfig(pretrained=str(path)))
+        build_backbone(resnet(pretrained=str(path)))
 
 
 def test_frozen_norm():
-    backbone = build_backbone(ModelConfig(norm="frozen"))
+    backbone = build_backbone(resnet(norm="frozen"))
     kinds = {type(m) for m in backbone.modules()}
     assert FrozenBatchNorm2d in kinds and nn.BatchNorm2d not in kinds
-    assert nn.BatchNorm2d in {type(m) for m in build_backbone(ModelConfig()).modules()}
+    assert nn.BatchNorm2d in {type(m) for m in build_backbone(resnet()).modules()}
 
 
 def test_input_size_checked():
-    model = build_model(ModelConfig(), DataConfig(crop_size=96).geometry)
+    model = build_model(resnet(), DataConfig(crop_size=96).geometry)
     with pytest.raises(ValueError, match="96x96"):
         model(torch.randn(1, 3, 64, 64))

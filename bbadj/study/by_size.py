@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from ..metrics import METRIC_KEYS, METRIC_LABELS
-from .stats import Results
+from .results import Results
+from .stats import percentile_interval
 
 SIZE_CLASSES = {"small": (0.0, 32.0 ** 2), "medium": (32.0 ** 2, 96.0 ** 2), "large": (96.0 ** 2, np.inf)}
 
@@ -53,7 +54,7 @@ def size_table(res: Results, names: list[str] | None = None, with_intervals: boo
             if with_intervals:  # the report's resamples of all boxes, each averaged over its boxes of this class
                 inside = mask[res.idx][..., None]
                 means = (vals[res.idx] * inside).sum(1) / np.maximum(inside.sum(1), 1)
-                lo, hi = np.quantile(means, [0.025, 0.975], axis=0)
+                lo, hi = percentile_interval(means)
                 rows.append([f"{m:.1f} [{100 * a:.1f}, {100 * b:.1f}]" for m, a, b in zip(cells, lo, hi)])
             else:
                 rows.append([round(float(m), 1) for m in cells])

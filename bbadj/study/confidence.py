@@ -1,39 +1,57 @@
-"""Does the per-edge confidence predict the error? The annotation-tool question: which snapped
-edges can be accepted without a look. Every edge of every box and draw is one case; it is
-*accurate* when it lies within 1 px of the true edge. Intervals resample boxes (each keeps its
-four edges and all its draws), with the same resamples as the report's other intervals."""
+"""Does a snapped edge say how far off it is? The annotation-tool question: which edges can be
+accepted without a look. Every edge of every box and draw is one case; it is *accurate* when it
+lies within 1 px of the true edge. Three scores rank the cases:
+
+- ``err_px``: the model's expected absolute error in image pixels (its edge distribution's mean
+  distance from the decoded position, times the crop's pixels per position);
+- ``size``: the rough box's side along the edge's axis alone (smaller boxes have finer crops);
+- ``conf``: the probability mass near the decoded position (in crop positions, blind to scale).
+
+Intervals resample boxes (each keeps its four edges and all its draws), with the report's resamples.
+"""
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
 
-from .evaluation import EDGE_COLUMNS
-from .stats import Results
-
+from ..box_ops import EDGE_COORDS
+from .results import Results
+from .stats import percentile_interval
 
 ACCURATE_PX = 1.0  # "edge within 1 px", the paper's finest edge metric
+AUROC_AIM = 0.85
+SCORES = {"err_px": "expected error (px)", "size": "box size alone", "conf": "confidence (crop positions)"}
+_AXIS = {"top": ("y0", "y1"), "bottom": ("y0", "y1"), "left": ("x0", "x1"), "right": ("x0", "x1")}
 
 
 def edge_cases(res: Results, name: str) -> Any:
     """Long DataFrame, one row per (draw, box, edge): ``box`` (row of ``res.values``, for the
-    bootstrap), ``edge``, ``conf``, ``abs_err`` (px) and ``accurate`` (abs_err < 1 px)."""
+    bootstrap), ``edge``, ``err_px`` (predicted), ``size`` (rough box side, px), ``conf``,
+    ``abs_err`` (observed, px) and ``accurate`` (abs_err < 1 px)."""
     import pandas as pd
 
     df = res.per_box[name]
     box = pd.Index(res.values[name].index).get_indexer(df["ann_id"])
     parts = [pd.DataFrame({"box": box, "edge": e, "conf": df[f"conf_{e}"].to_numpy(),
+                           "err_px": df[f"err_px_{e}"].to_numpy() if f"err_px_{e}" in df else np.nan,
+                           "size": (df[f"jit_{_AXIS[e][1]}"] - df[f"jit_{_AXIS[e][0]}"]).to_numpy(),
                            "abs_err": (df[f"adj_{c}"] - df[f"gt_{c}"]).abs().to_numpy()})
-             for e, c in EDGE_COLUMNS.items()]
+             for e, c in EDGE_COORDS.items()]
     d = pd.concat(parts, ignore_index=True)
     d["accurate"] = d.abs_err < ACCURATE_PX
     return d
 
 
 def has_confidence(res: Results, name: str) -> bool:
-    """Identity has no confidence (NaN); GrabCut's is a constant."""
-    conf = edge_cases(res, name).conf
-    return bool(conf.notna().all() and conf.nunique() > 1)
+    """Identity and GrabCut have none (NaN)."""
+    d = edge_cases(res, name)
+    return bool(d.err_px.notna().all() and d.err_px.nunique() > 1)
+
+
+def ranking(d, score: str) -> np.ndarray:
+    """Higher ranks first: a small expected error or box, a high confidence."""
+    return d[score].to_numpy() if score == "conf" else -d[score].to_numpy()
 
 
 def _box_weights(idx: np.ndarray, n_boxes: int) -> np.ndarray:
@@ -43,13 +61,13 @@ def _box_weights(idx: np.ndarray, n_boxes: int) -> np.ndarray:
     return w
 
 
-def weighted_auroc(conf: np.ndarray, positive: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """AUROC of ``conf`` for ``positive`` under each row of ``weights`` (n_sets, n_cases): the
+def weighted_auroc(score: np.ndarray, positive: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """AUROC of ``score`` for ``positive`` under each row of ``weights`` (n_sets, n_cases): the
     weighted Mann-Whitney statistic, ties counted half. Written out because the bootstrap needs a
-    thousand weighted AUROCs per row, and one sort of the cases serves all of them."""
-    order = np.argsort(conf, kind="stable")
-    conf, positive, weights = conf[order], positive[order].astype(bool), np.atleast_2d(weights)[:, order]
-    starts = np.flatnonzero(np.r_[True, np.diff(conf) != 0])  # groups of tied confidences
+    thousand weighted AUROCs per score, and one sort of the cases serves all of them."""
+    order = np.argsort(score, kind="stable")
+    score, positive, weights = score[order], positive[order].astype(bool), np.atleast_2d(weights)[:, order]
+    starts = np.flatnonzero(np.r_[True, np.diff(score) != 0])  # groups of tied scores
     neg = np.add.reduceat(weights * ~positive, starts, axis=1)
     pos = np.add.reduceat(weights * positive, starts, axis=1)
     below = np.cumsum(neg, axis=1) - neg  # negative weight strictly below each group
@@ -57,69 +75,79 @@ def weighted_auroc(conf: np.ndarray, positive: np.ndarray, weights: np.ndarray) 
         return (pos * (below + 0.5 * neg)).sum(1) / (pos.sum(1) * neg.sum(1))
 
 
-def auroc(res: Results, name: str) -> dict[str, float]:
-    """AUROC of the confidence for "edge within 1 px", with its 95% bootstrap interval over boxes."""
-    d = edge_cases(res, name)
-    conf, pos = d.conf.to_numpy(), d.accurate.to_numpy()
-    point = float(weighted_auroc(conf, pos, np.ones(len(d)))[0])
-    boot = weighted_auroc(conf, pos, _box_weights(res.idx, len(res.values[name]))[:, d.box.to_numpy()])
-    lo, hi = np.nanquantile(boot, [0.025, 0.975])
-    return {"auroc": point, "lo": float(lo), "hi": float(hi), "accurate": float(pos.mean()), "edges": len(d)}
-
-
-def auroc_table(res: Results) -> Any:
-    """AUROC (with interval) and the share of accurate edges of every row with a confidence."""
+def auroc(res: Results, name: str) -> Any:
+    """Per score: the AUROC for "edge within 1 px" with its 95% interval over boxes, and the paired
+    difference of each score's AUROC from box size's (what the model's distribution adds)."""
     import pandas as pd
 
-    rows = {n: auroc(res, n) for n in res.names if has_confidence(res, n)}
-    return pd.DataFrame.from_dict(rows, orient="index")
+    d = edge_cases(res, name)
+    pos = d.accurate.to_numpy()
+    weights = _box_weights(res.idx, len(res.values[name]))[:, d.box.to_numpy()]
+    point = {s: float(weighted_auroc(ranking(d, s), pos, np.ones(len(d)))[0]) for s in SCORES}
+    boot = {s: weighted_auroc(ranking(d, s), pos, weights) for s in SCORES}
+    rows = {}
+    for s in SCORES:
+        lo, hi = percentile_interval(boot[s])
+        dlo, dhi = percentile_interval(boot[s] - boot["size"])
+        rows[s] = {"auroc": point[s], "lo": float(lo), "hi": float(hi), "vs_size": point[s] - point["size"],
+                   "vs_size_lo": float(dlo), "vs_size_hi": float(dhi)}
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.attrs.update(accurate=float(pos.mean()), edges=len(d))
+    return out
 
 
 def reliability(res: Results, name: str, n_bins: int = 10) -> Any:
-    """Edges in ``n_bins`` equal-count bins of confidence: mean confidence, share accurate with
-    its 95% interval, mean |error| (px)."""
+    """Edges in ``n_bins`` equal-count bins of predicted error: the mean predicted and the mean
+    observed absolute error (px, with its 95% interval), and the share within 1 px."""
     import pandas as pd
 
     d = edge_cases(res, name)
-    d["bin"] = pd.qcut(d.conf.rank(method="first"), n_bins, labels=False)
+    d["bin"] = pd.qcut(d.err_px.rank(method="first"), n_bins, labels=False)
     n_boxes = len(res.values[name])
-    # per box and bin: edges and accurate edges, so a resample of boxes sums their rows
-    total = np.zeros((n_boxes, n_bins))
-    hits = np.zeros((n_boxes, n_bins))
+    total, err = np.zeros((n_boxes, n_bins)), np.zeros((n_boxes, n_bins))
     np.add.at(total, (d.box, d.bin), 1.0)
-    np.add.at(hits, (d.box, d.bin), d.accurate.to_numpy(float))
+    np.add.at(err, (d.box, d.bin), d.abs_err.to_numpy())
     with np.errstate(invalid="ignore", divide="ignore"):
-        boot = hits[res.idx].sum(1) / total[res.idx].sum(1)  # (n_boot, n_bins)
-    g = d.groupby("bin").agg(conf=("conf", "mean"), accurate=("accurate", "mean"), abs_err=("abs_err", "mean"),
-                             edges=("conf", "size"))
-    g["lo"], g["hi"] = np.nanquantile(boot, 0.025, axis=0), np.nanquantile(boot, 0.975, axis=0)
+        boot = err[res.idx].sum(1) / total[res.idx].sum(1)  # (n_boot, n_bins)
+    g = d.groupby("bin").agg(predicted=("err_px", "mean"), observed=("abs_err", "mean"),
+                             accurate=("accurate", "mean"), edges=("err_px", "size"))
+    g["lo"], g["hi"] = percentile_interval(boot)
     return g
 
 
 def selective_curve(res: Results, name: str, steps: int = 100) -> Any:
-    """Accept the k% most confident edges: the share of them that is accurate, for k = 1..100%,
-    beside a random pick (the overall share) and a perfect ranking (all accurate edges first)."""
+    """Accept the k% best-ranked edges, for k = 1..100%: the share of them within 1 px, for each
+    score, beside a random pick (the overall share) and a perfect ranking (accurate edges first)."""
     import pandas as pd
 
-    d = edge_cases(res, name).sort_values("conf", ascending=False, kind="stable")
-    acc = d.accurate.to_numpy(float)
+    d = edge_cases(res, name)
     k = np.linspace(1, 100, steps)
-    n = np.maximum(1, np.round(k / 100 * len(acc)).astype(int))
-    cum = np.cumsum(acc)
-    return pd.DataFrame({"accepted": k, "accurate": cum[n - 1] / n,
-                         "random": acc.mean(), "perfect": np.minimum(1.0, acc.sum() / n)})
+    n = np.maximum(1, np.round(k / 100 * len(d)).astype(int))
+    out = {"accepted": k}
+    for s in SCORES:
+        acc = d.accurate.to_numpy(float)[np.argsort(-ranking(d, s), kind="stable")]
+        out[s] = np.cumsum(acc)[n - 1] / n
+    acc = d.accurate.to_numpy(float)
+    out["random"] = np.full(steps, acc.mean())
+    out["perfect"] = np.minimum(1.0, acc.sum() / n)
+    return pd.DataFrame(out)
 
 
 def conclusion(res: Results, name: str, accept: float = 25.0) -> str:
-    """One computed sentence: does the confidence rank accurate edges first, and what would
-    accepting the ``accept``% most confident edges automatically give?"""
+    """One computed sentence: does the expected error rank accurate edges first, beyond box size,
+    against the aim; and what accepting the ``accept``% best-ranked edges without review gives."""
     a = auroc(res, name)
-    curve = selective_curve(res, name)
-    top = float(np.interp(accept, curve.accepted, curve.accurate))
-    verdict = ("ranks accurate edges ahead of inaccurate ones better than chance" if a["lo"] > 0.5 else
-               "ranks accurate edges **worse** than chance" if a["hi"] < 0.5 else
-               "does **not** rank accurate edges better than chance (the interval includes 0.5)")
-    return (f"On {res.eval_set}, the confidence of `{name}` {verdict}: AUROC {a['auroc']:.2f} "
-            f"[{a['lo']:.2f}, {a['hi']:.2f}] for \"edge within {ACCURATE_PX:g} px\". Accepting the "
-            f"{accept:g}% most confident edges without review would accept edges that are within "
-            f"{ACCURATE_PX:g} px {100 * top:.0f}% of the time, against {100 * a['accurate']:.0f}% for all edges.")
+    e = a.loc["err_px"]
+    top = float(np.interp(accept, (c := selective_curve(res, name)).accepted, c.err_px))
+    size_top = float(np.interp(accept, c.accepted, c["size"]))
+    adds = ("adds to what box size alone tells" if e.vs_size_lo > 0 else
+            "tells **less** than box size alone" if e.vs_size_hi < 0 else
+            "does **not** add to what box size alone tells (the interval of the difference includes 0)")
+    aim = (f"reaches the aim of {AUROC_AIM:.2f}" if e.auroc >= AUROC_AIM
+           else f"falls short of the aim of {AUROC_AIM:.2f} by {AUROC_AIM - e.auroc:.2f}")
+    return (f"On {res.eval_set}, `{name}`'s expected error ranks edges within {ACCURATE_PX:g} px with AUROC "
+            f"{e.auroc:.2f} [{e.lo:.2f}, {e.hi:.2f}], against {a.loc['size', 'auroc']:.2f} for box size alone "
+            f"and {a.loc['conf', 'auroc']:.2f} for the confidence: it {adds} ({e.vs_size:+.3f} "
+            f"[{e.vs_size_lo:+.3f}, {e.vs_size_hi:+.3f}]) and {aim}. Accepting the {accept:g}% of edges it is surest "
+            f"of without review accepts edges within {ACCURATE_PX:g} px {100 * top:.0f}% of the time "
+            f"({100 * size_top:.0f}% by box size, {100 * a.attrs['accurate']:.0f}% for all edges).")

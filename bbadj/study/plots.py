@@ -1,157 +1,185 @@
-"""The report's figures: gains over identity (dot and whisker), iterative refinement, the
-buffer-ratio curve, per-edge error histograms, the confidence's reliability and selective curve,
-and the gallery of real examples."""
+"""The report's figures: the gains over identity, the buffer-ratio curve, iterative refinement,
+the training curves, the expected error's reliability and selective curves, per-edge error
+histograms and the gallery of real examples. Each panel's axis is sized to what it compares,
+legends sit outside the data, and eval-only points are drawn apart from trained ones."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 
+from ..box_ops import COORDS, EDGES
 from ..data.coco import load_coco
-from ..metrics import METRIC_KEYS, METRIC_LABELS, PAPER_TABLE1
-from .evaluation import EDGE_COLUMNS, signed_edge_errors
-from .experiments import IDENTITY
-from .stats import PAPER_IDENTITY, PAPER_SNAPPER, Results, buffer_experiments, paired_difference, pass_runs
+from ..metrics import METRIC_KEYS, METRIC_LABELS
+from ..params import IDENTITY, Params
+from .evaluate_stage import signed_edge_errors
+from .results import Results
+from .train_stage import plot_training_curves  # noqa: F401  (the report's figure too)
+from .stats import paired_difference
+from .tables import AIM, PAPER_GAIN
+
+COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")  # Okabe-Ito
 
 
-COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7")  # Okabe-Ito: apart for colour-blind readers too
+def _legend_below(fig, handles, ncol: int | None = None) -> None:
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol or len(handles),
+               frameon=False, fontsize=9)
 
 
 def plot_gains(results: dict[str, Results]):
-    """Dot and whisker: every row's gain over the identity row of its set (points, paired 95%
-    interval), one panel per metric, one colour per set; a hollow dot is not a real difference by
-    the report's rule; zero and the paper's Snapper gain (dashed) for scale."""
+    """Dot and whisker: each model row's gain over the identity row of its set (points, paired 95%
+    interval); one row of panels per set, one panel per metric, each axis sized to its rows.
+    Filled: a real gain or loss by the report's rule; hollow: not. The paper's gain and the aim
+    are in each panel's title (far off the axis of a CPU-scale study)."""
     import matplotlib.pyplot as plt
-
-    names = list(dict.fromkeys(n for r in results.values() for n in r.names if n != IDENTITY))
-    fig, axes = plt.subplots(1, len(METRIC_KEYS), figsize=(17, 0.34 * len(names) + 1.8), sharey=True)
-    paper = dict(zip(METRIC_KEYS, (s - i for s, i in zip(PAPER_TABLE1[PAPER_SNAPPER], PAPER_TABLE1[PAPER_IDENTITY]))))
-    offsets = np.linspace(-0.18, 0.18, len(results)) if len(results) > 1 else [0.0]
-    labelled: set[str] = set()
-    diffs = {s: {n: paired_difference(res, n, IDENTITY) for n in names if n in res.names} for s, res in results.items()}
-    for ax, key in zip(axes, METRIC_KEYS):
-        for (s, res), off, colour in zip(results.items(), offsets, COLOURS):
-            for i, name in enumerate(names):
-                if name not in res.names:
-                    continue
-                d = diffs[s][name].loc[key]
-                y = i + off
-                ax.plot([100 * d.lo, 100 * d.hi], [y, y], c=colour, lw=1.4)
-                first = ax is axes[0] and s not in labelled
-                labelled.add(s)
-                ax.plot(100 * d["diff"], y, "o", ms=5, mec=colour, mfc=colour if d.real else "white",
-                        label=s if first else None)
-        ax.axvline(0, c="grey", lw=1)
-        ax.axvline(paper[key], c="crimson", ls="--", lw=1.2)
-        ax.set_title(METRIC_LABELS[key], fontsize=10)
-        ax.set_xlabel("points over identity")
-        ax.grid(axis="y", alpha=0.3)
-    axes[0].set_yticks(range(len(names)), names)
-    axes[0].invert_yaxis()
-    handles, labels = axes[0].get_legend_handles_labels()
     from matplotlib.lines import Line2D
 
-    handles.append(Line2D([], [], c="crimson", ls="--", label="paper: Snapper's gain (COCO val2017)"))
-    fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False, bbox_to_anchor=(0.5, -0.01))
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    sets = [r for r in results.values() if r.models]
+    n = max(len(r.models) for r in sets)
+    fig, axes = plt.subplots(len(sets), len(METRIC_KEYS), figsize=(17, (0.3 * n + 1.2) * len(sets)), squeeze=False)
+    for row, res in zip(axes, sets):
+        names = res.models
+        diffs = {name: paired_difference(res, name, IDENTITY) for name in names}
+        for ax, key in zip(row, METRIC_KEYS):
+            for i, name in enumerate(names):
+                d = diffs[name].loc[key]
+                ax.plot([100 * d.lo, 100 * d.hi], [i, i], c=COLOURS[0], lw=1.4)
+                ax.plot(100 * d["diff"], i, "o", ms=5, mec=COLOURS[0], mfc=COLOURS[0] if d.real else "white")
+            ax.axvline(0, c="grey", lw=1)
+            ax.set_title(f"{METRIC_LABELS[key]}\n(paper {PAPER_GAIN[key]:+.1f}, aim {AIM[key]:+.1f})", fontsize=9)
+            ax.set_yticks(range(len(names)), names if ax is row[0] else [""] * len(names))
+            ax.invert_yaxis()
+            ax.grid(axis="y", alpha=0.3)
+        row[0].set_ylabel(res.eval_set)
+    for ax in axes[-1]:
+        ax.set_xlabel("points over identity")
+    _legend_below(fig, [Line2D([], [], marker="o", ls="-", c=COLOURS[0], label="real (beyond interval and noise)"),
+                        Line2D([], [], marker="o", ls="-", c=COLOURS[0], mfc="white", label="not real, or not judged"),
+                        Line2D([], [], c="grey", label="no change")])
+    fig.tight_layout()
     return fig
+
+
+def buffer_rows(res: Results) -> dict[str, list[tuple[float, str]]]:
+    """The default variant and the rows that differ from it only in ``data.buffer_ratio``:
+    ``trained`` (trained and evaluated at their ratio) and ``eval_only`` (its model at another
+    ratio); empty unless there are some."""
+    params, base = res.params, res.params.report.baseline
+    out: dict[str, list] = {"trained": [], "eval_only": []}
+    for name in res.models:
+        if set(params.changed(name, base)) == {"data.buffer_ratio"} or name == base:
+            group = "eval_only" if params[name].group == "eval_only" else "trained"
+            out[group].append((params[name].config.data.buffer_ratio, name))
+    return {k: sorted(v) for k, v in out.items()} if len(out["trained"]) + len(out["eval_only"]) > 1 else {}
+
+
+def plot_buffer_curve(res: Results):
+    """Each metric against the buffer ratio: trained rows joined by a line with 95% bars, the
+    default model evaluated at other ratios as separate squares; identity dotted."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    groups = buffer_rows(res)
+    fig, axes = plt.subplots(1, len(METRIC_KEYS), figsize=(17, 3.2))
+    style = {"trained": dict(marker="o", c=COLOURS[0], ls="-"), "eval_only": dict(marker="s", c=COLOURS[1], ls="none")}
+    for ax, key in zip(axes, METRIC_KEYS):
+        for group, members in groups.items():
+            x = [r for r, _ in members]
+            v = np.array([100 * res.value(n, key) for _, n in members])
+            ci = np.array([res.ci(n, key) for _, n in members]) * 100
+            ax.errorbar(x, v, yerr=[v - ci[:, 0], ci[:, 1] - v], capsize=3, **style[group])
+        ax.axhline(100 * res.value(IDENTITY, key), c="grey", ls=":", lw=1)
+        ax.set_title(METRIC_LABELS[key], fontsize=10)
+        ax.set_xlabel("buffer ratio")
+    axes[0].set_ylabel(f"percent ({res.eval_set})")
+    _legend_below(fig, [Line2D([], [], label="trained and evaluated at the ratio", **style["trained"]),
+                        Line2D([], [], label=f"{res.params.report.baseline}'s model evaluated at the ratio",
+                               **style["eval_only"]),
+                        Line2D([], [], c="grey", ls=":", label="identity (no model)")])
+    fig.tight_layout()
+    return fig
+
+
+def pass_rows(res: Results) -> list[tuple[int, str]]:
+    """(eval.passes, row) of the default variant and its eval-only rows that differ only in
+    ``eval.passes``; empty without such rows."""
+    params, base = res.params, res.params.report.baseline
+    rows = [(params[n].config.eval.passes, n) for n in res.models
+            if n == base or set(params.changed(n, base)) == {"eval.passes"}]
+    return sorted(rows) if len(rows) > 1 else []
 
 
 def plot_passes(results: dict[str, Results]):
     """Iterative refinement: each metric after 1, 2, 3... passes of the model over its own output,
-    with 95% intervals, one line per set."""
+    with 95% intervals, one line per set, identity dotted."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(METRIC_KEYS), figsize=(17, 2.8))
+    fig, axes = plt.subplots(1, len(METRIC_KEYS), figsize=(17, 3.0))
     for (s, res), colour in zip(results.items(), COLOURS):
-        runs = pass_runs(res)
+        runs = pass_rows(res)
         if not runs:
             continue
         x = [p for p, _ in runs]
         for ax, key in zip(axes, METRIC_KEYS):
-            v = [100 * res.value(n, key) for _, n in runs]
+            v = np.array([100 * res.value(n, key) for _, n in runs])
             ci = np.array([res.ci(n, key) for _, n in runs]) * 100
-            ax.errorbar(x, v, yerr=[np.subtract(v, ci[:, 0]), ci[:, 1] - v], marker="o", c=colour, capsize=3, label=s)
+            ax.errorbar(x, v, yerr=[v - ci[:, 0], ci[:, 1] - v], marker="o", c=colour, capsize=3, label=s)
+            ax.axhline(100 * res.value(IDENTITY, key), c=colour, ls=":", lw=1)
             ax.set_title(METRIC_LABELS[key], fontsize=10)
             ax.set_xticks(x)
             ax.set_xlabel("passes")
     axes[0].set_ylabel("percent")
-    axes[0].legend(fontsize=8)
+    handles, _ = axes[0].get_legend_handles_labels()
+    _legend_below(fig, handles)
     fig.tight_layout()
     return fig
 
 
 def plot_confidence(res: Results, names: list[str]):
-    """Left: reliability, the share of edges within 1 px in each tenth of the confidence (95%
-    interval over boxes). Right: the selective curve, the share of accurate edges among the k%
-    most confident, beside a random pick and a perfect ranking."""
+    """Left: reliability, the observed mean absolute error (px, 95% interval) against the predicted
+    one, in tenths of the edges by predicted error (log axes; on the diagonal: calibrated).
+    Right: accept the k% edges each score is surest of: the share of them within 1 px."""
     import matplotlib.pyplot as plt
 
-    from .confidence import reliability, selective_curve
+    from .confidence import SCORES, reliability, selective_curve
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 4))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(14, 4.2))
     for name, colour in zip(names, COLOURS):
         r = reliability(res, name)
-        a.errorbar(r.conf, 100 * r.accurate, yerr=[100 * (r.accurate - r.lo), 100 * (r.hi - r.accurate)],
-                   marker="o", capsize=3, c=colour, label=name)
-        c = selective_curve(res, name)
-        b.plot(c.accepted, 100 * c.accurate, c=colour, lw=2, label=name)
-        b.plot(c.accepted, 100 * c.random, c=colour, ls=":", lw=1, label=f"{name}: random pick")
-        b.plot(c.accepted, 100 * c.perfect, c=colour, ls="--", lw=0.8, alpha=0.6, label=f"{name}: perfect ranking")
-    a.set_xlabel("per-edge confidence (mean of each tenth of the edges)")
-    a.set_ylabel("edges within 1 px (%)")
-    a.set_title("reliability")
-    a.legend(fontsize=8)
-    b.set_xlabel("accepted: the k% most confident edges")
-    b.set_ylabel("accepted edges within 1 px (%)")
-    b.set_title("accept the most confident edges automatically")
-    b.set_ylim(0, 101)
-    b.legend(fontsize=7, ncol=1)
+        a.errorbar(r.predicted, r.observed, yerr=[r.observed - r.lo, r.hi - r.observed], marker="o", capsize=3,
+                   c=colour, label=name)
+    lim = [min(a.get_xlim()[0], a.get_ylim()[0]), max(a.get_xlim()[1], a.get_ylim()[1])]
+    a.plot(lim, lim, c="grey", ls=":", lw=1, label="calibrated")
+    a.set(xscale="log", yscale="log", xlabel="predicted |error| (px, err_px)", ylabel="observed |error| (px)",
+          title="reliability of the expected error")
+    a.legend(fontsize=8, loc="upper left")
+    c = selective_curve(res, names[-1])
+    for (score, label), colour in zip(SCORES.items(), COLOURS):
+        b.plot(c.accepted, 100 * c[score], c=colour, lw=2, label=label)
+    b.plot(c.accepted, 100 * c.random, c="grey", ls=":", label="random pick")
+    b.plot(c.accepted, 100 * c.perfect, c="grey", ls="--", lw=0.8, label="perfect ranking")
+    b.set(xlabel="accepted: the k% of edges ranked surest", ylabel="accepted edges within 1 px (%)",
+          title=f"accept edges without review ({names[-1]})")
+    b.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.suptitle(res.source, fontsize=10)
     fig.tight_layout()
     return fig
 
 
-def plot_buffer_curve(res: Results):
-    """Each metric against the buffer ratio, with 95% bands."""
-    import matplotlib.pyplot as plt
-
-    groups = buffer_experiments(res)
-    fig, axes = plt.subplots(1, 6, figsize=(18, 3.4))
-    styles = {"trained": dict(marker="o", label="trained and evaluated at the ratio"),
-              "eval_only": dict(marker="s", ls="--", label=f"{res.baseline}'s model evaluated at the ratio")}
-    for ax, key in zip(axes, METRIC_KEYS):
-        for group, members in groups.items():
-            x = [r for r, _ in members]
-            v = [100 * res.value(n, key) for _, n in members]
-            ci = np.array([res.ci(n, key) for _, n in members]) * 100
-            line, = ax.plot(x, v, **styles[group])
-            ax.fill_between(x, ci[:, 0], ci[:, 1], alpha=0.2, color=line.get_color())
-        ax.axhline(100 * res.value(IDENTITY, key), c="grey", ls=":", lw=1, label="identity (no model)")
-        ax.set_title(METRIC_LABELS[key])
-        ax.set_xlabel("buffer ratio")
-    axes[0].set_ylabel("percent")
-    axes[0].legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    return fig
-
-
 def plot_edge_histograms(res: Results, names: list[str], limit: float = 8.0):
-    """Per-edge histograms of signed error (pixels), clipped to +-``limit``, one row per experiment."""
+    """Per-edge histograms of signed error (pixels), clipped to +-``limit``, one row per row of the study."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    fig, axes = plt.subplots(len(names), 4, figsize=(16, 2.6 * len(names)), squeeze=False, sharex=True)
+    fig, axes = plt.subplots(len(names), 4, figsize=(16, 2.4 * len(names)), squeeze=False, sharex=True)
     bins = np.arange(-limit, limit + 0.5, 0.5)
     for r, name in enumerate(names):
         e = signed_edge_errors(res.per_box[name])
-        for c, edge in enumerate(EDGE_COLUMNS):
+        for c, edge in enumerate(EDGES):
             x = e[e.edge == edge].error.clip(-limit, limit)
             ax = axes[r, c]
-            sns.histplot(x, bins=bins, ax=ax, stat="percent", color=sns.color_palette()[r % 10])
-            within1 = 100 * float((x.abs() < 1).mean())
-            ax.set_title(f"{name}: {edge} ({within1:.0f}% within 1 px)", fontsize=9)
+            sns.histplot(x, bins=bins, ax=ax, stat="percent", color=COLOURS[r % len(COLOURS)])
+            ax.set_title(f"{name}: {edge} ({100 * float((x.abs() < 1).mean()):.0f}% within 1 px)", fontsize=9)
             ax.set_xlabel("predicted - true edge (px), clipped")
             ax.axvline(0, c="k", lw=0.8)
     fig.tight_layout()
@@ -165,69 +193,59 @@ GALLERY_STYLE = {"gt": dict(ec="#00E000", lw=3.0), "jit": dict(ec="#FFB000", lw=
 
 def gallery_rows(df, n: int, seed: int = 0):
     """``n`` (draw, box) rows: the worst half by IoU (distinct boxes), the rest drawn at random."""
+    import pandas as pd
+
     worst = df.sort_values("iou").drop_duplicates("ann_id").head(n - n // 2)
     rest = df[~df.ann_id.isin(worst.ann_id)].drop_duplicates("ann_id")
     pick = rest.sample(min(n // 2, len(rest)), random_state=seed) if len(rest) else rest.head(0)
-    worst = worst.assign(kind="worst")
-    pick = pick.assign(kind="random")
-    import pandas as pd
-
-    return pd.concat([worst, pick], ignore_index=True)
+    return pd.concat([worst.assign(kind="worst"), pick.assign(kind="random")], ignore_index=True)
 
 
-def draw_gallery(res: Results, name: str, annotations: str | Path, images_dir: str | Path,
-                 n: int = 8, seed: int = 0, cols: int = 4, title: str | None = None):
+def draw_gallery(res: Results, name: str, n: int = 8, seed: int = 0, cols: int = 4):
     """Real validation examples: true (green, solid), jittered (amber, dashed) and adjusted
-    (magenta, dotted) boxes (``GALLERY_STYLE``), with the per-edge confidence written at each
-    adjusted edge; worst cases first.
-    ``title`` goes above the legend."""
+    (magenta, dotted) boxes (``GALLERY_STYLE``), with each adjusted edge's expected error (px)
+    written on it; worst cases first."""
     import matplotlib.patheffects as pe
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
     from PIL import Image
 
-    paths = {r.image_id: r.path for r in load_coco(annotations, images_dir, verbose=False).images}
+    paths = {r.image_id: r.path for r in load_coco(res.annotations, res.images, verbose=False).images}
     rows = gallery_rows(res.per_box[name], n, seed)
     jit_iou = res.per_box[IDENTITY].set_index(["repeat", "ann_id"])["iou"]
     nrows = max(1, math.ceil(len(rows) / cols))
-    fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 4.2 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 4.1 * nrows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, (_, r) in zip(axes.flat, rows.iterrows()):
         img = Image.open(paths[int(r["image_id"])]).convert("RGB")
-        boxes = {k: [r[f"{k}_{c}"] for c in ("x0", "y0", "x1", "y1")] for k in ("gt", "jit", "adj")}
+        boxes = {k: [r[f"{k}_{c}"] for c in COORDS] for k in ("gt", "jit", "adj")}
         allb = np.array(list(boxes.values()))
-        x0, y0 = allb[:, :2].min(0)
-        x1, y1 = allb[:, 2:].max(0)
+        (x0, y0), (x1, y1) = allb[:, :2].min(0), allb[:, 2:].max(0)
         m = 0.25 * max(x1 - x0, y1 - y0) + 4
         ax.imshow(img, interpolation="nearest")
         ax.set_xlim(max(0, x0 - m), min(img.width, x1 + m))
         ax.set_ylim(min(img.height, y1 + m), max(0, y0 - m))
         for k, b in boxes.items():
             patch = Rectangle((b[0], b[1]), b[2] - b[0], b[3] - b[1], fill=False, **GALLERY_STYLE[k])
-            outline = pe.Stroke(linewidth=GALLERY_STYLE[k]["lw"] + 1.2, foreground="black", alpha=0.7)
-            patch.set_path_effects([outline, pe.Normal()])
+            patch.set_path_effects([pe.Stroke(linewidth=GALLERY_STYLE[k]["lw"] + 1.2, foreground="black", alpha=0.7),
+                                    pe.Normal()])
             ax.add_patch(patch)
         a = boxes["adj"]
         cx, cy = (a[0] + a[2]) / 2, (a[1] + a[3]) / 2
         spots = {"top": (cx, a[1], "center", "bottom"), "bottom": (cx, a[3], "center", "top"),
                  "left": (a[0], cy, "right", "center"), "right": (a[2], cy, "left", "center")}
         for e, (x, y, ha, va) in spots.items():
-            ax.text(x, y, f"{r[f'conf_{e}']:.2f}", color="white", fontsize=8, ha=ha, va=va,
+            ax.text(x, y, f"±{r[f'err_px_{e}']:.1f}", color="white", fontsize=8, ha=ha, va=va,
                     bbox=dict(facecolor="black", alpha=0.6, pad=1, lw=0))
         ji = float(jit_iou.get((int(r["repeat"]), int(r["ann_id"])), np.nan))
         ax.set_title(f"{r['kind']}: ann {int(r['ann_id'])}, IoU {ji:.2f} -> {r['iou']:.2f}", fontsize=9)
         ax.axis("on")
         ax.set_xticks([])
         ax.set_yticks([])
-    handles = [Line2D([], [], color=GALLERY_STYLE[k]["ec"], lw=2, ls=GALLERY_STYLE[k].get("ls", "-"), label=label)
-               for k, label in (("gt", "true"), ("jit", "jittered input"), ("adj", f"adjusted by {name}"))]
-    top = 0.95
-    if title:
-        fig.suptitle(title, y=0.995, va="top")
-        top = 0.92
-    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, top + 0.03), ncol=3, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, top))
+    _legend_below(fig, [Line2D([], [], color=GALLERY_STYLE[k]["ec"], lw=2, ls=GALLERY_STYLE[k].get("ls", "-"),
+                               label=label) for k, label in (("gt", "true"), ("jit", "jittered input"),
+                                                             ("adj", f"snapped by {name} (± expected error, px)"))])
+    fig.tight_layout()
     return fig
-

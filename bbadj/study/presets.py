@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .experiments import PARAMS
+from ..params import PARAMS, Params
 
 def load_preset(path: str | Path) -> dict[str, Any]:
     path = Path(path)
@@ -73,7 +73,7 @@ def exp_run_command(preset_path: str | Path, name: str | None = None, extra: lis
                     params_path: str | Path = PARAMS) -> list[str]:
     """``dvc exp run -n <name> -S ... [-S extra ...]``: the preset as a DVC experiment, named after
     its file unless ``name`` is given; ``extra`` overrides come after the preset's and win."""
-    base = yaml.safe_load(Path(params_path).read_text()) or {}
+    base = Params.load(params_path).raw
     import shutil
     import sys
 

@@ -1,115 +1,179 @@
-"""The report's tables as a reader sees them: Table 1 with each interval on its own small line,
-the gains over identity, the best value per column in bold; and the tidy summary of every row
-(``reports/summary.csv`` and ``.md``) that DVC's plots and a reader without the report use."""
+"""The report's tables, each number rounded once from its raw value (``pct``, ``pts``): the
+main result against the paper, the ablations against their parents, Table 1, and the tidy
+summary of every row (``reports/summary.csv``/``.md``, the README's results block) that agrees
+with them cell for cell."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from ..metrics import METRIC_KEYS, METRIC_LABELS, PAPER_TABLE1
-from .experiments import BASELINES, IDENTITY
-from .stats import PAPER_IDENTITY, PAPER_SNAPPER, ROW_NAMES, Results, _pts, paired_difference
+import numpy as np
 
-CELL = '{main}<br><span style="font-size:75%;color:#666">{small}</span>'
+from ..metrics import METRIC_KEYS, METRIC_LABELS, PAPER_TABLE1
+from ..params import BASELINES, GRABCUT, IDENTITY
+from .results import Results, metric_table
+from .stats import comparisons, paired_difference, representative
+
+PAPER_IDENTITY, PAPER_SNAPPER = "jittered COCO", "jittered COCO + Snapper"
+PAPER = {"identity": dict(zip(METRIC_KEYS, PAPER_TABLE1[PAPER_IDENTITY])),
+         "snapper": dict(zip(METRIC_KEYS, PAPER_TABLE1[PAPER_SNAPPER]))}
+PAPER_GAIN = {k: PAPER["snapper"][k] - PAPER["identity"][k] for k in METRIC_KEYS}  # points
+AIM = {k: PAPER_GAIN[k] / 2 for k in METRIC_KEYS}  # half the paper's gain, points
+ROW_NAMES = {IDENTITY: "jittered boxes (identity)", GRABCUT: "GrabCut (OpenCV)"}
+COLUMNS = [METRIC_LABELS[k] for k in METRIC_KEYS]
+SMALL = '<br><span style="font-size:75%;color:#666">{}</span>'
 TABLE_CSS = [
     {"selector": "td", "props": "text-align:right;padding:2px 8px;white-space:nowrap;line-height:1.15"},
     {"selector": "th", "props": "padding:2px 8px;white-space:nowrap"},
     {"selector": "th.row_heading", "props": "text-align:left"},
+    {"selector": "caption", "props": "caption-side:bottom;text-align:left;color:#555;font-size:85%"},
 ]
 
 
-def _row_label(name: str) -> str:
+def pct(v: float) -> float:
+    """A fraction in percent, rounded once to one decimal: every table shows this number."""
+    return round(100 * float(v), 1)
+
+
+def pts(d: float) -> str:
+    """A difference of fractions in signed points, rounded once."""
+    return f"{pct(d):+.1f}"
+
+
+def row_label(name: str) -> str:
     return ROW_NAMES.get(name, name)
 
 
-def _styled(frame, best: set, caption: str):
-    """A Styler of string cells with ``best`` ({(row, column)}) in bold."""
-    def bold(data):
-        return data.apply(lambda col: [("font-weight:bold;background:#eef6ee" if (r, col.name) in best else "")
+def styled(frame, caption: str, bold: set | None = None):
+    """A Styler of string cells, ``bold`` ({(row, column)}) in bold."""
+    bold = bold or set()
+
+    def weight(data):
+        return data.apply(lambda col: [("font-weight:bold;background:#eef6ee" if (r, col.name) in bold else "")
                                        for r in col.index])
 
-    return (frame.style.apply(bold, axis=None).set_caption(caption).set_table_styles(TABLE_CSS))
+    return frame.style.apply(weight, axis=None).set_caption(caption).set_table_styles(TABLE_CSS)
 
 
-def table1(results: dict[str, Results]):
-    """The paper's Table 1 layout (percent): the paper's rows, then ours per evaluation set with
-    the 95% interval under each value; the best of our rows per set and column in bold."""
+def headline(res: Results, best: str) -> Any:
+    """The main result on a real-photo set: the paper's two rows and its gain, ours (identity, the
+    best model) and our gain with its interval, the aim (half the paper's gain) and our share of
+    the paper's gain."""
     import pandas as pd
 
-    cols = [METRIC_LABELS[k] for k in METRIC_KEYS]
-    rows, index, best = [], [], set()
+    d = paired_difference(res, best, IDENTITY)
+    rows = {
+        "paper: jittered COCO val2017": [f"{PAPER['identity'][k]:.1f}" for k in METRIC_KEYS],
+        "paper: + Snapper": [f"{PAPER['snapper'][k]:.1f}" for k in METRIC_KEYS],
+        "paper: gain": [f"{PAPER_GAIN[k]:+.1f}" for k in METRIC_KEYS],
+        f"ours: jittered boxes, {res.eval_set}": [f"{pct(res.value(IDENTITY, k)):.1f}" for k in METRIC_KEYS],
+        f"ours: + {best}": [f"{pct(res.value(best, k)):.1f}" for k in METRIC_KEYS],
+        "ours: gain [95% interval]": [pts(d.loc[k, "diff"]) + SMALL.format(f"{pts(d.loc[k, 'lo'])} to {pts(d.loc[k, 'hi'])}")
+                                      for k in METRIC_KEYS],
+        "aim: half the paper's gain": [f"{AIM[k]:+.1f}" for k in METRIC_KEYS],
+        "ours / paper's gain": [f"{pct(d.loc[k, 'diff']) / PAPER_GAIN[k]:.2f}" for k in METRIC_KEYS],
+    }
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=COLUMNS)
+    reached = {(f"ours: gain [95% interval]", METRIC_LABELS[k]) for k in METRIC_KEYS
+               if d.loc[k, "real"] and pct(d.loc[k, "diff"]) >= AIM[k]}
+    return styled(frame, "Percent; gains in points. Bold: a gain that is real (beyond its interval and the training "
+                         "noise) and reaches the aim. The paper's rows are on COCO val2017, ours on the set named.",
+                  reached)
+
+
+def ablation_table(res: Results) -> Any:
+    """Every row against its parent (stats.parent), in points: what it changes, the six
+    differences (``·`` within the interval or the training noise; ``n.j.`` not judged: no reruns
+    of either recipe), and where the noise bound comes from."""
+    import pandas as pd
+
+    rows, index, bold = [], [], set()
+    for name, parent in comparisons(res):
+        if parent == IDENTITY:
+            continue
+        d = paired_difference(res, name, parent)
+        changed = res.params.changed(name, parent)
+        what = "; ".join(f"{k}: {a} → {b}" for k, (a, b) in changed.items()) or "evaluation only"
+        cells = []
+        for k, col in zip(METRIC_KEYS, COLUMNS):
+            mark = "" if d.loc[k, "real"] else " ·" if d.loc[k, "judged"] else " n.j."
+            cells.append(pts(d.loc[k, "diff"]) + mark)
+            if d.loc[k, "real"]:
+                bold.add((name, col))
+        noise = d["noise_from"].iloc[0]
+        rows.append([parent, what, *cells, f"reruns of {noise}" if noise else
+                     ("one model" if d["judged"].all() else "no reruns: not judged")])
+        index.append(name)
+    frame = pd.DataFrame(rows, index=index, columns=["against", "what changes", *COLUMNS, "noise"])
+    return styled(frame, "Points, row minus the row it is compared with, paired over the same boxes and draws. "
+                         "Bold: a real difference (its 95% interval excludes 0 and it is larger than the training "
+                         "noise); ·: not real; n.j.: not judged (no reruns of either recipe).", bold)
+
+
+def table1(results: dict[str, Results]) -> Any:
+    """The paper's Table 1 layout (percent): the paper's rows, then ours per evaluation set (real
+    photographs first), the 95% interval under each value; bold: the best model row per set and
+    column (never a baseline)."""
+    import pandas as pd
+
+    rows, index, bold = [], [], set()
     for name, vals in PAPER_TABLE1.items():
         index.append(("paper, COCO val2017", name))
         rows.append([f"{v:.1f}" for v in vals])
     for res in results.values():
         section = f"ours, {res.eval_set}: {res.n_boxes} boxes x {res.repeats} draws"
-        t = res.table.set_index(["experiment", "metric"])
-        for k, col in zip(METRIC_KEYS, cols):
-            top = max(res.names, key=lambda n: t.loc[(n, k), "value"])
-            best.add(((section, _row_label(top)), col))
-        for name in res.names:
-            index.append((section, _row_label(name)))
-            rows.append([CELL.format(main=f"{100 * t.loc[(name, k), 'value']:.1f}",
-                                     small=f"{100 * t.loc[(name, k), 'lo']:.1f} to {100 * t.loc[(name, k), 'hi']:.1f}")
+        t = metric_table(res).set_index(["row", "metric"])
+        shown = [n for n in res.names if n in BASELINES or representative(res.params, n) == n]
+        for k, col in zip(METRIC_KEYS, COLUMNS):
+            models = [n for n in shown if n not in BASELINES]
+            if models:
+                top = max(pct(t.loc[(n, k), "value"]) for n in models)
+                bold |= {((section, row_label(n)), col) for n in models if pct(t.loc[(n, k), "value"]) == top}
+        for name in shown:
+            index.append((section, row_label(name)))
+            rows.append([f"{pct(t.loc[(name, k), 'value']):.1f}"
+                         + SMALL.format(f"{pct(t.loc[(name, k), 'lo']):.1f} to {pct(t.loc[(name, k), 'hi']):.1f}")
                          for k in METRIC_KEYS])
-    frame = pd.DataFrame(rows, columns=cols, index=pd.MultiIndex.from_tuples(index, names=["source", "row"]))
-    return _styled(frame, best, "Percent; under each of our values its 95% bootstrap interval over boxes; "
-                                "bold: the best of our rows in the column, per set.")
-
-
-def gains_over_identity(results: dict[str, Results]):
-    """Every row minus the identity row of its set, in points, with the paired 95% interval:
-    the one view that compares across sets, whose identity rows differ. The paper's Snapper gain
-    is the first row; the largest gain per set and column in bold."""
-    import pandas as pd
-
-    cols = [METRIC_LABELS[k] for k in METRIC_KEYS]
-    paper = [s - i for s, i in zip(PAPER_TABLE1[PAPER_SNAPPER], PAPER_TABLE1[PAPER_IDENTITY])]
-    rows, index, best = [[f"{v:+.1f}" for v in paper]], [("paper, COCO val2017", "Snapper")], set()
-    for res in results.values():
-        section = f"ours, {res.eval_set}"
-        diffs = {n: paired_difference(res, n, IDENTITY) for n in res.names if n != IDENTITY}
-        for k, col in zip(METRIC_KEYS, cols):
-            top = max(diffs, key=lambda n: diffs[n].loc[k, "diff"])
-            best.add(((section, _row_label(top)), col))
-        for name, d in diffs.items():
-            index.append((section, _row_label(name)))
-            rows.append([CELL.format(main=_pts(d.loc[k, "diff"]) + ("" if d.loc[k, "real"] else " ·"),
-                                     small=f"{_pts(d.loc[k, 'lo'])} to {_pts(d.loc[k, 'hi'])}")
-                         for k in METRIC_KEYS])
-    frame = pd.DataFrame(rows, columns=cols, index=pd.MultiIndex.from_tuples(index, names=["source", "row"]))
-    return _styled(frame, best, "Points over the identity row of the same set, paired over boxes and draws, "
-                                "with the 95% interval; '·': not a real gain or loss by the report's rule "
-                                "(within the interval or the seed noise); bold: the largest gain per set.")
+    frame = pd.DataFrame(rows, columns=COLUMNS, index=pd.MultiIndex.from_tuples(index, names=["source", "row"]))
+    return styled(frame, "Percent; under each of our values its 95% bootstrap interval over boxes; bold: the best "
+                         "of our model rows in the column, per set (seed reruns are in the appendix).", bold)
 
 
 def summary(results: dict[str, Results]) -> Any:
-    """Tidy: one row per (row of the study, evaluation set), the six metrics in percent."""
+    """Tidy: one row per (row of the study, evaluation set), the six metrics in percent (``pct``)."""
     import pandas as pd
 
-    rows = []
-    for res in results.values():
-        for name in res.names:
-            rows.append({"row": name, "set": res.eval_set, "label": f"{res.eval_set}: {name}",
-                         "kind": "baseline" if name in BASELINES else "model",
-                         **{k: round(100 * res.value(name, k), 2) for k in METRIC_KEYS},
-                         "n_boxes": res.n_boxes, "draws": res.repeats})
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{"row": name, "set": res.eval_set, **{k: pct(res.value(name, k)) for k in METRIC_KEYS},
+                          "n_boxes": res.n_boxes, "draws": res.repeats}
+                         for res in results.values() for name in res.names])
+
+
+def summary_markdown(frame) -> str:
+    """``summary`` as one Markdown table per set (what reports/summary.md and the README show)."""
+    parts = []
+    for s, part in frame.groupby("set", sort=False):
+        t = part.set_index("row")[list(METRIC_KEYS)]
+        head = "| row | " + " | ".join(COLUMNS) + " |\n|---|" + "---:|" * len(COLUMNS) + "\n"
+        body = "".join(f"| {row} | " + " | ".join(f"{v:.1f}" for v in t.loc[row]) + " |\n" for row in t.index)
+        parts.append(f"**{s}** ({int(part.n_boxes.iloc[0])} boxes x {int(part.draws.iloc[0])} jitter draws, "
+                     f"percent)\n\n{head}{body}")
+    return "\n".join(parts)
 
 
 def write_summary(results: dict[str, Results], out_dir: str | Path = "reports") -> Any:
-    """``out_dir/summary.csv`` (read by ``dvc plots show``) and ``out_dir/summary.md`` (a table
-    per set: rows of the study, metric columns, percent)."""
+    """``summary.csv`` (read by ``dvc plots show``) and ``summary.md`` in ``out_dir``."""
+    from .outputs import write_text
+
     frame = summary(results)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out / "summary.csv", index=False)
-    parts = ["# Every row of the study, in percent\n\n",
-             "Written by the report stage from `reports/metrics/` (one row per experiment of `params.yaml`, "
-             "the identity row and GrabCut); the report, `reports/report.html`, has the intervals.\n"]
-    for s, part in frame.groupby("set", sort=False):
-        t = part.set_index("row")[list(METRIC_KEYS)].rename(columns=METRIC_LABELS)
-        parts.append(f"\n## {s} ({int(part.n_boxes.iloc[0])} boxes x {int(part.draws.iloc[0])} draws)\n\n"
-                     + t.to_markdown(floatfmt=".1f") + "\n")
-    (out / "summary.md").write_text("".join(parts))
+    write_text(out / "summary.csv", frame.to_csv(index=False))
+    write_text(out / "summary.md", "# Every row of the study, in percent\n\nWritten by the report stage from "
+               "`reports/metrics/` and `reports/per_box/`; `reports/report.html` has the intervals.\n\n"
+               + summary_markdown(frame))
     return frame
+
+
+def share_of_paper(res: Results, name: str) -> np.ndarray:
+    """Per metric, ``name``'s gain over identity as a share of the paper's Snapper gain."""
+    d = paired_difference(res, name, IDENTITY)
+    return np.array([pct(d.loc[k, "diff"]) / PAPER_GAIN[k] for k in METRIC_KEYS])

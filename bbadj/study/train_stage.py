@@ -1,20 +1,20 @@
-"""The train stage: one experiment trained into ``runs/<name>/`` (resuming a crashed run), and
-its training curves, logged with dvclive."""
+"""The train stage: one trained row of the study into ``runs/<name>/`` (resuming a crashed run of
+the same inputs), and its training curves, logged with dvclive."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Callable
 
-from .experiments import PARAMS, experiment_config, experiment_names, preflight
+from ..params import Params
+from .preflight import preflight
 
 
-def train_experiment(name: str, params_path: str | Path = PARAMS, runs_dir: str | Path = "runs",
-                     curves_dir: str | Path = "reports/train", progress: bool = False,
-                     echo: Callable[[str], None] | None = print) -> dict:
-    """Train experiment ``name`` (of ``experiments`` or ``finetune``) into ``runs_dir/name``
-    (resuming a crashed run of the same configuration), then write its training curves with
-    dvclive into ``curves_dir/name``, and the run's device and duration (``run.json``). With
+def train_row(params: Params, name: str, runs_dir: str | Path = "runs", curves_dir: str | Path = "reports/train",
+              progress: bool = False, echo: Callable[[str], None] | None = print) -> dict:
+    """Train row ``name`` (of ``experiments`` or ``finetune``) into ``runs_dir/name`` (resuming a
+    crashed run of the same inputs), then write its training curves with dvclive into
+    ``curves_dir/name``, and the run's device and duration (``run.json``). With
     ``train.nproc_per_node`` > 1 the training runs under torchrun (``bbadj train --experiment``),
     one process per device."""
     import time
@@ -24,15 +24,15 @@ def train_experiment(name: str, params_path: str | Path = PARAMS, runs_dir: str 
     from .provenance import write_run_record
 
     started = time.time()
-    if name not in experiment_names(params_path, "trained"):
-        raise KeyError(f"{name!r} is not a trained experiment (experiments or finetune) of {params_path}")
-    cfg = experiment_config(params_path, name, runs_dir)
+    if name not in params.names("trained"):
+        raise KeyError(f"{name!r} is not a trained row (experiments or finetune) of {params.path}")
+    cfg = params[name].config
     preflight(cfg, "train")
     run_dir = Path(runs_dir) / name
-    # a crashed run resumes; DVC reruns this stage when its params change, and a checkpoint of
-    # the old params then starts over
+    # a crashed run resumes; DVC reruns this stage when its inputs change, and a checkpoint of the
+    # old inputs then starts over (bbadj.fingerprint)
     if cfg.train.nproc_per_node > 1:
-        entry = _torchrun(name, params_path, runs_dir, cfg.train.nproc_per_node, echo)
+        entry = _torchrun(name, params.path, runs_dir, cfg.train.nproc_per_node, echo)
     else:
         def on_log(entry: dict) -> None:  # a line now and then where no progress bar reports the loss
             if echo and not progress and entry["step"] % (cfg.train.log_every * 10) == 0:
@@ -111,33 +111,32 @@ def read_curves(curves_dir: str | Path, names: list[str], metric: str = "loss"):
 def write_loss_table(curves_dir: str | Path, names: list[str], out: str | Path) -> None:
     """Every experiment's loss curve in one long CSV (step, loss, experiment): what the top-level
     plot of dvc.yaml overlays, one line per experiment (template ``.dvc/plots/by_experiment.json``)."""
-    frame = read_curves(curves_dir, names, "loss")
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False)
+    from .outputs import write_text
+
+    write_text(out, read_curves(curves_dir, names, "loss").to_csv(index=False))
 
 
-def plot_training_curves(curves_dir: str | Path, names: list[str], groups: dict[str, list[str]] | None = None,
-                         smooth: int = 5):
-    """The loss curves overlaid, one panel per group of experiments (e.g. by training data), a
-    rolling mean over ``smooth`` logged steps drawn over the raw values (faint). Losses of
-    different kinds (``train.loss``) share a panel but not a scale."""
+def plot_training_curves(params: Params, curves_dir, smooth: int = 5, only: list[str] | None = None):
+    """The loss curves of every trained row (or ``only`` these), one panel per loss kind (their
+    scales differ), a rolling mean over ``smooth`` logged steps over the raw values (faint), one
+    colour per row."""
     import matplotlib.pyplot as plt
-    import seaborn as sns
 
-    groups = groups or {"": names}
+    names = only or params.names("trained")
+    kinds: dict[str, list[str]] = {}
+    for n in names:
+        kinds.setdefault(params[n].config.train.loss, []).append(n)
     loss = read_curves(curves_dir, names, "loss")
-    fig, axes = plt.subplots(1, len(groups), figsize=(7 * len(groups), 4), squeeze=False)
-    for ax, (title, members) in zip(axes[0], groups.items()):
-        colours = dict(zip(members, sns.color_palette("colorblind", len(members))))
-        for name in members:
+    fig, axes = plt.subplots(1, len(kinds), figsize=(8 * len(kinds), 4), squeeze=False)
+    for ax, (kind, members) in zip(axes[0], kinds.items()):
+        for i, name in enumerate(members):
             f = loss[loss.experiment == name]
-            if not len(f):
-                continue
-            ax.plot(f.step, f.loss, c=colours[name], lw=0.6, alpha=0.3)
-            ax.plot(f.step, f.loss.rolling(smooth, min_periods=1).mean(), c=colours[name], lw=1.8, label=name)
-        ax.set_title(title, fontsize=10)
+            c, ls = f"C{i % 10}", "-" if i < 10 else "--"
+            ax.plot(f.step, f.loss, c=c, lw=0.6, alpha=0.25)
+            ax.plot(f.step, f.loss.rolling(smooth, min_periods=1).mean(), c=c, ls=ls, lw=1.8, label=name)
+        ax.set_title(f"train.loss = {kind}", fontsize=10)
         ax.set_xlabel("step")
         ax.set_ylabel("training loss")
-        ax.legend(fontsize=8, loc="upper right")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return fig

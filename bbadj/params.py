@@ -1,0 +1,236 @@
+"""``params.yaml`` as one typed object, read once: the base recipe, every row of the study
+resolved to its own ``Config``, the baselines' settings and the report's.
+
+The file holds the base sections (data/model/train/eval, ``bbadj/config.py``), three groups of
+rows, each ``name -> overrides`` of the base sections:
+
+- ``experiments``: trained once into ``runs/<name>/`` (``{}``: the default variant);
+- ``finetune``: ``{from: <experiment>, ...}``, trained starting from that experiment's model, with
+  its overrides and its own on top;
+- ``eval_only``: ``{from: <experiment>, eval: ..., data: {buffer_ratio: ...}}``, that experiment's
+  model scored with other evaluation settings, never trained;
+
+and ``grabcut`` (the classical baseline, ``bbadj/grabcut.py``) and ``study`` (the report's
+settings). The stages, the command line, the benchmarks and the
+report all take a ``Params``; nothing else parses the file.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import Config, build_dataclass, deep_merge
+from .grabcut import GrabCutConfig
+
+PARAMS = "params.yaml"
+IDENTITY = "identity"  # the jittered boxes as they are: no model
+GRABCUT = "grabcut"  # OpenCV's GrabCut from the enlarged jittered box: a classical baseline, no training
+BASELINES = (IDENTITY, GRABCUT)
+GROUPS = ("experiments", "finetune", "eval_only")
+NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
+# what an eval-only row may change: anything else changes the model and needs training
+EVAL_ONLY_KEYS = {"eval": None, "data": {"buffer_ratio", "jitter", "num_workers"}}
+_OTHER_SECTIONS = {GRABCUT, "study", *GROUPS}
+
+
+@dataclass
+class ReportConfig:
+    """The ``study`` section: how the report compares rows."""
+
+    baseline: str = "l4"  # the default variant, the parent of the ablation rows
+    bootstrap: int = 1000  # resamples of the boxes for the 95% intervals
+    bootstrap_seed: int = 0
+    gallery: int = 8  # examples drawn in the gallery, half of them the worst cases
+
+    def __post_init__(self):
+        if self.bootstrap < 10:
+            raise ValueError(f"study.bootstrap must be at least 10 resamples, got {self.bootstrap}")
+        if self.gallery < 0:
+            raise ValueError(f"study.gallery must be >= 0, got {self.gallery}")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the study: its group, its full configuration, and where its model comes from."""
+
+    name: str
+    group: str  # baseline | experiments | finetune | eval_only
+    config: Config
+    model_of: str | None = None  # the trained row whose model it is scored with (itself, if trained)
+    starts_from: str | None = None  # finetune: the row whose model it starts from
+
+    @property
+    def trained(self) -> bool:
+        return self.group in ("experiments", "finetune")
+
+
+@dataclass
+class Params:
+    """The whole study, from ``Params.load``."""
+
+    path: Path
+    base: Config
+    rows: dict[str, Row]  # identity, grabcut, then experiments, finetune, eval_only in file order
+    grabcut: GrabCutConfig
+    report: ReportConfig
+    raw: dict = field(repr=False)  # the parsed file: DVC's own view, for presets
+    _flat: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def load(cls, path: str | Path = PARAMS, overrides: dict | None = None, runs_dir: str | Path = "runs") -> "Params":
+        """Read ``path`` (with ``overrides`` merged in, e.g. a preset) and resolve every row;
+        errors name the file and the key."""
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"params file not found: {path}")
+        raw = deep_merge(yaml.safe_load(path.read_text()) or {}, overrides or {})
+        return cls.from_dict(raw, path, runs_dir)
+
+    @classmethod
+    def from_dict(cls, raw: dict, path: str | Path = PARAMS, runs_dir: str | Path = "runs") -> "Params":
+        path = Path(path)
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: expected a mapping of sections")
+        _validate(raw, path)
+        try:
+            base = Config.from_dict({k: v for k, v in raw.items() if k not in _OTHER_SECTIONS})
+            rows = {n: Row(n, "baseline", base) for n in BASELINES}
+            for group in GROUPS:
+                for name in raw.get(group) or {}:
+                    rows[name] = _row(raw, name, group, base, Path(runs_dir))
+            grabcut = build_dataclass(GrabCutConfig, raw.get(GRABCUT), GRABCUT)
+            report = build_dataclass(ReportConfig, raw.get("study"), "study")
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{path}: {e}") from e
+        return cls(path, base, rows, grabcut, report, raw)
+
+    def names(self, which: str = "all") -> list[str]:
+        """Row names in file order: ``experiments``, ``finetune``, ``trained`` (both), ``eval_only``,
+        ``models`` (every row with a model), ``baselines``, or ``all`` (baselines first)."""
+        groups = {"trained": ("experiments", "finetune"), "models": GROUPS, "baselines": ("baseline",),
+                  "all": ("baseline", *GROUPS), **{g: (g,) for g in GROUPS}}
+        if which not in groups:
+            raise ValueError(f"which must be one of {sorted(groups)}, got {which!r}")
+        return [n for n, r in self.rows.items() if r.group in groups[which]]
+
+    def __getitem__(self, name: str) -> Row:
+        if name not in self.rows:
+            raise KeyError(f"no row {name!r} in {self.path}; it has {list(self.rows)}")
+        return self.rows[name]
+
+    def flat(self, name: str) -> dict[str, Any]:
+        """Row ``name``'s full settings as flat keys (``model.fusion``), its model's origin included."""
+        if name not in self._flat:
+            row = self[name]
+            flat = flatten(row.config.to_dict())
+            flat["model.init_from"] = row.starts_from or ""  # the row, not the path
+            flat["model_of"] = row.model_of
+            self._flat[name] = flat
+        return self._flat[name]
+
+    def changed(self, name: str, against: str) -> dict[str, tuple[Any, Any]]:
+        """The settings in which row ``name`` differs from row ``against``: key -> (against's, name's)."""
+        a, b = self.flat(against), self.flat(name)
+        return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k) and k != "model_of"}
+
+    def describe(self, name: str) -> str:
+        """What row ``name`` changes from the base recipe, e.g. ``model.fusion=fpn`` (``default`` if nothing)."""
+        row = self[name]
+        if name == IDENTITY:
+            return "jittered boxes as they are (no model)"
+        if name == GRABCUT:
+            return "OpenCV GrabCut from the jittered box"
+        base = flatten(self.base.to_dict())
+        diff = [f"{k}={v}" for k, v in flatten(row.config.to_dict()).items()
+                if base.get(k) != v and k != "model.init_from"]
+        text = ", ".join(diff) if diff else "default"
+        if row.starts_from:
+            text += f", starting from the model of {row.starts_from}"
+        if row.group == "eval_only":
+            text += f" (the model of {row.model_of}, evaluated only)"
+        return text
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """The base recipe of a params file (data/model/train/eval; the code defaults without one), with
+    ``overrides`` (a nested dict) merged in."""
+    base = Params.load(path).base if path is not None else Config()
+    return base.with_overrides(overrides)
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def _row(raw: dict, name: str, group: str, base: Config, runs_dir: Path) -> Row:
+    over, origin = _overrides(raw, name)
+    if group == "experiments":
+        return Row(name, group, base.with_overrides(over), model_of=name)
+    if group == "finetune":
+        over = deep_merge(over, {"model": {"init_from": str(runs_dir / origin / "model.pt")}})
+        return Row(name, group, base.with_overrides(over), model_of=name, starts_from=origin)
+    return Row(name, group, base.with_overrides(over), model_of=origin)
+
+
+def _overrides(raw: dict, name: str) -> tuple[dict, str | None]:
+    """Row ``name``'s overrides of the base sections (a finetune or eval_only row inherits those of
+    its ``from``), and its ``from``."""
+    exps = raw.get("experiments") or {}
+    if name in exps:
+        return dict(exps[name] or {}), None
+    for group in ("finetune", "eval_only"):
+        entry = (raw.get(group) or {}).get(name)
+        if entry is not None:
+            own = {k: v for k, v in entry.items() if k != "from"}
+            return deep_merge(_overrides(raw, entry["from"])[0], own), entry["from"]
+    raise KeyError(name)
+
+
+def _validate(raw: dict, path: Path) -> None:
+    groups = {g: raw.get(g) or {} for g in GROUPS}
+    seen: dict[str, str] = {}
+    for g, entries in groups.items():
+        if not isinstance(entries, dict):
+            raise ValueError(f"{path}: `{g}` must be a mapping name -> overrides")
+        for name, over in entries.items():
+            if not NAME_RE.match(str(name)) or name in BASELINES:
+                raise ValueError(f"{path}: row name {name!r} must be letters, digits and _ only, and not one of "
+                                 f"{BASELINES} (it becomes a DVC stage and a params key)")
+            if name in seen:
+                raise ValueError(f"{path}: {name!r} is both in {seen[name]} and in {g}")
+            if over is not None and not isinstance(over, dict):
+                raise ValueError(f"{path}: {g}.{name} must be a mapping of overrides, got {over!r}")
+            seen[name] = g
+    exps = groups["experiments"]
+    for g in ("finetune", "eval_only"):
+        for name, over in groups[g].items():
+            if (over or {}).get("from") not in exps:
+                raise ValueError(f"{path}: {g}.{name}.from must name one of experiments {sorted(exps)} "
+                                 f"(the model it {'starts from' if g == 'finetune' else 'evaluates'}), "
+                                 f"got {(over or {}).get('from')!r}")
+    for name, over in groups["eval_only"].items():
+        for section, value in over.items():
+            if section == "from":
+                continue
+            if section not in EVAL_ONLY_KEYS:
+                raise ValueError(f"{path}: eval_only.{name} changes {section}.*, which needs training; "
+                                 f"make it an entry of `experiments`")
+            allowed = EVAL_ONLY_KEYS[section]
+            if allowed is not None and set(value or {}) - allowed:
+                raise ValueError(f"{path}: eval_only.{name} may change only {sorted(allowed)} in {section}, "
+                                 f"not {sorted(set(value) - allowed)}: those need training")
+    study = raw.get("study") or {}
+    if exps and study.get("baseline", ReportConfig.baseline) not in exps:
+        raise ValueError(f"{path}: study.baseline must name one of experiments {sorted(exps)}, "
+                         f"got {study.get('baseline', ReportConfig.baseline)!r}")

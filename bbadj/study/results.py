@@ -1,0 +1,127 @@
+"""What the evaluate stages wrote, read back for the report: per evaluation set, every row's
+metrics (``reports/metrics/<row>.json``) and per-box values (``reports/per_box/<row>/<set>.csv``,
+one line per jitter draw and box), with the bootstrap resamples every interval shares."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..box_ops import COORDS
+from ..metrics import METRIC_KEYS
+from ..params import BASELINES, IDENTITY, Params
+from .evaluate_stage import read_per_box
+from .stats import bootstrap_ci, bootstrap_indices
+
+
+@dataclass
+class Results:
+    """One evaluation set: every row that has results on it, identity and GrabCut first, then the
+    rows of params in file order."""
+
+    params: Params
+    eval_set: str  # its name in eval.sets
+    names: list[str]
+    metrics: dict[str, dict]  # each row's metrics JSON entry for this set
+    values: dict[str, Any]  # each row's per-box metrics (DataFrame, index ann_id), averaged over draws
+    per_box: dict[str, Any]  # each row's per-box CSV
+    idx: np.ndarray  # (n_boot, n_boxes) resampled box positions, the same for every row
+    missing: list[str] = field(default_factory=list)  # rows of params without results here
+
+    @property
+    def models(self) -> list[str]:
+        """The rows with a model (not identity, not GrabCut)."""
+        return [n for n in self.names if n not in BASELINES]
+
+    @property
+    def annotations(self) -> str:
+        return self.params.base.eval.set_paths(self.eval_set)[0]
+
+    @property
+    def images(self) -> str:
+        return self.params.base.eval.set_paths(self.eval_set)[1]
+
+    @property
+    def n_boxes(self) -> int:
+        return int(self.metrics[IDENTITY]["n_boxes"])
+
+    @property
+    def repeats(self) -> int:
+        return int(self.metrics[IDENTITY]["repeats"])
+
+    @property
+    def source(self) -> str:
+        """How the report names this set: its name, its size and its annotation file."""
+        return f"{self.eval_set} ({self.n_boxes} boxes x {self.repeats} draws; {self.annotations})"
+
+    @property
+    def synthetic(self) -> bool:
+        """Whether the set is the embedded synthetic one (made by `bbadj synth`, not photographs)."""
+        return Path(self.annotations).parts[:2] == ("data", "synth")
+
+    def value(self, name: str, metric: str) -> float:
+        return float(self.values[name][metric].mean())
+
+    def ci(self, name: str, metric: str) -> tuple[float, float]:
+        lo, hi = bootstrap_ci(self.values[name][metric].to_numpy(), self.idx)
+        return float(lo), float(hi)
+
+
+def load_results(params: Params, eval_set: str, reports_dir: str | Path = "reports") -> Results:
+    """Every row of ``params`` that has results on ``eval_set``; the rest are listed as missing."""
+    reports = Path(reports_dir)
+    names, missing, metrics, values, raw = [], [], {}, {}, {}
+    for name in params.names("all"):
+        m, p = reports / "metrics" / f"{name}.json", reports / "per_box" / name / f"{eval_set}.csv"
+        found = json.loads(m.read_text()) if m.exists() else {}
+        if eval_set not in found or not p.exists():
+            missing.append(name)
+            continue
+        names.append(name)
+        metrics[name] = found[eval_set]
+        raw[name] = read_per_box(p)
+        values[name] = box_values(raw[name])
+    if IDENTITY not in names:
+        raise FileNotFoundError(f"no identity row for {eval_set!r} in {reports}: run `dvc repro baseline@identity`")
+    ids = values[IDENTITY].index
+    for name in names:
+        if not values[name].index.equals(ids):
+            raise ValueError(f"{name}: its boxes on {eval_set} are not the identity row's; rerun its evaluation")
+    idx = bootstrap_indices(len(ids), params.report.bootstrap, params.report.bootstrap_seed)
+    return Results(params, eval_set, names, metrics, values, raw, idx, missing)
+
+
+def load_all(params: Params, reports_dir: str | Path = "reports") -> dict[str, Results]:
+    """``load_results`` of every evaluation set, real photographs first (then the synthetic set)."""
+    sets = {s: load_results(params, s, reports_dir) for s in params.base.eval.sets}
+    return dict(sorted(sets.items(), key=lambda item: item[1].synthetic))
+
+
+def box_values(df) -> Any:
+    """Per box (rows: ann_id, sorted), the six metrics averaged over the jitter draws, as
+    fractions: the mean of a column over boxes is the metric (every draw has every box).
+    The per-box quantities come from ``bbadj.metrics``, as in ``bbadj evaluate``."""
+    import pandas as pd
+
+    from ..metrics import per_box_errors, per_box_metrics
+
+    e = per_box_errors(df[[f"adj_{k}" for k in COORDS]].to_numpy(copy=True),
+                       df[[f"gt_{k}" for k in COORDS]].to_numpy(copy=True))
+    v = pd.DataFrame({"ann_id": df["ann_id"].to_numpy(), **{k: t.numpy() for k, t in per_box_metrics(e).items()}})
+    return v.groupby("ann_id").mean().sort_index()
+
+
+def metric_table(res: Results) -> Any:
+    """Long DataFrame: row, metric, value, lo, hi (fractions), the 95% interval over boxes."""
+    import pandas as pd
+
+    rows = []
+    for name in res.names:
+        v = res.values[name][list(METRIC_KEYS)].to_numpy()
+        lo, hi = bootstrap_ci(v, res.idx)
+        rows += [{"row": name, "metric": k, "value": float(v[:, j].mean()), "lo": float(lo[j]), "hi": float(hi[j])}
+                 for j, k in enumerate(METRIC_KEYS)]
+    return pd.DataFrame(rows)

@@ -1,0 +1,59 @@
+"""How a DVC stage runs its notebook (``bbadj stage train|evaluate|report [ROW]``, dvc.yaml's one
+command): papermill with the encrypted-kernel engine (``papermill_engine``), streaming the
+kernel's output to the terminal, into a temporary file that replaces the stage's output only once
+the notebook has run to its end. An interrupted or failed stage leaves the previous outputs in
+place (dvc.yaml marks them ``persist``, so DVC does not delete them first), and its partial
+notebook beside them as ``<output>.failed.ipynb`` for a look."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+NOTEBOOKS = {"train": "notebooks/train.ipynb", "evaluate": "notebooks/evaluate.ipynb", "report": "notebooks/report.ipynb"}
+
+
+def stage_paths(stage: str, row: str | None) -> tuple[str, str]:
+    """(notebook, executed copy) of ``stage`` for ``row``."""
+    if stage not in NOTEBOOKS:
+        raise ValueError(f"unknown stage {stage!r}; choose one of {sorted(NOTEBOOKS)}")
+    if (stage == "report") != (row is None):
+        raise ValueError("the report stage takes no row; train and evaluate take one" if row
+                         else f"the {stage} stage needs a row of params.yaml")
+    out = "reports/report.ipynb" if stage == "report" else f"reports/notebooks/{stage}-{row}.ipynb"
+    return NOTEBOOKS[stage], out
+
+
+def run_stage(stage: str, row: str | None = None, html: str | None = None) -> Path:
+    """Run ``stage``'s notebook for ``row`` (``experiment`` parameter) into its executed copy; the
+    report also becomes ``html`` (inputs hidden). Returns the executed notebook's path."""
+    import papermill
+    import papermill.engines  # noqa: F401  (registers the engines before ours is named: see papermill_engine)
+
+    notebook, out = stage_paths(stage, row)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.stem + ".partial.ipynb")
+    try:
+        papermill.execute_notebook(notebook, str(partial), parameters={"experiment": row} if row else {},
+                                   engine_name="bbadj", progress_bar=False, log_output=False,
+                                   stdout_file=sys.stdout, stderr_file=sys.stderr)
+    except BaseException:
+        if partial.exists():
+            os.replace(partial, out.with_name(out.stem + ".failed.ipynb"))
+        raise
+    os.replace(partial, out)
+    if html:
+        write_html(out, html)
+    return out
+
+
+def write_html(notebook: str | Path, html: str | Path) -> None:
+    """The executed notebook as HTML without its code, written atomically."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    from .outputs import write_text
+
+    body, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(nbformat.read(str(notebook), as_version=4))
+    write_text(html, body)

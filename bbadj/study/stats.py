@@ -1,0 +1,130 @@
+"""How the report compares rows: 95% bootstrap intervals over boxes, paired differences, and the
+noise of training itself.
+
+Every row is compared with its *parent*, the row it differs from in the fewest settings (one,
+for an ablation of the default variant): an eval-only row with the model it evaluates, a trained
+row with the nearest trained row. A difference is *real* when its paired interval over boxes
+excludes 0 **and** it is larger than the training noise: 2 sd of its recipe's reruns (rows that
+differ only in ``train.seed``) per independently trained model in the pair, added in
+quadrature. Two rows scored with one model share its training, so only the box interval judges
+them. Where no recipe in the pair has reruns, the difference is *not judged*.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..metrics import METRIC_KEYS
+from ..params import BASELINES, IDENTITY, Params
+
+RERUN_KEYS = {"train.seed"}  # settings whose change reruns a recipe without changing it
+
+
+def bootstrap_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, n) resampled box indices; the same for every row (paired comparisons)."""
+    return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+
+
+def bootstrap_ci(values: np.ndarray, idx: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval of the mean of ``values`` (n,) or (n, k) over resampled rows ``idx``."""
+    return percentile_interval(np.asarray(values, dtype=float)[idx].mean(axis=1), level)
+
+
+def percentile_interval(boot: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """The percentile interval of a statistic's bootstrap replicates (axis 0), NaN replicates
+    left out: the one place the report turns resamples into an interval."""
+    a = (1 - level) / 2
+    return np.nanquantile(boot, a, axis=0), np.nanquantile(boot, 1 - a, axis=0)
+
+
+def reruns(params: Params, name: str) -> list[str]:
+    """``name`` and the trained rows that differ from it only in ``RERUN_KEYS``: reruns of one
+    recipe, in file order. A row without reruns gives ``[name]``."""
+    if not params[name].trained:
+        return [name]
+    return [n for n in params.names("trained") if n == name or set(params.changed(n, name)) <= RERUN_KEYS]
+
+
+def representative(params: Params, name: str) -> str:
+    """The first of ``name``'s reruns in file order: the row that stands for its recipe."""
+    return reruns(params, name)[0]
+
+
+def parent(params: Params, name: str) -> str | None:
+    """The row ``name`` is compared with: its model's row for an eval-only row, its recipe's
+    representative for a rerun, else the trained row it differs from in the fewest settings (the
+    study's baseline first on a tie). None for the baselines and the default variant."""
+    row = params[name]
+    if name in BASELINES or name == params.report.baseline:
+        return None
+    if row.group == "eval_only":
+        return row.model_of
+    rep = representative(params, name)
+    if rep != name:
+        return rep
+    candidates = [n for n in params.names("trained") if n != name and representative(params, n) == n]
+    order = {n: (len(params.changed(name, n)), n != params.report.baseline, i) for i, n in enumerate(candidates)}
+    return min(candidates, key=order.get) if candidates else None
+
+
+def seed_sd(res: Results, name: str) -> np.ndarray | None:
+    """The standard deviation of each metric (fractions) over ``name``'s reruns that have results
+    on ``res``'s set; None without at least two."""
+    runs = [n for n in reruns(res.params, name) if n in res.names]
+    if len(runs) < 2:
+        return None
+    return np.array([[res.value(n, k) for k in METRIC_KEYS] for n in runs]).std(axis=0, ddof=1)
+
+
+def training_noise(res: Results, a: str, b: str) -> tuple[np.ndarray, str | None]:
+    """The noise bound of the difference a - b per metric (fractions), and the recipe whose reruns
+    gave it (None: no training noise in the pair, or not judged when the bound is NaN)."""
+    zero = np.zeros(len(METRIC_KEYS))
+    models = [res.params[n].model_of for n in (a, b) if n not in BASELINES]
+    if len(models) == 2 and models[0] == models[1]:
+        return zero, None  # one model, evaluated two ways
+    if not models:
+        return zero, None
+    for n in (b, a):  # the parent's recipe first
+        if n not in BASELINES and (sd := seed_sd(res, n)) is not None:
+            return 2 * np.sqrt(len(models)) * sd, representative(res.params, n)
+    return np.full(len(METRIC_KEYS), np.nan), None
+
+
+def paired_difference(res: Results, a: str, b: str) -> Any:
+    """a - b for each metric (fractions) with its paired 95% bootstrap interval over boxes:
+    ``clear`` (the interval excludes 0), ``noise`` (``training_noise``), ``judged`` (a noise bound
+    exists) and ``real`` (clear, judged and larger than the noise)."""
+    import pandas as pd
+
+    d = (res.values[a][list(METRIC_KEYS)] - res.values[b][list(METRIC_KEYS)]).to_numpy()
+    lo, hi = bootstrap_ci(d, res.idx)
+    mean = d.mean(0)
+    noise, recipe = training_noise(res, a, b)
+    judged = ~np.isnan(noise)
+    clear = (lo > 0) | (hi < 0)
+    return pd.DataFrame({"metric": list(METRIC_KEYS), "diff": mean, "lo": lo, "hi": hi, "clear": clear,
+                         "noise": noise, "judged": judged, "real": clear & judged & (np.abs(mean) > np.nan_to_num(noise)),
+                         "noise_from": recipe}).set_index("metric")
+
+
+def best_model(res: Results) -> str:
+    """The row with a model and the highest mean of the six metrics on ``res``'s set, reruns of a
+    recipe not counted apart. Chosen on the set it is then reported on: its numbers are optimistic."""
+    candidates = [n for n in res.models if representative(res.params, n) == n]
+    if not candidates:
+        raise ValueError(f"no row with a model has results on {res.eval_set}")
+    return max(candidates, key=lambda n: np.mean([res.value(n, k) for k in METRIC_KEYS]))
+
+
+def comparisons(res: Results) -> list[tuple[str, str]]:
+    """(row, parent) for every row with a parent on ``res``'s set, in file order; the default
+    variant against the identity row first."""
+    params = res.params
+    out = [(params.report.baseline, IDENTITY)] if params.report.baseline in res.names else []
+    for name in res.models:
+        p = parent(params, name)
+        if p is not None and p in res.names and representative(params, name) == name:
+            out.append((name, p))
+    return out
