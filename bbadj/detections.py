@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torchvision.ops import box_iou
 
-from .box_ops import EDGES
+from .box_ops import EDGES, xywh_to_xyxy
 from .config import Config
 from .data.coco import CocoBoxes, DataError, ImageRecord, read_instances, read_json
 from .evaluate import adjust_boxes, no_confidence
@@ -119,7 +119,7 @@ def load_detections(path: str | Path, labels: GroundTruthLabels,
         index=np.array([r[0] for r in rows], dtype=np.int64),
         image_ids=np.array([r[1] for r in rows], dtype=np.int64),
         category_ids=np.array([r[2] for r in rows], dtype=np.int64),
-        boxes=np.array([r[3] for r in rows], dtype=np.float64).reshape(-1, 4),
+        boxes=xywh_to_xyxy(np.array([r[3] for r in rows], dtype=np.float64).reshape(-1, 4)),
         scores=np.array([r[4] for r in rows], dtype=np.float64),
         n_read=len(doc),
         skipped=skipped,
@@ -128,7 +128,7 @@ def load_detections(path: str | Path, labels: GroundTruthLabels,
 
 
 def _parse_entry(path: Path, i: int, det) -> tuple[int, int, list[float], float]:
-    """(image id, category id, x0 y0 x1 y1, score) of entry ``i``, or a ``DataError`` naming it."""
+    """(image id, category id, COCO bbox x y w h, score) of entry ``i``, or a ``DataError`` naming it."""
     if not isinstance(det, dict):
         raise DataError(f"{path}: entry {i} is not an object: {det!r}")
     for key in ("image_id", "category_id", "bbox", "score"):
@@ -145,7 +145,7 @@ def _parse_entry(path: Path, i: int, det) -> tuple[int, int, list[float], float]
         raise DataError(f"{where} has a non-finite bbox or score: bbox {det['bbox']}, score {det['score']}")
     if w < 0 or h < 0:
         raise DataError(f"{where} has a negative size bbox {det['bbox']}")
-    return iid, cat, [x, y, x + w, y + h], score
+    return iid, cat, [x, y, w, h], score
 
 
 def match_detections(detections: Detections, coco: CocoBoxes, labels: GroundTruthLabels,

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .data.coco import CocoBoxes
-from .box_ops import crop_windows
+from .box_ops import clip_to_image, crop_windows
 from .data.images import check_size, read_rgb
 from .progress import progress_bar
 
@@ -44,7 +44,7 @@ def grabcut_box(image: np.ndarray, box, cfg: GrabCutConfig) -> tuple[np.ndarray,
     H, W = image.shape[:2]
     rough = np.asarray(box, dtype=np.float64)
     rect = crop_windows(rough[None], cfg.enlarge)[0].numpy()
-    rect = np.clip(rect, 0, [W, H, W, H])
+    rect = clip_to_image(rect, W, H)
     pad = cfg.context * (rect[2:] - rect[:2])
     # the region handed to GrabCut, in whole pixels
     X0, Y0 = (max(0, math.floor(v)) for v in rect[:2] - pad)

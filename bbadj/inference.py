@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from .config import EvalConfig
-from .box_ops import crop_windows, position_size, positions_to_boxes
+from .box_ops import clip_to_image, crop_windows, position_size, positions_to_boxes
 from .data.crops import cut_crops
 from .data.images import normalize, read_rgb
 from .decoding import decode_edges
@@ -32,9 +32,7 @@ def predict_windows(model, crops: torch.Tensor, windows, image_wh, decoding: str
     boxes = positions_to_boxes(torch.cat(pos), windows, S)
     err_px = torch.cat(spread).double() * position_size(windows, S)
     wh = torch.as_tensor(image_wh, dtype=torch.float64).reshape(-1, 2).expand(len(boxes), 2)
-    boxes[:, [0, 2]] = torch.minimum(boxes[:, [0, 2]].clamp(min=0), wh[:, :1])
-    boxes[:, [1, 3]] = torch.minimum(boxes[:, [1, 3]].clamp(min=0), wh[:, 1:])
-    return boxes, torch.cat(conf), err_px
+    return clip_to_image(boxes, wh[:, 0], wh[:, 1]), torch.cat(conf), err_px
 
 
 def _as_rgb_tensor(image) -> torch.Tensor:
