@@ -1,21 +1,22 @@
 """Checkpoints: written atomically, so a run killed mid-write still has its last good one."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .config import Config
+from .outputs import atomic_open
 
 
 def save_atomic(obj: Any, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one
+    """``torch.save`` through ``outputs.atomic_open``: readers see the old file or the new one; a
+    full disk is an ``OutputError`` naming ``path`` and leaves no ``.tmp`` behind."""
+    # into a Python file object, not a path: torch's own file writer reports a full disk as
+    # "enforce fail at inline_container.cc", while a file object raises OSError(ENOSPC)
+    with atomic_open(path, "wb") as f:
+        torch.save(obj, f)
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu"):

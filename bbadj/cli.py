@@ -43,6 +43,7 @@ def cmd_evaluate(args) -> int:
     from .data.dataset import load_boxes
     from .device import resolve_device
     from .evaluate import evaluate
+    from .outputs import write_json
 
     _check_detection_args(args)
     cfg, model = config_from_args(args), None
@@ -60,8 +61,7 @@ def cmd_evaluate(args) -> int:
     else:
         result = evaluate(coco, cfg, model, repeats=args.repeats, seed=args.seed, buffer_ratio=args.buffer_ratio,
                           progress=not args.no_progress, per_box_csv=args.per_box)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
     print(json.dumps(result, indent=2))
     return 0
 
@@ -222,10 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     if passed and args.command != "exp-run":
         parser.error(f"unrecognized arguments after --: {' '.join(passed)}")
     args.dvc_args = passed
-    from .data.coco import DataError
+    from .errors import BbadjError
 
     try:
         return args.func(args)
-    except (DataError, FileNotFoundError) as e:
+    except (BbadjError, FileNotFoundError) as e:
         print(f"bbadj {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -11,7 +11,6 @@ small, off the image) are not matchable, so a detection on them is unmatched.
 """
 from __future__ import annotations
 
-import csv
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -21,11 +20,12 @@ import numpy as np
 import torch
 from torchvision.ops import box_iou
 
-from .box_ops import EDGES, xywh_to_xyxy
+from .box_ops import COORDS, EDGES, xywh_to_xyxy
 from .config import Config
 from .data.coco import CocoBoxes, DataError, ImageRecord, read_instances, read_json
 from .evaluate import adjust_boxes, no_confidence
 from .metrics import per_box_errors, summarize
+from .outputs import named_columns, write_csv
 
 DEFAULT_IOU_THRESHOLD = 0.5  # COCO's AP50 threshold, the usual "this detection found that object"
 # 0: keep every detection. Low-score ones are ordered last, so they only take true boxes that no
@@ -231,7 +231,8 @@ def score_matching(matching: Matching, cfg: Config, model=None, *, buffer_ratio:
         result["adjusted"] = _row(adj_errors)
     if per_box_csv is not None:
         adj_iou = adj_errors["iou"].numpy() if adj_errors is not None else np.full(len(det), np.nan)
-        _write_per_box(per_box_csv, matching, gt.numpy(), det.numpy(), adj.numpy(), conf.numpy(), adj_iou)
+        write_csv(per_box_csv, _per_box_table(matching, gt.numpy(), det.numpy(), adj.numpy(), conf.numpy(), adj_iou),
+                  formats={"score": ".6g"})
     return result
 
 
@@ -251,23 +252,16 @@ def _row(errors: dict[str, torch.Tensor]) -> dict:
     return {"n_boxes": len(errors["iou"]), **summarize(errors)}
 
 
-def _write_per_box(path, matching: Matching, gt: np.ndarray, det: np.ndarray, adj: np.ndarray,
-                   conf: np.ndarray, adj_iou: np.ndarray) -> None:
-    """One line per matched pair: ids, the detection's file index and score, true/detector/adjusted
-    boxes, per-edge confidence and both IoUs (adjusted ones NaN without a model)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _per_box_table(matching: Matching, gt: np.ndarray, det: np.ndarray, adj: np.ndarray,
+                   conf: np.ndarray, adj_iou: np.ndarray) -> dict[str, np.ndarray]:
+    """The per-box CSV's columns, one row per matched pair: ids, the detection's file index and
+    score, true/detector/adjusted boxes, per-edge confidence and both IoUs (adjusted ones NaN
+    without a model)."""
     d = matching.detections
     image_ids, ann_ids = matching.coco.box_ids()
-    coords = ("x0", "y0", "x1", "y1")
-    header = (["image_id", "ann_id", "det_index", "category_id", "score"] + [f"gt_{c}" for c in coords]
-              + [f"det_{c}" for c in coords] + [f"adj_{c}" for c in coords] + [f"conf_{e}" for e in EDGES]
-              + ["det_iou", "adj_iou"])
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        for k, row in enumerate(matching.rows):
-            values = np.concatenate([gt[k], det[k], adj[k], conf[k], [matching.iou[k], adj_iou[k]]])
-            w.writerow([int(image_ids[k]), int(ann_ids[k]), int(d.index[row]), int(d.category_ids[row]),
-                        f"{d.scores[row]:.6g}"] + [f"{v:.4f}" for v in values])
-
+    return {
+        "image_id": image_ids, "ann_id": ann_ids, "det_index": d.index[matching.rows],
+        "category_id": d.category_ids[matching.rows], "score": d.scores[matching.rows],
+        **named_columns("gt", gt, COORDS), **named_columns("det", det, COORDS), **named_columns("adj", adj, COORDS),
+        **named_columns("conf", conf, EDGES), "det_iou": matching.iou, "adj_iou": adj_iou,
+    }

@@ -24,6 +24,7 @@ from .device import resolve_device
 from .fingerprint import changed_parts, run_inputs
 from .losses import edge_loss
 from .model import build_model
+from .outputs import append_line, write_text
 from .progress import progress_bar
 
 
@@ -227,8 +228,7 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = True, other_run: s
                      "lr": scheduler.get_last_lr()[0], "boxes_per_s": seen * env.world_size / max(elapsed, 1e-9)}
             bar.set_postfix({"loss": f"{loss_value:.4f}", "boxes/s": f"{entry['boxes_per_s']:.0f}"})
             if env.main:
-                with log_path.open("a") as f:
-                    f.write(json.dumps(entry) + "\n")
+                append_line(log_path, json.dumps(entry))
                 if on_log is not None:
                     on_log(entry)
         if step % tc.checkpoint_every == 0 or step == steps:
@@ -250,4 +250,4 @@ def _truncate_log(path: Path, start: int) -> None:
     if not path.exists():
         return
     keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= start]
-    path.write_text("".join(line + "\n" for line in keep))
+    write_text(path, "".join(line + "\n" for line in keep))

@@ -13,9 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-class DataError(ValueError):
-    """Bad input data; the message names the file, image id or annotation id."""
+from ..errors import DataError  # noqa: F401  (imported from here by callers)
 
 
 @dataclass
