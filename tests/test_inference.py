@@ -14,6 +14,7 @@ from bbadj.data.coco import load_coco
 from bbadj.box_ops import crop_windows
 from bbadj.data.dataset import make_crops
 from bbadj.model import build_model
+from conftest import COCO128
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +121,27 @@ def test_expected_error_is_in_image_pixels():
     per_position = np.array([[20 / 10, 20 / 10, 50 / 10, 50 / 10], [40 / 10, 40 / 10, 100 / 10, 100 / 10]])
     assert np.allclose(out["err_px"], per_position, atol=1e-4)
     assert np.allclose(out["boxes"][0], [10 + 6 * 5, 20 + 6 * 2, 10 + 6 * 5, 20 + 6 * 2], atol=1e-3)
+
+
+def test_a_checkpoint_with_non_finite_weights_is_refused(checkpoint, tmp_path, capsys):
+    """The probe of issue 17: a diverged model evaluated to "miou": NaN, written as invalid JSON."""
+    from bbadj.errors import DataError
+
+    ckpt = torch.load(checkpoint, weights_only=False)
+    name = next(k for k, t in ckpt["model"].items() if t.is_floating_point())
+    ckpt["model"][name] = torch.full_like(ckpt["model"][name], float("nan"))
+    bad = tmp_path / "diverged.pt"
+    save_atomic(ckpt, bad)
+    with pytest.raises(DataError, match=rf"diverged\.pt: 1 of \d+ weight tensors hold NaN or inf \(first: {name}\)"):
+        bbadj.load_model(bad)
+    out = tmp_path / "m.json"
+    assert main(["evaluate", "--checkpoint", str(bad), "--annotations", str(COCO128 / "annotations/val.json"),
+                 "--images", str(COCO128 / "images"), "--out", str(out), "--no-progress"]) == 2
+    assert "bbadj evaluate: error:" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_damaged_checkpoint_file_is_named(tmp_path, capsys):
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"PK\x03\x04 cut short")
+    assert main(["adjust", "--checkpoint", str(path), "--image", "x.jpg", "--box", "1,2,3,4"]) == 2
+    assert f"{path}: cannot read this checkpoint, the file is damaged" in capsys.readouterr().err
