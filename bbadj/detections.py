@@ -22,7 +22,8 @@ from torchvision.ops import box_iou
 
 from .box_ops import COORDS, EDGES, xywh_to_xyxy
 from .config import Config
-from .data.coco import CocoBoxes, DataError, ImageRecord, read_instances, read_json
+from .data.coco import (CocoBoxes, DataError, ImageRecord, is_json_box, is_json_int, is_json_number, read_instances,
+                        read_json)
 from .evaluate import adjust_boxes, no_confidence
 from .metrics import per_box_errors, summarize
 from .outputs import named_columns, write_csv
@@ -78,11 +79,15 @@ def read_labels(annotations: str | Path) -> GroundTruthLabels:
     path = Path(annotations)
     doc = read_instances(path)
     category_of = {}
-    for ann in doc["annotations"]:
-        if "category_id" not in ann:
-            raise DataError(f"{path}: annotation id {ann.get('id')} has no 'category_id'")
+    for ann in doc["annotations"]:  # load_coco has checked their ids
+        if not is_json_int(ann.get("category_id")):
+            raise DataError(f"{path}: annotation id {ann.get('id')} has no integer 'category_id': "
+                            f"{ann.get('category_id')!r}")
         category_of[int(ann["id"])] = int(ann["category_id"])
-    categories = {int(c["id"]) for c in doc.get("categories", [])} or set(category_of.values())
+    listed = doc.get("categories", [])
+    if not (isinstance(listed, list) and all(isinstance(c, dict) and is_json_int(c.get("id")) for c in listed)):
+        raise DataError(f"{path}: 'categories' must be a list of {{id, ...}} with integer ids, got {listed!r:.200}")
+    categories = {int(c["id"]) for c in listed} or set(category_of.values())
     return GroundTruthLabels(str(path), {int(im["id"]) for im in doc["images"]}, category_of, categories)
 
 
@@ -134,13 +139,14 @@ def _parse_entry(path: Path, i: int, det) -> tuple[int, int, list[float], float]
     for key in ("image_id", "category_id", "bbox", "score"):
         if key not in det:
             raise DataError(f"{path}: entry {i} (image id {det.get('image_id')}) has no '{key}'")
-    where = f"{path}: entry {i} (image id {det['image_id']})"
-    try:
-        iid, cat = int(det["image_id"]), int(det["category_id"])
-        x, y, w, h = (float(v) for v in det["bbox"])
-        score = float(det["score"])
-    except (TypeError, ValueError) as e:
-        raise DataError(f"{where}: ids must be integers, bbox 4 numbers and score a number ({e}): {det!r}") from e
+    where = f"{path}: entry {i} (image id {det['image_id']!r})"
+    kinds = {"image_id": is_json_int, "category_id": is_json_int, "bbox": is_json_box, "score": is_json_number}
+    wrong = [f"{key} is {det[key]!r}" for key, ok in kinds.items() if not ok(det[key])]
+    if wrong:
+        raise DataError(f"{where}: ids must be integers, bbox 4 numbers and score a number; {', '.join(wrong)}")
+    iid, cat = int(det["image_id"]), int(det["category_id"])
+    x, y, w, h = (float(v) for v in det["bbox"])
+    score = float(det["score"])
     if not all(math.isfinite(v) for v in (x, y, w, h, score)):
         raise DataError(f"{where} has a non-finite bbox or score: bbox {det['bbox']}, score {det['score']}")
     if w < 0 or h < 0:
