@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from .config import Config
-from .errors import DataError, RunError
+from .errors import ConfigError, DataError, RunError
 from .outputs import atomic_open
 
 
@@ -49,7 +49,10 @@ def load_model(path: str | Path, device: str | torch.device = "cpu"):
 
     ckpt = read_checkpoint(path)
     check_finite(ckpt["model"], path)
-    cfg = Config.from_dict(ckpt["config"])
+    try:
+        cfg = Config.from_dict(ckpt["config"])
+    except ConfigError as e:
+        raise DataError(f"{path}: the configuration it holds is not valid: {e}") from e
     # the architecture comes from the config; the weights from the file, never downloaded again
     model = build_model(_no_download(cfg).model, cfg.data.geometry)
     model.load_state_dict(ckpt["model"])

@@ -16,6 +16,7 @@ from .box_ops import COORDS, EDGES
 from .config import Config, CropGeometry
 from .data.coco import CocoBoxes
 from .data.dataset import EvalImages, draw_eval_jitter
+from .errors import ConfigError
 from .inference import predict_windows
 from .metrics import METRIC_KEYS, per_box_errors, summarize
 from .outputs import named_columns, write_csv
@@ -37,8 +38,9 @@ def evaluate(coco: CocoBoxes, cfg: Config, model=None, *, repeats: int | None = 
     one thing evaluation may change in them (the crop at test time)."""
     repeats = cfg.eval.repeats if repeats is None else repeats
     seed = cfg.eval.seed if seed is None else seed
-    if repeats < 1:
-        raise ValueError("repeats must be at least 1")
+    if repeats < 1 or seed < 0:
+        raise ConfigError(f"evaluation needs repeats >= 1 and seed >= 0 (--repeats, --seed; eval.repeats, eval.seed), "
+                          f"got {repeats} and {seed}")
     geometry = model.geometry.with_buffer_ratio(buffer_ratio) if model is not None else None
     gt = torch.as_tensor(coco.all_boxes())
     rows, per_draw = [], []

@@ -145,3 +145,36 @@ def test_a_damaged_checkpoint_file_is_named(tmp_path, capsys):
     path.write_bytes(b"PK\x03\x04 cut short")
     assert main(["adjust", "--checkpoint", str(path), "--image", "x.jpg", "--box", "1,2,3,4"]) == 2
     assert f"{path}: cannot read this checkpoint, the file is damaged" in capsys.readouterr().err
+
+
+def test_boxes_that_do_not_overlap_the_image_are_refused(checkpoint, capsys):
+    """Issue 17's probe: a box wholly off a 640x426 image came back as [640, 426, 640, 426] with
+    ordinary confidences."""
+    from bbadj.errors import DataError
+
+    model = bbadj.load_model(checkpoint)
+    img = torch.zeros(3, 426, 640, dtype=torch.uint8)
+    with pytest.raises(DataError, match=r"box 1 \[700\.0, 500\.0, 800\.0, 600\.0\] overlaps the 640x426 image by less "
+                                        r"than 1 pixel.*\(1 of 2 boxes\)"):
+        bbadj.adjust(img, [[10, 10, 50, 50], [700, 500, 800, 600]], model)
+    with pytest.raises(DataError, match="less than 1 pixel"):
+        bbadj.adjust(img, [639.5, 10, 700, 50], model)  # half a pixel wide on the image
+    out = bbadj.adjust(img, [-200, -200, 50, 50], model)  # sticking out is fine: clipped
+    assert (out["boxes"] >= 0).all()
+    tiny = torch.zeros(3, 1, 1, dtype=torch.uint8)
+    assert bbadj.adjust(tiny, [0, 0, 1, 1], model)["boxes"].shape == (1, 4)  # a 1x1 image: only its pixel
+    with pytest.raises(DataError, match="1x1 image"):
+        bbadj.adjust(tiny, [0.5, 0, 1.5, 1], model)
+
+
+def test_cli_adjust_takes_negative_coordinates_and_names_bad_boxes(checkpoint, tiny_synth, capsys):
+    rec = load_coco(tiny_synth / "val/annotations.json", tiny_synth / "val/images", verbose=False).images[0]
+    args = ["adjust", "--checkpoint", str(checkpoint), "--image", str(rec.path)]
+    assert main(args + ["--box", "-20,-5,50,50", "--box=-1,-1,30,30"]) == 0  # argparse alone: "expected one argument"
+    assert len(json.loads(capsys.readouterr().out)) == 2
+    assert main(args + ["--box", f"{rec.width + 10},0,{rec.width + 50},40"]) == 2
+    assert "bbadj adjust: error: box 0" in capsys.readouterr().err
+    assert main(args + ["--box", "5,5,2,9"]) == 2
+    assert "x1 > x0" in capsys.readouterr().err
+    assert main(args + ["--box", "1,1,20,20", "--buffer-ratio", "0"]) == 2
+    assert "bbadj adjust: error: the buffer ratio (--buffer-ratio) must be >= 1" in capsys.readouterr().err
