@@ -47,6 +47,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..box_ops import xyxy_to_xywh
+from ..outputs import write_text
 from ..progress import progress_bar
 
 MIN_VISIBLE_AREA = 20  # pixels
@@ -442,5 +443,5 @@ def make_synthetic(
         "annotations": annotations,
         "categories": [CATEGORY],
     }
-    (out / "annotations.json").write_text(json.dumps(coco) + "\n")
+    write_text(out / "annotations.json", json.dumps(coco) + "\n")  # last: a complete file marks a complete set
     return {"images": n_images, "boxes": len(annotations), "out": str(out)}
