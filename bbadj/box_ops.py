@@ -6,10 +6,15 @@
 - each edge is classified over the S positions of its crop; position index q in [0, S - 1] stands
   for the normalised crop coordinate u = q / (S - 1), so index 0 is the crop's top/left border and
   S - 1 its bottom/right border, and a box equal to its window maps to exactly 0 and S - 1;
-- edges come in the order EDGES = (top, bottom, left, right).
+- edges come in the order EDGES = (top, bottom, left, right); a box's coordinates in the order
+  COORDS = (x0, y0, x1, y1) (the column suffixes of every per-box table).
+
+The conversions below take numpy arrays or torch tensors of shape (..., 4) and give back the same
+kind (anything else, such as a list, comes back as a float64 numpy array).
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 EDGES = ("top", "bottom", "left", "right")
@@ -19,6 +24,40 @@ EDGE_COORDS = {"top": "y0", "bottom": "y1", "left": "x0", "right": "x1"}  # the 
 _BOX_TO_EDGES = [1, 3, 0, 2]
 # (x0, y0, x1, y1) <- (left, top, right, bottom)
 _EDGES_TO_BOX = [2, 0, 3, 1]
+
+
+def xywh_to_xyxy(boxes):
+    """COCO ``[x, y, w, h]`` -> ``(x0, y0, x1, y1) = (x, y, x + w, y + h)``."""
+    b = _as_boxes(boxes)
+    return _cat(b[..., :2], b[..., :2] + b[..., 2:])
+
+
+def xyxy_to_xywh(boxes):
+    """``(x0, y0, x1, y1)`` -> COCO ``[x, y, w, h] = [x0, y0, x1 - x0, y1 - y0]``."""
+    b = _as_boxes(boxes)
+    return _cat(b[..., :2], b[..., 2:] - b[..., :2])
+
+
+def clip_to_image(boxes, width, height):
+    """``(x0, y0, x1, y1)`` boxes clipped to their image, [0, width] x [0, height]. ``width`` and
+    ``height``: numbers, or one per box (shape (N,) for (N, 4) boxes)."""
+    b = _as_boxes(boxes)
+    if isinstance(b, torch.Tensor):
+        w, h = (torch.as_tensor(v, dtype=b.dtype, device=b.device) for v in (width, height))
+        return torch.minimum(b.clamp(min=0), torch.stack([w, h, w, h], dim=-1))
+    w, h = np.asarray(width, dtype=b.dtype), np.asarray(height, dtype=b.dtype)
+    return np.clip(b, 0.0, np.stack([w, h, w, h], axis=-1))
+
+
+def _as_boxes(boxes):
+    b = boxes if isinstance(boxes, (torch.Tensor, np.ndarray)) else np.asarray(boxes, dtype=np.float64)
+    if b.shape[-1:] != (4,):
+        raise ValueError(f"boxes must have shape (..., 4), got {tuple(b.shape)}")
+    return b
+
+
+def _cat(a, b):
+    return torch.cat([a, b], dim=-1) if isinstance(a, torch.Tensor) else np.concatenate([a, b], axis=-1)
 
 
 def crop_windows(boxes, buffer_ratio: float, min_size: float = 1.0):

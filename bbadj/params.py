@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from .config import Config, build_dataclass, deep_merge
+from .errors import ConfigError, UnknownName
 from .grabcut import GrabCutConfig
 
 PARAMS = "params.yaml"
@@ -48,9 +49,9 @@ class ReportConfig:
 
     def __post_init__(self):
         if self.bootstrap < 10:
-            raise ValueError(f"study.bootstrap must be at least 10 resamples, got {self.bootstrap}")
+            raise ConfigError(f"study.bootstrap must be at least 10 resamples, got {self.bootstrap}")
         if self.gallery < 0:
-            raise ValueError(f"study.gallery must be >= 0, got {self.gallery}")
+            raise ConfigError(f"study.gallery must be >= 0, got {self.gallery}")
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ class Params:
     def from_dict(cls, raw: dict, path: str | Path = PARAMS, runs_dir: str | Path = "runs") -> "Params":
         path = Path(path)
         if not isinstance(raw, dict):
-            raise ValueError(f"{path}: expected a mapping of sections")
+            raise ConfigError(f"{path}: expected a mapping of sections")
         _validate(raw, path)
         try:
             base = Config.from_dict({k: v for k, v in raw.items() if k not in _OTHER_SECTIONS})
@@ -105,7 +106,7 @@ class Params:
             grabcut = build_dataclass(GrabCutConfig, raw.get(GRABCUT), GRABCUT)
             report = build_dataclass(ReportConfig, raw.get("study"), "study")
         except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{path}: {e}") from e
+            raise ConfigError(f"{path}: {e}") from e
         return cls(path, base, rows, grabcut, report, raw)
 
     def names(self, which: str = "all") -> list[str]:
@@ -119,7 +120,7 @@ class Params:
 
     def __getitem__(self, name: str) -> Row:
         if name not in self.rows:
-            raise KeyError(f"no row {name!r} in {self.path}; it has {list(self.rows)}")
+            raise UnknownName(f"no row {name!r} in {self.path}; it has {list(self.rows)}")
         return self.rows[name]
 
     def flat(self, name: str) -> dict[str, Any]:
@@ -202,21 +203,21 @@ def _validate(raw: dict, path: Path) -> None:
     seen: dict[str, str] = {}
     for g, entries in groups.items():
         if not isinstance(entries, dict):
-            raise ValueError(f"{path}: `{g}` must be a mapping name -> overrides")
+            raise ConfigError(f"{path}: `{g}` must be a mapping name -> overrides")
         for name, over in entries.items():
             if not NAME_RE.match(str(name)) or name in BASELINES:
-                raise ValueError(f"{path}: row name {name!r} must be letters, digits and _ only, and not one of "
+                raise ConfigError(f"{path}: row name {name!r} must be letters, digits and _ only, and not one of "
                                  f"{BASELINES} (it becomes a DVC stage and a params key)")
             if name in seen:
-                raise ValueError(f"{path}: {name!r} is both in {seen[name]} and in {g}")
+                raise ConfigError(f"{path}: {name!r} is both in {seen[name]} and in {g}")
             if over is not None and not isinstance(over, dict):
-                raise ValueError(f"{path}: {g}.{name} must be a mapping of overrides, got {over!r}")
+                raise ConfigError(f"{path}: {g}.{name} must be a mapping of overrides, got {over!r}")
             seen[name] = g
     exps = groups["experiments"]
     for g in ("finetune", "eval_only"):
         for name, over in groups[g].items():
             if (over or {}).get("from") not in exps:
-                raise ValueError(f"{path}: {g}.{name}.from must name one of experiments {sorted(exps)} "
+                raise ConfigError(f"{path}: {g}.{name}.from must name one of experiments {sorted(exps)} "
                                  f"(the model it {'starts from' if g == 'finetune' else 'evaluates'}), "
                                  f"got {(over or {}).get('from')!r}")
     for name, over in groups["eval_only"].items():
@@ -224,13 +225,13 @@ def _validate(raw: dict, path: Path) -> None:
             if section == "from":
                 continue
             if section not in EVAL_ONLY_KEYS:
-                raise ValueError(f"{path}: eval_only.{name} changes {section}.*, which needs training; "
+                raise ConfigError(f"{path}: eval_only.{name} changes {section}.*, which needs training; "
                                  f"make it an entry of `experiments`")
             allowed = EVAL_ONLY_KEYS[section]
             if allowed is not None and set(value or {}) - allowed:
-                raise ValueError(f"{path}: eval_only.{name} may change only {sorted(allowed)} in {section}, "
+                raise ConfigError(f"{path}: eval_only.{name} may change only {sorted(allowed)} in {section}, "
                                  f"not {sorted(set(value) - allowed)}: those need training")
     study = raw.get("study") or {}
     if exps and study.get("baseline", ReportConfig.baseline) not in exps:
-        raise ValueError(f"{path}: study.baseline must name one of experiments {sorted(exps)}, "
+        raise ConfigError(f"{path}: study.baseline must name one of experiments {sorted(exps)}, "
                          f"got {study.get('baseline', ReportConfig.baseline)!r}")

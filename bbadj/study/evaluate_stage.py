@@ -3,12 +3,11 @@ every held-out set, and the per-box CSVs it writes (one line per jitter draw and
 report reads back (``bbadj.study.results``)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..box_ops import EDGE_COORDS
 from ..params import GRABCUT, IDENTITY, Params
-from .outputs import write_text
+from ..outputs import write_json
 from .preflight import StudyError, preflight
 
 
@@ -54,7 +53,7 @@ def evaluate_row(params: Params, name: str, runs_dir: str | Path = "runs", metri
                                      per_box_csv=Path(per_box_dir) / name / f"{set_name}.csv", predict=predict)
         if name == GRABCUT:  # boxes where GrabCut found no foreground and the jittered box stands
             results[set_name]["fallback_rate"] = sum(fallbacks) / (results[set_name]["n_boxes"] * len(fallbacks))
-    write_text(Path(metrics_dir) / f"{name}.json", json.dumps(results, indent=2) + "\n")
+    write_json(Path(metrics_dir) / f"{name}.json", results)
     write_run_record(Path(per_box_dir) / name, device, started)
     return results
 

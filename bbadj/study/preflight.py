@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import Config
+from ..errors import BbadjError
 from ..params import PARAMS
 
 
-class StudyError(RuntimeError):
+class StudyError(BbadjError, RuntimeError):
     """A stage cannot run here; the message says what is missing and how to fix it."""
 
 

@@ -25,9 +25,10 @@ def run_record(device, started: float) -> dict:
 
 
 def write_run_record(folder: str | Path, device, started: float) -> dict:
+    from ..outputs import write_json
+
     record = run_record(device, started)
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    (Path(folder) / RUN_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    write_json(Path(folder) / RUN_FILE, record)
     return record
 
 

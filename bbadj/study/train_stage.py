@@ -111,7 +111,7 @@ def read_curves(curves_dir: str | Path, names: list[str], metric: str = "loss"):
 def write_loss_table(curves_dir: str | Path, names: list[str], out: str | Path) -> None:
     """Every experiment's loss curve in one long CSV (step, loss, experiment): what the top-level
     plot of dvc.yaml overlays, one line per experiment (template ``.dvc/plots/by_experiment.json``)."""
-    from .outputs import write_text
+    from ..outputs import write_text
 
     write_text(out, read_curves(curves_dir, names, "loss").to_csv(index=False))
 
