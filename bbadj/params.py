@@ -42,7 +42,7 @@ _OTHER_SECTIONS = {GRABCUT, "study", *GROUPS}
 class ReportConfig:
     """The ``study`` section: how the report compares rows."""
 
-    baseline: str = "l4"  # the default variant, the parent of the ablation rows
+    baseline: str = ""  # the default variant, the parent of the ablation rows ("": the first experiment)
     bootstrap: int = 1000  # resamples of the boxes for the 95% intervals
     bootstrap_seed: int = 0
     gallery: int = 8  # examples drawn in the gallery, half of them the worst cases
@@ -105,6 +105,7 @@ class Params:
                     rows[name] = _row(raw, name, group, base, Path(runs_dir))
             grabcut = build_dataclass(GrabCutConfig, raw.get(GRABCUT), GRABCUT)
             report = build_dataclass(ReportConfig, raw.get("study"), "study")
+            report.baseline = report.baseline or next(iter(raw.get("experiments") or {}), "")
         except (KeyError, TypeError, ValueError) as e:
             raise ConfigError(f"{path}: {e}") from e
         return cls(path, base, rows, grabcut, report, raw)
@@ -231,7 +232,6 @@ def _validate(raw: dict, path: Path) -> None:
             if allowed is not None and set(value or {}) - allowed:
                 raise ConfigError(f"{path}: eval_only.{name} may change only {sorted(allowed)} in {section}, "
                                  f"not {sorted(set(value) - allowed)}: those need training")
-    study = raw.get("study") or {}
-    if exps and study.get("baseline", ReportConfig.baseline) not in exps:
-        raise ConfigError(f"{path}: study.baseline must name one of experiments {sorted(exps)}, "
-                         f"got {study.get('baseline', ReportConfig.baseline)!r}")
+    baseline = (raw.get("study") or {}).get("baseline")
+    if baseline and baseline not in exps:
+        raise ConfigError(f"{path}: study.baseline must name one of experiments {sorted(exps)}, got {baseline!r}")

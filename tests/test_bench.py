@@ -104,7 +104,7 @@ def test_adjust_latency(tmp_path):
     for name in ("adjust", "adjust_decoded", "forward"):
         assert 0 < r[f"{name}_p50_ms"] <= r[f"{name}_p95_ms"]
     assert r["overhead"] == pytest.approx(r["adjust_p50_ms"] / r["forward_p50_ms"] - 1)
-    assert r["model"].startswith("untrained resnet18") and r["crop_size"] == 32
+    assert r["model"].startswith("untrained efficientnet_lite0") and r["crop_size"] == 32
     assert r["image_wh"] == [640, 480] and r["box"] == [160.0, 120.0, 480.0, 360.0]
 
 

@@ -73,7 +73,7 @@ def test_the_command_line_prints_setting_errors(tmp_path, capsys, monkeypatch):
     assert main(["train", "--set", "train.batch_size=0", "--out", str(tmp_path / "run")]) == 2
     assert "bbadj train: error: train.batch_size must be >= 1 (boxes per step), got 0" in capsys.readouterr().err
     assert main(["evaluate", "--identity", "--eval-set", "nope", "--out", str(tmp_path / "m.json")]) == 2
-    assert "bbadj evaluate: error: no evaluation set 'nope'; eval.sets has ['coco128', 'synth']" in capsys.readouterr().err
+    assert "bbadj evaluate: error: no evaluation set 'nope'; eval.sets has ['coco128']" in capsys.readouterr().err
     assert main(["train", "--set", "train.lrr=1", "--out", str(tmp_path / "run")]) == 2
     assert "unknown key(s) ['lrr']" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()

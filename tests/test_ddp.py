@@ -46,7 +46,7 @@ def setup(tmp_path_factory):
     overrides = {
         "data": {"train_annotations": str(root / "data" / "annotations.json"),
                  "train_images": str(root / "data" / "images"), "crop_size": 32, "num_workers": 0},
-        "model": {"backbone": "resnet18", "norm": "frozen", "hidden": 64},
+        "model": {"backbone": "resnet18", "pretrained": "none", "train_from": "stem", "norm": "frozen", "hidden": 64},
         "train": {"batch_size": 8, "max_steps": STEPS, "warmup_steps": 1, "lr": 1e-3, "loss": "bce_onehot",
                   "device": "cpu", "log_every": 1, "checkpoint_every": 2},
     }
@@ -141,7 +141,8 @@ def test_the_study_train_stage_runs_under_torchrun(setup, monkeypatch):
     on CPU), which ends with the weights of the 1-process run of the same global batch."""
     import yaml
 
-    from bbadj.study.training import torchrun_command, train_experiment
+    from bbadj.params import Params
+    from bbadj.study.train_stage import torchrun_command, train_row
 
     root, cfg, overrides, single = setup
     params = root / "params.yaml"
@@ -149,7 +150,8 @@ def test_the_study_train_stage_runs_under_torchrun(setup, monkeypatch):
                                       "experiments": {"a": {}}}))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     lines = []
-    train_experiment("a", params, root / "study_runs", root / "curves", echo=lines.append)
+    train_row(Params.load(params, runs_dir=root / "study_runs"), "a", root / "study_runs", root / "curves",
+              echo=lines.append)
     assert "torch.distributed.run" in lines[0] and "--nproc_per_node 2" in lines[0] and "--experiment a" in lines[0]
     assert_same_weights(weights(root / "study_runs" / "a"), weights(single), initial_weights(cfg))
     assert (root / "curves" / "a" / "plots" / "metrics" / "loss.tsv").exists()
