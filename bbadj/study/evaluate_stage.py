@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..box_ops import EDGE_COORDS
+from ..metrics import METRIC_KEYS, METRIC_SHORT
 from ..params import GRABCUT, IDENTITY, Params
 from ..outputs import write_json
 from .preflight import StudyError, preflight
@@ -13,9 +14,10 @@ from .preflight import StudyError, preflight
 
 def evaluate_row(params: Params, name: str, runs_dir: str | Path = "runs", metrics_dir: str | Path = "reports/metrics",
                  per_box_dir: str | Path = "reports/per_box", progress: bool = False) -> dict[str, dict]:
-    """Score row ``name`` on every set of ``eval.sets``: ``metrics_dir/name.json`` holds
-    ``{set: <the keys of bbadj evaluate>}`` and ``per_box_dir/name/<set>.csv`` one line per draw
-    and box (and ``run.json``, its device and duration). Every row sees the same draws."""
+    """Score row ``name`` on every set of ``eval.sets``: ``per_box_dir/name/<set>.csv`` holds one
+    line per draw and box (and ``run.json``, the stage's device and duration), and
+    ``metrics_dir/name/<set>.json`` the six metrics in percent under short keys (``metric_file``),
+    what DVC's views show. Every row sees the same draws. Returns ``{set: <bbadj evaluate's keys>}``."""
     import time
 
     from ..data.dataset import load_boxes
@@ -28,13 +30,12 @@ def evaluate_row(params: Params, name: str, runs_dir: str | Path = "runs", metri
     cfg = row.config
     preflight(cfg, "val")
     device = resolve_device(cfg.eval.device)
-    model, predict, fallbacks = None, None, []
+    model, predict = None, None
     if name == GRABCUT:
         from ..grabcut import predict_grabcut
 
         def predict(coco, jittered, _cfg, desc):
-            boxes, n = predict_grabcut(coco, jittered, params.grabcut, progress, desc)
-            fallbacks.append(n)
+            boxes, _ = predict_grabcut(coco, jittered, params.grabcut, progress, desc)
             return boxes, *no_confidence(len(boxes))
     elif name != IDENTITY:
         from ..checkpoint import load_model
@@ -47,15 +48,18 @@ def evaluate_row(params: Params, name: str, runs_dir: str | Path = "runs", metri
     results = {}
     for set_name in cfg.eval.sets:
         coco = load_boxes(*cfg.eval.set_paths(set_name), d)
-        fallbacks.clear()
         # the buffer ratio of the params: the model's own, or an eval-only row's at test time
         results[set_name] = evaluate(coco, cfg, model, buffer_ratio=cfg.data.buffer_ratio, progress=progress,
                                      per_box_csv=Path(per_box_dir) / name / f"{set_name}.csv", predict=predict)
-        if name == GRABCUT:  # boxes where GrabCut found no foreground and the jittered box stands
-            results[set_name]["fallback_rate"] = sum(fallbacks) / (results[set_name]["n_boxes"] * len(fallbacks))
-    write_json(Path(metrics_dir) / f"{name}.json", results)
+        write_json(Path(metrics_dir) / name / f"{set_name}.json", metric_file(results[set_name]))
     write_run_record(Path(per_box_dir) / name, device, started)
     return results
+
+
+def metric_file(result: dict) -> dict[str, float]:
+    """The six metrics of ``bbadj evaluate``'s result in percent, rounded once to one decimal as
+    every table of the report rounds them, under ``METRIC_SHORT``'s names."""
+    return {METRIC_SHORT[k]: round(100 * float(result[k]), 1) for k in METRIC_KEYS}
 
 
 def read_per_box(path: str | Path):

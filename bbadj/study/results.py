@@ -1,9 +1,8 @@
 """What the evaluate stages wrote, read back for the report: per evaluation set, every row's
-metrics (``reports/metrics/<row>.json``) and per-box values (``reports/per_box/<row>/<set>.csv``,
-one line per jitter draw and box), with the bootstrap resamples every interval shares."""
+per-box values (``reports/per_box/<row>/<set>.csv``, one line per jitter draw and box), from which
+every number of the report is computed, with the bootstrap resamples every interval shares."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,6 @@ class Results:
     params: Params
     eval_set: str  # its name in eval.sets
     names: list[str]
-    metrics: dict[str, dict]  # each row's metrics JSON entry for this set
     values: dict[str, Any]  # each row's per-box metrics (DataFrame, index ann_id), averaged over draws
     per_box: dict[str, Any]  # each row's per-box CSV
     idx: np.ndarray  # (n_boot, n_boxes) resampled box positions, the same for every row
@@ -46,11 +44,11 @@ class Results:
 
     @property
     def n_boxes(self) -> int:
-        return int(self.metrics[IDENTITY]["n_boxes"])
+        return len(self.values[IDENTITY])
 
     @property
     def repeats(self) -> int:
-        return int(self.metrics[IDENTITY]["repeats"])
+        return int(self.per_box[IDENTITY]["repeat"].nunique())
 
     @property
     def source(self) -> str:
@@ -71,17 +69,15 @@ class Results:
 
 
 def load_results(params: Params, eval_set: str, reports_dir: str | Path = "reports") -> Results:
-    """Every row of ``params`` that has results on ``eval_set``; the rest are listed as missing."""
+    """Every row of ``params`` with a per-box file on ``eval_set``; the rest are listed as missing."""
     reports = Path(reports_dir)
-    names, missing, metrics, values, raw = [], [], {}, {}, {}
+    names, missing, values, raw = [], [], {}, {}
     for name in params.names("all"):
-        m, p = reports / "metrics" / f"{name}.json", reports / "per_box" / name / f"{eval_set}.csv"
-        found = json.loads(m.read_text()) if m.exists() else {}
-        if eval_set not in found or not p.exists():
+        p = reports / "per_box" / name / f"{eval_set}.csv"
+        if not p.exists():
             missing.append(name)
             continue
         names.append(name)
-        metrics[name] = found[eval_set]
         raw[name] = read_per_box(p)
         values[name] = box_values(raw[name])
     if IDENTITY not in names:
@@ -91,7 +87,7 @@ def load_results(params: Params, eval_set: str, reports_dir: str | Path = "repor
         if not values[name].index.equals(ids):
             raise ValueError(f"{name}: its boxes on {eval_set} are not the identity row's; rerun its evaluation")
     idx = bootstrap_indices(len(ids), params.report.bootstrap, params.report.bootstrap_seed)
-    return Results(params, eval_set, names, metrics, values, raw, idx, missing)
+    return Results(params, eval_set, names, values, raw, idx, missing)
 
 
 def load_all(params: Params, reports_dir: str | Path = "reports") -> dict[str, Results]:
