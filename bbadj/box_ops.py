@@ -75,3 +75,23 @@ def paired_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     return inter / (area_a + area_b - inter)  # as box_iou computes each entry
+
+
+def xywh_to_xyxy(boxes) -> torch.Tensor:
+    """COCO [x, y, w, h] boxes (N, 4) -> (x0, y0, x1, y1) = (x, y, x + w, y + h), float64."""
+    b = torch.as_tensor(boxes, dtype=torch.float64).reshape(-1, 4)
+    return torch.cat([b[:, :2], b[:, :2] + b[:, 2:]], dim=1)
+
+
+def xyxy_to_xywh(boxes) -> torch.Tensor:
+    """(x0, y0, x1, y1) boxes (N, 4) -> COCO [x, y, w, h] = (x0, y0, x1 - x0, y1 - y0), float64."""
+    b = torch.as_tensor(boxes, dtype=torch.float64).reshape(-1, 4)
+    return torch.cat([b[:, :2], b[:, 2:] - b[:, :2]], dim=1)
+
+
+def clip_to_image(boxes, width: float, height: float) -> torch.Tensor:
+    """(x0, y0, x1, y1) boxes (N, 4) clipped to the image [0, width] x [0, height], float64."""
+    b = torch.as_tensor(boxes, dtype=torch.float64).reshape(-1, 4).clone()
+    b[:, [0, 2]] = b[:, [0, 2]].clamp(0, width)
+    b[:, [1, 3]] = b[:, [1, 3]].clamp(0, height)
+    return b

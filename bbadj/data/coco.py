@@ -36,6 +36,7 @@ class CocoBoxes:
     skipped: Counter = field(default_factory=Counter)
     source: str = ""
     clipped: int = 0  # boxes that stuck out of their image, clipped to it and kept
+    skipped_ids: dict[int, str] = field(default_factory=dict)  # annotation id -> why its box was skipped
 
     @property
     def n_boxes(self) -> int:
@@ -76,7 +77,11 @@ def read_json(path: str | Path, what: str):
 
 def read_instances(path: str | Path) -> dict:
     """A COCO instances file as parsed JSON, checked for its 'images' and 'annotations'."""
-    doc = read_json(path, "annotations")
+    return check_instances(read_json(path, "annotations"), path)
+
+
+def check_instances(doc, path: str | Path) -> dict:
+    """``doc`` (parsed from ``path``) if it has a COCO instances file's 'images' and 'annotations'."""
     if not isinstance(doc, dict) or "images" not in doc or "annotations" not in doc:
         raise DataError(f"{path}: not a COCO instances file (needs 'images' and 'annotations')")
     return doc
@@ -103,9 +108,16 @@ def load_coco(
     annotation whose image id does not exist, a box with NaN/inf or negative width/height,
     duplicate image ids, and (with ``check_files``) a missing image file.
     """
-    annotations, images_dir = Path(annotations), Path(images_dir)
-    doc = read_instances(annotations)
+    return boxes_from_instances(read_instances(annotations), annotations, images_dir, skip_crowd=skip_crowd,
+                                min_box_size=min_box_size, check_files=check_files, verbose=verbose)
 
+
+def boxes_from_instances(doc: dict, annotations: str | Path, images_dir: str | Path, *, skip_crowd: bool = True,
+                         min_box_size: float = 1.0, check_files: bool = True, verbose: bool = True) -> CocoBoxes:
+    """``load_coco`` on a document already read (``read_instances``) from ``annotations``, the
+    file its errors name: for a caller that also needs the document itself (``bbadj snap``
+    writes it back refined), so a large file is parsed once."""
+    annotations, images_dir = Path(annotations), Path(images_dir)
     images: dict[int, dict] = {}
     for im in doc["images"]:
         iid = int(im["id"])
@@ -117,6 +129,8 @@ def load_coco(
         images[iid] = im
 
     skipped: Counter = Counter()
+    skipped_ids: dict[int, str] = {}
+    too_small = f"smaller than {min_box_size:g} px"
     clipped = 0
     per_image: dict[int, list[tuple[int, list[float]]]] = {iid: [] for iid in images}
     for ann in doc["annotations"]:
@@ -134,15 +148,18 @@ def load_coco(
             raise DataError(f"{annotations}: annotation id {aid} (image id {iid}) has a negative size bbox {bbox}")
         if skip_crowd and ann.get("iscrowd", 0):
             skipped["crowd"] += 1
+            skipped_ids[int(aid)] = "crowd"
             continue
         im = images[iid]
         W, H = float(im["width"]), float(im["height"])
         x0, y0, x1, y1 = max(x, 0.0), max(y, 0.0), min(x + w, W), min(y + h, H)
         if x1 <= x0 or y1 <= y0:
             skipped["outside image"] += 1
+            skipped_ids[int(aid)] = "outside image"
             continue
         if x1 - x0 < min_box_size or y1 - y0 < min_box_size:
-            skipped[f"smaller than {min_box_size:g} px"] += 1
+            skipped[too_small] += 1
+            skipped_ids[int(aid)] = too_small
             continue
         clipped += (x0, y0, x1, y1) != (x, y, x + w, y + h)
         per_image[iid].append((int(aid), [x0, y0, x1, y1]))
@@ -167,7 +184,7 @@ def load_coco(
             )
         )
     records.sort(key=lambda r: r.image_id)
-    out = CocoBoxes(records, skipped, str(annotations), clipped)
+    out = CocoBoxes(records, skipped, str(annotations), clipped, skipped_ids)
     if verbose:
         print(out.summary())
     return out
