@@ -246,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_exp_run)
 
     # the benchmarks parse their own arguments: loaded only when `bbadj bench` runs
-    p = sub.add_parser("bench", add_help=False, help="measured benchmarks: crops, train-step, adjust-latency, evaluate")
+    p = sub.add_parser("bench", add_help=False, help="measured benchmarks: crops, train-step, adjust-latency, evaluate, snap")
     p.add_argument("bench_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_bench)
     return parser
