@@ -121,7 +121,8 @@ def cmd_snap(args) -> int:
 
     try:
         settings = SnapSettings(max_err_px=args.max_err_px, buffer_ratio=args.buffer_ratio,
-                                min_box_size=args.min_box_size, batch_size=args.batch_size)
+                                min_box_size=args.min_box_size, batch_size=args.batch_size,
+                                decoding=args.decoding or SnapSettings.decoding)
     except ValueError as e:
         raise SystemExit(f"bbadj snap: {e}")
     model = load_model(args.checkpoint, resolve_device(args.device))
@@ -230,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--buffer-ratio", type=float, help="the crop around each box (default: the model's own)")
     p.add_argument("--min-box-size", type=float, default=1.0,
                    help="boxes narrower or lower than this many pixels are skipped (default: 1)")
+    p.add_argument("--decoding", choices=["argmax", "subpixel"], help="edge decoding (default: subpixel)")
     p.add_argument("--batch-size", type=int, default=128, help="boxes per model batch (default: 128)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
     p.add_argument("--no-progress", action="store_true")

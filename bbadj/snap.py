@@ -166,15 +166,18 @@ def snap_file(annotations: str | Path, images: str | Path, model, out: str | Pat
                       _fingerprint([annotations] + ([detections] if detections is not None else []), images, model,
                                    settings))
     parts = chunks(data.coco, settings.batch_size)
-    done = journal.done(len(parts))
+    counts: Counter = Counter()
+    resumed = 0
+    for row in journal.done(len(parts)):  # the chunks a killed run finished
+        _apply_chunk(data, parts[resumed], row, settings, counts)
+        resumed += 1
 
     cfg = Config().with_overrides({"eval": {"batch_size": settings.batch_size, "decoding": settings.decoding,
                                             "passes": 1}, "data": {"num_workers": 0}})
     geometry = model.geometry.with_buffer_ratio(settings.buffer_ratio)
-    n_done = sum(len(data.coco.images[parts[k]]) for k in range(len(done)))
+    n_done = sum(len(data.coco.images[parts[k]]) for k in range(resumed))
     bar = progress_bar(total=len(data.coco.images), desc=f"snap {source.name}", unit="img", disable=not progress,
                        initial=n_done, dynamic_ncols=True)
-    resumed = len(done)
     try:
         for k in range(resumed, len(parts)):
             if stop_after is not None and k - resumed >= stop_after:
@@ -183,13 +186,14 @@ def snap_file(annotations: str | Path, images: str | Path, model, out: str | Pat
             boxes, conf, err = adjust_boxes(sub, [r.boxes for r in sub.images], cfg, model, geometry, False)
             row = {"chunk": k, "boxes": boxes.tolist(), "confidence": conf.double().tolist(), "err_px": err.tolist()}
             journal.append(row)
-            done.append(row)
+            # into the entries at once: what is kept per box is the output itself, never a second copy
+            _apply_chunk(data, parts[k], row, settings, counts)
             bar.update(len(sub.images))
     finally:
         bar.close()
         journal.close()
 
-    summary = _apply(data, parts, done, settings)
+    summary = _summary(data, counts)
     summary.update({"input": str(source), "annotations": str(annotations), "images": str(images),
                     "output": str(out), "review": str(review), "model": _describe(model, geometry),
                     "settings": asdict(settings)})
@@ -201,27 +205,28 @@ def snap_file(annotations: str | Path, images: str | Path, model, out: str | Pat
     return summary
 
 
-def _apply(data: SnapInput, parts: list[slice], done: list[dict], settings: SnapSettings) -> dict:
-    """Write the predictions into the entries; the counts."""
-    counts: Counter = Counter()
-    for part, row in zip(parts, done):
-        recs = data.coco.images[part]
-        index = np.concatenate([r.ann_ids for r in recs])
-        boxes = xyxy_to_xywh(row["boxes"]).tolist()
-        for i, box, conf, err in zip(index, boxes, row["confidence"], row["err_px"]):
-            entry = data.entries[int(i)]
-            unsure = settings.max_err_px is not None and max(err) > settings.max_err_px
-            status = "kept" if unsure else "changed"
-            counts[status] += 1
-            info = {"status": status}
-            if unsure:
-                info["reason"] = f"err_px above {settings.max_err_px:g} on " + ", ".join(
-                    e for e, v in zip(EDGES, err) if v > settings.max_err_px)
-            info.update({"bbox_original": entry["bbox"], "bbox_snapped": _round(box, 3),
-                         "err_px": dict(zip(EDGES, _round(err, 3))), "confidence": dict(zip(EDGES, _round(conf, 4)))})
-            if not unsure:
-                entry["bbox"] = info["bbox_snapped"]
-            entry["snap"] = info
+def _apply_chunk(data: SnapInput, part: slice, row: dict, settings: SnapSettings, counts: Counter) -> None:
+    """Write one chunk's predictions into its entries (``bbox`` and ``snap``), and count them."""
+    index = np.concatenate([r.ann_ids for r in data.coco.images[part]])
+    boxes = xyxy_to_xywh(row["boxes"]).tolist()
+    for i, box, conf, err in zip(index, boxes, row["confidence"], row["err_px"]):
+        entry = data.entries[int(i)]
+        unsure = settings.max_err_px is not None and max(err) > settings.max_err_px
+        status = "kept" if unsure else "changed"
+        counts[status] += 1
+        info = {"status": status}
+        if unsure:
+            info["reason"] = f"err_px above {settings.max_err_px:g} on " + ", ".join(
+                e for e, v in zip(EDGES, err) if v > settings.max_err_px)
+        info.update({"bbox_original": entry["bbox"], "bbox_snapped": _round(box, 3),
+                     "err_px": dict(zip(EDGES, _round(err, 3))), "confidence": dict(zip(EDGES, _round(conf, 4)))})
+        if not unsure:
+            entry["bbox"] = info["bbox_snapped"]
+        entry["snap"] = info
+
+
+def _summary(data: SnapInput, counts: Counter) -> dict:
+    """Mark the skipped entries; the counts."""
     skipped: Counter = Counter()
     for i, why in sorted(data.coco.skipped_ids.items()):
         entry = data.entries[i]
