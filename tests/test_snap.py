@@ -14,7 +14,6 @@ from bbadj.box_ops import xywh_to_xyxy, xyxy_to_xywh
 from bbadj.checkpoint import save_atomic
 from bbadj.cli import main
 from bbadj.config import Config
-from bbadj.data.coco import DataError
 from bbadj.data.dataset import draw_eval_jitter, load_boxes
 from bbadj.metrics import box_metrics
 from bbadj.model import build_model

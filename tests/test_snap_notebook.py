@@ -5,6 +5,7 @@ mouse through jupyter-bbox-widget, and the snapped box must be drawn; then Accep
 On a machine without the browser the test skips and names what is missing (.ci/run installs it).
 ``BBADJ_SNAP_SCREENSHOT=path.png`` keeps a screenshot of the notebook in use (docs/snap_notebook.png).
 """
+import importlib.util
 import json
 import os
 import shutil
@@ -13,7 +14,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,11 +29,15 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 def missing_browser() -> list[str]:
     missing = [name for name in ("chromium", "chromedriver") if not shutil.which(name)]
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("selenium") is None:
         missing.append("selenium (pip install -e '.[test]')")
     return missing
+
+
+MISSING = missing_browser()
+# decided at collection, so a machine without the browser does not train the model first
+pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"no browser to test the notebook in: missing {', '.join(MISSING)} "
+                                                      f"(apt-get install -y chromium chromium-driver, as .ci/run does)")
 
 
 def free_port() -> int:
@@ -98,9 +102,6 @@ def lab_server(workspace, tmp_path):
 
 @pytest.fixture
 def browser(tmp_path):
-    if missing := missing_browser():
-        pytest.skip(f"no browser to test the notebook in: missing {', '.join(missing)} "
-                    f"(apt-get install -y chromium chromium-driver, as .ci/run does)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -127,7 +128,7 @@ def wait_for(driver, what: str, condition, timeout: float = 180):
 
 
 @pytest.mark.slow
-def test_the_snap_notebook_snaps_a_box_drawn_in_the_browser(lab_server, browser, tmp_path):
+def test_the_snap_notebook_snaps_a_box_drawn_in_the_browser(browser, lab_server, tmp_path):
     from PIL import Image
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
