@@ -11,15 +11,25 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import yaml
+
 from ..box_ops import clip_to_image, xywh_to_xyxy
-from . import experiments
 from .snap_draw import render, table_html
 
 MIN_SIDE = 2  # px: a click without a drag makes a box of 0 x 0; nothing to snap
 
 
+def _params(params_path) -> dict:
+    """The two things read from the study's params: ``study.baseline`` and the order of its
+    trained variants (a plain read: the notebook only offers models, it runs no stage)."""
+    path = Path(params_path)
+    if not path.exists():
+        raise FileNotFoundError(f"params file not found: {path}")
+    return yaml.safe_load(path.read_text()) or {}
+
+
 def no_models_message(params_path, runs_dir: str = "runs") -> str:
-    baseline = experiments.load_params(params_path).get("study", {}).get("baseline", "l4")
+    baseline = (_params(params_path).get("study") or {}).get("baseline", "l4")
     return (f"No trained model in {runs_dir}/ yet. `dvc repro` (= `make repro`) trains the study's models into "
             f"{runs_dir}/<name>/model.pt; `dvc repro train@{baseline}` trains the default variant ({baseline}) alone. "
             f"Or give any checkpoint: models = {{'mine': 'path/to/model.pt'}}.")
@@ -28,8 +38,8 @@ def no_models_message(params_path, runs_dir: str = "runs") -> str:
 def trained_models(params_path="params.yaml", runs_dir: str = "runs", names=None) -> dict[str, Path]:
     """name -> ``runs_dir/<name>/model.pt`` of every trained model (or of ``names``): the study's
     default variant (``study.baseline``) first, then in ``params_path``'s order, then any other."""
-    params = experiments.load_params(params_path)
-    order = [params.get("study", {}).get("baseline", "")] + list(params.get("experiments") or {}) \
+    params = _params(params_path)
+    order = [(params.get("study") or {}).get("baseline", "")] + list(params.get("experiments") or {}) \
         + list(params.get("finetune") or {})
     found = {p.parent.name: p for p in sorted(Path(runs_dir).glob("*/model.pt"))}
     ranked = [n for n in dict.fromkeys(order) if n in found] + [n for n in found if n not in order]
