@@ -6,17 +6,57 @@
 - each edge is classified over the S positions of its crop; position index q in [0, S - 1] stands
   for the normalised crop coordinate u = q / (S - 1), so index 0 is the crop's top/left border and
   S - 1 its bottom/right border, and a box equal to its window maps to exactly 0 and S - 1;
-- edges come in the order EDGES = (top, bottom, left, right).
+- edges come in the order EDGES = (top, bottom, left, right); a box's coordinates in the order
+  COORDS = (x0, y0, x1, y1) (the column suffixes of every per-box table).
+
+The conversions below take numpy arrays or torch tensors of shape (..., 4) and give back the same
+kind (anything else, such as a list, comes back as a float64 numpy array).
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 EDGES = ("top", "bottom", "left", "right")
+COORDS = ("x0", "y0", "x1", "y1")
 # (top, bottom, left, right) <- (y0, y1, x0, x1)
 _BOX_TO_EDGES = [1, 3, 0, 2]
 # (x0, y0, x1, y1) <- (left, top, right, bottom)
 _EDGES_TO_BOX = [2, 0, 3, 1]
+
+
+def xywh_to_xyxy(boxes):
+    """COCO ``[x, y, w, h]`` -> ``(x0, y0, x1, y1) = (x, y, x + w, y + h)``."""
+    b = _as_boxes(boxes)
+    return _cat(b[..., :2], b[..., :2] + b[..., 2:])
+
+
+def xyxy_to_xywh(boxes):
+    """``(x0, y0, x1, y1)`` -> COCO ``[x, y, w, h] = [x0, y0, x1 - x0, y1 - y0]``."""
+    b = _as_boxes(boxes)
+    return _cat(b[..., :2], b[..., 2:] - b[..., :2])
+
+
+def clip_to_image(boxes, width, height):
+    """``(x0, y0, x1, y1)`` boxes clipped to their image, [0, width] x [0, height]. ``width`` and
+    ``height``: numbers, or one per box (shape (N,) for (N, 4) boxes)."""
+    b = _as_boxes(boxes)
+    if isinstance(b, torch.Tensor):
+        w, h = (torch.as_tensor(v, dtype=b.dtype, device=b.device) for v in (width, height))
+        return torch.minimum(b.clamp(min=0), torch.stack([w, h, w, h], dim=-1))
+    w, h = np.asarray(width, dtype=b.dtype), np.asarray(height, dtype=b.dtype)
+    return np.clip(b, 0.0, np.stack([w, h, w, h], axis=-1))
+
+
+def _as_boxes(boxes):
+    b = boxes if isinstance(boxes, (torch.Tensor, np.ndarray)) else np.asarray(boxes, dtype=np.float64)
+    if b.shape[-1:] != (4,):
+        raise ValueError(f"boxes must have shape (..., 4), got {tuple(b.shape)}")
+    return b
+
+
+def _cat(a, b):
+    return torch.cat([a, b], dim=-1) if isinstance(a, torch.Tensor) else np.concatenate([a, b], axis=-1)
 
 
 def crop_windows(boxes, buffer_ratio: float, min_size: float = 1.0):
@@ -75,23 +115,3 @@ def paired_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     return inter / (area_a + area_b - inter)  # as box_iou computes each entry
-
-
-def xywh_to_xyxy(boxes) -> torch.Tensor:
-    """COCO [x, y, w, h] boxes (N, 4) -> (x0, y0, x1, y1) = (x, y, x + w, y + h), float64."""
-    b = torch.as_tensor(boxes, dtype=torch.float64).reshape(-1, 4)
-    return torch.cat([b[:, :2], b[:, :2] + b[:, 2:]], dim=1)
-
-
-def xyxy_to_xywh(boxes) -> torch.Tensor:
-    """(x0, y0, x1, y1) boxes (N, 4) -> COCO [x, y, w, h] = (x0, y0, x1 - x0, y1 - y0), float64."""
-    b = torch.as_tensor(boxes, dtype=torch.float64).reshape(-1, 4)
-    return torch.cat([b[:, :2], b[:, 2:] - b[:, :2]], dim=1)
-
-
-def clip_to_image(boxes, width: float, height: float) -> torch.Tensor:
-    """(x0, y0, x1, y1) boxes (N, 4) clipped to the image [0, width] x [0, height], float64."""
-    b = torch.as_tensor(boxes, dtype=torch.float64).reshape(-1, 4).clone()
-    b[:, [0, 2]] = b[:, [0, 2]].clamp(0, width)
-    b[:, [1, 3]] = b[:, [1, 3]].clamp(0, height)
-    return b

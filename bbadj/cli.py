@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -43,6 +44,7 @@ def cmd_evaluate(args) -> int:
     from .data.dataset import load_boxes
     from .device import resolve_device
     from .evaluate import evaluate
+    from .outputs import write_json
 
     _check_detection_args(args)
     cfg, model = config_from_args(args), None
@@ -60,8 +62,7 @@ def cmd_evaluate(args) -> int:
     else:
         result = evaluate(coco, cfg, model, repeats=args.repeats, seed=args.seed, buffer_ratio=args.buffer_ratio,
                           progress=not args.no_progress, per_box_csv=args.per_box)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
     print(json.dumps(result, indent=2))
     return 0
 
@@ -119,12 +120,9 @@ def cmd_snap(args) -> int:
     from .device import resolve_device
     from .snap import SnapSettings, describe, snap_file
 
-    try:
-        settings = SnapSettings(max_err_px=args.max_err_px, buffer_ratio=args.buffer_ratio,
-                                min_box_size=args.min_box_size, batch_size=args.batch_size,
-                                decoding=args.decoding or SnapSettings.decoding)
-    except ValueError as e:
-        raise SystemExit(f"bbadj snap: {e}")
+    settings = SnapSettings(max_err_px=args.max_err_px, buffer_ratio=args.buffer_ratio,
+                            min_box_size=args.min_box_size, batch_size=args.batch_size,
+                            decoding=args.decoding or SnapSettings.decoding)  # a ConfigError names the setting
     model = load_model(args.checkpoint, resolve_device(args.device))
     summary = snap_file(args.annotations, args.images, model, args.out, detections=args.detections,
                         review=args.review, settings=settings, progress=not args.no_progress)
@@ -209,7 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("adjust", help="snap rough boxes on one image; prints JSON")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--image", required=True)
-    p.add_argument("--box", action="append", required=True, metavar="x0,y0,x1,y1")
+    p.add_argument("--box", action="append", required=True, metavar="x0,y0,x1,y1",
+                   help="a rough box in pixels (repeatable); it may start off the image: --box -20,-5,50,50")
     p.add_argument("--buffer-ratio", type=float)
     p.add_argument("--decoding", choices=["argmax", "subpixel"])
     p.add_argument("--device", default="cpu")
@@ -254,19 +253,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _box_values(argv: list[str]) -> list[str]:
+    """``--box -200,-200,50,50`` as ``--box=-200,-200,50,50``: argparse takes a value that starts
+    with '-' (and is not a plain negative number) for an option, and would stop with
+    "expected one argument"."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--box" and i + 1 < len(argv) and re.match(r"-[\d.]", argv[i + 1]):
+            out.append(f"--box={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     cut = argv.index("--") if "--" in argv else len(argv)  # after --: dvc's arguments (exp-run)
-    argv, passed = argv[:cut], argv[cut + 1:]
+    argv, passed = _box_values(argv[:cut]), argv[cut + 1:]
     parser = build_parser()
     args = parser.parse_args(argv)
     if passed and args.command != "exp-run":
         parser.error(f"unrecognized arguments after --: {' '.join(passed)}")
     args.dvc_args = passed
-    from .data.coco import DataError
+    from .errors import BbadjError
 
     try:
         return args.func(args)
-    except (DataError, FileNotFoundError) as e:
+    except (BbadjError, FileNotFoundError) as e:
         print(f"bbadj {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -1,16 +1,21 @@
 """Configuration as data: dataclasses loaded from ``params.yaml`` (or any YAML/dict).
 
-Every number that changes what the study measures lives here, not in code.
+Every number that changes what the study measures lives here, not in code. Each section checks
+its values when it is made (``__post_init__``): a value out of range is a ``ConfigError`` naming
+the key (as ``--set`` spells it) and what it may be, before anything runs.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .errors import ConfigError, UnknownName, WrongType
 
 # ImageNet statistics: torchvision's pretrained ResNets expect them, and crops are filled with
 # the mean (zero after normalisation) where they leave the image.
@@ -26,6 +31,10 @@ class JitterConfig:
     shift: float = 0.1
     scale: float = 0.1
 
+    def __post_init__(self):
+        require(self.shift >= 0, "data.jitter.shift", ">= 0", self.shift)
+        require(0 <= self.scale < 1, "data.jitter.scale", "in [0, 1) (a box scaled by 1 - scale)", self.scale)
+
 
 @dataclass
 class MixConfig:
@@ -36,10 +45,9 @@ class MixConfig:
     fraction: float = 0.0
 
     def __post_init__(self):
-        if not 0.0 <= self.fraction < 1.0:
-            raise ValueError(f"data.mix.fraction must be in [0, 1), got {self.fraction}")
+        require(0.0 <= self.fraction < 1.0, "data.mix.fraction", "in [0, 1)", self.fraction)
         if self.fraction > 0 and not (self.annotations and self.images):
-            raise ValueError("data.mix.fraction > 0 needs data.mix.annotations and data.mix.images")
+            raise ConfigError("data.mix.fraction > 0 needs data.mix.annotations and data.mix.images")
 
 
 def _default_eval_sets() -> dict[str, dict[str, str]]:
@@ -63,6 +71,18 @@ class DataConfig:
     std: tuple[float, float, float] = IMAGENET_STD
     num_workers: int = 0  # DataLoader processes that decode and crop while the model steps
 
+    def __post_init__(self):
+        require(self.crop_size >= 2, "data.crop_size", "an integer >= 2 (each edge is classified over its S positions)",
+                self.crop_size)
+        check_buffer_ratio(self.buffer_ratio, "data.buffer_ratio")
+        require(0 <= self.hflip <= 1, "data.hflip", "in [0, 1] (a share of the crops)", self.hflip)
+        require(self.min_box_size >= 0, "data.min_box_size", ">= 0 pixels", self.min_box_size)
+        require(self.roi_sampling_ratio == -1 or self.roi_sampling_ratio >= 1, "data.roi_sampling_ratio",
+                "-1 (adaptive) or >= 1", self.roi_sampling_ratio)
+        require(self.num_workers >= 0, "data.num_workers", ">= 0", self.num_workers)
+        require(len(self.mean) == 3 and len(self.std) == 3 and all(s > 0 for s in self.std), "data.mean and data.std",
+                "3 numbers each, std > 0", (self.mean, self.std))
+
     @property
     def geometry(self) -> CropGeometry:
         return CropGeometry(self.crop_size, self.buffer_ratio, self.roi_sampling_ratio, tuple(self.mean), tuple(self.std))
@@ -83,7 +103,16 @@ class CropGeometry:
     std: tuple[float, float, float]
 
     def with_buffer_ratio(self, buffer_ratio: float | None) -> "CropGeometry":
-        return self if buffer_ratio is None else dataclasses.replace(self, buffer_ratio=float(buffer_ratio))
+        if buffer_ratio is None:
+            return self
+        check_buffer_ratio(buffer_ratio, "the buffer ratio (--buffer-ratio)")
+        return dataclasses.replace(self, buffer_ratio=float(buffer_ratio))
+
+
+def check_buffer_ratio(value: float, key: str) -> None:
+    # the window is the rough box scaled by it: under 1 it cuts off the very edges to be found
+    # (issue 17's probe: data.buffer_ratio 0.5 gave mIoU 0.002, and 0 a window of nothing)
+    require(math.isfinite(value) and value >= 1, key, ">= 1 (the crop window is the box scaled by it)", value)
 
 
 @dataclass
@@ -92,10 +121,16 @@ class ModelConfig:
     pretrained: str = "none"  # backbone weights: imagenet | none | path to a state dict of the backbone's network
     init_from: str = ""  # a bbadj checkpoint whose weights start the whole model (two-stage training); "": none
     norm: str = "batchnorm"  # backbone norm layers: batchnorm (trainable) | frozen (DETR's FrozenBatchNorm2d)
+    # the backbone trains from this level on (stem: all of it); the layers before it keep their initial
+    # weights and normalisation statistics: stem | layer2 | layer3 | layer4
+    train_from: str = "stem"
     fusion: str = "l4"  # l4 | l34_mean | l34_concat | fpn
     decoder: str = "conv1d"  # conv1d | linear
     pooling: str = "mean"  # directional pooling: mean | max
     hidden: int = 128  # channels inside the conv1d decoder and the FPN
+
+    def __post_init__(self):
+        require(self.hidden >= 1, "model.hidden", ">= 1", self.hidden)
 
 
 @dataclass
@@ -119,6 +154,24 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     nproc_per_node: int = 1  # > 1: the study's train stage runs under torchrun with this many processes
 
+    def __post_init__(self):
+        # lr 0 is allowed (it trains only the batch-norm statistics; engine.train warns)
+        for key, ok, allowed in [
+            ("lr", math.isfinite(self.lr) and self.lr >= 0, ">= 0 and finite"),
+            ("weight_decay", math.isfinite(self.weight_decay) and self.weight_decay >= 0, ">= 0"),
+            ("batch_size", self.batch_size >= 1, ">= 1 (boxes per step)"),
+            ("epochs", math.isfinite(self.epochs) and self.epochs > 0, "> 0"),
+            ("max_steps", self.max_steps >= 0, ">= 0 (0: run train.epochs)"),
+            ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
+            ("grad_clip", math.isfinite(self.grad_clip) and self.grad_clip >= 0, ">= 0 (0: no clipping)"),
+            ("gaussian_sigma", self.gaussian_sigma > 0, "> 0"),
+            ("seed", self.seed >= 0, ">= 0"),
+            ("checkpoint_every", self.checkpoint_every >= 1, ">= 1 (steps)"),
+            ("log_every", self.log_every >= 1, ">= 1 (steps)"),
+            ("nproc_per_node", self.nproc_per_node >= 1, ">= 1"),
+        ]:
+            require(ok, f"train.{key}", allowed, getattr(self, key))
+
 
 @dataclass
 class EvalConfig:
@@ -133,17 +186,21 @@ class EvalConfig:
     sets: dict = field(default_factory=_default_eval_sets)
 
     def __post_init__(self):
+        require(self.window >= 0, "eval.window", ">= 0 (positions either side of the peak)", self.window)
+        for key in ("passes", "repeats", "batch_size"):
+            require(getattr(self, key) >= 1, f"eval.{key}", ">= 1", getattr(self, key))
+        require(self.seed >= 0, "eval.seed", ">= 0", self.seed)
         if not isinstance(self.sets, dict) or not self.sets:
-            raise ValueError(f"eval.sets must be a non-empty mapping name -> {{annotations, images}}, got {self.sets!r}")
+            raise ConfigError(f"eval.sets must be a non-empty mapping name -> {{annotations, images}}, got {self.sets!r}")
         for name, paths in self.sets.items():
             if not isinstance(paths, dict) or set(paths) != {"annotations", "images"}:
-                raise ValueError(f"eval.sets.{name} must have exactly the keys annotations and images, got {paths!r}")
+                raise ConfigError(f"eval.sets.{name} must have exactly the keys annotations and images, got {paths!r}")
 
     def set_paths(self, name: str | None = None) -> tuple[str, str]:
         """(annotations, images) of evaluation set ``name`` (default: the first)."""
         name = next(iter(self.sets)) if name is None else name
         if name not in self.sets:
-            raise KeyError(f"no evaluation set {name!r}; eval.sets has {sorted(self.sets)}")
+            raise UnknownName(f"no evaluation set {name!r}; eval.sets has {sorted(self.sets)}")
         return self.sets[name]["annotations"], self.sets[name]["images"]
 
 
@@ -166,6 +223,12 @@ class Config:
         return Config.from_dict(deep_merge(self.to_dict(), overrides or {}))
 
 
+def require(ok: bool, key: str, allowed: str, value) -> None:
+    """A ``ConfigError`` "<key> must be <allowed>, got <value>" unless ``ok``."""
+    if not ok:
+        raise ConfigError(f"{key} must be {allowed}, got {value!r}")
+
+
 _FLOAT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
@@ -176,11 +239,11 @@ def build_dataclass(cls, d: dict[str, Any] | None, where: str):
 
 def _build(cls, d: dict[str, Any], where: str):
     if not isinstance(d, dict):
-        raise TypeError(f"{where}: expected a mapping, got {type(d).__name__}")
+        raise WrongType(f"{where}: expected a mapping, got {type(d).__name__}")
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(d) - set(known))
     if unknown:
-        raise KeyError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
+        raise UnknownName(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
     kwargs = {}
     for name, value in d.items():
         f = known[name]
@@ -188,17 +251,20 @@ def _build(cls, d: dict[str, Any], where: str):
         if is_dataclass(default):
             kwargs[name] = _build(type(default), value, f"{where}.{name}")
         elif isinstance(default, tuple):
+            if not isinstance(value, (list, tuple)):
+                raise WrongType(f"{where}.{name}: expected a list, got {value!r}")
             kwargs[name] = tuple(value)
         elif isinstance(default, bool):
             if not isinstance(value, bool):
-                raise TypeError(f"{where}.{name}: expected true/false, got {value!r}")
+                raise WrongType(f"{where}.{name}: expected true/false, got {value!r}")
             kwargs[name] = value
         elif isinstance(default, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
             kwargs[name] = float(value)
         elif isinstance(default, float) and isinstance(value, str) and _FLOAT_RE.match(value.strip()):
             kwargs[name] = float(value)  # YAML 1.1 (PyYAML) reads 3e-4, without a dot, as a string
-        elif default is not None and not isinstance(value, type(default)):
-            raise TypeError(f"{where}.{name}: expected {type(default).__name__}, got {value!r}")
+        elif default is not None and (not isinstance(value, type(default)) or isinstance(value, bool)):
+            # (true is an int to Python: train.batch_size: true would be a batch of 1)
+            raise WrongType(f"{where}.{name}: expected {type(default).__name__}, got {value!r}")
         else:
             kwargs[name] = value
     return cls(**kwargs)
@@ -232,7 +298,7 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items or []:
         if "=" not in item:
-            raise ValueError(f"--set expects key.path=value, got {item!r}")
+            raise ConfigError(f"--set expects key.path=value, got {item!r}")
         key, value = item.split("=", 1)
         node = out
         parts = key.split(".")

@@ -11,7 +11,6 @@ small, off the image) are not matchable, so a detection on them is unmatched.
 """
 from __future__ import annotations
 
-import csv
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -21,11 +20,13 @@ import numpy as np
 import torch
 from torchvision.ops import box_iou
 
-from .box_ops import EDGES
+from .box_ops import COORDS, EDGES, xywh_to_xyxy
 from .config import Config
-from .data.coco import CocoBoxes, DataError, ImageRecord, read_instances, read_json
+from .data.coco import (CocoBoxes, DataError, ImageRecord, is_json_box, is_json_int, is_json_number, read_instances,
+                        read_json)
 from .evaluate import adjust_boxes, no_confidence
 from .metrics import per_box_errors, summarize
+from .outputs import named_columns, write_csv
 
 DEFAULT_IOU_THRESHOLD = 0.5  # COCO's AP50 threshold, the usual "this detection found that object"
 # 0: keep every detection. Low-score ones are ordered last, so they only take true boxes that no
@@ -78,11 +79,15 @@ def read_labels(annotations: str | Path) -> GroundTruthLabels:
     path = Path(annotations)
     doc = read_instances(path)
     category_of = {}
-    for ann in doc["annotations"]:
-        if "category_id" not in ann:
-            raise DataError(f"{path}: annotation id {ann.get('id')} has no 'category_id'")
+    for ann in doc["annotations"]:  # load_coco has checked their ids
+        if not is_json_int(ann.get("category_id")):
+            raise DataError(f"{path}: annotation id {ann.get('id')} has no integer 'category_id': "
+                            f"{ann.get('category_id')!r}")
         category_of[int(ann["id"])] = int(ann["category_id"])
-    categories = {int(c["id"]) for c in doc.get("categories", [])} or set(category_of.values())
+    listed = doc.get("categories", [])
+    if not (isinstance(listed, list) and all(isinstance(c, dict) and is_json_int(c.get("id")) for c in listed)):
+        raise DataError(f"{path}: 'categories' must be a list of {{id, ...}} with integer ids, got {listed!r:.200}")
+    categories = {int(c["id"]) for c in listed} or set(category_of.values())
     return GroundTruthLabels(str(path), {int(im["id"]) for im in doc["images"]}, category_of, categories)
 
 
@@ -116,7 +121,7 @@ def load_detections(path: str | Path, labels: GroundTruthLabels,
         index=np.array([r[0] for r in rows], dtype=np.int64),
         image_ids=np.array([r[1] for r in rows], dtype=np.int64),
         category_ids=np.array([r[2] for r in rows], dtype=np.int64),
-        boxes=np.array([r[3] for r in rows], dtype=np.float64).reshape(-1, 4),
+        boxes=xywh_to_xyxy(np.array([r[3] for r in rows], dtype=np.float64).reshape(-1, 4)),
         scores=np.array([r[4] for r in rows], dtype=np.float64),
         n_read=len(doc),
         skipped=skipped,
@@ -134,24 +139,25 @@ def read_results(path: str | Path) -> list:
 
 
 def parse_entry(path: Path, i: int, det) -> tuple[int, int, list[float], float]:
-    """(image id, category id, x0 y0 x1 y1, score) of entry ``i``, or a ``DataError`` naming it."""
+    """(image id, category id, COCO bbox x y w h, score) of entry ``i``, or a ``DataError`` naming it."""
     if not isinstance(det, dict):
         raise DataError(f"{path}: entry {i} is not an object: {det!r}")
     for key in ("image_id", "category_id", "bbox", "score"):
         if key not in det:
             raise DataError(f"{path}: entry {i} (image id {det.get('image_id')}) has no '{key}'")
-    where = f"{path}: entry {i} (image id {det['image_id']})"
-    try:
-        iid, cat = int(det["image_id"]), int(det["category_id"])
-        x, y, w, h = (float(v) for v in det["bbox"])
-        score = float(det["score"])
-    except (TypeError, ValueError) as e:
-        raise DataError(f"{where}: ids must be integers, bbox 4 numbers and score a number ({e}): {det!r}") from e
+    where = f"{path}: entry {i} (image id {det['image_id']!r})"
+    kinds = {"image_id": is_json_int, "category_id": is_json_int, "bbox": is_json_box, "score": is_json_number}
+    wrong = [f"{key} is {det[key]!r}" for key, ok in kinds.items() if not ok(det[key])]
+    if wrong:
+        raise DataError(f"{where}: ids must be integers, bbox 4 numbers and score a number; {', '.join(wrong)}")
+    iid, cat = int(det["image_id"]), int(det["category_id"])
+    x, y, w, h = (float(v) for v in det["bbox"])
+    score = float(det["score"])
     if not all(math.isfinite(v) for v in (x, y, w, h, score)):
         raise DataError(f"{where} has a non-finite bbox or score: bbox {det['bbox']}, score {det['score']}")
     if w < 0 or h < 0:
         raise DataError(f"{where} has a negative size bbox {det['bbox']}")
-    return iid, cat, [x, y, x + w, y + h], score
+    return iid, cat, [x, y, w, h], score
 
 
 def match_detections(detections: Detections, coco: CocoBoxes, labels: GroundTruthLabels,
@@ -237,7 +243,8 @@ def score_matching(matching: Matching, cfg: Config, model=None, *, buffer_ratio:
         result["adjusted"] = _row(adj_errors)
     if per_box_csv is not None:
         adj_iou = adj_errors["iou"].numpy() if adj_errors is not None else np.full(len(det), np.nan)
-        _write_per_box(per_box_csv, matching, gt.numpy(), det.numpy(), adj.numpy(), conf.numpy(), adj_iou)
+        write_csv(per_box_csv, _per_box_table(matching, gt.numpy(), det.numpy(), adj.numpy(), conf.numpy(), adj_iou),
+                  formats={"score": ".6g"})
     return result
 
 
@@ -257,23 +264,16 @@ def _row(errors: dict[str, torch.Tensor]) -> dict:
     return {"n_boxes": len(errors["iou"]), **summarize(errors)}
 
 
-def _write_per_box(path, matching: Matching, gt: np.ndarray, det: np.ndarray, adj: np.ndarray,
-                   conf: np.ndarray, adj_iou: np.ndarray) -> None:
-    """One line per matched pair: ids, the detection's file index and score, true/detector/adjusted
-    boxes, per-edge confidence and both IoUs (adjusted ones NaN without a model)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _per_box_table(matching: Matching, gt: np.ndarray, det: np.ndarray, adj: np.ndarray,
+                   conf: np.ndarray, adj_iou: np.ndarray) -> dict[str, np.ndarray]:
+    """The per-box CSV's columns, one row per matched pair: ids, the detection's file index and
+    score, true/detector/adjusted boxes, per-edge confidence and both IoUs (adjusted ones NaN
+    without a model)."""
     d = matching.detections
     image_ids, ann_ids = matching.coco.box_ids()
-    coords = ("x0", "y0", "x1", "y1")
-    header = (["image_id", "ann_id", "det_index", "category_id", "score"] + [f"gt_{c}" for c in coords]
-              + [f"det_{c}" for c in coords] + [f"adj_{c}" for c in coords] + [f"conf_{e}" for e in EDGES]
-              + ["det_iou", "adj_iou"])
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        for k, row in enumerate(matching.rows):
-            values = np.concatenate([gt[k], det[k], adj[k], conf[k], [matching.iou[k], adj_iou[k]]])
-            w.writerow([int(image_ids[k]), int(ann_ids[k]), int(d.index[row]), int(d.category_ids[row]),
-                        f"{d.scores[row]:.6g}"] + [f"{v:.4f}" for v in values])
-
+    return {
+        "image_id": image_ids, "ann_id": ann_ids, "det_index": d.index[matching.rows],
+        "category_id": d.category_ids[matching.rows], "score": d.scores[matching.rows],
+        **named_columns("gt", gt, COORDS), **named_columns("det", det, COORDS), **named_columns("adj", adj, COORDS),
+        **named_columns("conf", conf, EDGES), "det_iou": matching.iou, "adj_iou": adj_iou,
+    }

@@ -5,7 +5,6 @@ same jittered boxes and compare box by box.
 """
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,12 +12,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from .box_ops import EDGES
+from .box_ops import COORDS, EDGES
 from .config import Config, CropGeometry
 from .data.coco import CocoBoxes
 from .data.dataset import EvalImages, draw_eval_jitter
+from .errors import ConfigError
 from .inference import predict_windows
 from .metrics import METRIC_KEYS, per_box_errors, summarize
+from .outputs import named_columns, write_csv
 from .progress import progress_bar
 
 # predict(coco, jittered boxes per image, cfg, desc) -> (boxes (N, 4), confidences (N, 4), expected errors (N, 4) px)
@@ -37,8 +38,9 @@ def evaluate(coco: CocoBoxes, cfg: Config, model=None, *, repeats: int | None = 
     one thing evaluation may change in them (the crop at test time)."""
     repeats = cfg.eval.repeats if repeats is None else repeats
     seed = cfg.eval.seed if seed is None else seed
-    if repeats < 1:
-        raise ValueError("repeats must be at least 1")
+    if repeats < 1 or seed < 0:
+        raise ConfigError(f"evaluation needs repeats >= 1 and seed >= 0 (--repeats, --seed; eval.repeats, eval.seed), "
+                          f"got {repeats} and {seed}")
     geometry = model.geometry.with_buffer_ratio(buffer_ratio) if model is not None else None
     gt = torch.as_tensor(coco.all_boxes())
     rows, per_draw = [], []
@@ -58,7 +60,7 @@ def evaluate(coco: CocoBoxes, cfg: Config, model=None, *, repeats: int | None = 
     result = {"n_boxes": len(gt), "repeats": repeats}
     result.update({key: float(np.mean([d[key] for d in per_draw])) for key in METRIC_KEYS})
     if per_box_csv is not None:
-        _write_per_box(per_box_csv, coco, gt.numpy(), rows)
+        write_csv(per_box_csv, _per_box_table(coco, gt.numpy(), rows))
     return result
 
 
@@ -108,22 +110,16 @@ def _one_pass(coco, rough, cfg: Config, model, geometry: CropGeometry, progress:
     return tuple(torch.cat(t) for t in zip(*parts))
 
 
-def _write_per_box(path, coco: CocoBoxes, gt: np.ndarray, rows) -> None:
-    """One line per (draw, box): ids, true/jittered/adjusted boxes, per-edge confidence and expected
-    error in pixels (``err_px_<edge>``), and the measured errors."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _per_box_table(coco: CocoBoxes, gt: np.ndarray, rows) -> dict[str, np.ndarray]:
+    """The per-box CSV's columns, one row per (draw, box): ids, true/jittered/adjusted boxes,
+    per-edge confidence and expected error in pixels (``err_px_<edge>``), and the measured errors."""
     image_ids, ann_ids = coco.box_ids()
-    coords = ("x0", "y0", "x1", "y1")
-    header = (["repeat", "image_id", "ann_id"] + [f"gt_{c}" for c in coords] + [f"jit_{c}" for c in coords]
-              + [f"adj_{c}" for c in coords] + [f"conf_{e}" for e in EDGES] + [f"err_px_{e}" for e in EDGES] + ["iou"]
-              + [f"err_{c}" for c in coords] + ["max_corner_err"])
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        for k, jit, pred, conf, err_px, err in rows:
-            table = np.column_stack([np.full(len(gt), k), image_ids, ann_ids, gt, jit, pred, conf, err_px,
-                                     err["iou"].numpy(), err["edge_err"].numpy(),
-                                     err["corner_err"].max(dim=1).values.numpy()])
-            for r in table:
-                w.writerow([int(r[0]), int(r[1]), int(r[2])] + [f"{v:.4f}" for v in r[3:]])
+    parts = []
+    for k, jit, pred, conf, err_px, err in rows:
+        parts.append({"repeat": np.full(len(gt), k), "image_id": image_ids, "ann_id": ann_ids,
+                      **named_columns("gt", gt, COORDS), **named_columns("jit", jit, COORDS),
+                      **named_columns("adj", pred, COORDS), **named_columns("conf", conf, EDGES),
+                      **named_columns("err_px", err_px, EDGES), "iou": err["iou"].numpy(),
+                      **named_columns("err", err["edge_err"].numpy(), COORDS),
+                      "max_corner_err": err["corner_err"].max(dim=1).values.numpy()})
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .data.coco import CocoBoxes
-from .box_ops import crop_windows
+from .box_ops import clip_to_image, crop_windows
 from .data.images import check_size, read_rgb
 from .progress import progress_bar
 
@@ -44,11 +44,11 @@ def grabcut_box(image: np.ndarray, box, cfg: GrabCutConfig) -> tuple[np.ndarray,
     H, W = image.shape[:2]
     rough = np.asarray(box, dtype=np.float64)
     rect = crop_windows(rough[None], cfg.enlarge)[0].numpy()
-    rect = np.clip(rect, 0, [W, H, W, H])
+    rect = clip_to_image(rect, W, H)
     pad = cfg.context * (rect[2:] - rect[:2])
     # the region handed to GrabCut, in whole pixels
-    X0, Y0 = (max(0, math.floor(v)) for v in rect[:2] - pad)
-    X1, Y1 = min(W, math.ceil(rect[2] + pad[0])), min(H, math.ceil(rect[3] + pad[1]))
+    region_box = np.concatenate([np.floor(rect[:2] - pad), np.ceil(rect[2:] + pad)])
+    X0, Y0, X1, Y1 = (int(v) for v in clip_to_image(region_box, W, H))
     if X1 - X0 < 2 or Y1 - Y0 < 2:
         return rough, False
     scale = min(1.0, cfg.max_side / max(X1 - X0, Y1 - Y0))

@@ -8,9 +8,10 @@ import torch
 from PIL import Image
 
 from .config import EvalConfig
-from .box_ops import crop_windows, position_size, positions_to_boxes
+from .box_ops import clip_to_image, crop_windows, position_size, positions_to_boxes
 from .data.crops import cut_crops
 from .data.images import normalize, read_rgb
+from .errors import DataError
 from .decoding import decode_edges
 
 
@@ -32,9 +33,7 @@ def predict_windows(model, crops: torch.Tensor, windows, image_wh, decoding: str
     boxes = positions_to_boxes(torch.cat(pos), windows, S)
     err_px = torch.cat(spread).double() * position_size(windows, S)
     wh = torch.as_tensor(image_wh, dtype=torch.float64).reshape(-1, 2).expand(len(boxes), 2)
-    boxes[:, [0, 2]] = torch.minimum(boxes[:, [0, 2]].clamp(min=0), wh[:, :1])
-    boxes[:, [1, 3]] = torch.minimum(boxes[:, [1, 3]].clamp(min=0), wh[:, 1:])
-    return boxes, torch.cat(conf), err_px
+    return clip_to_image(boxes, wh[:, 0], wh[:, 1]), torch.cat(conf), err_px
 
 
 def _as_rgb_tensor(image) -> torch.Tensor:
@@ -61,6 +60,12 @@ def adjust(image, boxes, model, buffer_ratio: float | None = None, decoding: str
     EDGES order (top, bottom, left, right): ``confidence`` is the probability mass near the
     decoded position (in crop positions), ``err_px`` the expected absolute error in image pixels
     (what to flag a snapped edge for review by: ``decoding.decode_edges``).
+
+    A box must overlap the image by at least 1 pixel in width and in height (the smallest box
+    training keeps, ``data.min_box_size``), else ``DataError``: off the image there is nothing to
+    snap to, and the answer would be a zero-size box on the border with ordinary confidences.
+    Images of any size are taken (the crop is resampled); on a 1 x 1 image only a box covering
+    its pixel overlaps it enough.
     """
     g = getattr(model, "geometry", None)
     if g is None:
@@ -68,15 +73,22 @@ def adjust(image, boxes, model, buffer_ratio: float | None = None, decoding: str
     g = g.with_buffer_ratio(buffer_ratio)
     rough = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if not np.isfinite(rough).all() or (rough[:, 2:] <= rough[:, :2]).any():
-        raise ValueError(f"boxes must be finite x0, y0, x1, y1 with x1 > x0 and y1 > y0; got {rough.tolist()}")
+        raise DataError(f"boxes must be finite x0, y0, x1, y1 with x1 > x0 and y1 > y0; got {rough.tolist()}")
     img = _as_rgb_tensor(image)
+    W, H = img.shape[2], img.shape[1]
+    overlap = clip_to_image(rough, W, H)
+    outside = np.flatnonzero(((overlap[:, 2:] - overlap[:, :2]) < 1).any(axis=1))
+    if len(outside):
+        k = int(outside[0])
+        raise DataError(f"box {k} {rough[k].tolist()} overlaps the {W}x{H} image by less than 1 pixel in width or "
+                        f"height: nothing in it to snap to ({len(outside)} of {len(rough)} boxes)")
     device = next(model.parameters()).device
     x = normalize(img.to(device), g.mean, g.std)
     windows = crop_windows(rough, g.buffer_ratio)
     crops = cut_crops(x, windows, g.crop_size, g.roi_sampling_ratio)
     was_training = model.training
     model.eval()
-    out, conf, err_px = predict_windows(model, crops, windows, (img.shape[2], img.shape[1]),
+    out, conf, err_px = predict_windows(model, crops, windows, (W, H),
                                         decoding or EvalConfig.decoding, EvalConfig.window if window is None else window)
     model.train(was_training)
     return {"boxes": out.numpy(), "confidence": conf.numpy(), "err_px": err_px.numpy()}

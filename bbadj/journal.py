@@ -4,20 +4,19 @@ A ``Journal`` is a JSON-lines file beside the output: a header with the run's fi
 one line per finished chunk of work, each flushed as it is written. A rerun with the same
 fingerprint reads back the chunks a killed run finished (a line cut off mid-write is dropped) and
 appends the rest; a journal of another run is discarded. ``write_json_atomic`` writes the final
-file beside its destination and renames it over it, so a reader sees the old file or the whole
-new one, never half of one.
+file through ``outputs.atomic_open``, so a reader sees the old file or the whole new one.
 """
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from .outputs import append_line, atomic_open
 
 
 class Journal:
     def __init__(self, path: str | Path, fingerprint: str):
         self.path, self.fingerprint = Path(path), fingerprint
-        self._file = None
 
     def done(self, n_chunks: int) -> list[dict]:
         """The chunks (``{"chunk": k, ...}``, k = 0, 1, ...) a killed run of the same fingerprint
@@ -52,33 +51,20 @@ class Journal:
         return rows
 
     def append(self, row: dict) -> None:
-        """One finished chunk, flushed: a process killed later loses nothing of it."""
-        if self._file is None:
+        """One finished chunk, written at once: a process killed later loses nothing of it."""
+        if not self.path.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            new = not self.path.exists()
-            self._file = self.path.open("a")
-            if new:
-                self._file.write(json.dumps({"fingerprint": self.fingerprint}) + "\n")
-        self._file.write(json.dumps(row) + "\n")
-        self._file.flush()
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+            append_line(self.path, json.dumps({"fingerprint": self.fingerprint}))
+        append_line(self.path, json.dumps(row))
 
     def remove(self) -> None:
-        self.close()
         self.path.unlink(missing_ok=True)
 
 
 def write_json_atomic(path: str | Path, obj, indent: int | None = None) -> None:
-    """``obj`` as JSON at ``path``: streamed into a file beside it (no second copy of a large
-    document in memory), then renamed over it (atomic on POSIX)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as f:
+    """``obj`` as JSON at ``path`` through ``outputs.atomic_open`` (whole or not at all), streamed
+    into the file: no second copy of a large document in memory, as ``outputs.write_json``'s
+    string would be."""
+    with atomic_open(path) as f:
         json.dump(obj, f, indent=indent)
         f.write("\n")
-    os.replace(tmp, path)

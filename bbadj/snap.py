@@ -36,8 +36,9 @@ import torch
 
 from .box_ops import EDGES, xyxy_to_xywh
 from .config import Config
-from .data.coco import CocoBoxes, DataError, boxes_from_instances, check_instances, read_json
+from .data.coco import CocoBoxes, boxes_from_instances, check_instances, is_json_int, read_json
 from .detections import parse_entry, read_results
+from .errors import ConfigError, DataError
 from .evaluate import adjust_boxes
 from .fingerprint import code_digest
 from .journal import Journal, write_json_atomic
@@ -59,9 +60,9 @@ class SnapSettings:
 
     def __post_init__(self):
         if self.max_err_px is not None and not self.max_err_px > 0:
-            raise ValueError(f"max_err_px must be > 0, got {self.max_err_px}")
+            raise ConfigError(f"max_err_px must be > 0, got {self.max_err_px}")
         if self.batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+            raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
 
 
 @dataclass
@@ -104,8 +105,9 @@ def read_input(annotations: str | Path, images: str | Path, detections: str | Pa
     position = {}
     for i, ann in enumerate(entries):
         aid = ann.get("id") if isinstance(ann, dict) else None
-        if not isinstance(aid, int) or isinstance(aid, bool):
-            raise DataError(f"{annotations}: annotation {i} has no integer 'id': {ann!r}"[:300])
+        if not is_json_int(aid):
+            raise DataError(f"{annotations}: annotations[{i}] has no integer 'id': {ann!r:.200}")
+        aid = int(aid)
         if aid in position:
             raise DataError(f"{annotations}: annotation id {aid} appears twice (annotations {position[aid]} and {i})")
         position[aid] = i
@@ -191,7 +193,6 @@ def snap_file(annotations: str | Path, images: str | Path, model, out: str | Pat
             bar.update(len(sub.images))
     finally:
         bar.close()
-        journal.close()
 
     summary = _summary(data, counts)
     summary.update({"input": str(source), "annotations": str(annotations), "images": str(images),

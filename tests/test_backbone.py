@@ -107,3 +107,29 @@ def test_a_saved_state_dict(tmp_path):
     torch.save(saved, tmp_path / "mine.pth")
     body = build_backbone(ModelConfig(backbone="efficientnet_lite0", pretrained=str(tmp_path / "mine.pth"))).body
     assert torch.equal(body.state_dict()["conv_stem.weight"], saved["conv_stem.weight"])
+
+
+@pytest.mark.parametrize("backbone, first_trained", [("efficientnet_lite0", "blocks.2."), ("resnet18", "layer2.")])
+def test_train_from_keeps_the_early_layers(backbone, first_trained):
+    """model.train_from=layer2: the stem and the stride-2/4 stages keep their weights and their
+    normalisation statistics through a training step; the rest trains."""
+    from bbadj.engine import build_optimizer
+    from bbadj.config import TrainConfig
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(backbone=backbone, train_from="layer2", hidden=16), DataConfig(crop_size=64).geometry)
+    before = {k: v.clone() for k, v in model.backbone.body.state_dict().items()}
+    model.train()
+    opt = build_optimizer(model, TrainConfig(lr=0.1))
+    model(torch.randn(4, 3, 64, 64)).square().mean().backward()
+    opt.step()
+    after = model.backbone.body.state_dict()
+    moved = {k for k in after if not torch.equal(after[k], before[k])}
+    early = [k for k in after if k.startswith(("conv_stem", "bn1", "blocks.0.", "blocks.1.", "conv1", "layer1."))]
+    assert early and not set(early) & moved, "the early layers (weights and BN statistics) did not change"
+    assert any(k.startswith(first_trained) for k in moved), "the layers from layer2 on trained"
+
+
+def test_train_from_is_checked():
+    with pytest.raises(ValueError, match="train_from"):
+        build_backbone(ModelConfig(train_from="layer1"))

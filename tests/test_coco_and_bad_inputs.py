@@ -65,6 +65,38 @@ def test_bad_boxes_name_the_annotation(tmp_path, bbox, match):
         load_coco(ann, tmp_path, verbose=False)
 
 
+@pytest.mark.parametrize("change, match", [
+    # what float() and int() used to take, or crash on without naming anything (issue 17's probes)
+    (lambda d: d["annotations"][0].update(bbox="1234"), r"annotation id 7 \(image id 1\) has no 4-number bbox: '1234'"),
+    (lambda d: d["annotations"][0].update(bbox=[None, 1, 2, 3]), r"annotation id 7 .*4-number bbox: \[None, 1, 2, 3\]"),
+    (lambda d: d["annotations"][0].update(bbox=[True, 1, 2, 3]), r"annotation id 7 .*4-number bbox"),
+    (lambda d: d["annotations"][0].update(id=None), r"annotations\[0\] has no integer 'id'"),
+    (lambda d: d["annotations"][0].update(id=7.5), r"annotations\[0\] has no integer 'id'"),
+    (lambda d: d["annotations"][0].update(image_id="1"), r"annotation id 7 refers to image id '1', which does not exist"),
+    (lambda d: d["images"][0].update(id=None), r"images\[0\] has no integer 'id'"),
+    (lambda d: d["images"][0].update(width=None), r"image id 1 needs a file_name string and positive integer width"),
+    (lambda d: d["images"][0].update(height=0), r"image id 1 needs .* positive integer width and height"),
+    (lambda d: d.update(annotations=None), r"'annotations' must be a list, got None"),
+    (lambda d: d["annotations"].append(5), r"annotations\[1\] has no integer 'id': 5"),
+])
+def test_loosely_typed_fields_are_named(tmp_path, change, match):
+    import json
+
+    _image(tmp_path / "a.jpg")
+    doc = {"images": [_img_entry(1, "a.jpg")], "annotations": [_ann(7, 1, [2, 3, 10, 20])], "categories": []}
+    change(doc)
+    (tmp_path / "a.json").write_text(json.dumps(doc))
+    with pytest.raises(DataError, match=match):
+        load_coco(tmp_path / "a.json", tmp_path, verbose=False)
+
+
+def test_integral_float_ids_are_ids(tmp_path):
+    _image(tmp_path / "a.jpg")
+    ann = write_coco(tmp_path / "a.json", [_img_entry(1.0, "a.jpg")], [_ann(7.0, 1.0, [2, 3, 10, 20])])
+    coco = load_coco(ann, tmp_path, verbose=False)
+    assert (coco.images[0].image_id, coco.images[0].ann_ids.tolist()) == (1, [7])
+
+
 def test_annotation_of_a_missing_image_id(tmp_path):
     ann = write_coco(tmp_path / "a.json", [_img_entry(1, "a.jpg")], [_ann(9, 42, [1, 1, 5, 5])])
     with pytest.raises(DataError, match="annotation id 9 refers to image id 42"):
@@ -121,3 +153,33 @@ def test_decoded_size_must_match_the_annotation(tmp_path):
     coco = load_coco(ann, tmp_path, verbose=False)
     with pytest.raises(DataError, match="a.jpg: decoded size 40x30 differs"):
         make_crops(coco.images, np.array([0]), coco.images[0].boxes, coco.images[0].boxes, DataConfig(crop_size=8).geometry)
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_16_bit_pngs_read_as_their_8_bit_values(tmp_path, channels):
+    """A 16-bit PNG was read as uint16 and divided by 255 in `normalize` (issue 17's probe: coco128
+    as 16-bit PNGs moved mIoU from 0.570 to 0.512). Each 16-bit value v8 * 257 is the 8-bit v8."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    v8 = rng.integers(0, 256, size=(30, 40, channels), dtype=np.uint8)
+    v8[0, 0] = 255
+    cv2.imwrite(str(tmp_path / "a8.png"), v8)
+    cv2.imwrite(str(tmp_path / "a16.png"), v8.astype(np.uint16) * 257)
+    img8, img16 = read_rgb(tmp_path / "a8.png"), read_rgb(tmp_path / "a16.png")
+    assert img16.dtype == torch.uint8 and torch.equal(img16, img8)
+    # rounding: v / 257 to the nearest 8-bit value
+    cv2.imwrite(str(tmp_path / "b16.png"), np.array([[0, 128, 129, 385, 386, 65535]], dtype=np.uint16))
+    assert read_rgb(tmp_path / "b16.png")[0, 0].tolist() == [0, 0, 1, 1, 2, 255]
+    ann = write_coco(tmp_path / "a.json", [_img_entry(1, "a8.png"), _img_entry(2, "a16.png")],
+                     [_ann(1, 1, [3, 4, 20, 15]), _ann(2, 2, [3, 4, 20, 15])])
+    coco = load_coco(ann, tmp_path, verbose=False)
+    boxes = np.array([[3, 4, 23, 19.0]] * 2)
+    crops = make_crops(coco.images, np.array([0, 1]), boxes, boxes, DataConfig(crop_size=8).geometry)["crops"]
+    assert torch.equal(crops[0], crops[1]), "the model sees the same pixels"
+
+
+def test_an_empty_image_file_is_named(tmp_path):
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(DataError, match=r"image file is empty \(0 bytes\): .*empty\.jpg"):
+        read_rgb(tmp_path / "empty.jpg")

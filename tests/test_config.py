@@ -38,6 +38,46 @@ def test_bad_settings_name_their_key(over, error, match):
         Config().with_overrides(over)
 
 
+@pytest.mark.parametrize("key, value, match", [
+    # issue 17's probes: each crashed deep inside (ZeroDivisionError, a conv's kernel size) or ran on
+    ("train.batch_size", 0, r"train\.batch_size must be >= 1"),
+    ("train.log_every", 0, r"train\.log_every must be >= 1"),
+    ("train.checkpoint_every", 0, r"train\.checkpoint_every must be >= 1"),
+    ("train.max_steps", -5, r"train\.max_steps must be >= 0 \(0: run train\.epochs\), got -5"),
+    ("train.lr", -1e-3, r"train\.lr must be >= 0 and finite"),
+    ("train.lr", float("nan"), r"train\.lr must be >= 0 and finite"),
+    ("data.crop_size", 0, r"data\.crop_size must be an integer >= 2"),
+    ("data.buffer_ratio", 0.5, r"data\.buffer_ratio must be >= 1 \(the crop window is the box scaled by it\), got 0\.5"),
+    ("data.jitter.scale", 1.0, r"data\.jitter\.scale must be in \[0, 1\)"),
+    ("data.hflip", 2.0, r"data\.hflip must be in \[0, 1\]"),
+    ("eval.repeats", 0, r"eval\.repeats must be >= 1"),
+    ("train.batch_size", True, r"config\.train\.batch_size: expected int, got True"),
+])
+def test_out_of_range_settings_name_their_key_and_range(key, value, match):
+    from bbadj.errors import ConfigError
+
+    *path, last = key.split(".")
+    over = node = {}
+    for p in path:
+        node = node.setdefault(p, {})
+    node[last] = value
+    with pytest.raises(ConfigError, match=match):
+        Config().with_overrides(over)
+
+
+def test_the_command_line_prints_setting_errors(tmp_path, capsys, monkeypatch):
+    from bbadj.cli import main
+
+    monkeypatch.chdir(tmp_path)  # no params.yaml: the code's defaults
+    assert main(["train", "--set", "train.batch_size=0", "--out", str(tmp_path / "run")]) == 2
+    assert "bbadj train: error: train.batch_size must be >= 1 (boxes per step), got 0" in capsys.readouterr().err
+    assert main(["evaluate", "--identity", "--eval-set", "nope", "--out", str(tmp_path / "m.json")]) == 2
+    assert "bbadj evaluate: error: no evaluation set 'nope'; eval.sets has ['coco128', 'synth']" in capsys.readouterr().err
+    assert main(["train", "--set", "train.lrr=1", "--out", str(tmp_path / "run")]) == 2
+    assert "unknown key(s) ['lrr']" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_set_needs_key_and_value():
     with pytest.raises(ValueError, match="key.path=value"):
         parse_set(["train.lr"])

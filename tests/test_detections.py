@@ -271,6 +271,11 @@ GOOD = {"image_id": 25, "category_id": 25, "bbox": [1, 2, 30, 40], "score": 0.5}
     ({**GOOD, "bbox": [1, 2, 3]}, r"entry 1 \(image id 25\): ids must be integers, bbox 4 numbers"),
     ({**GOOD, "image_id": 123456}, r"entry 1 refers to image id 123456, which is not in .*val.json"),
     ([1, 2, 3, 4], r"entry 1 is not an object"),
+    # what int() and float() would take (issue 17's probe): a string bbox, a fractional id, a boolean score
+    ({**GOOD, "bbox": "1234"}, r"entry 1 \(image id 25\): ids must be integers.*; bbox is '1234'"),
+    ({**GOOD, "image_id": 25.7}, r"entry 1 \(image id 25.7\): ids must be integers.*; image_id is 25.7"),
+    ({**GOOD, "score": True}, r"entry 1 \(image id 25\): ids must be integers.*; score is True"),
+    ({**GOOD, "category_id": "25"}, r"entry 1 \(image id 25\): ids must be integers.*; category_id is '25'"),
 ])
 def test_bad_entries_stop_with_an_error_naming_the_file_and_entry(tmp_path, bad, message):
     path = tmp_path / "bad_results.json"

@@ -101,3 +101,104 @@ def test_amp_dtype_follows_the_device():
     from bbadj.engine import amp_dtype
 
     assert amp_dtype(torch.device("cpu")) == torch.bfloat16  # never asks CUDA about a CPU run
+
+
+def _steps(run):
+    return [json.loads(line)["step"] for line in (run / "train_log.jsonl").read_text().splitlines()]
+
+
+def _nan_at(monkeypatch, step, where):
+    """Make training go wrong at ``step``: its loss (``where="loss"``) or, after its update, one
+    weight (``where="weights"``) becomes NaN."""
+    import bbadj.engine as engine
+
+    calls = {"n": 0}
+    forward_loss, optimizer_step = engine.forward_loss, engine.optimizer_step
+
+    def bad_loss(*args):
+        calls["n"] += 1
+        loss = forward_loss(*args)
+        return loss * float("nan") if where == "loss" and calls["n"] == step else loss
+
+    def bad_step(loss, model, *args):
+        optimizer_step(loss, model, *args)
+        if where == "weights" and calls["n"] == step:
+            with torch.no_grad():
+                next(model.parameters()).fill_(float("nan"))
+
+    monkeypatch.setattr(engine, "forward_loss", bad_loss)
+    monkeypatch.setattr(engine, "optimizer_step", bad_step)
+
+
+def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tiny_synth, tmp_path, monkeypatch):
+    from bbadj.errors import RunError
+
+    cfg = tiny_config(tiny_synth, log_every=2, checkpoint_every=2)
+    _nan_at(monkeypatch, 3, "loss")
+    with pytest.raises(RunError, match=r"the loss is nan at step 3; nothing was saved after step 2.*lower train\.lr"):
+        train(cfg, tmp_path / "run", progress=False)
+    ckpt = torch.load(tmp_path / "run/last.pt", weights_only=False)
+    assert ckpt["step"] == 2 and all(torch.isfinite(t).all() for t in ckpt["model"].values() if t.is_floating_point())
+    assert not (tmp_path / "run/model.pt").exists()
+    assert _steps(tmp_path / "run") == [2], "the step of the NaN loss (4 would be next) is not logged"
+
+
+def test_non_finite_weights_are_never_saved(tiny_synth, tmp_path, monkeypatch):
+    """A NaN gradient can leave the loss of its step finite: the weights are checked before saving."""
+    from bbadj.errors import RunError
+
+    _nan_at(monkeypatch, 4, "weights")
+    with pytest.raises(RunError, match=r"after step 4, 1 of \d+ weight tensors hold NaN"):
+        train(tiny_config(tiny_synth, checkpoint_every=2), tmp_path / "run", progress=False)
+    assert torch.load(tmp_path / "run/last.pt", weights_only=False)["step"] == 2
+
+
+def test_a_diverging_learning_rate_exits_with_an_error(tiny_synth, tmp_path):
+    """The probe of issue 17: train.lr=1e6 gave a NaN model.pt and exit code 0."""
+    cfg = tiny_config(tiny_synth, lr=1e6)
+    params = tmp_path / "params.yaml"
+    import yaml
+
+    params.write_text(yaml.safe_dump(cfg.to_dict()))
+    out = subprocess.run([sys.executable, "-m", "bbadj", "train", "--params", str(params), "--no-progress",
+                          "--out", str(tmp_path / "run")], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "bbadj train: error: training diverged: the loss is nan at step" in out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "run/model.pt").exists()
+
+
+def test_a_damaged_checkpoint_is_named(tiny_synth, tmp_path, capsys):
+    from bbadj.cli import main
+    from bbadj.errors import DataError
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "last.pt").write_text("garbage\n")
+    with pytest.raises(DataError, match=r"run/last\.pt: cannot read this training checkpoint.*--restart"):
+        train(tiny_config(tiny_synth), run, progress=False)
+    train(tiny_config(tiny_synth, max_steps=1), run, resume=False, progress=False)  # --restart: starts over
+    assert torch.load(run / "last.pt", weights_only=False)["step"] == 1
+
+
+def test_a_second_run_into_the_same_directory_stops(tiny_synth, tmp_path):
+    """Two `bbadj train --out same`: the second says the first holds the directory and exits 2,
+    instead of racing it on last.pt.tmp."""
+    import yaml
+
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(tiny_config(tiny_synth, max_steps=100000, checkpoint_every=1000).to_dict()))
+    cmd = [sys.executable, "-m", "bbadj", "train", "--params", str(params), "--no-progress", "--out", str(tmp_path / "run")]
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not (tmp_path / "run/train_log.jsonl").exists() and first.poll() is None and time.time() < deadline:
+            time.sleep(0.05)  # the first holds the lock before it logs its first step
+        assert first.poll() is None, "the first run is still training"
+        second = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert first.poll() is None, "the second run did not disturb the first"
+    finally:
+        first.kill()
+        first.wait()
+    assert second.returncode == 2
+    assert f"is being trained by another process (pid {first.pid}" in second.stderr
+    assert "Traceback" not in second.stderr

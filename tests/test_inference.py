@@ -14,6 +14,7 @@ from bbadj.data.coco import load_coco
 from bbadj.box_ops import crop_windows
 from bbadj.data.dataset import make_crops
 from bbadj.model import build_model
+from conftest import COCO128
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +121,60 @@ def test_expected_error_is_in_image_pixels():
     per_position = np.array([[20 / 10, 20 / 10, 50 / 10, 50 / 10], [40 / 10, 40 / 10, 100 / 10, 100 / 10]])
     assert np.allclose(out["err_px"], per_position, atol=1e-4)
     assert np.allclose(out["boxes"][0], [10 + 6 * 5, 20 + 6 * 2, 10 + 6 * 5, 20 + 6 * 2], atol=1e-3)
+
+
+def test_a_checkpoint_with_non_finite_weights_is_refused(checkpoint, tmp_path, capsys):
+    """The probe of issue 17: a diverged model evaluated to "miou": NaN, written as invalid JSON."""
+    from bbadj.errors import DataError
+
+    ckpt = torch.load(checkpoint, weights_only=False)
+    name = next(k for k, t in ckpt["model"].items() if t.is_floating_point())
+    ckpt["model"][name] = torch.full_like(ckpt["model"][name], float("nan"))
+    bad = tmp_path / "diverged.pt"
+    save_atomic(ckpt, bad)
+    with pytest.raises(DataError, match=rf"diverged\.pt: 1 of \d+ weight tensors hold NaN or inf \(first: {name}\)"):
+        bbadj.load_model(bad)
+    out = tmp_path / "m.json"
+    assert main(["evaluate", "--checkpoint", str(bad), "--annotations", str(COCO128 / "annotations/val.json"),
+                 "--images", str(COCO128 / "images"), "--out", str(out), "--no-progress"]) == 2
+    assert "bbadj evaluate: error:" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_damaged_checkpoint_file_is_named(tmp_path, capsys):
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"PK\x03\x04 cut short")
+    assert main(["adjust", "--checkpoint", str(path), "--image", "x.jpg", "--box", "1,2,3,4"]) == 2
+    assert f"{path}: cannot read this checkpoint, the file is damaged" in capsys.readouterr().err
+
+
+def test_boxes_that_do_not_overlap_the_image_are_refused(checkpoint, capsys):
+    """Issue 17's probe: a box wholly off a 640x426 image came back as [640, 426, 640, 426] with
+    ordinary confidences."""
+    from bbadj.errors import DataError
+
+    model = bbadj.load_model(checkpoint)
+    img = torch.zeros(3, 426, 640, dtype=torch.uint8)
+    with pytest.raises(DataError, match=r"box 1 \[700\.0, 500\.0, 800\.0, 600\.0\] overlaps the 640x426 image by less "
+                                        r"than 1 pixel.*\(1 of 2 boxes\)"):
+        bbadj.adjust(img, [[10, 10, 50, 50], [700, 500, 800, 600]], model)
+    with pytest.raises(DataError, match="less than 1 pixel"):
+        bbadj.adjust(img, [639.5, 10, 700, 50], model)  # half a pixel wide on the image
+    out = bbadj.adjust(img, [-200, -200, 50, 50], model)  # sticking out is fine: clipped
+    assert (out["boxes"] >= 0).all()
+    tiny = torch.zeros(3, 1, 1, dtype=torch.uint8)
+    assert bbadj.adjust(tiny, [0, 0, 1, 1], model)["boxes"].shape == (1, 4)  # a 1x1 image: only its pixel
+    with pytest.raises(DataError, match="1x1 image"):
+        bbadj.adjust(tiny, [0.5, 0, 1.5, 1], model)
+
+
+def test_cli_adjust_takes_negative_coordinates_and_names_bad_boxes(checkpoint, tiny_synth, capsys):
+    rec = load_coco(tiny_synth / "val/annotations.json", tiny_synth / "val/images", verbose=False).images[0]
+    args = ["adjust", "--checkpoint", str(checkpoint), "--image", str(rec.path)]
+    assert main(args + ["--box", "-20,-5,50,50", "--box=-1,-1,30,30"]) == 0  # argparse alone: "expected one argument"
+    assert len(json.loads(capsys.readouterr().out)) == 2
+    assert main(args + ["--box", f"{rec.width + 10},0,{rec.width + 50},40"]) == 2
+    assert "bbadj adjust: error: box 0" in capsys.readouterr().err
+    assert main(args + ["--box", "5,5,2,9"]) == 2
+    assert "x1 > x0" in capsys.readouterr().err
+    assert main(args + ["--box", "1,1,20,20", "--buffer-ratio", "0"]) == 2
+    assert "bbadj adjust: error: the buffer ratio (--buffer-ratio) must be >= 1" in capsys.readouterr().err

@@ -10,7 +10,7 @@ from test_dvc_yaml import ROOT, imported, module_file
 
 CORE = ["bbadj.config", "bbadj.box_ops", "bbadj.data", "bbadj.model", "bbadj.losses", "bbadj.decoding",
         "bbadj.metrics", "bbadj.engine", "bbadj.evaluate", "bbadj.inference", "bbadj.checkpoint", "bbadj.device",
-        "bbadj.grabcut", "bbadj.detections", "bbadj.snap", "bbadj.journal"]
+        "bbadj.grabcut", "bbadj.errors", "bbadj.outputs", "bbadj.detections", "bbadj.snap", "bbadj.journal"]
 OUTSIDE_CORE = ("bbadj.study", "bbadj.bench", "bbadj.cli", "bbadj.args")
 
 

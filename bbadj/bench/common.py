@@ -15,6 +15,7 @@ from ..args import add_config_args
 from ..config import Config, DataConfig
 from ..data.coco import CocoBoxes
 from ..data.dataset import draw_eval_jitter
+from ..outputs import write_text
 
 def machine(device: torch.device | str = "cpu") -> dict:
     """What the figures were measured on."""
@@ -56,9 +57,7 @@ def percentile_ms(seconds: list[float], q: float) -> float:
 def write_result(result: dict, out: str | Path | None) -> None:
     result["machine"]["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
     if out:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        write_text(out, json.dumps(result, indent=2) + "\n")
 
 
 def print_table(title: str, rows: list[tuple[str, object]]) -> None:

@@ -12,7 +12,6 @@ import torch
 from .. import engine
 from ..args import config_from_args
 from ..config import Config
-from ..data.dataset import load_boxes
 from ..device import resolve_device
 from ..progress import progress_bar
 from .common import add_common_args, args_dict, machine, print_table, set_threads, sync, write_result
@@ -62,6 +61,27 @@ def timed_steps(step_parts, batches, n_warmup: int, n_steps: int, device: torch.
     return time.perf_counter() - start, phases
 
 
+def measure(parts, feeds: dict, warmup: int, steps: int, rounds: int, batch_size: int, device: torch.device,
+            progress: bool) -> tuple[dict[str, list[float]], dict[str, dict[str, float]]]:
+    """Images per second of each of ``rounds`` runs per feed (name -> a function giving a fresh
+    iterable of batches), and seconds per phase over the timed steps (mean over rounds; on CUDA
+    from one more, per-phase-synchronised run of each)."""
+    rates: dict[str, list[float]] = {name: [] for name in feeds}
+    phases: dict[str, dict[str, float]] = {name: dict.fromkeys(PHASES, 0.0) for name in feeds}
+    # rounds alternate loader and memory runs, so that a change in machine load hits both
+    for r in range(rounds):
+        for name, feed in feeds.items():
+            seconds, ph = timed_steps(parts, feed(), warmup, steps, device, False, progress,
+                                      f"train-step {name} {r + 1}/{rounds}")
+            rates[name].append(batch_size * steps / seconds)
+            for k, v in ph.items():
+                phases[name][k] += v / rounds
+    if device.type == "cuda":  # one more run of each for a breakdown not distorted by asynchronous execution
+        for name, feed in feeds.items():
+            _, phases[name] = timed_steps(parts, feed(), warmup, steps, device, True, progress, f"{name} phases")
+    return rates, phases
+
+
 def bench_train_step(cfg: Config, steps: int = 20, warmup: int = 3, gpu_decode: bool = False,
                      compile: bool | None = None, progress: bool = True, rounds: int = 1) -> dict:
     """Images (crops) per second of the training step, fed (A) by the engine's DataLoader over
@@ -70,14 +90,12 @@ def bench_train_step(cfg: Config, steps: int = 20, warmup: int = 3, gpu_decode: 
     batch already on the device. ``ratio`` = A / B (medians over ``rounds`` alternating runs of
     each, every run with its own warm-up): 1 means data loading is fully hidden.
 
-    Same model, optimiser, channels_last and (on CUDA) AMP, bf16 where supported, as engine.train.
-    On CUDA the rates come from unsynchronised runs and the breakdown from one more,
-    per-phase-synchronised run of each; on CPU the same runs give both (mean over rounds).
+    The data, model, optimiser, LR schedule and precision (channels_last; on CUDA AMP, bf16 where
+    supported) are engine.train's own (``engine.build_data``, ``engine.build_training``). On CUDA
+    the rates come from unsynchronised runs and the breakdown from one more, per-phase-synchronised
+    run of each; on CPU the same runs give both (mean over rounds).
     """
     from torch.utils.data import DataLoader
-
-    from ..data.dataset import TrainBatches
-    from ..model import build_model
 
     tc = cfg.train
     device = resolve_device(tc.device)
@@ -87,21 +105,15 @@ def bench_train_step(cfg: Config, steps: int = 20, warmup: int = 3, gpu_decode: 
     compile = tc.compile if compile is None else compile
     info = machine(device)
     torch.manual_seed(tc.seed)
-    coco = load_boxes(cfg.data.train_annotations, cfg.data.train_images, cfg.data, verbose=False)
-    data = TrainBatches(coco, cfg.data, tc.batch_size, tc.seed, device=str(device) if gpu_decode else "cpu")
-    model = build_model(cfg.model, cfg.data.geometry).to(device)
-    channels_last = tc.channels_last
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    net = torch.compile(model) if compile else model
-    optimizer = engine.build_optimizer(model, tc)
-    use_amp, dtype, scaler = engine.precision(device, tc)
-    model.train()
+    data, sources = engine.build_data(cfg, device=str(device) if gpu_decode else "cpu", verbose=False)
+    tr = engine.build_training(cfg, device, engine.total_steps(cfg, len(data)))
+    net = torch.compile(tr.model) if compile else tr.model
+    tr.model.train()
 
     # the engine's own step, in its parts, so that what is timed is what training runs
     parts = (lambda b: engine.to_device(b, device, tc.channels_last),
-             lambda x, t: engine.forward_loss(net, x, t, tc, use_amp, dtype),
-             lambda loss: engine.optimizer_step(loss, model, optimizer, scaler, None, tc.grad_clip))
+             lambda x, t: engine.forward_loss(net, x, t, tc, tr.use_amp, tr.dtype),
+             lambda loss: engine.optimizer_step(loss, tr.model, tr.optimizer, tr.scaler, tr.scheduler, tc.grad_clip))
     # CUDA cannot be used in forked workers: GPU decoding runs in the main process.
     num_workers = 0 if gpu_decode else cfg.data.num_workers
     n = warmup + steps
@@ -111,20 +123,8 @@ def bench_train_step(cfg: Config, steps: int = 20, warmup: int = 3, gpu_decode: 
                           pin_memory=cuda and not gpu_decode)
 
     resident = dict(zip(("crops", "positions"), engine.to_device(data[0], device, tc.channels_last)))
-    sources = {"loader": loader, "memory": lambda: itertools.repeat(resident)}
-    rates: dict[str, list[float]] = {name: [] for name in sources}
-    phases: dict[str, dict[str, float]] = {name: dict.fromkeys(PHASES, 0.0) for name in sources}
-    # rounds alternate loader and memory runs, so that a change in machine load hits both
-    for r in range(rounds):
-        for name, source in sources.items():
-            seconds, ph = timed_steps(parts, source(), warmup, steps, device, False, progress,
-                                      f"train-step {name} {r + 1}/{rounds}")
-            rates[name].append(tc.batch_size * steps / seconds)
-            for k, v in ph.items():
-                phases[name][k] += v / rounds
-    if cuda:  # one more run of each for a breakdown not distorted by asynchronous execution
-        for name, source in sources.items():
-            _, phases[name] = timed_steps(parts, source(), warmup, steps, device, True, progress, f"{name} phases")
+    feeds = {"loader": loader, "memory": lambda: itertools.repeat(resident)}
+    rates, phases = measure(parts, feeds, warmup, steps, rounds, tc.batch_size, device, progress)
     loader_rate, memory_rate = float(np.median(rates["loader"])), float(np.median(rates["memory"]))
     return {
         "benchmark": "train-step",
@@ -135,23 +135,31 @@ def bench_train_step(cfg: Config, steps: int = 20, warmup: int = 3, gpu_decode: 
         "breakdown_synchronized": True,
         "rounds": rounds,
         "all_rounds_images_per_s": rates,
+        **_what_ran(cfg, device, tr, steps, warmup, bool(compile), gpu_decode, num_workers, sources[0]),
+        "machine": info,
+    }
+
+
+def _what_ran(cfg: Config, device: torch.device, tr: engine.Training, steps: int, warmup: int, compile: bool,
+              gpu_decode: bool, num_workers: int, train_set) -> dict:
+    """The result's description of the step timed: model, batch, precision and data path."""
+    return {
         "device": str(device),
         "backbone": cfg.model.backbone,
         "fusion": cfg.model.fusion,
         "crop_size": cfg.data.crop_size,
-        "batch_size": tc.batch_size,
+        "batch_size": cfg.train.batch_size,
         "steps": steps,
         "warmup_steps": warmup,
-        "amp": use_amp,
-        "amp_dtype": str(dtype).replace("torch.", "") if use_amp else None,
-        "channels_last": channels_last,
-        "compile": bool(compile),
+        "amp": tr.use_amp,
+        "amp_dtype": str(tr.dtype).replace("torch.", "") if tr.use_amp else None,
+        "channels_last": cfg.train.channels_last,
+        "compile": compile,
         "decode": "gpu (torchvision.io.decode_jpeg, main process)" if gpu_decode else "cpu",
         "num_workers": num_workers,
-        "pin_memory": cuda and not gpu_decode,
-        "train_images": len(coco.images),
-        "train_boxes": coco.n_boxes,
-        "machine": info,
+        "pin_memory": device.type == "cuda" and not gpu_decode,
+        "train_images": len(train_set.images),
+        "train_boxes": train_set.n_boxes,
     }
 
 

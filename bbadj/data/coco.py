@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-
-class DataError(ValueError):
-    """Bad input data; the message names the file, image id or annotation id."""
+from ..box_ops import clip_to_image, xywh_to_xyxy
+from ..errors import DataError  # noqa: F401  (imported from here by callers)
 
 
 @dataclass
@@ -76,15 +75,36 @@ def read_json(path: str | Path, what: str):
 
 
 def read_instances(path: str | Path) -> dict:
-    """A COCO instances file as parsed JSON, checked for its 'images' and 'annotations'."""
+    """A COCO instances file as parsed JSON, checked for its 'images' and 'annotations' lists."""
     return check_instances(read_json(path, "annotations"), path)
 
 
 def check_instances(doc, path: str | Path) -> dict:
-    """``doc`` (parsed from ``path``) if it has a COCO instances file's 'images' and 'annotations'."""
+    """``doc`` (parsed from ``path``) if it has a COCO instances file's 'images' and 'annotations' lists."""
     if not isinstance(doc, dict) or "images" not in doc or "annotations" not in doc:
         raise DataError(f"{path}: not a COCO instances file (needs 'images' and 'annotations')")
+    for key in ("images", "annotations"):
+        if not isinstance(doc[key], list):
+            raise DataError(f"{path}: '{key}' must be a list, got {doc[key]!r:.80}")
     return doc
+
+
+# What a JSON value must be to count as an id, a number or a COCO box. Python's int() and
+# float() would take 25.7 as id 25, "1234" as the box [1, 2, 3, 4] and true as 1.0.
+
+def is_json_int(value) -> bool:
+    """An integer: 25 or 25.0, not 25.7, "25", true or null."""
+    return (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float) and value.is_integer())
+
+
+def is_json_number(value) -> bool:
+    """A number (NaN and infinity included: they are refused by name later), not a string or a boolean."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_json_box(value) -> bool:
+    """A list of 4 numbers."""
+    return isinstance(value, list) and len(value) == 4 and all(is_json_number(v) for v in value)
 
 
 def load_coco(
@@ -104,9 +124,10 @@ def load_coco(
     clipped to it; those kept are counted in ``clipped`` (a clipped box then too small is counted
     once, as too small).
 
-    Errors (``DataError`` naming the id or file): a file that is not COCO instances JSON, an
-    annotation whose image id does not exist, a box with NaN/inf or negative width/height,
-    duplicate image ids, and (with ``check_files``) a missing image file.
+    Errors (``DataError`` naming the id or file): a file that is not COCO instances JSON, an id
+    that is not an integer, an image without a file name or a positive size, duplicate image ids,
+    an annotation whose image id does not exist, a bbox that is not 4 numbers or has NaN/inf or a
+    negative width/height, and (with ``check_files``) a missing image file.
     """
     return boxes_from_instances(read_instances(annotations), annotations, images_dir, skip_crowd=skip_crowd,
                                 min_box_size=min_box_size, check_files=check_files, verbose=verbose)
@@ -118,73 +139,74 @@ def boxes_from_instances(doc: dict, annotations: str | Path, images_dir: str | P
     file its errors name: for a caller that also needs the document itself (``bbadj snap``
     writes it back refined), so a large file is parsed once."""
     annotations, images_dir = Path(annotations), Path(images_dir)
-    images: dict[int, dict] = {}
-    for im in doc["images"]:
-        iid = int(im["id"])
-        if iid in images:
-            raise DataError(f"{annotations}: duplicate image id {iid}")
-        for key in ("file_name", "width", "height"):
-            if key not in im:
-                raise DataError(f"{annotations}: image id {iid} has no '{key}'")
-        images[iid] = im
+    images = _read_images(doc["images"], annotations)
+    ann_ids, image_ids, xywh, crowd = _read_annotations(doc["annotations"], images, annotations)
+    size = np.array([[images[i]["width"], images[i]["height"]] for i in image_ids], dtype=np.float64).reshape(-1, 2)
+    corners = xywh_to_xyxy(xywh)
+    boxes = clip_to_image(corners, size[:, 0], size[:, 1])
+    # the first reason counts: crowd, then off the image, then too small
+    crowd &= skip_crowd
+    outside = ~crowd & ((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1]))
+    small = ~crowd & ~outside & ((boxes[:, 2:] - boxes[:, :2]) < min_box_size).any(axis=1)
+    keep = ~(crowd | outside | small)
+    reasons = (("crowd", crowd), ("outside image", outside), (f"smaller than {min_box_size:g} px", small))
+    skipped = Counter({why: int(mask.sum()) for why, mask in reasons if mask.any()})
+    skipped_ids = {int(a): why for why, mask in reasons for a in ann_ids[mask]}
+    clipped = int((boxes[keep] != corners[keep]).any(axis=1).sum())
 
-    skipped: Counter = Counter()
-    skipped_ids: dict[int, str] = {}
-    too_small = f"smaller than {min_box_size:g} px"
-    clipped = 0
-    per_image: dict[int, list[tuple[int, list[float]]]] = {iid: [] for iid in images}
-    for ann in doc["annotations"]:
-        aid = ann.get("id")
-        iid = ann.get("image_id")
-        if iid not in images:
-            raise DataError(f"{annotations}: annotation id {aid} refers to image id {iid}, which does not exist")
-        bbox = ann.get("bbox")
-        if bbox is None or len(bbox) != 4:
-            raise DataError(f"{annotations}: annotation id {aid} (image id {iid}) has no 4-number bbox: {bbox!r}")
-        x, y, w, h = (float(v) for v in bbox)
-        if not all(math.isfinite(v) for v in (x, y, w, h)):
-            raise DataError(f"{annotations}: annotation id {aid} (image id {iid}) has a non-finite bbox {bbox}")
-        if w < 0 or h < 0:
-            raise DataError(f"{annotations}: annotation id {aid} (image id {iid}) has a negative size bbox {bbox}")
-        if skip_crowd and ann.get("iscrowd", 0):
-            skipped["crowd"] += 1
-            skipped_ids[int(aid)] = "crowd"
-            continue
-        im = images[iid]
-        W, H = float(im["width"]), float(im["height"])
-        x0, y0, x1, y1 = max(x, 0.0), max(y, 0.0), min(x + w, W), min(y + h, H)
-        if x1 <= x0 or y1 <= y0:
-            skipped["outside image"] += 1
-            skipped_ids[int(aid)] = "outside image"
-            continue
-        if x1 - x0 < min_box_size or y1 - y0 < min_box_size:
-            skipped[too_small] += 1
-            skipped_ids[int(aid)] = too_small
-            continue
-        clipped += (x0, y0, x1, y1) != (x, y, x + w, y + h)
-        per_image[iid].append((int(aid), [x0, y0, x1, y1]))
-
+    rows_of: dict[int, list[int]] = {iid: [] for iid in images}
+    for k in np.flatnonzero(keep):
+        rows_of[int(image_ids[k])].append(k)
+    skipped["images without usable boxes"] += sum(not rows for rows in rows_of.values())
     records = []
-    for iid, anns in per_image.items():
-        if not anns:
-            skipped["images without usable boxes"] += 1
-            continue
-        im = images[iid]
+    for iid in sorted(iid for iid, rows in rows_of.items() if rows):
+        im, rows = images[iid], rows_of[iid]
         path = images_dir / im["file_name"]
         if check_files and not path.exists():
             raise DataError(f"image file not found: {path} (image id {iid}, from {annotations})")
-        records.append(
-            ImageRecord(
-                image_id=iid,
-                path=path,
-                width=int(im["width"]),
-                height=int(im["height"]),
-                boxes=np.asarray([b for _, b in anns], dtype=np.float64),
-                ann_ids=np.asarray([a for a, _ in anns], dtype=np.int64),
-            )
-        )
-    records.sort(key=lambda r: r.image_id)
-    out = CocoBoxes(records, skipped, str(annotations), clipped, skipped_ids)
+        records.append(ImageRecord(iid, path, int(im["width"]), int(im["height"]), boxes[rows], ann_ids[rows]))
+    out = CocoBoxes(records, +skipped, str(annotations), clipped, skipped_ids)
     if verbose:
         print(out.summary())
     return out
+
+
+def _read_images(entries: list, path: Path) -> dict[int, dict]:
+    """Image id -> its entry: each id an integer, given once, with a file name and a positive size."""
+    images: dict[int, dict] = {}
+    for k, im in enumerate(entries):
+        if not isinstance(im, dict) or not is_json_int(im.get("id")):
+            raise DataError(f"{path}: images[{k}] has no integer 'id': {im!r:.200}")
+        iid = int(im["id"])
+        if iid in images:
+            raise DataError(f"{path}: duplicate image id {iid}")
+        for key in ("file_name", "width", "height"):
+            if key not in im:
+                raise DataError(f"{path}: image id {iid} has no '{key}'")
+        if not (isinstance(im["file_name"], str) and all(is_json_int(im[k]) and im[k] > 0 for k in ("width", "height"))):
+            raise DataError(f"{path}: image id {iid} needs a file_name string and positive integer width and height, "
+                            f"got {im['file_name']!r}, {im['width']!r}, {im['height']!r}")
+        images[iid] = im
+    return images
+
+
+def _read_annotations(entries: list, images: dict[int, dict], path: Path):
+    """(annotation ids (N,), image ids (N,), COCO boxes x y w h (N, 4), crowd flags (N,)), each
+    annotation checked: integer ids, an image that exists, a bbox of 4 finite numbers, w, h >= 0."""
+    rows = []
+    for k, ann in enumerate(entries):
+        if not isinstance(ann, dict) or not is_json_int(ann.get("id")):
+            raise DataError(f"{path}: annotations[{k}] has no integer 'id': {ann!r:.200}")
+        aid, iid, bbox = int(ann["id"]), ann.get("image_id"), ann.get("bbox")
+        if not (is_json_int(iid) and int(iid) in images):
+            raise DataError(f"{path}: annotation id {aid} refers to image id {iid!r}, which does not exist")
+        where = f"{path}: annotation id {aid} (image id {iid})"
+        if not is_json_box(bbox):
+            raise DataError(f"{where} has no 4-number bbox: {bbox!r}")
+        if not all(math.isfinite(v) for v in bbox):
+            raise DataError(f"{where} has a non-finite bbox {bbox}")
+        if bbox[2] < 0 or bbox[3] < 0:
+            raise DataError(f"{where} has a negative size bbox {bbox}")
+        rows.append((aid, int(iid), bbox, bool(ann.get("iscrowd", 0))))
+    return (np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.int64),
+            np.array([r[2] for r in rows], dtype=np.float64).reshape(-1, 4), np.array([r[3] for r in rows], dtype=bool))

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..box_ops import clip_to_image
+
 
 def jitter_boxes(
     boxes: np.ndarray,
@@ -33,6 +35,4 @@ def jitter_boxes(
     half_w, half_h = w * s / 2, h * s / 2
     out = np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1)
     wh = np.broadcast_to(np.asarray(image_wh, dtype=np.float64).reshape(-1, 2), (n, 2))
-    out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0.0, wh[:, :1])
-    out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0.0, wh[:, 1:])
-    return out
+    return clip_to_image(out, wh[:, 0], wh[:, 1])

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..outputs import write_text
+
 
 def split_by_image(doc: dict, every: int, offset: int) -> tuple[dict, dict]:
     """(train, val) COCO documents; each keeps ``info``, ``licenses`` and ``categories``."""
@@ -32,7 +34,6 @@ def write_split(annotations: str | Path, train_out: str | Path, val_out: str | P
     for part, path, name in ((train, train_out, "train"), (val, val_out, "val")):
         part["info"] = {**info, "split": f"{name}: image-id order, every {every}th image from position {offset} "
                                          f"is val, the rest train (bbadj.data.split)"}
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(part, separators=(",", ":")) + "\n")
+        write_text(path, json.dumps(part, separators=(",", ":")) + "\n")
     return {"train_images": len(train["images"]), "train_boxes": len(train["annotations"]),
             "val_images": len(val["images"]), "val_boxes": len(val["annotations"])}

@@ -46,6 +46,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..box_ops import xyxy_to_xywh
+from ..outputs import write_text
 from ..progress import progress_bar
 
 MIN_VISIBLE_AREA = 20  # pixels
@@ -326,8 +328,8 @@ def _visible_box(mask: np.ndarray, label: int) -> tuple[list[int], int] | None:
     cols, rows = np.flatnonzero(m.any(axis=0)), np.flatnonzero(m.any(axis=1))
     if cols.size == 0:
         return None
-    x0, x1, y0, y1 = int(cols[0]), int(cols[-1]) + 1, int(rows[0]), int(rows[-1]) + 1
-    return [x0, y0, x1 - x0, y1 - y0], int(m.sum())
+    xyxy = np.array([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1])  # pixel i spans [i, i + 1)
+    return xyxy_to_xywh(xyxy).tolist(), int(m.sum())
 
 
 def _annotate(mask: np.ndarray, kinds: list[str], drawn: list[int]) -> tuple[list, list, list, list]:
@@ -441,5 +443,5 @@ def make_synthetic(
         "annotations": annotations,
         "categories": [CATEGORY],
     }
-    (out / "annotations.json").write_text(json.dumps(coco) + "\n")
+    write_text(out / "annotations.json", json.dumps(coco) + "\n")  # last: a complete file marks a complete set
     return {"images": n_images, "boxes": len(annotations), "out": str(out)}

@@ -42,18 +42,36 @@ _EFFICIENTNETS = {
 }
 BACKBONES = (*_RESNETS, *_EFFICIENTNETS)
 NORMS = ("batchnorm", "frozen")
+# model.train_from: the level from which the backbone trains; the modules before it keep their
+# initial weights and normalisation statistics (DETR keeps ResNet's stem and layer1 so)
+TRAIN_FROM = ("stem", *LEVELS)
+_BEFORE = {
+    "resnet": {"layer2": ("conv1", "bn1", "layer1"), "layer3": ("layer2",), "layer4": ("layer3",)},
+    "efficientnet": {"layer2": ("conv_stem", "bn1", "blocks.0", "blocks.1"), "layer3": ("blocks.2",),
+                     "layer4": ("blocks.3", "blocks.4")},
+}
 
 
 class Backbone(nn.Module):
     """forward(x: (B,3,S,S)) -> OrderedDict {"layer2","layer3","layer4"} of (B,C,S/stride,S/stride).
 
-    ``body(x)`` returns the three levels in that order (a dict or a sequence)."""
+    ``body(x)`` returns the three levels in that order (a dict or a sequence). ``frozen`` names
+    the modules of ``body`` that never train: no gradients, and normalisation in eval mode."""
 
-    def __init__(self, body: nn.Module, channels: list[int]):
+    def __init__(self, body: nn.Module, channels: list[int], frozen: tuple[str, ...] = ()):
         super().__init__()
         self.body = body
         self.channels = dict(zip(LEVELS, channels, strict=True))
         self.strides = dict(STRIDES)
+        self.frozen = [body.get_submodule(name) for name in frozen]
+        for p in (p for m in self.frozen for p in m.parameters()):
+            p.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "Backbone":
+        super().train(mode)
+        for m in self.frozen:
+            m.eval()
+        return self
 
     def forward(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
         out = self.body(x)
@@ -66,6 +84,8 @@ def build_backbone(cfg: ModelConfig) -> Backbone:
         raise ValueError(f"unknown backbone {cfg.backbone!r}; choose one of {sorted(BACKBONES)}")
     if cfg.norm not in NORMS:
         raise ValueError(f"unknown norm {cfg.norm!r}; choose one of {list(NORMS)}")
+    if cfg.train_from not in TRAIN_FROM:
+        raise ValueError(f"unknown model.train_from {cfg.train_from!r}; choose one of {list(TRAIN_FROM)}")
     if cfg.backbone in _RESNETS:
         return _resnet(cfg)
     return _efficientnet(cfg)
@@ -82,7 +102,7 @@ def _resnet(cfg: ModelConfig) -> Backbone:
     # layer4's width is what the classifier reads; each earlier stage has half the channels.
     c4 = resnet.fc.in_features
     body = create_feature_extractor(resnet, return_nodes={k: k for k in LEVELS})
-    return Backbone(body, [c4 // 4, c4 // 2, c4])
+    return Backbone(body, [c4 // 4, c4 // 2, c4], _frozen("resnet", cfg.train_from))
 
 
 def _efficientnet(cfg: ModelConfig) -> Backbone:
@@ -98,7 +118,13 @@ def _efficientnet(cfg: ModelConfig) -> Backbone:
         body.load_state_dict({k: v for k, v in net.state_dict().items() if k in body.state_dict()})
     if cfg.norm == "frozen":
         body = freeze_batch_norm_2d(body)
-    return Backbone(body, body.feature_info.channels())
+    return Backbone(body, body.feature_info.channels(), _frozen("efficientnet", cfg.train_from))
+
+
+def _frozen(family: str, train_from: str) -> tuple[str, ...]:
+    """The names of the modules before level ``train_from`` (none for ``stem``)."""
+    levels = TRAIN_FROM[1:TRAIN_FROM.index(train_from) + 1] if train_from != "stem" else ()
+    return tuple(name for level in levels for name in _BEFORE[family][level])
 
 
 def imagenet_classifier(backbone: str, pretrained: bool = True) -> nn.Module:
