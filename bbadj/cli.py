@@ -1,4 +1,4 @@
-"""The ``bbadj`` command line: synth, split, train, evaluate, adjust, exp-run, stage, bench."""
+"""The ``bbadj`` command line: synth, split, train, evaluate, adjust, snap, exp-run, stage, bench."""
 from __future__ import annotations
 
 import argparse
@@ -116,6 +116,22 @@ def cmd_adjust(args) -> int:
     return 0
 
 
+def cmd_snap(args) -> int:
+    from .checkpoint import load_model
+    from .device import resolve_device
+    from .snap import SnapSettings, describe, snap_file
+
+    settings = SnapSettings(max_err_px=args.max_err_px, buffer_ratio=args.buffer_ratio,
+                            min_box_size=args.min_box_size, batch_size=args.batch_size,
+                            decoding=args.decoding or SnapSettings.decoding)  # a ConfigError names the setting
+    model = load_model(args.checkpoint, resolve_device(args.device))
+    summary = snap_file(args.annotations, args.images, model, args.out, detections=args.detections,
+                        review=args.review, settings=settings, progress=not args.no_progress)
+    print(describe(summary))
+    print(f"review list: {summary['review']}")
+    return 0
+
+
 def cmd_exp_run(args) -> int:
     import shlex
     import subprocess
@@ -212,6 +228,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_adjust)
 
+    p = sub.add_parser("snap", help="snap every box of a COCO annotations or results file into a new file, "
+                                     "keeping each original box and its per-edge confidence")
+    p.add_argument("--annotations", required=True,
+                   help="COCO instances JSON: the boxes to snap, or with --detections the images' file names and sizes")
+    p.add_argument("--detections", metavar="RESULTS_JSON",
+                   help="snap a detector's boxes (a COCO results file on the annotations' images) instead")
+    p.add_argument("--images", required=True, help="image folder")
+    p.add_argument("--checkpoint", required=True, help="a bbadj model (e.g. runs/l4/model.pt)")
+    p.add_argument("--out", help="the snapped file (default: <input>.snapped.json beside the input; never the input)")
+    p.add_argument("--review", help="the boxes kept for review and the counts (default: <out>.review.json)")
+    p.add_argument("--max-err-px", type=float,
+                   help="keep a box as it was, and list it for review, when an edge's expected error (err_px) is "
+                        "above this many pixels (default: snap every box)")
+    p.add_argument("--buffer-ratio", type=float, help="the crop around each box (default: the model's own)")
+    p.add_argument("--min-box-size", type=float, default=1.0,
+                   help="boxes narrower or lower than this many pixels are skipped (default: 1)")
+    p.add_argument("--decoding", choices=["argmax", "subpixel"], help="edge decoding (default: subpixel)")
+    p.add_argument("--batch-size", type=int, default=128, help="boxes per model batch (default: 128)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_snap)
+
     p = sub.add_parser("exp-run", help="run a preset (params/*.yaml) beside params.yaml as a DVC experiment",
                        epilog="Arguments after -- go to dvc exp run, e.g. `bbadj exp-run params/paper-coco.yaml -- --queue`.")
     p.add_argument("preset", help="a preset file, e.g. params/paper-coco.yaml")
@@ -230,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_stage)
 
     # the benchmarks parse their own arguments: loaded only when `bbadj bench` runs
-    p = sub.add_parser("bench", add_help=False, help="measured benchmarks: crops, train-step, adjust-latency, evaluate")
+    p = sub.add_parser("bench", add_help=False, help="measured benchmarks: crops, train-step, adjust-latency, evaluate, snap")
     p.add_argument("bench_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_bench)
     return parser

@@ -103,14 +103,11 @@ def load_detections(path: str | Path, labels: GroundTruthLabels,
     if not math.isfinite(score_threshold):
         raise ValueError(f"score_threshold must be a finite number, got {score_threshold}")
     path = Path(path)
-    doc = read_json(path, "detections")
-    if not isinstance(doc, list):
-        raise DataError(f"{path}: not a COCO results file (a JSON list of {{image_id, category_id, bbox, score}}), "
-                        f"got a JSON {type(doc).__name__}")
+    doc = read_results(path)
     skipped: Counter = Counter()
     rows = []
     for i, det in enumerate(doc):
-        iid, cat, box, score = _parse_entry(path, i, det)
+        iid, cat, box, score = parse_entry(path, i, det)
         if iid not in labels.image_ids:
             raise DataError(f"{path}: entry {i} refers to image id {iid}, which is not in {labels.source}")
         if cat not in labels.category_ids:
@@ -132,7 +129,16 @@ def load_detections(path: str | Path, labels: GroundTruthLabels,
     )
 
 
-def _parse_entry(path: Path, i: int, det) -> tuple[int, int, list[float], float]:
+def read_results(path: str | Path) -> list:
+    """A COCO results file as parsed JSON, checked to be a list (its entries: ``parse_entry``)."""
+    doc = read_json(path, "detections")
+    if not isinstance(doc, list):
+        raise DataError(f"{path}: not a COCO results file (a JSON list of {{image_id, category_id, bbox, score}}), "
+                        f"got a JSON {type(doc).__name__}")
+    return doc
+
+
+def parse_entry(path: Path, i: int, det) -> tuple[int, int, list[float], float]:
     """(image id, category id, COCO bbox x y w h, score) of entry ``i``, or a ``DataError`` naming it."""
     if not isinstance(det, dict):
         raise DataError(f"{path}: entry {i} is not an object: {det!r}")

@@ -184,3 +184,25 @@ def test_train_step_experiment(tiny, tmp_path):
              "--images", str(images), "--steps", "1", "--warmup", "1", "--threads", "1", "--no-progress"],
             tmp_path / "train.json")
     assert (r["fusion"], r["crop_size"], r["batch_size"]) == ("l34_mean", 32, 4)
+
+
+def test_snap(tiny, tmp_path):
+    ann, images = tiny
+    r = run(["bench", "snap", "--annotations", str(ann), "--images", str(images), "--boxes", "25",
+             "--batch-size", "8", "--device", "cpu", *TINY], tmp_path / "snap.json")
+    assert (r["n_boxes"], r["boxes_snapped"], r["batch_size"], r["crop_size"]) == (25, 25, 8, 32)
+    assert r["boxes_per_s"] == pytest.approx(25 / r["seconds"]) and r["images_per_s"] > 0
+    assert 0 < r["peak_rss_mb_before"] <= r["peak_rss_mb_after"] and r["file_mb"] > 0
+    assert r["model"].startswith("untrained resnet18") and "machine" in r
+
+
+def test_snap_repeats_the_file_to_exactly_n_boxes(tiny, tmp_path):
+    from bbadj.bench.snap import repeat_file
+
+    ann, _ = tiny
+    n = 3 * len(json.loads(ann.read_text())["annotations"]) + 2
+    made = repeat_file(ann, n, tmp_path / "big.json")
+    doc = json.loads((tmp_path / "big.json").read_text())
+    assert made["boxes"] == len(doc["annotations"]) == n and made["images"] == len(doc["images"])
+    assert len({a["id"] for a in doc["annotations"]}) == n and len({im["id"] for im in doc["images"]}) == made["images"]
+    assert {a["image_id"] for a in doc["annotations"]} == {im["id"] for im in doc["images"]}

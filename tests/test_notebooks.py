@@ -41,7 +41,7 @@ def tiny_params(root: Path, experiments: dict, eval_only: dict) -> dict:
 
 def test_committed_notebooks_are_clean_and_parameterised():
     names = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
-    assert names == ["evaluate.ipynb", "report.ipynb", "train.ipynb"]
+    assert names == ["evaluate.ipynb", "report.ipynb", "snap.ipynb", "train.ipynb"]
     for path in NOTEBOOKS.glob("*.ipynb"):
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)
@@ -59,11 +59,17 @@ def test_notebooks_run_under_nbval(tiny_synth, tmp_path):
     params = tiny_params(tiny_synth, {"l4": {}}, {"l4_argmax": {"from": "l4", "eval": {"decoding": "argmax"}}})
     (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
-    runs = [("train", "train-l4", {"experiment": "l4"}),
+    # snap.ipynb runs headless here (its widgets are built, nothing is drawn: tests/test_snap_notebook.py
+    # draws in a browser), first with no model trained (it says which command trains them), then with l4's
+    (ws / "data").mkdir()
+    (ws / "data" / "coco128").symlink_to(ROOT / "data" / "coco128", target_is_directory=True)  # its photographs
+    runs = [("snap", "snap-untrained", {}),
+            ("train", "train-l4", {"experiment": "l4"}),
             ("evaluate", "evaluate-identity", {"experiment": "identity"}),
             ("evaluate", "evaluate-grabcut", {"experiment": "grabcut"}),
             ("evaluate", "evaluate-l4", {"experiment": "l4"}),
             ("evaluate", "evaluate-l4_argmax", {"experiment": "l4_argmax"}),
+            ("snap", "snap-l4", {}),
             ("report", "report", {"n_boot": 50})]
     (ws / "notebooks").mkdir()
     prepared = []

@@ -4,7 +4,8 @@ Outside the core: nothing in bbadj's core imports them. One module per benchmark
 - ``crops``: the project's crop pipeline against a per-box PIL loop;
 - ``train_step``: the engine's training step fed by its DataLoader against data in memory;
 - ``adjust_latency``: one ``bbadj.adjust`` call against the bare forward;
-- ``evaluate``: evaluating a COCO-val-sized set.
+- ``evaluate``: evaluating a COCO-val-sized set;
+- ``snap``: ``bbadj snap`` on a COCO-sized file (boxes per second, peak memory).
 
 Every JSON also records the machine (``machine``: torch version, torch threads, CPU count, GPU,
 load average before and after: on a shared machine other processes move the figures).
@@ -13,9 +14,10 @@ from __future__ import annotations
 
 import argparse
 
-from . import adjust_latency, crops, evaluate, train_step
+from . import adjust_latency, crops, evaluate, snap, train_step
 
-BENCHMARKS = {"crops": crops, "train-step": train_step, "adjust-latency": adjust_latency, "evaluate": evaluate}
+BENCHMARKS = {"crops": crops, "train-step": train_step, "adjust-latency": adjust_latency, "evaluate": evaluate,
+              "snap": snap}
 
 
 def build_parser() -> argparse.ArgumentParser:

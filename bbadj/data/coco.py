@@ -35,6 +35,7 @@ class CocoBoxes:
     skipped: Counter = field(default_factory=Counter)
     source: str = ""
     clipped: int = 0  # boxes that stuck out of their image, clipped to it and kept
+    skipped_ids: dict[int, str] = field(default_factory=dict)  # annotation id -> why its box was skipped
 
     @property
     def n_boxes(self) -> int:
@@ -75,7 +76,11 @@ def read_json(path: str | Path, what: str):
 
 def read_instances(path: str | Path) -> dict:
     """A COCO instances file as parsed JSON, checked for its 'images' and 'annotations' lists."""
-    doc = read_json(path, "annotations")
+    return check_instances(read_json(path, "annotations"), path)
+
+
+def check_instances(doc, path: str | Path) -> dict:
+    """``doc`` (parsed from ``path``) if it has a COCO instances file's 'images' and 'annotations' lists."""
     if not isinstance(doc, dict) or "images" not in doc or "annotations" not in doc:
         raise DataError(f"{path}: not a COCO instances file (needs 'images' and 'annotations')")
     for key in ("images", "annotations"):
@@ -124,8 +129,16 @@ def load_coco(
     an annotation whose image id does not exist, a bbox that is not 4 numbers or has NaN/inf or a
     negative width/height, and (with ``check_files``) a missing image file.
     """
+    return boxes_from_instances(read_instances(annotations), annotations, images_dir, skip_crowd=skip_crowd,
+                                min_box_size=min_box_size, check_files=check_files, verbose=verbose)
+
+
+def boxes_from_instances(doc: dict, annotations: str | Path, images_dir: str | Path, *, skip_crowd: bool = True,
+                         min_box_size: float = 1.0, check_files: bool = True, verbose: bool = True) -> CocoBoxes:
+    """``load_coco`` on a document already read (``read_instances``) from ``annotations``, the
+    file its errors name: for a caller that also needs the document itself (``bbadj snap``
+    writes it back refined), so a large file is parsed once."""
     annotations, images_dir = Path(annotations), Path(images_dir)
-    doc = read_instances(annotations)
     images = _read_images(doc["images"], annotations)
     ann_ids, image_ids, xywh, crowd = _read_annotations(doc["annotations"], images, annotations)
     size = np.array([[images[i]["width"], images[i]["height"]] for i in image_ids], dtype=np.float64).reshape(-1, 2)
@@ -136,8 +149,9 @@ def load_coco(
     outside = ~crowd & ((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1]))
     small = ~crowd & ~outside & ((boxes[:, 2:] - boxes[:, :2]) < min_box_size).any(axis=1)
     keep = ~(crowd | outside | small)
-    skipped = Counter({why: int(n) for why, n in (("crowd", crowd.sum()), ("outside image", outside.sum()),
-                                                  (f"smaller than {min_box_size:g} px", small.sum())) if n})
+    reasons = (("crowd", crowd), ("outside image", outside), (f"smaller than {min_box_size:g} px", small))
+    skipped = Counter({why: int(mask.sum()) for why, mask in reasons if mask.any()})
+    skipped_ids = {int(a): why for why, mask in reasons for a in ann_ids[mask]}
     clipped = int((boxes[keep] != corners[keep]).any(axis=1).sum())
 
     rows_of: dict[int, list[int]] = {iid: [] for iid in images}
@@ -151,7 +165,7 @@ def load_coco(
         if check_files and not path.exists():
             raise DataError(f"image file not found: {path} (image id {iid}, from {annotations})")
         records.append(ImageRecord(iid, path, int(im["width"]), int(im["height"]), boxes[rows], ann_ids[rows]))
-    out = CocoBoxes(records, +skipped, str(annotations), clipped)
+    out = CocoBoxes(records, +skipped, str(annotations), clipped, skipped_ids)
     if verbose:
         print(out.summary())
     return out

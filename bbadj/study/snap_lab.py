@@ -1,0 +1,213 @@
+"""The snap notebook (notebooks/snap.ipynb): pick a photograph, draw rough boxes with
+jupyter-bbox-widget, see each chosen variant's snapped box with its per-edge expected error and
+confidence, accept one or undo.
+
+``trained_models`` finds the study's models; ``SnapSession`` (the image, decoded once, and the
+models, loaded once) snaps a box; ``History`` accepts and undoes on the widget's list of boxes;
+``SnapLab`` wires them to the widgets. The first three hold no widget and are tested as they are.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from ..box_ops import clip_to_image, xywh_to_xyxy
+from ..params import Params
+from .snap_draw import render, table_html
+
+MIN_SIDE = 2  # px: a click without a drag makes a box of 0 x 0; nothing to snap
+
+
+def no_models_message(params_path, runs_dir: str = "runs") -> str:
+    baseline = Params.load(params_path).report.baseline
+    return (f"No trained model in {runs_dir}/ yet. `dvc repro` (= `make repro`) trains the study's models into "
+            f"{runs_dir}/<name>/model.pt; `dvc repro train@{baseline}` trains the default variant ({baseline}) alone. "
+            f"Or give any checkpoint: models = {{'mine': 'path/to/model.pt'}}.")
+
+
+def trained_models(params_path="params.yaml", runs_dir: str = "runs", names=None) -> dict[str, Path]:
+    """name -> ``runs_dir/<name>/model.pt`` of every trained model (or of ``names``): the study's
+    default variant (``study.baseline``) first, then in ``params_path``'s order, then any other."""
+    params = Params.load(params_path)
+    order = [params.report.baseline] + params.names("trained")
+    found = {p.parent.name: p for p in sorted(Path(runs_dir).glob("*/model.pt"))}
+    ranked = [n for n in dict.fromkeys(order) if n in found] + [n for n in found if n not in order]
+    if names is not None:
+        missing = [n for n in names if n not in found]
+        if missing:
+            raise FileNotFoundError(f"not trained: {', '.join(f'{runs_dir}/{n}/model.pt' for n in missing)} "
+                                    f"(`dvc repro train@{missing[0]}` trains it)")
+        ranked = [n for n in ranked if n in names]
+    return {n: found[n] for n in ranked}
+
+
+def photos(annotations="data/coco128/annotations/val.json", images="data/coco128/images") -> list[Path]:
+    """The photographs of a COCO file (default: coco128's val split, which no model trained on)."""
+    from ..data.coco import read_instances
+
+    return [Path(images) / im["file_name"] for im in read_instances(annotations)["images"]]
+
+
+class SnapSession:
+    """One photograph, decoded once (what an annotation tool holds while boxes are drawn), and the
+    models, each loaded the first time it is asked for."""
+
+    def __init__(self, models: dict[str, str | Path], max_err_px: float = 3.0, device: str = "cpu"):
+        self.paths, self.max_err_px, self.device = dict(models), float(max_err_px), device
+        self._models: dict = {}
+        self.image = self.pil = None
+
+    def set_image(self, path: str | Path) -> None:
+        from PIL import Image
+
+        from ..data.images import read_rgb
+
+        self.image = read_rgb(path)
+        self.pil = Image.fromarray(self.image.permute(1, 2, 0).numpy())
+
+    def model(self, name: str):
+        if name not in self._models:
+            from ..checkpoint import load_model
+
+            self._models[name] = load_model(self.paths[name], self.device)
+        return self._models[name]
+
+    def rough_box(self, wbox: dict) -> list[float] | None:
+        """A widget box (x, y, width, height) as x0 y0 x1 y1 clipped to the image; None if too small."""
+        box = clip_to_image(xywh_to_xyxy([[wbox["x"], wbox["y"], wbox["width"], wbox["height"]]]),
+                            self.image.shape[2], self.image.shape[1])[0].tolist()
+        return box if min(box[2] - box[0], box[3] - box[1]) >= MIN_SIDE else None
+
+    def snap(self, rough, names) -> dict[str, dict]:
+        """name -> ``{"box": x0 y0 x1 y1, "err_px": 4, "confidence": 4}`` (EDGES order)."""
+        from ..inference import adjust
+
+        out = {}
+        for name in names:
+            r = adjust(self.image, [rough], self.model(name))
+            out[name] = {k: r[key][0].tolist() for k, key in
+                         (("box", "boxes"), ("err_px", "err_px"), ("confidence", "confidence"))}
+        return out
+
+
+class History:
+    """Accept replaces a widget box with a snapped one (marked ``snapped_by``, the rough box kept
+    in ``rough``); undo puts the last replaced box back."""
+
+    def __init__(self):
+        self.done: list[tuple[dict, dict]] = []  # (the box before, the box after)
+
+    def accept(self, boxes: list[dict], index: int, box, name: str) -> list[dict]:
+        old = boxes[index]
+        x0, y0, x1, y1 = box
+        new = {**old, "x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0, "snapped_by": name,
+               "rough": [old["x"], old["y"], old["width"], old["height"]]}
+        self.done.append((old, new))
+        return [new if k == index else b for k, b in enumerate(boxes)]
+
+    def undo(self, boxes: list[dict]) -> list[dict] | None:
+        """The boxes with the last accepted one back as it was; None when there is nothing to undo
+        (or that box was moved or deleted since)."""
+        if not self.done:
+            return None
+        old, new = self.done.pop()
+        key = lambda b: tuple(b.get(k) for k in ("x", "y", "width", "height", "snapped_by"))  # noqa: E731
+        for k, b in enumerate(boxes):
+            if key(b) == key(new):
+                return [old if j == k else c for j, c in enumerate(boxes)]
+        return None
+
+
+class SnapLab:
+    """The widgets: photo, variants, the drawing widget, the close-ups and table, accept and undo."""
+
+    def __init__(self, models: dict[str, str | Path], image: str | Path, photos=(), max_err_px: float = 3.0,
+                 device: str = "cpu", chosen=None):
+        import ipywidgets as w
+        from jupyter_bbox_widget import BBoxWidget
+
+        self.session, self.history = SnapSession(models, max_err_px, device), History()
+        self.current = None  # (index, rough box, snaps) of the box shown
+        names = list(models)
+        options = list(dict.fromkeys([str(image)] + [str(p) for p in photos]))
+        self.photo = w.Dropdown(options=options, value=str(image), description="photo",
+                                layout=w.Layout(width="60%"))
+        self.variants = w.SelectMultiple(options=names, value=tuple(chosen or names[:1]), description="variants",
+                                         rows=min(len(names), 6))
+        self.draw = BBoxWidget(classes=["object"], hide_buttons=True)
+        self.draw.add_class("bbadj-draw")
+        self.preview = w.Image(format="png")
+        self.preview.add_class("bbadj-preview")
+        self.table = w.HTML()
+        self.accept_as = w.Dropdown(options=names, value=names[0], description="accept")
+        self.accept_button = w.Button(description="Accept", button_style="success", icon="check")
+        self.undo_button = w.Button(description="Undo", icon="undo")
+        self.status = w.HTML("Draw a rough box around an object: drag on the photograph.")
+        self.status.add_class("bbadj-status")
+
+        self.photo.observe(lambda _: self.set_image(self.photo.value), names="value")
+        self.variants.observe(lambda _: self.show(force=True), names="value")
+        self.draw.observe(lambda _: self.show(), names=["bboxes", "selected_index"])
+        self.accept_button.on_click(lambda _: self.accept())
+        self.undo_button.on_click(lambda _: self.undo())
+        self.widget = w.VBox([w.HBox([self.photo]), self.variants, self.draw, self.status,
+                              w.HBox([self.accept_as, self.accept_button, self.undo_button]),
+                              w.HBox([self.preview]), self.table])
+        self.widget.add_class("bbadj-lab")
+        self.set_image(image)
+
+    def set_image(self, path) -> None:
+        self.session.set_image(path)
+        self.draw.image = str(path)
+        self.draw.bboxes = []
+        self.history, self.current = History(), None
+        self.preview.value, self.table.value = b"", ""
+
+    def show(self, force: bool = False) -> None:
+        """Snap the selected box (or the last drawn one) with every chosen variant and draw them."""
+        boxes, sel = self.draw.bboxes, self.draw.selected_index
+        if not boxes:
+            return
+        index = sel if 0 <= sel < len(boxes) else len(boxes) - 1
+        box = boxes[index]
+        if box.get("snapped_by"):
+            self.status.value = f"Box {index + 1}: accepted from <b>{box['snapped_by']}</b> (Undo puts it back)."
+            return
+        rough = self.session.rough_box(box)
+        if rough is None or not self.variants.value:
+            return
+        if not force and self.current and self.current[:2] == (index, rough):
+            return
+        snaps = self.session.snap(rough, self.variants.value)
+        self.current = (index, rough, snaps)
+        sheet, buf = render(self.session.pil, rough, snaps, self.session.max_err_px), io.BytesIO()
+        sheet.save(buf, format="png")
+        # shown at its own size: stretched to the notebook's width, a close-up blurs
+        self.preview.width, self.preview.height = str(sheet.width), str(sheet.height)
+        self.preview.value = buf.getvalue()
+        self.table.value = table_html(rough, snaps, self.session.max_err_px)
+        self.accept_as.options = list(snaps)
+        self.status.value = (f"Box {index + 1} snapped by {', '.join(snaps)}: green edges are expected within "
+                             f"{self.session.max_err_px:g} px, red ones are not. Accept one, or redraw.")
+
+    def accept(self) -> None:
+        if self.current is None:
+            self.status.value = "Nothing to accept: draw a box first."
+            return
+        index, _, snaps = self.current
+        name = self.accept_as.value
+        self.current = None
+        self.draw.bboxes = self.history.accept(self.draw.bboxes, index, snaps[name]["box"], name)
+        self.status.value = f"Box {index + 1}: accepted from <b>{name}</b>."
+
+    def undo(self) -> None:
+        boxes = self.history.undo(self.draw.bboxes)
+        if boxes is None:
+            self.status.value = "Nothing to undo."
+            return
+        self.draw.bboxes = boxes
+        self.status.value = "Undone: the rough box is back."
+
+    def accepted(self) -> list[dict]:
+        """The boxes accepted so far: x, y, width, height (the snapped box), the variant and the rough box."""
+        return [b for b in self.draw.bboxes if b.get("snapped_by")]

@@ -1,0 +1,100 @@
+"""The snap notebook's app (bbadj/study/snap_lab.py, snap_draw.py) without a browser: which models it
+offers, what it says with none, the close-ups it draws, and draw -> snap -> accept -> undo driven
+through the widgets' own state (tests/test_snap_notebook.py does the same in Chromium)."""
+import numpy as np
+import pytest
+import torch
+import yaml
+from conftest import COCO128_IMAGES
+from PIL import Image
+
+from bbadj.checkpoint import save_atomic
+from bbadj.config import Config
+from bbadj.model import build_model
+from bbadj.study import snap_draw, snap_lab
+
+PHOTO = COCO128_IMAGES / "000000000077.jpg"  # 500 x 375
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    cfg = Config().with_overrides({"data": {"crop_size": 32}, "model": {"hidden": 16}})
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
+    save_atomic({"model": build_model(cfg.model, cfg.data.geometry).state_dict(), "config": cfg.to_dict()}, path)
+    return path
+
+
+@pytest.fixture
+def study(tmp_path, checkpoint):
+    """params.yaml with a baseline and three experiments; two of them trained, and one stray run."""
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({
+        "experiments": {"alpha": {}, "beta": {}, "gamma": {}}, "study": {"baseline": "beta"}}))
+    for name in ("alpha", "beta", "stray"):
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        (tmp_path / "runs" / name / "model.pt").write_bytes(checkpoint.read_bytes())
+    return tmp_path
+
+
+def test_trained_models_baseline_first_then_the_params_order(study):
+    models = snap_lab.trained_models(study / "params.yaml", study / "runs")
+    assert list(models) == ["beta", "alpha", "stray"]
+    assert list(snap_lab.trained_models(study / "params.yaml", study / "runs", ["stray", "alpha"])) == ["alpha", "stray"]
+    with pytest.raises(FileNotFoundError, match=r"gamma/model.pt .*dvc repro train@gamma"):
+        snap_lab.trained_models(study / "params.yaml", study / "runs", ["gamma"])
+
+
+def test_without_models_it_says_which_command_trains_them(tmp_path):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"experiments": {"l4": {}}, "study": {"baseline": "l4"}}))
+    assert snap_lab.trained_models(tmp_path / "params.yaml", tmp_path / "runs") == {}
+    message = snap_lab.no_models_message(tmp_path / "params.yaml")
+    assert "`dvc repro` (= `make repro`)" in message and "dvc repro train@l4" in message
+
+
+def test_history_accepts_and_undoes():
+    h = snap_lab.History()
+    boxes = [{"x": 1, "y": 2, "width": 10, "height": 20, "label": "object"}, {"x": 5, "y": 5, "width": 5, "height": 5}]
+    after = h.accept(boxes, 0, [1.5, 2.5, 11.0, 21.0], "l4")
+    assert after[0] == {"x": 1.5, "y": 2.5, "width": 9.5, "height": 18.5, "label": "object", "snapped_by": "l4",
+                        "rough": [1, 2, 10, 20]} and after[1] == boxes[1]
+    assert h.undo(after) == boxes
+    assert h.undo(boxes) is None, "nothing left to undo"
+    after = h.accept(boxes, 1, [6, 6, 9, 9], "fpn")
+    assert h.undo([after[0]]) is None, "the accepted box was deleted since"
+
+
+def test_close_ups_draw_each_edge_by_its_expected_error():
+    image = Image.new("RGB", (200, 100), (90, 90, 90))
+    snaps = {"a": {"box": [50, 20, 150, 80], "err_px": [0.5, 9.0, 0.5, 0.5], "confidence": [0.9, 0.2, 0.9, 0.9]},
+             "b": {"box": [50, 20, 150, 80], "err_px": [0.5] * 4, "confidence": [0.9] * 4}}
+    sheet = np.asarray(snap_draw.render(image, [45, 15, 155, 85], snaps, max_err_px=3.0))
+    half = sheet.shape[1] // 2
+    red = lambda a: (np.abs(a.astype(int) - snap_draw.UNSURE).sum(-1) == 0).sum()  # noqa: E731
+    green = lambda a: (np.abs(a.astype(int) - snap_draw.SURE).sum(-1) == 0).sum()  # noqa: E731
+    assert red(sheet[:, :half]) > 100 and green(sheet[:, :half]) > 100, "a: one unsure edge, three sure"
+    assert red(sheet[:, half:]) == 0 and green(sheet[:, half:]) > 100, "b: every edge sure"
+    table = snap_draw.table_html([45, 15, 155, 85], snaps, 3.0)
+    assert 'class="bbadj-snap-table"' in table and table.count("<tr>") == 4
+    assert "<td>a</td><td>unsure (an edge ±9.0px &gt; 3)</td>" in table and "<td>b</td><td>snapped</td>" in table
+
+
+def test_draw_snap_accept_undo_through_the_widgets(checkpoint):
+    lab = snap_lab.SnapLab({"l4": checkpoint}, PHOTO, photos=[PHOTO], max_err_px=3.0)
+    assert lab.draw.image_bytes == PHOTO.read_bytes()
+    rough = {"x": 300, "y": 150, "width": 260, "height": 100, "label": "object"}  # sticks out: clipped to 500
+    lab.draw.bboxes = [rough]  # what the widget sends when a box is drawn
+    index, clipped, snaps = lab.current
+    assert (index, clipped) == (0, [300.0, 150.0, 500.0, 250.0]) and list(snaps) == ["l4"]
+    assert lab.preview.value[:8] == b"\x89PNG\r\n\x1a\n" and "bbadj-snap-table" in lab.table.value
+    snapped = snaps["l4"]["box"]
+
+    lab.accept()
+    assert lab.draw.bboxes[0]["snapped_by"] == "l4" and lab.draw.bboxes[0]["x"] == snapped[0]
+    assert lab.accepted() == lab.draw.bboxes and "accepted from" in lab.status.value
+    lab.undo()
+    assert lab.draw.bboxes == [rough] and lab.accepted() == [] and "Undone" in lab.status.value
+
+    lab.draw.bboxes = [rough, {"x": 1, "y": 1, "width": 1, "height": 1, "label": "object"}]  # a click, no drag
+    assert lab.current[0] == 0, "nothing to snap in a 1 x 1 box"
+    lab.set_image(PHOTO)
+    assert lab.draw.bboxes == [] and lab.current is None
