@@ -39,6 +39,20 @@ def as_html(part: Any) -> str:
     return figure_html(part)
 
 
+README_BLOCK = ("<!-- results: written by the report stage (reports/headline.md); do not edit by hand -->",
+                "<!-- end of results -->")
+
+
+def replace_block(text: str, block: str) -> str:
+    """``text`` with what lies between ``README_BLOCK``'s two markers replaced by ``block`` (left
+    as it is when it has no such markers)."""
+    begin, end = README_BLOCK
+    if begin not in text or end not in text:
+        return text
+    head, rest = text.split(begin, 1)
+    return f"{head}{begin}\n{block.strip()}\n{end}{rest.split(end, 1)[1]}"
+
+
 def details(summary: str, *parts: Any) -> Any:
     """A collapsed section (``<details>``) holding ``parts``."""
     from IPython.display import HTML
@@ -173,9 +187,17 @@ class Report:
 
     # --- the outputs
 
-    def write_outputs(self) -> None:
-        """``summary.csv``/``.md`` (the README's results block) and ``plots/loss.csv`` (dvc plots)."""
+    def write_outputs(self, readme: str | Path | None = "README.md") -> None:
+        """``summary.csv``/``.md``, ``headline.md`` (the main result, also written into ``readme``'s
+        results block) and ``plots/loss.csv`` (dvc plots)."""
+        from ..outputs import write_text
         from .train_stage import write_loss_table
 
         tables.write_summary(self.results, self.reports_dir)
+        res = self.main
+        text = (f"{findings.headline(res, self.best[res.eval_set])}\n\n"
+                f"{tables.headline_markdown(res, self.best[res.eval_set])}") if res.eval_set in self.best else ""
+        write_text(self.reports_dir / "headline.md", text + "\n")
+        if readme and Path(readme).exists():
+            write_text(readme, replace_block(Path(readme).read_text(), text))
         write_loss_table(self.reports_dir / "train", self.params.names("trained"), self.reports_dir / "plots" / "loss.csv")

@@ -173,6 +173,16 @@ def write_summary(results: dict[str, Results], out_dir: str | Path = "reports") 
     return frame
 
 
+def headline_markdown(res: Results, best: str) -> str:
+    """The main result as a Markdown table (what the README shows): the paper's rows and gain,
+    ours, our gain and the aim, each cell as the report's ``headline`` rounds it."""
+    frame = headline(res, best).data
+    head = "| | " + " | ".join(COLUMNS) + " |\n|---|" + "---:|" * len(COLUMNS) + "\n"
+    body = "".join(f"| {row} | " + " | ".join(cell.split("<br>")[0] for cell in frame.loc[row]) + " |\n"
+                   for row in frame.index)
+    return head + body
+
+
 def share_of_paper(res: Results, name: str) -> np.ndarray:
     """Per metric, ``name``'s gain over identity as a share of the paper's Snapper gain."""
     d = paired_difference(res, name, IDENTITY)
