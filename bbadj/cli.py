@@ -1,4 +1,4 @@
-"""The ``bbadj`` command line: synth, split, train, evaluate, adjust, snap, exp-run, stage, bench."""
+"""The ``bbadj`` command line: synth, split, train, evaluate, adjust, snap, exp-run, show, stage, bench."""
 from __future__ import annotations
 
 import argparse
@@ -143,6 +143,16 @@ def cmd_exp_run(args) -> int:
     return 0 if args.dry_run else subprocess.call(cmd)
 
 
+def cmd_show(args) -> int:
+    from .study.show import show
+
+    try:
+        print(show(args.params or PARAMS, metric=args.metric, eval_set=args.set, width=args.width))
+    except ValueError as e:
+        raise SystemExit(f"bbadj show: {e}")
+    return 0
+
+
 def cmd_stage(args) -> int:
     from papermill.exceptions import PapermillExecutionError
 
@@ -259,6 +269,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", default=None, help=f"the base params file (default: {PARAMS})")
     p.add_argument("--dry-run", action="store_true", help="print the dvc command, run nothing")
     p.set_defaults(func=cmd_exp_run)
+
+    p = sub.add_parser("show", help="the study's runs side by side in percent (the workspace, HEAD and every DVC "
+                                     "experiment), one table per evaluation set and metric")
+    p.add_argument("--metric", default="miou", help="miou, iou90, edge1, edge3, corner1, corner3, or all (default: miou)")
+    p.add_argument("--set", help="one evaluation set (default: every set)")
+    p.add_argument("--width", type=int, help="columns that do not fit go into a second table (default: the terminal's)")
+    p.add_argument("--params", default=None, help=f"the study's params, for the order of its rows (default: {PARAMS})")
+    p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("stage", help="run one stage of the study's DVC pipeline: its notebook, executed with papermill "
                                      "(what dvc.yaml's commands call)")
