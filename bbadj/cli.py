@@ -312,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     cut = argv.index("--") if "--" in argv else len(argv)  # after --: dvc's arguments (exp-run)
     argv, passed = _box_values(argv[:cut]), argv[cut + 1:]
     parser = build_parser()
+    if argv[:1] == ["bench"]:  # the benchmarks parse their own arguments, --help included
+        return cmd_bench(argparse.Namespace(bench_args=argv[1:] + (["--", *passed] if passed else [])))
     args = parser.parse_args(argv)
     if passed and args.command != "exp-run":
         parser.error(f"unrecognized arguments after --: {' '.join(passed)}")
