@@ -1,0 +1,82 @@
+"""The README and docs/ tell the truth about the repository: the README stays short, every file it
+or a docs page links exists, the report stage finds its results block, and every `bbadj` command
+and `make` target they show exists."""
+import re
+from pathlib import Path
+
+import pytest
+
+from bbadj.cli import build_parser
+from bbadj.study.report import README_BLOCK
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
+# linked from the README, written on the study branch by its engineer
+PENDING = {"docs/budget.md", "docs/noise.md"}
+MAX_LINES = 250
+
+
+def links(page: Path) -> list[str]:
+    """The local targets of the page's Markdown links and images, relative to the repository root."""
+    out = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            continue
+        path = (page.parent / target.split("#")[0]).resolve()
+        out.append(path.relative_to(ROOT).as_posix())
+    return out
+
+
+def code(text: str) -> str:
+    """The page's code, without shell comments: fenced blocks and inline spans, one per line."""
+    fenced = re.findall(r"```[^\n]*\n(.*?)```", text, flags=re.S)
+    rest = re.sub(r"```.*?```", "", text, flags=re.S)
+    return re.sub(r"(^|\s)#.*$", "", "\n".join(fenced + re.findall(r"`([^`\n]+)`", rest)), flags=re.M)
+
+
+def test_readme_is_short():
+    n = len(README.read_text().splitlines())
+    assert n <= MAX_LINES, f"README.md has {n} lines; keep it to {MAX_LINES} and move detail to docs/"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_linked_file_exists(page):
+    targets = links(page)
+    assert targets or page.name != "README.md"
+    missing = [t for t in targets if not (ROOT / t).exists()]
+    if missing and set(missing) <= PENDING:
+        pytest.xfail(f"{sorted(set(missing))} not written yet (the study branch's pages)")
+    assert not missing, f"{page.name} links files that do not exist: {missing}"
+
+
+def test_readme_links_the_docs_pages():
+    linked = set(links(README))
+    assert {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")} <= linked
+    assert {"reports/summary.md", "reports/report.html", "docs/snap_notebook.png"} <= linked
+
+
+def test_results_block_markers_once():
+    text = README.read_text()
+    begin, end = README_BLOCK
+    assert text.count(begin) == 1 and text.count(end) == 1 and text.index(begin) < text.index(end)
+
+
+def test_every_bbadj_command_shown_exists():
+    commands = set(build_parser()._subparsers._group_actions[0].choices)
+    for page in PAGES:
+        shown = set(re.findall(r"(?:^|[\s(;&|])bbadj ([a-z][a-z-]*)", code(page.read_text()), flags=re.M))
+        assert shown <= commands, f"{page.name} shows `bbadj {sorted(shown - commands)}`, not a bbadj command"
+        for cmd in shown:
+            with pytest.raises(SystemExit) as e:  # argparse prints the help and exits 0
+                from bbadj.cli import main
+
+                main([cmd, "--help"])
+            assert e.value.code == 0, f"bbadj {cmd} --help"
+
+
+def test_every_make_target_shown_exists():
+    targets = set(re.findall(r"^([a-z]+):", (ROOT / "Makefile").read_text(), flags=re.M))
+    for page in PAGES:
+        shown = set(re.findall(r"(?:^|[;&|])\s*make ([a-z]+)", code(page.read_text()), flags=re.M))
+        assert shown <= targets, f"{page.name} shows `make {sorted(shown - targets)}`, not a Makefile target"
