@@ -1,4 +1,11 @@
 """bbadj: bounding-box adjustment (Snapper, IUI 2024) as a small, tested package."""
+import os
+
+# torch's OpenMP threads spin while they wait for each other: beside one other busy process on a
+# 2-core machine that made training 10-20x slower; sleeping instead was as fast alone
+# (docs/benchmarks.md, "Beside a busy process"). Set before torch loads OpenMP; a value set wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from .checkpoint import load_model
 from .config import Config
 from .box_ops import EDGES

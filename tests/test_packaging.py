@@ -48,3 +48,18 @@ def test_console_script_and_make_targets():
     assert "make test" in (ROOT / ".ci/run").read_text()
     study = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["study"]
     assert any(d.startswith("jupyterlab") for d in study), "make setup installs JupyterLab"
+
+
+def test_importing_bbadj_makes_openmp_threads_sleep_while_they_wait():
+    """OMP_WAIT_POLICY=PASSIVE before torch loads OpenMP (speed beside a busy process:
+    docs/benchmarks.md); a value the user set is kept."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import os, bbadj, torch; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip() == "PASSIVE"
+    assert subprocess.run([sys.executable, "-c", code], env={**env, "OMP_WAIT_POLICY": "ACTIVE"},
+                          capture_output=True, text=True, check=True).stdout.strip() == "ACTIVE"

@@ -29,5 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
+    from .common import busy_neighbours
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    with busy_neighbours(getattr(args, "busy", 0)):
+        return args.func(args)

@@ -2,10 +2,12 @@
 it writes, its command-line options, and the model it times."""
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
 import platform
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,7 @@ def machine(device: torch.device | str = "cpu") -> dict:
         "torch_threads": torch.get_num_threads(),
         "torch_interop_threads": torch.get_num_interop_threads(),
         "load_avg_1m_before": round(os.getloadavg()[0], 2),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
     }
     return info
@@ -105,5 +108,20 @@ def add_common_args(p, config: bool = True) -> None:
     if config:
         add_config_args(p)
     p.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's own choice)")
+    p.add_argument("--busy", type=int, default=0, metavar="N",
+                   help="run N busy processes (`yes > /dev/null`) beside the measurement: speed under load")
     p.add_argument("--out", help="write the result JSON here")
     p.add_argument("--no-progress", action="store_true")
+
+
+@contextlib.contextmanager
+def busy_neighbours(n: int):
+    """``n`` busy processes (``yes > /dev/null``) for the duration of the block: another job on
+    the machine, as a shared laptop or CI runner has."""
+    procs = [subprocess.Popen(["yes"], stdout=subprocess.DEVNULL) for _ in range(n)]
+    try:
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()

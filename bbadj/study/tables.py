@@ -44,15 +44,17 @@ def row_label(name: str) -> str:
     return ROW_NAMES.get(name, name)
 
 
-def styled(frame, caption: str, bold: set | None = None):
-    """A Styler of string cells, ``bold`` ({(row, column)}) in bold."""
+def styled(frame, caption: str, bold: set | None = None, text: list[str] | None = None):
+    """A Styler of string cells, ``bold`` ({(row, column)}) in bold, the ``text`` columns
+    left-aligned (the numbers stay right-aligned)."""
     bold = bold or set()
 
     def weight(data):
         return data.apply(lambda col: [("font-weight:bold;background:#eef6ee" if (r, col.name) in bold else "")
                                        for r in col.index])
 
-    return frame.style.apply(weight, axis=None).set_caption(caption).set_table_styles(TABLE_CSS)
+    out = frame.style.apply(weight, axis=None).set_caption(caption).set_table_styles(TABLE_CSS)
+    return out.set_properties(subset=text, **{"text-align": "left"}) if text else out
 
 
 def headline(res: Results, best: str) -> Any:
@@ -107,7 +109,8 @@ def ablation_table(res: Results) -> Any:
     frame = pd.DataFrame(rows, index=index, columns=["against", "what changes", *COLUMNS, "noise"])
     return styled(frame, "Points, row minus the row it is compared with, paired over the same boxes and draws. "
                          "Bold: a real difference (its 95% interval excludes 0 and it is larger than the training "
-                         "noise); ·: not real; n.j.: not judged (no reruns of either recipe).", bold)
+                         "noise); ·: not real; n.j.: not judged (no reruns of either recipe).", bold,
+                  text=["against", "what changes", "noise"])
 
 
 def table1(results: dict[str, Results]) -> Any:
