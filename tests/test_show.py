@@ -57,7 +57,7 @@ def test_runs_from_exp_show():
     assert [r.name for r in runs] == ["workspace", "study", "exp0"]
     assert runs[1].about == "HEAD aaaaaaa" and runs[2].about == "experiment 0000000 on HEAD"
     assert runs[2].metrics[("l4", "coco128")]["miou"] == 84.0 and runs[2].params == {"train.lr": 0.002}
-    assert skipped == ["waiting (no metric files)"]
+    assert skipped == ["waiting"]
 
 
 def test_show_one_table_per_set_rows_in_params_order(params):
@@ -72,7 +72,7 @@ def test_show_one_table_per_set_rows_in_params_order(params):
         ["identity", "81.3", "81.3", "81.3"], ["grabcut", "-", "-", "-"], ["l4", "84.0", "83.9", "84.0"],
         ["fpn", "-", "-", "-"], ["old_row", "-", "70.0", "-"]]
     assert "other: mIoU, percent" in lines  # a set only an experiment has
-    assert "waiting (no metric files)" in out
+    assert "(not shown, without metric files: waiting)" in out
     assert out.count(", percent") == 2
     assert show(params, doc=doc(), metric="all").count(", percent") == 12
     only = show(params, doc=doc(), eval_set="other", metric="edge3")
@@ -155,3 +155,13 @@ def test_show_on_a_dvc_repository_with_an_experiment(tmp_path, params):
     assert [ln.split() for ln in out.splitlines() if ln.startswith(("row", "l4", "fpn"))] == [
         ["row", "workspace", "study", "lr2"], ["l4", "82.0", "81.0", "82.0"], ["fpn", "82.0", "81.0", "82.0"]]
     assert "lr2        experiment" in out and "on HEAD: train.lr=0.002" in out
+
+
+def test_no_metric_files_anywhere(params):
+    """A clone whose reports/ predate the metric files' layout: nothing to show, and what to run."""
+    empty = [{"rev": "workspace", "name": None, "data": {"metrics": {}}, "error": None, "experiments": None},
+             {"rev": "a" * 40, "name": "study", "data": {"metrics": {"reports/metrics/l4.json": metrics(1.0)}},
+              "error": None, "experiments": None}]
+    out = show(params, doc=empty)
+    assert out.splitlines() == ["no run has metric files (reports/metrics/<row>/<set>.json): run `dvc repro`",
+                                "(not shown, without metric files: workspace, study)"]

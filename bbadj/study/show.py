@@ -76,8 +76,8 @@ def runs_from_exp_show(doc: list[dict]) -> tuple[list[Run], list[str]]:
             rev = about.split()[1] if about.startswith(("HEAD", "experiment")) else ""
             runs.append(Run(f"{name}@{rev}" if name in taken and rev else name, about, metrics, _params(data)))
         else:
-            why = (entry.get("error") or {}).get("msg") or "no metric files"
-            skipped.append(f"{name} ({why})")
+            error = (entry.get("error") or {}).get("msg")
+            skipped.append(f"{name} ({error})" if error else name)
 
     for base in doc:
         rev = base.get("rev") or ""
@@ -201,7 +201,7 @@ def show(params_path: str | Path = "params.yaml", metric: str = "miou", eval_set
     if doc is not None:
         runs, skipped = runs_from_exp_show(doc)
         if skipped:
-            notes.append(f"(without metric files, not shown: {', '.join(skipped)})")
+            notes.append(f"(not shown, without metric files: {', '.join(skipped)})")
     else:
         runs = [workspace_run(Path(params_path).parent / "reports")]
     rows, sets = ordered(params, runs)
@@ -210,6 +210,6 @@ def show(params_path: str | Path = "params.yaml", metric: str = "miou", eval_set
             raise ValueError(f"no evaluation set {eval_set!r}; the runs have {sets}")
         sets = [eval_set]
     if not runs:
-        return "\n".join(notes + ["no run has metric files (reports/metrics/<row>/<set>.json): run `dvc repro`"])
+        return "\n".join(["no run has metric files (reports/metrics/<row>/<set>.json): run `dvc repro`"] + notes)
     metrics = list(LABELS) if metric == "all" else [metric]
     return "\n\n".join([render(runs, rows, sets, metrics, width)] + notes)
