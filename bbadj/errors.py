@@ -36,6 +36,11 @@ class OutputError(BbadjError):
     cannot hold (NaN in JSON); names the file."""
 
 
+class WeightsError(BbadjError, RuntimeError):
+    """Backbone weights that cannot be loaded (not downloaded, not installed, damaged); says where
+    they are looked for and how to get them."""
+
+
 class RunError(BbadjError, RuntimeError):
     """A training run that cannot go on: its directory is in use, its checkpoint is of another
     run, or its loss stopped being finite."""

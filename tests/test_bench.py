@@ -193,7 +193,7 @@ def test_snap(tiny, tmp_path):
     assert (r["n_boxes"], r["boxes_snapped"], r["batch_size"], r["crop_size"]) == (25, 25, 8, 32)
     assert r["boxes_per_s"] == pytest.approx(25 / r["seconds"]) and r["images_per_s"] > 0
     assert 0 < r["peak_rss_mb_before"] <= r["peak_rss_mb_after"] and r["file_mb"] > 0
-    assert r["model"].startswith("untrained resnet18") and "machine" in r
+    assert r["model"].startswith("untrained efficientnet_lite0") and "machine" in r
 
 
 def test_snap_repeats_the_file_to_exactly_n_boxes(tiny, tmp_path):

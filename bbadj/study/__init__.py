@@ -1,26 +1,21 @@
-"""The ablation study that ``dvc repro`` runs: what its notebooks call into.
-
-``params.yaml`` holds the base recipe (data/model/train/eval) and two mappings:
-
-- ``experiments``: name -> overrides of the base sections (``{}`` is the default variant);
-  each is trained once into ``runs/<name>/`` and evaluated;
-- ``eval_only``: name -> ``{from: <experiment>, eval: {...}, data: {buffer_ratio: ...}}``,
-  evaluated on the model of ``from`` with other evaluation settings, never trained.
+"""The ablation study that ``dvc repro`` runs: what its notebooks call into. ``params.yaml`` is
+read once into ``bbadj.params.Params`` (the base recipe and every row resolved to its Config).
 
 One module per step, so that a DVC stage depends only on the code it runs:
 
-- ``experiments``: params.yaml -> one Config per experiment; preflight checks (every stage);
-- ``training``: the train stage, and the training curves (dvclive);
-- ``evaluation``: the evaluate stage, and the per-box CSV it writes;
+- ``runner``: ``bbadj stage``, a stage's notebook run with papermill, its output replaced only once
+  complete; ``papermill_engine``: the engine it runs with (the kernel's connection encrypted);
+- ``preflight``: the repository root, and the checks every stage makes before it starts;
+- ``train_stage``: the train stage, and the training curves (dvclive);
+- ``evaluate_stage``: the evaluate stage, the per-box CSV and the metric files it writes;
 - ``provenance``: each stage's device, torch version and duration (``run.json``), the report's header;
-- ``stats``: bootstrap intervals, paired differences against the box interval and the training-seed
-  noise, the computed findings (report);
-- ``tables``: Table 1, the gains over identity and the summary of every row (report);
-- ``by_size``, ``confidence``: the metrics by COCO object size; does the per-edge confidence
-  predict the error (report);
-- ``plots``: the report's figures and the gallery (report);
-- ``papermill_engine``: the papermill engine the stages run with (``--engine bbadj``);
-- ``presets``: ``bbadj exp-run``, a preset of ``params/`` as a DVC experiment.
+- ``results``: the per-box files read back, per evaluation set;
+- ``stats``: intervals, parents, reruns and the training-noise rule that judges a difference;
+- ``findings``, ``tables``, ``confidence``, ``by_size``, ``plots``: the report's sentences, tables
+  (rounded once), the expected error's analyses, the metrics by object size, the figures;
+- ``report``: the report's sections in order, and its outputs;
+- ``show``: ``bbadj show``, the runs side by side; ``presets``: ``bbadj exp-run``;
+- ``snap_lab``, ``snap_draw``: the snap notebook's widgets and drawing.
 
 The notebooks hold narrative, plots and calls into these; the logic lives here.
 """

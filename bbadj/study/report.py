@@ -187,7 +187,7 @@ class Report:
 
     # --- the outputs
 
-    def write_outputs(self, readme: str | Path | None = "README.md") -> None:
+    def write_outputs(self, readme: str | Path | None = None) -> None:
         """``summary.csv``/``.md``, ``headline.md`` (the main result, also written into ``readme``'s
         results block) and ``plots/loss.csv`` (dvc plots)."""
         from ..outputs import write_text
