@@ -1,4 +1,9 @@
-"""bbadj: bounding-box adjustment (Snapper, IUI 2024) as a small, tested package."""
+"""bbadj: bounding-box adjustment (Snapper, IUI 2024) as a small, tested package.
+
+The public names below load on first use (PEP 562): importing one light module of the package
+(``bbadj.study.runner``, which every DVC stage starts in; ``bbadj synth``) does not import torch.
+"""
+import importlib
 import os
 
 # torch's OpenMP threads spin while they wait for each other: beside one other busy process on a
@@ -6,12 +11,13 @@ import os
 # (docs/benchmarks.md, "Beside a busy process"). Set before torch loads OpenMP; a value set wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .checkpoint import load_model
-from .config import Config
-from .box_ops import EDGES
-from .inference import adjust
-from .metrics import METRIC_KEYS, box_metrics
-from .params import Params, load_config
-
 __version__ = "0.1.0"
-__all__ = ["adjust", "load_model", "Config", "Params", "load_config", "EDGES", "METRIC_KEYS", "box_metrics", "__version__"]
+_PUBLIC = {"adjust": "inference", "load_model": "checkpoint", "Config": "config", "Params": "params",
+           "load_config": "params", "EDGES": "box_ops", "METRIC_KEYS": "metrics", "box_metrics": "metrics"}
+__all__ = [*_PUBLIC, "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+    raise AttributeError(f"module 'bbadj' has no attribute {name!r}")

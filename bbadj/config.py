@@ -61,7 +61,7 @@ class DataConfig:
     crop_size: int = 96  # S: the crop is resampled to S x S, and each edge is classified over S positions
     buffer_ratio: float = 1.3  # the jittered box is scaled about its centre by this to define the crop
     jitter: JitterConfig = field(default_factory=JitterConfig)
-    hflip: float = 0.0  # training only: the share of crops mirrored left-right (their left/right targets swapped)
+    hflip: float = 0.5  # training only: the share of crops mirrored left-right (their left/right targets swapped)
     skip_crowd: bool = True
     min_box_size: float = 1.0  # boxes narrower or lower than this (pixels) are skipped and counted
     roi_sampling_ratio: int = 2  # roi_align samples per output pixel per axis (-1: adaptive, slower on big boxes)
@@ -134,12 +134,12 @@ class ModelConfig:
 @dataclass
 class TrainConfig:
     optimizer: str = "adam"  # adam | adamw
-    lr: float = 1e-3
+    lr: float = 3e-3
     weight_decay: float = 0.0
     batch_size: int = 32  # boxes per optimiser step (global, across all processes)
     epochs: float = 1.0
-    max_steps: int = 300  # > 0 caps the run at this many steps whatever `epochs` says; 0: run the epochs
-    warmup_steps: int = 30
+    max_steps: int = 100  # > 0 caps the run at this many steps whatever `epochs` says; 0: run the epochs
+    warmup_steps: int = 10
     grad_clip: float = 1.0  # max gradient norm; 0 disables
     loss: str = "two_point"  # two_point | bce_onehot | gaussian
     gaussian_sigma: float = 1.0  # in positions, for loss=gaussian
