@@ -203,6 +203,21 @@ class EvalConfig:
 
 
 @dataclass
+class GrabCutConfig:
+    """The ``grabcut`` section: the classical baseline's settings (``bbadj/grabcut.py``)."""
+
+    enlarge: float = 1.12  # GrabCut's rectangle: the jittered box scaled about its centre by this
+    iterations: int = 5  # GrabCut's EM iterations
+    max_side: int = 96  # working resolution: longer side of the region, in pixels, at most
+    context: float = 0.25  # background around the rectangle, as a fraction of its size per side
+    seed: int = 0  # OpenCV's RNG (GrabCut's colour models start from k-means)
+
+    def __post_init__(self):
+        if self.enlarge <= 0 or self.iterations < 1 or self.max_side < 8 or self.context < 0:
+            raise ConfigError(f"grabcut: need enlarge > 0, iterations >= 1, max_side >= 8 and context >= 0, got {self}")
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

@@ -11,28 +11,14 @@ side (the background samples) and is resized so its longer side is at most ``max
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
+from .config import GrabCutConfig
 from .data.coco import CocoBoxes
 from .box_ops import clip_to_image, crop_windows
 from .data.images import check_size, read_rgb
 from .progress import progress_bar
-
-
-@dataclass
-class GrabCutConfig:
-    enlarge: float = 1.12  # GrabCut's rectangle: the jittered box scaled about its centre by this
-    iterations: int = 5  # GrabCut's EM iterations
-    max_side: int = 96  # working resolution: longer side of the region, in pixels, at most
-    context: float = 0.25  # background around the rectangle, as a fraction of its size per side
-    seed: int = 0  # OpenCV's RNG (GrabCut's colour models start from k-means)
-
-    def __post_init__(self):
-        if self.enlarge <= 0 or self.iterations < 1 or self.max_side < 8 or self.context < 0:
-            raise ValueError(f"grabcut: need enlarge > 0, iterations >= 1, max_side >= 8 and context >= 0, got {self}")
 
 
 def grabcut_box(image: np.ndarray, box, cfg: GrabCutConfig) -> tuple[np.ndarray, bool]:

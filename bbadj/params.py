@@ -23,9 +23,8 @@ from typing import Any
 
 import yaml
 
-from .config import Config, build_dataclass, deep_merge
+from .config import Config, GrabCutConfig, build_dataclass, deep_merge
 from .errors import ConfigError, UnknownName
-from .grabcut import GrabCutConfig
 
 PARAMS = "params.yaml"
 IDENTITY = "identity"  # the jittered boxes as they are: no model
