@@ -112,6 +112,9 @@ def test_parents_reruns_and_the_noise_rule(reports, params):
     # one trained row against the identity row: 2 sd
     di = stats.paired_difference(res, "perfect", "identity")
     assert np.allclose(di["noise"], 2 * sd) and di.loc["miou", "real"]
+    # an ablation without reruns of its own carries its parent's recipe's noise (one setting apart)
+    dw = stats.paired_difference(res, "worse", "identity")
+    assert dw["judged"].all() and np.allclose(dw["noise"], 2 * sd) and stats.noise_source(res, "worse") == "perfect"
     # one model evaluated two ways: no training noise between them, the interval alone judges
     dp = stats.paired_difference(res, "perfect_pass2", "perfect")
     assert (dp["noise"] == 0).all() and dp["judged"].all() and not dp["real"].any()  # identical boxes

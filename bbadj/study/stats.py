@@ -4,10 +4,11 @@ noise of training itself.
 Every row is compared with its *parent*, the row it differs from in the fewest settings (one,
 for an ablation of the default variant): an eval-only row with the model it evaluates, a trained
 row with the nearest trained row. A difference is *real* when its paired interval over boxes
-excludes 0 **and** it is larger than the training noise: 2 sd of its recipe's reruns (rows that
-differ only in ``train.seed``) per independently trained model in the pair, added in
-quadrature. Two rows scored with one model share its training, so only the box interval judges
-them. Where no recipe in the pair has reruns, the difference is *not judged*.
+excludes 0 **and** it is larger than the training noise: 2 sd per independently trained model in
+the pair, added in quadrature, each sd from its recipe's reruns (rows that differ only in
+``train.seed``): a row's own reruns, or those of the parent it changes in one setting. Two rows
+scored with one model share its training, so only the box interval judges them. Where a trained
+row of the pair has no such reruns, the difference is *not judged*.
 """
 from __future__ import annotations
 
@@ -77,19 +78,33 @@ def seed_sd(res: Results, name: str) -> np.ndarray | None:
     return np.array([[res.value(n, k) for k in METRIC_KEYS] for n in runs]).std(axis=0, ddof=1)
 
 
+def noise_source(res: Results, name: str) -> str | None:
+    """The recipe whose reruns measure the training noise of row ``name``'s model: its own, or
+    that of the parent it differs from in one setting (an ablation of a rerun recipe); None if
+    neither has reruns on ``res``'s set."""
+    params = res.params
+    model = params[name].model_of
+    if seed_sd(res, model) is not None:
+        return representative(params, model)
+    p = parent(params, model)
+    if p is not None and len(params.changed(model, p)) == 1 and seed_sd(res, p) is not None:
+        return representative(params, p)
+    return None
+
+
 def training_noise(res: Results, a: str, b: str) -> tuple[np.ndarray, str | None]:
-    """The noise bound of the difference a - b per metric (fractions), and the recipe whose reruns
-    gave it (None: no training noise in the pair, or not judged when the bound is NaN)."""
-    zero = np.zeros(len(METRIC_KEYS))
-    models = [res.params[n].model_of for n in (a, b) if n not in BASELINES]
-    if len(models) == 2 and models[0] == models[1]:
-        return zero, None  # one model, evaluated two ways
+    """The noise bound of the difference a - b per metric (fractions), and the recipes whose reruns
+    gave it (None: no training noise in the pair; a NaN bound: not judged)."""
+    models = list(dict.fromkeys(res.params[n].model_of for n in (a, b) if n not in BASELINES))
+    if len(models) < 2 and len({n for n in (a, b) if n not in BASELINES}) == 2:
+        return np.zeros(len(METRIC_KEYS)), None  # one model, evaluated two ways
     if not models:
-        return zero, None
-    for n in (b, a):  # the parent's recipe first
-        if n not in BASELINES and (sd := seed_sd(res, n)) is not None:
-            return 2 * np.sqrt(len(models)) * sd, representative(res.params, n)
-    return np.full(len(METRIC_KEYS), np.nan), None
+        return np.zeros(len(METRIC_KEYS)), None
+    sources = [noise_source(res, m) for m in models]
+    if None in sources:
+        return np.full(len(METRIC_KEYS), np.nan), None
+    variance = sum(seed_sd(res, s) ** 2 for s in sources)
+    return 2 * np.sqrt(variance), ", ".join(dict.fromkeys(sources))
 
 
 def paired_difference(res: Results, a: str, b: str) -> Any:
