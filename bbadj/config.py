@@ -147,6 +147,7 @@ class TrainConfig:
     channels_last: bool = True  # NHWC model and crops (faster convolutions on CUDA)
     compile: bool = False
     seed: int = 0
+    threads: int = 0  # torch.set_num_threads while training (0: torch's own); other counts sum in another order (docs/noise.md)
     checkpoint_every: int = 100  # steps; a checkpoint is also written at the end
     log_every: int = 10
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -164,6 +165,7 @@ class TrainConfig:
             ("grad_clip", math.isfinite(self.grad_clip) and self.grad_clip >= 0, ">= 0 (0: no clipping)"),
             ("gaussian_sigma", self.gaussian_sigma > 0, "> 0"),
             ("seed", self.seed >= 0, ">= 0"),
+            ("threads", self.threads >= 0, ">= 0 (0: torch's own choice)"),
             ("checkpoint_every", self.checkpoint_every >= 1, ">= 1 (steps)"),
             ("log_every", self.log_every >= 1, ">= 1 (steps)"),
             ("nproc_per_node", self.nproc_per_node >= 1, ">= 1"),

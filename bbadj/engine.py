@@ -11,7 +11,7 @@ import math
 import os
 import time
 import warnings
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -207,6 +207,18 @@ class _Run:
         return self.out_dir / "train_log.jsonl"
 
 
+@contextmanager
+def torch_threads(n: int):
+    """torch's intra-op thread count set to ``n`` (0: left as it is) for the block, then restored."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def train(cfg: Config, out_dir: str | Path, *, resume: bool = True, other_run: str = "raise", progress: bool = True,
           on_log: Callable[[dict], None] | None = None, stop_after: int | None = None) -> dict:
     """Train ``cfg`` into ``out_dir`` (``last.pt``: full checkpoint; ``model.pt``: final weights
@@ -230,7 +242,8 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = True, other_run: s
         out_dir.mkdir(parents=True, exist_ok=True)
     if env.main and cfg.train.lr == 0:
         warnings.warn("train.lr is 0: training changes no weight, only the batch-norm statistics", stacklevel=2)
-    with run_lock(out_dir) if env.main else nullcontext():  # one lock per run: rank 0's
+    # one lock per run (rank 0's); train.threads for the run only
+    with run_lock(out_dir) if env.main else nullcontext(), torch_threads(cfg.train.threads):
         torch.manual_seed(cfg.train.seed)  # same initial weights on every rank and every restart
         data, sources = build_data(cfg, env.rank, env.world_size, verbose=env.main)
         inputs = run_inputs(cfg, [s.source for s in sources], [r.path for s in sources for r in s.images])

@@ -202,3 +202,14 @@ def test_a_second_run_into_the_same_directory_stops(tiny_synth, tmp_path):
     assert second.returncode == 2
     assert f"is being trained by another process (pid {first.pid}" in second.stderr
     assert "Traceback" not in second.stderr
+
+
+def test_train_threads_holds_for_the_run_only(tiny_synth, tmp_path):
+    """train.threads (a rerun key of the noise rule: the same recipe, sums in another order) sets
+    torch's thread count while training and gives the caller's back afterwards."""
+    before = torch.get_num_threads()
+    seen = []
+    train(tiny_config(tiny_synth, threads=1, max_steps=2), tmp_path / "run", progress=False,
+          on_log=lambda entry: seen.append(torch.get_num_threads()))
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == before

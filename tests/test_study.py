@@ -35,7 +35,7 @@ def test_bootstrap_interval():
 def reports(tiny_synth, tmp_path_factory):
     """On one evaluation set ("tiny"), laid out as the evaluate stages write them: the identity row
     (jittered boxes) and rows that move them part of the way to the truth: ``perfect`` (all of it),
-    its seed reruns ``perfect_seed1`` (80%) and ``perfect_seed2`` (90%), ``worse`` (85%, an
+    its reruns ``perfect_seed1`` (80%) and ``perfect_threads1`` (90%), ``worse`` (85%, an
     ablation of it), an eval-only row of ``perfect`` (all of it) and ``solo`` (half way, no reruns).
     Each expected error is the true error plus 0.01 px: a perfect ranking."""
     from bbadj.data.coco import load_coco
@@ -62,7 +62,7 @@ def reports(tiny_synth, tmp_path_factory):
 
     (root / "metrics").mkdir()
     (root / "metrics" / "identity.json").write_text(json.dumps({"tiny": m}))
-    for name, frac in [("perfect", 1.0), ("perfect_seed1", 0.8), ("perfect_seed2", 0.9), ("worse", 0.85),
+    for name, frac in [("perfect", 1.0), ("perfect_seed1", 0.8), ("perfect_threads1", 0.9), ("worse", 0.85),
                        ("perfect_pass2", 1.0), ("solo", 0.5)]:
         row(name, frac)
     return root, m
@@ -72,7 +72,7 @@ def reports(tiny_synth, tmp_path_factory):
 def params(tmp_path, tiny_synth):
     p = {"eval": {"sets": {"tiny": {"annotations": str(tiny_synth / "val" / "annotations.json"),
                                     "images": str(tiny_synth / "val" / "images")}}},
-         "experiments": {"perfect": {}, "perfect_seed1": {"train": {"seed": 1}}, "perfect_seed2": {"train": {"seed": 2}},
+         "experiments": {"perfect": {}, "perfect_seed1": {"train": {"seed": 1}}, "perfect_threads1": {"train": {"threads": 1}},
                          "worse": {"model": {"fusion": "fpn"}}, "solo": {"data": {"train_annotations": "x.json"},
                                                                         "model": {"decoder": "linear"}},
                          "missing_one": {"model": {"fusion": "l34_mean"}}},
@@ -85,7 +85,7 @@ def params(tmp_path, tiny_synth):
 def test_results_read_back_what_the_stages_wrote(reports, params):
     root, m = reports
     res = results.load_results(params, "tiny", root)
-    assert res.names == ["identity", "perfect", "perfect_seed1", "perfect_seed2", "worse", "solo", "perfect_pass2"]
+    assert res.names == ["identity", "perfect", "perfect_seed1", "perfect_threads1", "worse", "solo", "perfect_pass2"]
     assert res.missing == ["grabcut", "missing_one"] and not res.synthetic
     for k in METRIC_KEYS:
         assert res.value("identity", k) == pytest.approx(m[k], abs=1e-3), k
@@ -97,14 +97,14 @@ def test_results_read_back_what_the_stages_wrote(reports, params):
 def test_parents_reruns_and_the_noise_rule(reports, params):
     root, _ = reports
     res = results.load_results(params, "tiny", root)
-    assert stats.reruns(params, "perfect") == ["perfect", "perfect_seed1", "perfect_seed2"]
-    assert stats.parent(params, "worse") == stats.parent(params, "perfect_seed2") == "perfect"
+    assert stats.reruns(params, "perfect") == ["perfect", "perfect_seed1", "perfect_threads1"]
+    assert stats.parent(params, "worse") == stats.parent(params, "perfect_threads1") == "perfect"
     assert stats.parent(params, "perfect_pass2") == "perfect" and stats.parent(params, "perfect") is None
     assert stats.best_model(res) == "perfect"
-    sd = stats.seed_sd(res, "perfect")
-    assert stats.seed_sd(res, "worse") is None and stats.seed_sd(res, "perfect_seed2") is not None
-    three = [[res.value(n, k) for k in METRIC_KEYS] for n in ("perfect", "perfect_seed1", "perfect_seed2")]
-    assert np.allclose(stats.seed_sd(res, "perfect"), np.std(three, axis=0, ddof=1))
+    sd = stats.rerun_sd(res, "perfect")
+    assert stats.rerun_sd(res, "worse") is None and stats.rerun_sd(res, "perfect_threads1") is not None
+    three = [[res.value(n, k) for k in METRIC_KEYS] for n in ("perfect", "perfect_seed1", "perfect_threads1")]
+    assert np.allclose(stats.rerun_sd(res, "perfect"), np.std(three, axis=0, ddof=1))
     # two trained rows: 2 sqrt(2) sd of the parent's recipe; clear of the interval, yet within the noise
     d = stats.paired_difference(res, "worse", "perfect")
     assert np.allclose(d["noise"], 2 * np.sqrt(2) * sd) and (d["noise_from"] == "perfect").all()
@@ -132,12 +132,12 @@ def test_every_table_rounds_once_and_agrees(reports, params, tmp_path):
     frame = tables.write_summary({"tiny": res}, tmp_path)
     md = (tmp_path / "summary.md").read_text()
     t1 = tables.table1({"tiny": res}).data
-    for name in ("identity", "perfect_seed2", "worse"):
+    for name in ("identity", "perfect_threads1", "worse"):
         raw = [res.value(name, k) for k in METRIC_KEYS]
         cells = [f"{round(100 * v, 1):.1f}" for v in raw]
         assert f"| {name} | " + " | ".join(cells) + " |" in md
         assert list(frame.set_index("row").loc[name, list(METRIC_KEYS)]) == [float(c) for c in cells]
-        if name != "perfect_seed2":  # reruns are left out of Table 1
+        if name != "perfect_threads1":  # reruns are left out of Table 1
             label = tables.row_label(name)
             assert [v.split("<br>")[0] for v in t1.loc[(t1.index[-1][0], label)]] == cells
     head = tables.headline(res, "perfect").data
@@ -175,7 +175,7 @@ def test_the_headline_says_how_far_from_the_paper(reports, params):
     assert "reach the aim, half the paper's gain, on every metric" in text or "fall short on" in text
     share = tables.share_of_paper(res, "perfect")
     assert f"{share.min():.2f} to {share.max():.2f}" in text
-    weak = findings.headline(res, "perfect_seed2")
+    weak = findings.headline(res, "perfect_threads1")
     assert "fall short on" in weak or "reach the aim" in weak
     assert "noise" in findings.rule(res) and "`perfect` was trained 3 times" in findings.rule(res)
 

@@ -7,7 +7,7 @@ import numpy as np
 from ..metrics import METRIC_KEYS, METRIC_LABELS
 from ..params import IDENTITY
 from .results import Results
-from .stats import comparisons, paired_difference, reruns, seed_sd
+from .stats import comparisons, paired_difference, rerun_sd, reruns
 from .tables import AIM, PAPER_GAIN, pct, pts
 
 
@@ -56,10 +56,11 @@ def ablation_verdicts(res: Results) -> str:
 def rule(res: Results) -> str:
     """The rule in words, with this set's training noise and the count of tests."""
     baseline = res.params.report.baseline
-    sd = seed_sd(res, baseline)
+    sd = rerun_sd(res, baseline)
     tests = [c for c in comparisons(res) if c[1] != IDENTITY]
     text = ("A difference is real when its paired 95% interval over boxes excludes 0 **and** it is larger than the "
-            "training noise: 2 sd of its recipe's reruns (rows that differ only in `train.seed`) per independently "
+            "training noise: 2 sd of its recipe's reruns (rows that differ only in `train.seed` or `train.threads`: "
+            "other seeds, and float sums in another order, as on another CPU) per independently "
             "trained model in the pair (2 x sqrt(2) sd between two trained rows). Two rows scored with one model "
             "share its training: only the interval judges them.")
     if sd is not None:

@@ -6,7 +6,8 @@ for an ablation of the default variant): an eval-only row with the model it eval
 row with the nearest trained row. A difference is *real* when its paired interval over boxes
 excludes 0 **and** it is larger than the training noise: 2 sd per independently trained model in
 the pair, added in quadrature, each sd from its recipe's reruns (rows that differ only in
-``train.seed``): a row's own reruns, or those of the parent it changes in one setting. Two rows
+``RERUN_KEYS``: other seeds, and other thread counts, whose float sums run in another order as
+another CPU's kernels would): a row's own reruns, or those of the parent it changes in one setting. Two rows
 scored with one model share its training, so only the box interval judges them. Where a trained
 row of the pair has no such reruns, the difference is *not judged*.
 """
@@ -19,7 +20,7 @@ import numpy as np
 from ..metrics import METRIC_KEYS
 from ..params import BASELINES, IDENTITY, Params
 
-RERUN_KEYS = {"train.seed"}  # settings whose change reruns a recipe without changing it
+RERUN_KEYS = {"train.seed", "train.threads"}  # settings whose change reruns a recipe without changing it
 
 
 def bootstrap_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
@@ -69,7 +70,7 @@ def parent(params: Params, name: str) -> str | None:
     return min(candidates, key=order.get) if candidates else None
 
 
-def seed_sd(res: Results, name: str) -> np.ndarray | None:
+def rerun_sd(res: Results, name: str) -> np.ndarray | None:
     """The standard deviation of each metric (fractions) over ``name``'s reruns that have results
     on ``res``'s set; None without at least two."""
     runs = [n for n in reruns(res.params, name) if n in res.names]
@@ -84,10 +85,10 @@ def noise_source(res: Results, name: str) -> str | None:
     neither has reruns on ``res``'s set."""
     params = res.params
     model = params[name].model_of
-    if seed_sd(res, model) is not None:
+    if rerun_sd(res, model) is not None:
         return representative(params, model)
     p = parent(params, model)
-    if p is not None and len(params.changed(model, p)) == 1 and seed_sd(res, p) is not None:
+    if p is not None and len(params.changed(model, p)) == 1 and rerun_sd(res, p) is not None:
         return representative(params, p)
     return None
 
@@ -103,7 +104,7 @@ def training_noise(res: Results, a: str, b: str) -> tuple[np.ndarray, str | None
     sources = [noise_source(res, m) for m in models]
     if None in sources:
         return np.full(len(METRIC_KEYS), np.nan), None
-    variance = sum(seed_sd(res, s) ** 2 for s in sources)
+    variance = sum(rerun_sd(res, s) ** 2 for s in sources)
     return 2 * np.sqrt(variance), ", ".join(dict.fromkeys(sources))
 
 

@@ -139,7 +139,7 @@ def table1(results: dict[str, Results]) -> Any:
                          for k in METRIC_KEYS])
     frame = pd.DataFrame(rows, columns=COLUMNS, index=pd.MultiIndex.from_tuples(index, names=["source", "row"]))
     return styled(frame, "Percent; under each of our values its 95% bootstrap interval over boxes; bold: the best "
-                         "of our model rows in the column, per set (seed reruns are in the appendix).", bold)
+                         "of our model rows in the column, per set (the reruns are in the appendix).", bold)
 
 
 def summary(results: dict[str, Results]) -> Any:
