@@ -178,7 +178,7 @@ class EvalConfig:
     decoding: str = "subpixel"  # argmax | subpixel
     window: int = 2  # subpixel: positions either side of the peak in the expectation
     passes: int = 1  # > 1: the model is applied again to its own output (iterative refinement)
-    repeats: int = 3  # jitter draws averaged
+    repeats: int = 2  # jitter draws averaged
     seed: int = 1234
     batch_size: int = 128
     device: str = "auto"
