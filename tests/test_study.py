@@ -10,6 +10,7 @@ import yaml
 
 from bbadj.box_ops import COORDS, EDGE_COORDS, EDGES
 from bbadj.config import Config
+from bbadj.errors import UnknownName
 from bbadj.metrics import METRIC_KEYS
 from bbadj.params import Params
 from bbadj.study import by_size, confidence, findings, plots, provenance, results, stats, tables
@@ -122,6 +123,24 @@ def test_parents_reruns_and_the_noise_rule(reports, params):
     ds = stats.paired_difference(res, "solo", "worse")
     assert not ds["judged"].any() and not ds["real"].any() and ds["noise"].isna().all()
     assert ("worse", "perfect") in stats.comparisons(res) and stats.comparisons(res)[0] == ("perfect", "identity")
+
+
+def test_the_noise_floor_widens_the_rule_per_metric(reports, params, tmp_path):
+    """study.noise_floor raises the rule's sd to at least its value (points), metric by metric;
+    an unknown metric name is an error naming the key."""
+    root, _ = reports
+    raw = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    raw["study"]["noise_floor"] = {"miou": 50.0}
+    (tmp_path / "floor.yaml").write_text(yaml.safe_dump(raw))
+    res = results.load_results(Params.load(tmp_path / "floor.yaml"), "tiny", root)
+    sd, used = stats.rerun_sd(res, "perfect"), stats.noise_sd(res, "perfect")
+    assert used[0] == 0.5 and np.allclose(used[1:], sd[1:])
+    d = stats.paired_difference(res, "worse", "perfect")
+    assert np.isclose(d.loc["miou", "noise"], 2 * np.sqrt(2) * 0.5) and not d.loc["miou", "real"]
+    raw["study"]["noise_floor"] = {"mIoU": 1.0}
+    (tmp_path / "floor.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(UnknownName, match="study.noise_floor"):
+        stats.noise_sd(results.load_results(Params.load(tmp_path / "floor.yaml"), "tiny", root), "perfect")
 
 
 def test_every_table_rounds_once_and_agrees(reports, params, tmp_path):

@@ -7,7 +7,7 @@ import numpy as np
 from ..metrics import METRIC_KEYS, METRIC_LABELS
 from ..params import IDENTITY
 from .results import Results
-from .stats import comparisons, paired_difference, rerun_sd, reruns
+from .stats import comparisons, noise_sd, paired_difference, rerun_sd, reruns
 from .tables import AIM, PAPER_GAIN, pct, pts
 
 
@@ -60,13 +60,17 @@ def rule(res: Results) -> str:
     tests = [c for c in comparisons(res) if c[1] != IDENTITY]
     text = ("A difference is real when its paired 95% interval over boxes excludes 0 **and** it is larger than the "
             "training noise: 2 sd of its recipe's reruns (rows that differ only in `train.seed` or `train.threads`: "
-            "other seeds, and float sums in another order, as on another CPU) per independently "
-            "trained model in the pair (2 x sqrt(2) sd between two trained rows). Two rows scored with one model "
-            "share its training: only the interval judges them.")
+            "other seeds, and float sums in another order, as on another CPU), each sd at least `study.noise_floor` "
+            "(what reruns on other machines showed, docs/noise.md), per independently trained model in the pair "
+            "(2 x sqrt(2) sd between two trained rows). Two rows scored with one model share its training: only the "
+            "interval judges them.")
     if sd is not None:
         runs = [n for n in reruns(res.params, baseline) if n in res.names]
+        used = noise_sd(res, baseline)
         text += (f" Here `{baseline}` was trained {len(runs)} times ({', '.join(f'`{n}`' for n in runs)}); the sd in "
-                 f"points: " + ", ".join(f"{METRIC_LABELS[k]} {100 * s:.2f}" for k, s in zip(METRIC_KEYS, sd)) + ".")
+                 f"points, and the one the rule takes: " + ", ".join(
+                     f"{METRIC_LABELS[k]} {100 * s:.2f}" + (f" ({100 * u:.2f})" if u > s else "")
+                     for k, s, u in zip(METRIC_KEYS, sd, used)) + ".")
     else:
         text += f" `{baseline}` has no reruns here, so the differences between trained rows are **not judged**."
     text += (f" {len(tests) * len(METRIC_KEYS)} differences are tested on this set; at 95% each, about "

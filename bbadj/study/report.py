@@ -172,6 +172,7 @@ class Report:
             t = pd.DataFrame({n: [tables.pct(res.value(n, k)) for k in METRIC_KEYS] for n in runs},
                              index=[METRIC_LABELS[k] for k in METRIC_KEYS])
             t["sd (points)"] = [round(100 * v, 2) for v in stats.rerun_sd(res, rep)]
+            t["the rule's sd"] = [round(100 * v, 2) for v in stats.noise_sd(res, rep)]
             parts += [f"Reruns of `{rep}` (percent):", t]
         return parts or ["No recipe has reruns on this set: differences between trained rows are not judged."]
 

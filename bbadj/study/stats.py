@@ -7,7 +7,8 @@ row with the nearest trained row. A difference is *real* when its paired interva
 excludes 0 **and** it is larger than the training noise: 2 sd per independently trained model in
 the pair, added in quadrature, each sd from its recipe's reruns (rows that differ only in
 ``RERUN_KEYS``: other seeds, and other thread counts, whose float sums run in another order as
-another CPU's kernels would): a row's own reruns, or those of the parent it changes in one setting. Two rows
+another CPU's kernels would): a row's own reruns, or those of the parent it changes in one setting,
+each sd at least ``study.noise_floor`` (the spread of reruns on other machines). Two rows
 scored with one model share its training, so only the box interval judges them. Where a trained
 row of the pair has no such reruns, the difference is *not judged*.
 """
@@ -17,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ..metrics import METRIC_KEYS
+from ..errors import UnknownName
+from ..metrics import METRIC_KEYS, METRIC_SHORT
 from ..params import BASELINES, IDENTITY, Params
 
 RERUN_KEYS = {"train.seed", "train.threads"}  # settings whose change reruns a recipe without changing it
@@ -79,6 +81,19 @@ def rerun_sd(res: Results, name: str) -> np.ndarray | None:
     return np.array([[res.value(n, k) for k in METRIC_KEYS] for n in runs]).std(axis=0, ddof=1)
 
 
+def noise_sd(res: Results, name: str) -> np.ndarray | None:
+    """The sd the rule takes for one training of ``name``'s recipe: its reruns' sd, raised per
+    metric to ``study.noise_floor`` (what reruns on other machines showed); None without reruns."""
+    sd = rerun_sd(res, name)
+    if sd is None:
+        return None
+    floor = res.params.report.noise_floor
+    unknown = sorted(set(floor) - set(METRIC_SHORT.values()))
+    if unknown:
+        raise UnknownName(f"study.noise_floor: unknown metric(s) {unknown}; known: {list(METRIC_SHORT.values())}")
+    return np.maximum(sd, [floor.get(METRIC_SHORT[k], 0.0) / 100 for k in METRIC_KEYS])
+
+
 def noise_source(res: Results, name: str) -> str | None:
     """The recipe whose reruns measure the training noise of row ``name``'s model: its own, or
     that of the parent it differs from in one setting (an ablation of a rerun recipe); None if
@@ -104,7 +119,7 @@ def training_noise(res: Results, a: str, b: str) -> tuple[np.ndarray, str | None
     sources = [noise_source(res, m) for m in models]
     if None in sources:
         return np.full(len(METRIC_KEYS), np.nan), None
-    variance = sum(rerun_sd(res, s) ** 2 for s in sources)
+    variance = sum(noise_sd(res, s) ** 2 for s in sources)
     return 2 * np.sqrt(variance), ", ".join(dict.fromkeys(sources))
 
 

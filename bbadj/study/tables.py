@@ -4,6 +4,8 @@ summary of every row (``reports/summary.csv``/``.md``, the README's results bloc
 with them cell for cell."""
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 from typing import Any
 
@@ -178,10 +180,16 @@ def write_summary(results: dict[str, Results], out_dir: str | Path = "reports") 
 
 def headline_markdown(res: Results, best: str) -> str:
     """The main result as a Markdown table (what the README shows): the paper's rows and gain,
-    ours, our gain and the aim, each cell as the report's ``headline`` rounds it."""
+    ours, our gain (its interval in brackets) and the aim, each cell as the report's ``headline``
+    rounds it."""
     frame = headline(res, best).data
+
+    def plain(cell: str) -> str:
+        value, _, small = cell.partition("<br>")
+        return f"{value} [{re.sub('<[^>]+>', '', small)}]" if small else value
+
     head = "| | " + " | ".join(COLUMNS) + " |\n|---|" + "---:|" * len(COLUMNS) + "\n"
-    body = "".join(f"| {row} | " + " | ".join(cell.split("<br>")[0] for cell in frame.loc[row]) + " |\n"
+    body = "".join(f"| {row} | " + " | ".join(plain(cell) for cell in frame.loc[row]) + " |\n"
                    for row in frame.index)
     return head + body
 
