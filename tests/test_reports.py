@@ -43,7 +43,6 @@ def test_stale_outputs_finds_each_kind():
         "reports/notebooks/evaluate-old.ipynb", "reports/per_box/old/coco128.csv"]
 
 
-@pytest.mark.xfail(strict=False, reason="reports/ not yet regenerated")
 def test_reports_hold_no_outputs_of_removed_rows():
     proc = subprocess.run(["git", "ls-files", "reports/"], cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:
