@@ -133,6 +133,11 @@ def selective_curve(res: Results, name: str, steps: int = 100) -> Any:
     return pd.DataFrame(out)
 
 
+def _signed(x: float) -> str:
+    """+0.016, -0.002; never -0.000."""
+    return f"{x + 0.0:+.3f}".replace("-0.000", "+0.000")
+
+
 def conclusion(res: Results, name: str, accept: float = 25.0) -> str:
     """One computed sentence: does the expected error rank accurate edges first, beyond box size,
     against the aim; and what accepting the ``accept``% best-ranked edges without review gives."""
@@ -147,7 +152,7 @@ def conclusion(res: Results, name: str, accept: float = 25.0) -> str:
            else f"falls short of the aim of {AUROC_AIM:.2f} by {AUROC_AIM - e.auroc:.2f}")
     return (f"On {res.eval_set}, `{name}`'s expected error ranks edges within {ACCURATE_PX:g} px with AUROC "
             f"{e.auroc:.2f} [{e.lo:.2f}, {e.hi:.2f}], against {a.loc['size', 'auroc']:.2f} for box size alone "
-            f"and {a.loc['conf', 'auroc']:.2f} for the confidence: it {adds} ({e.vs_size:+.3f} "
-            f"[{e.vs_size_lo:+.3f}, {e.vs_size_hi:+.3f}]) and {aim}. Accepting the {accept:g}% of edges it is surest "
+            f"and {a.loc['conf', 'auroc']:.2f} for the confidence: it {adds} ({_signed(e.vs_size)} "
+            f"[{_signed(e.vs_size_lo)}, {_signed(e.vs_size_hi)}]) and {aim}. Accepting the {accept:g}% of edges it is surest "
             f"of without review accepts edges within {ACCURATE_PX:g} px {100 * top:.0f}% of the time "
             f"({100 * size_top:.0f}% by box size, {100 * a.attrs['accurate']:.0f}% for all edges).")

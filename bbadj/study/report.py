@@ -119,7 +119,10 @@ class Report:
             return ["No row with a model has an expected error on this set."]
         a = confidence.auroc(res, best)
         table = a.assign(**{c: a[c].round(3) for c in a.columns}).rename(index=confidence.SCORES)
-        return [" ".join(confidence.conclusion(res, n) for n in shown), table, plots.plot_confidence(res, shown)]
+        caption = (f"`{best}`'s edges: each score's AUROC for \"within {confidence.ACCURATE_PX:g} px\" with its 95% "
+                   f"interval (lo, hi), and its difference from box size alone's (vs_size) with that interval.")
+        return [" ".join(confidence.conclusion(res, n) for n in shown), caption, table,
+                plots.plot_confidence(res, shown)]
 
     def table1(self) -> Any:
         return tables.table1(self.results)
