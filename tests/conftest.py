@@ -58,3 +58,21 @@ def snap_model(tmp_path_factory):
     out = tmp_path_factory.mktemp("snap_model")
     train(Config().with_overrides(SNAP_RECIPE), out, progress=False)
     return out / "model.pt"
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory):
+    """An untrained tiny model (32 px crops, hidden 16, seed 0) saved as a checkpoint: for the tests
+    of file handling, command lines and drawing, not of snapping quality."""
+    import torch
+
+    from bbadj.checkpoint import save_atomic
+    from bbadj.config import Config
+    from bbadj.model import build_model
+
+    cfg = Config().with_overrides({"data": {"crop_size": 32}, "model": {"hidden": 16}})
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
+    save_atomic({"model": build_model(cfg.model, cfg.data.geometry).state_dict(), "config": cfg.to_dict(), "step": 0},
+                path)
+    return path

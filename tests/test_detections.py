@@ -7,12 +7,10 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from conftest import COCO128
 from test_layering import OUTSIDE_CORE, graph, reachable
 
 import bbadj
-from bbadj.checkpoint import save_atomic
 from bbadj.cli import main
 from bbadj.config import Config
 from bbadj.data.coco import DataError, load_coco
@@ -27,7 +25,6 @@ from bbadj.detections import (
     score_matching,
 )
 from bbadj.metrics import METRIC_KEYS, per_box_errors, summarize
-from bbadj.model import build_model
 
 VAL_ANN = COCO128 / "annotations" / "val.json"
 IMAGES = COCO128 / "images"
@@ -190,14 +187,6 @@ def test_the_ground_truth_as_detections_scores_perfectly(val, tmp_path):
 
 
 # --- the adjusted row and the command line ----------------------------------------------------
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    cfg = Config().with_overrides({"data": {"crop_size": 32}, "model": {"hidden": 16}})
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
-    save_atomic({"model": build_model(cfg.model, cfg.data.geometry).state_dict(), "config": cfg.to_dict()}, path)
-    return path
 
 
 def test_cli_scores_the_detector_and_its_adjustment(val, checkpoint, tmp_path, monkeypatch, capsys):

@@ -13,18 +13,7 @@ from bbadj.config import Config
 from bbadj.data.coco import load_coco
 from bbadj.box_ops import crop_windows
 from bbadj.data.dataset import make_crops
-from bbadj.model import build_model
 from conftest import COCO128
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    cfg = Config().with_overrides({"data": {"crop_size": 32}, "model": {"hidden": 16}})
-    torch.manual_seed(0)
-    model = build_model(cfg.model, cfg.data.geometry)
-    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
-    save_atomic({"model": model.state_dict(), "config": cfg.to_dict(), "step": 0}, path)
-    return path
 
 
 def test_adjust_returns_ordered_boxes_inside_the_image_with_confidences(checkpoint, tiny_synth):

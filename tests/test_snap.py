@@ -6,32 +6,18 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from conftest import COCO128, COCO128_IMAGES
 
 import bbadj
 from bbadj.box_ops import clip_to_image, xywh_to_xyxy, xyxy_to_xywh
-from bbadj.checkpoint import save_atomic
 from bbadj.cli import main
 from bbadj.config import Config
 from bbadj.data.dataset import draw_eval_jitter, load_boxes
 from bbadj.metrics import box_metrics
-from bbadj.model import build_model
 from bbadj.snap import JOURNAL_SUFFIX, SnapSettings, chunks, read_input, snap_file
 
 VAL = COCO128 / "annotations" / "val.json"
 KEEP = (25, 77, 136)  # three val photographs, 14 boxes
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    """An untrained tiny model: these tests check the file handling, not the snapping."""
-    cfg = Config().with_overrides({"data": {"crop_size": 32}, "model": {"hidden": 16}})
-    torch.manual_seed(0)
-    model = build_model(cfg.model, cfg.data.geometry)
-    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
-    save_atomic({"model": model.state_dict(), "config": cfg.to_dict(), "step": 0}, path)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -3,26 +3,13 @@ offers, what it says with none, the close-ups it draws, and draw -> snap -> acce
 through the widgets' own state (tests/test_snap_notebook.py does the same in Chromium)."""
 import numpy as np
 import pytest
-import torch
 import yaml
 from conftest import COCO128_IMAGES
 from PIL import Image
 
-from bbadj.checkpoint import save_atomic
-from bbadj.config import Config
-from bbadj.model import build_model
 from bbadj.study import snap_draw, snap_lab
 
 PHOTO = COCO128_IMAGES / "000000000077.jpg"  # 500 x 375
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    cfg = Config().with_overrides({"data": {"crop_size": 32}, "model": {"hidden": 16}})
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
-    save_atomic({"model": build_model(cfg.model, cfg.data.geometry).state_dict(), "config": cfg.to_dict()}, path)
-    return path
 
 
 @pytest.fixture
