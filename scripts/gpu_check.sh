@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The GPU figures of docs/gpu.md, in one run on one CUDA machine (reports/benchmarks/*_cuda.json):
+# The GPU figures of docs/gpu.md and docs/noise.md, in one run on one CUDA machine (scored with 3
+# jitter draws, as those pages were; copied into reports/benchmarks/*_h200.json and reports/gpu/):
 #   bash scripts/gpu_check.sh OUT_DIR
 # 1. the paper recipe's training step (ResNet-50, 224 px, batch 128, AMP, channels_last) fed from
 #    memory and by the real pipeline (CPU workers; GPU decoding), eager and torch.compile'd;
@@ -38,13 +39,13 @@ step 180 $bb bench evaluate "${paper[@]}" --set eval.batch_size=512 --set data.n
 
 step 240 $bb train "${paper[@]}" --set train.batch_size=64 --set train.lr=1e-4 --set train.max_steps=300 \
   --set train.warmup_steps=30 --set data.num_workers=$workers --out /tmp/paper300 --no-progress
-step 120 $bb evaluate --checkpoint /tmp/paper300/model.pt --eval-set coco128 --set eval.device=cuda \
+step 120 $bb evaluate --checkpoint /tmp/paper300/model.pt --eval-set coco128 --repeats 3 --set eval.device=cuda \
   --out "$out/paper300_coco128.json" --no-progress
 cp /tmp/paper300/train_log.jsonl "$out/paper300_train_log.jsonl" 2>/dev/null
 
 for seed in 0 1 2; do
   step 120 $bb train --set train.device=cuda --set train.seed=$seed --out /tmp/l4_s$seed --no-progress
-  step 120 $bb evaluate --checkpoint /tmp/l4_s$seed/model.pt --eval-set coco128 --set eval.device=cuda \
+  step 120 $bb evaluate --checkpoint /tmp/l4_s$seed/model.pt --eval-set coco128 --repeats 3 --set eval.device=cuda \
     --out "$out/l4_seed${seed}_cuda_coco128.json" --no-progress
 done
 log "done"
