@@ -23,6 +23,14 @@ METRIC_LABELS = {
 # `dvc metrics show` and `dvc exp show` print as column headers, so they fit a terminal
 METRIC_SHORT = {"miou": "miou", "iou_gt_90": "iou90", "edge_lt_1px": "edge1", "edge_lt_3px": "edge3",
                 "corner_lt_1px": "corner1", "corner_lt_3px": "corner3"}
+
+
+def pct(v: float) -> float:
+    """A fraction in percent, rounded once to one decimal: the study's metric files and every table
+    of its report show this number."""
+    return round(100 * float(v), 1)
+
+
 PAPER_TABLE1 = {  # percent, COCO val2017
     "jittered COCO": (81.9, 8.6, 30.4, 57.9, 12.0, 38.1),
     "jittered COCO + Snapper": (89.0, 51.9, 52.6, 80.4, 30.1, 65.5),

@@ -11,7 +11,7 @@ import yaml
 from bbadj.box_ops import COORDS, EDGE_COORDS, EDGES
 from bbadj.config import Config
 from bbadj.errors import UnknownName
-from bbadj.metrics import METRIC_KEYS
+from bbadj.metrics import METRIC_KEYS, pct
 from bbadj.params import Params
 from bbadj.study import by_size, confidence, findings, plots, provenance, results, stats, tables
 from bbadj.study.evaluate_stage import read_per_box
@@ -162,7 +162,7 @@ def test_every_table_rounds_once_and_agrees(reports, params, tmp_path):
     head = tables.headline(res, "perfect").data
     assert list(head.loc["ours: jittered boxes, tiny"]) == [f"{round(100 * res.value('identity', k), 1):.1f}"
                                                             for k in METRIC_KEYS]
-    assert tables.pct(0.12949999) == 12.9 and tables.pct(0.1295001) == 13.0
+    assert pct(0.12949999) == 12.9 and pct(0.1295001) == 13.0
 
 
 def bold_cells(styler) -> list[tuple]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..box_ops import EDGE_COORDS
-from ..metrics import METRIC_KEYS, METRIC_SHORT
+from ..metrics import METRIC_KEYS, METRIC_SHORT, pct
 from ..params import GRABCUT, IDENTITY, Params
 from ..outputs import write_json
 from .preflight import StudyError, preflight
@@ -57,9 +57,9 @@ def evaluate_row(params: Params, name: str, runs_dir: str | Path = "runs", metri
 
 
 def metric_file(result: dict) -> dict[str, float]:
-    """The six metrics of ``bbadj evaluate``'s result in percent, rounded once to one decimal as
-    every table of the report rounds them, under ``METRIC_SHORT``'s names."""
-    return {METRIC_SHORT[k]: round(100 * float(result[k]), 1) for k in METRIC_KEYS}
+    """The six metrics of ``bbadj evaluate``'s result in percent (``pct``, as every table of the
+    report rounds them), under ``METRIC_SHORT``'s names."""
+    return {METRIC_SHORT[k]: pct(result[k]) for k in METRIC_KEYS}
 
 
 def read_per_box(path: str | Path):

@@ -38,7 +38,8 @@ def chdir_to_root(params_path: str | Path = PARAMS) -> Path:
 def _hint(path: str) -> str:
     p = Path(path).as_posix()
     if "synth" in p:
-        return "run `dvc repro synth` (or `bbadj synth`) to make the synthetic set"
+        return ("no stage of the default study makes a synthetic set: `bbadj synth --out <folder> --images N` "
+                "writes one (<folder>/annotations.json and <folder>/images)")
     if "coco128" in p:
         return "data/coco128 is part of the repository: restore it with `git checkout -- data/coco128`"
     if "runs/" in p or p.endswith(".pt"):

@@ -165,14 +165,14 @@ class Report:
         """The reruns of each recipe that has them, per metric, and their sd."""
         import pandas as pd
 
-        from ..metrics import METRIC_KEYS, METRIC_LABELS
+        from ..metrics import METRIC_KEYS, METRIC_LABELS, pct
 
         parts = []
         for rep in dict.fromkeys(stats.representative(self.params, n) for n in res.models):
             runs = [n for n in stats.reruns(self.params, rep) if n in res.names]
             if len(runs) < 2:
                 continue
-            t = pd.DataFrame({n: [tables.pct(res.value(n, k)) for k in METRIC_KEYS] for n in runs},
+            t = pd.DataFrame({n: [pct(res.value(n, k)) for k in METRIC_KEYS] for n in runs},
                              index=[METRIC_LABELS[k] for k in METRIC_KEYS])
             t["sd (points)"] = [round(100 * v, 2) for v in stats.rerun_sd(res, rep)]
             t["the rule's sd"] = [round(100 * v, 2) for v in stats.noise_sd(res, rep)]

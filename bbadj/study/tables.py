@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..metrics import METRIC_KEYS, METRIC_LABELS, PAPER_TABLE1
+from ..metrics import METRIC_KEYS, METRIC_LABELS, PAPER_TABLE1, pct
 from ..params import BASELINES, GRABCUT, IDENTITY
 from .results import Results, metric_table
 from .stats import comparisons, paired_difference, representative
@@ -30,11 +30,6 @@ TABLE_CSS = [
     {"selector": "th.row_heading", "props": "text-align:left"},
     {"selector": "caption", "props": "caption-side:bottom;text-align:left;color:#555;font-size:85%"},
 ]
-
-
-def pct(v: float) -> float:
-    """A fraction in percent, rounded once to one decimal: every table shows this number."""
-    return round(100 * float(v), 1)
 
 
 def pts(d: float) -> str:
