@@ -1,7 +1,7 @@
 """bbadj: bounding-box adjustment (Snapper, IUI 2024) as a small, tested package.
 
 The public names below load on first use (PEP 562): importing one light module of the package
-(``bbadj.study.runner``, which every DVC stage starts in; ``bbadj synth``) does not import torch.
+(``bbadj.study.stage``, which every DVC stage starts in; ``bbadj synth``) does not import torch.
 """
 import importlib
 import os

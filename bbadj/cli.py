@@ -156,7 +156,7 @@ def cmd_show(args) -> int:
 def cmd_stage(args) -> int:
     from papermill.exceptions import PapermillExecutionError
 
-    from .study.runner import run_stage
+    from .study.stage import run_stage
 
     try:
         run_stage(args.stage, args.row, html=args.html)

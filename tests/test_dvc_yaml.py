@@ -59,8 +59,8 @@ STAGES = {name: stage.get("do", stage) for name, stage in yaml.safe_load((ROOT /
 
 
 def stage_notebook(stage: dict) -> str | None:
-    """The notebook a stage runs: `bbadj stage <train|evaluate|report> ...` (bbadj/study/runner.py)."""
-    from bbadj.study.runner import NOTEBOOKS
+    """The notebook a stage runs: `bbadj stage <train|evaluate|report> ...` (bbadj/study/stage.py)."""
+    from bbadj.study.stage import NOTEBOOKS
 
     m = re.search(r"bbadj stage (\w+)", json.dumps(stage["cmd"]))
     return NOTEBOOKS[m.group(1)] if m else None

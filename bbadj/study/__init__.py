@@ -3,8 +3,8 @@ read once into ``bbadj.params.Params`` (the base recipe and every row resolved t
 
 One module per step, so that a DVC stage depends only on the code it runs:
 
-- ``runner``: ``bbadj stage``, a stage's notebook run with papermill, its output replaced only once
-  complete; ``papermill_engine``: the engine it runs with (the kernel's connection encrypted);
+- ``stage``: ``bbadj stage``, a stage's notebook run with papermill (the kernel's connection
+  encrypted), its output replaced only once complete;
 - ``preflight``: the repository root, and the checks every stage makes before it starts;
 - ``train_stage``: the train stage, and the training curves (dvclive);
 - ``evaluate_stage``: the evaluate stage, the per-box CSV and the metric files it writes;

@@ -1,9 +1,16 @@
 """How a DVC stage runs its notebook (``bbadj stage train|evaluate|report [ROW]``, dvc.yaml's one
-command): papermill with the encrypted-kernel engine (``papermill_engine``), streaming the
-kernel's output to the terminal, into a temporary file that replaces the stage's output only once
-the notebook has run to its end. An interrupted or failed stage leaves the previous outputs in
-place (dvc.yaml marks them ``persist``, so DVC does not delete them first), and its partial
-notebook beside them as ``<output>.failed.ipynb`` for a look."""
+command): papermill, streaming the kernel's output to the terminal, into a temporary file that
+replaces the stage's output only once the notebook has run to its end. An interrupted or failed
+stage leaves the previous outputs in place (dvc.yaml marks them ``persist``, so DVC does not delete
+them first), and its partial notebook beside them as ``<output>.failed.ipynb`` for a look.
+
+The kernel's connection is encrypted (``kernel_config``): jupyter_client starts a kernel on TCP
+(localhost) in plain text unless ``KernelManager.transport_encryption`` asks it to hand the kernel
+CurveZMQ keys, and papermill, which reads no Jupyter config file, never sets it, so ipykernel
+warned "Kernel is running over TCP without encryption" at every stage. papermill's own engine
+hands the setting on to nbclient's ``NotebookClient``, which gives it to the kernel manager it
+starts; the notebook, its outputs and papermill's options are unchanged.
+"""
 from __future__ import annotations
 
 import os
@@ -24,11 +31,26 @@ def stage_paths(stage: str, row: str | None) -> tuple[str, str]:
     return NOTEBOOKS[stage], out
 
 
+def kernel_config(config=None):
+    """``config`` (a traitlets ``Config`` or dict) with ``KernelManager.transport_encryption =
+    "auto"`` unless it sets one, where jupyter_client has the option (8.10 on) and pyzmq has
+    CurveZMQ (its wheels do). "auto": for kernels whose kernelspec declares ``supported_encryption:
+    curve``, as ipykernel's does."""
+    import zmq
+    from jupyter_client.manager import KernelManager
+    from traitlets.config import Config
+
+    config = Config(config or {})
+    if ("transport_encryption" in KernelManager.class_trait_names() and zmq.has("curve")
+            and "transport_encryption" not in config.KernelManager):
+        config.KernelManager.transport_encryption = "auto"
+    return config
+
+
 def run_stage(stage: str, row: str | None = None, html: str | None = None) -> Path:
     """Run ``stage``'s notebook for ``row`` (``experiment`` parameter) into its executed copy; the
     report also becomes ``html`` (inputs hidden). Returns the executed notebook's path."""
     import papermill
-    import papermill.engines  # noqa: F401  (registers the engines before ours is named: see papermill_engine)
 
     notebook, out = stage_paths(stage, row)
     out = Path(out)
@@ -36,8 +58,8 @@ def run_stage(stage: str, row: str | None = None, html: str | None = None) -> Pa
     partial = out.with_name(out.stem + ".partial.ipynb")
     try:
         papermill.execute_notebook(notebook, str(partial), parameters={"experiment": row} if row else {},
-                                   engine_name="bbadj", progress_bar=False, log_output=False,
-                                   stdout_file=sys.stdout, stderr_file=sys.stderr)
+                                   progress_bar=False, log_output=False, stdout_file=sys.stdout,
+                                   stderr_file=sys.stderr, config=kernel_config())
     except BaseException:
         if partial.exists():
             os.replace(partial, out.with_name(out.stem + ".failed.ipynb"))

@@ -1,0 +1,57 @@
+"""`bbadj stage` (dvc.yaml's notebook stages) runs papermill's own engine with the kernel's connection
+encrypted (CurveZMQ), so ipykernel no longer warns that it runs over TCP in plain text; the
+executed notebook replaces the stage's output only once complete."""
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+
+from bbadj.study.stage import kernel_config, run_stage
+
+
+def test_the_kernel_manager_is_asked_for_curve_keys():
+    assert kernel_config().KernelManager.transport_encryption == "auto"
+    explicit = {"KernelManager": {"transport_encryption": "disabled"}, "NotebookClient": {"timeout": 5}}
+    config = kernel_config(explicit)
+    assert config.KernelManager.transport_encryption == "disabled" and config.NotebookClient.timeout == 5
+
+
+def test_a_stage_hands_papermill_the_kernel_config(tmp_path, monkeypatch):
+    """papermill's own engine (no engine_name) gets the config, which it passes on to nbclient; a
+    failed run leaves its partial notebook as ``<output>.failed.ipynb`` and no output."""
+    calls = []
+
+    def execute_notebook(notebook, partial, **kwargs):
+        calls.append(kwargs)
+        Path(partial).write_text("{}")
+        if kwargs["parameters"]["experiment"] == "broken":
+            raise RuntimeError("the notebook failed")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(papermill, "execute_notebook", execute_notebook)
+    assert run_stage("train", "l4") == Path("reports/notebooks/train-l4.ipynb")
+    assert calls[0]["config"].KernelManager.transport_encryption == "auto" and "engine_name" not in calls[0]
+    with pytest.raises(RuntimeError):
+        run_stage("evaluate", "broken")
+    assert sorted(p.name for p in (tmp_path / "reports" / "notebooks").iterdir()) == [
+        "evaluate-broken.failed.ipynb", "train-l4.ipynb"]
+
+
+@pytest.mark.slow
+def test_a_notebook_runs_on_an_encrypted_connection_without_the_warning(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("from ipykernel.kernelapp import IPKernelApp\n"
+                                          "app = IPKernelApp.instance()\n"
+                                          "print('transport', app.transport, 'curve', app.curve_secretkey is not None)")]
+    nbformat.write(nb, tmp_path / "in.ipynb")
+    code = ("import sys, papermill; from bbadj.study.stage import kernel_config; "
+            "papermill.execute_notebook('in.ipynb', 'out.ipynb', progress_bar=False, stdout_file=sys.stdout, "
+            "stderr_file=sys.stderr, config=kernel_config())")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "transport tcp curve True" in proc.stdout, proc.stdout  # the kernel's output, streamed
+    assert "without encryption" not in proc.stdout + proc.stderr, proc.stderr
