@@ -7,8 +7,8 @@ from typing import Any
 import torch
 
 from .config import Config
-from .errors import ConfigError, DataError, RunError
-from .outputs import atomic_open
+from .util.errors import ConfigError, DataError, RunError
+from .util.outputs import atomic_open
 
 
 def save_atomic(obj: Any, path: str | Path) -> None:

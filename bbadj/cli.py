@@ -43,9 +43,9 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from .checkpoint import load_model
     from .data.dataset import load_boxes
-    from .device import resolve_device
+    from .util.device import resolve_device
     from .evaluate import evaluate
-    from .outputs import write_json
+    from .util.outputs import write_json
 
     _check_detection_args(args)
     cfg, model = config_from_args(args), None
@@ -93,7 +93,7 @@ def _evaluate_detections(args, coco, cfg, model) -> dict:
 
 def cmd_adjust(args) -> int:
     from .checkpoint import load_model
-    from .device import resolve_device
+    from .util.device import resolve_device
     from .inference import adjust
 
     model = load_model(args.checkpoint, resolve_device(args.device))
@@ -118,7 +118,7 @@ def cmd_adjust(args) -> int:
 
 def cmd_snap(args) -> int:
     from .checkpoint import load_model
-    from .device import resolve_device
+    from .util.device import resolve_device
     from .snap import SnapSettings, describe, snap_file
 
     settings = SnapSettings(max_err_px=args.max_err_px, buffer_ratio=args.buffer_ratio,
@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     if passed and args.command != "exp-run":
         parser.error(f"unrecognized arguments after --: {' '.join(passed)}")
     args.dvc_args = passed
-    from .errors import BbadjError
+    from .util.errors import BbadjError
 
     try:
         return args.func(args)

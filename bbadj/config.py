@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError, UnknownName, WrongType
+from .util.errors import ConfigError, UnknownName, WrongType
 
 # ImageNet statistics: torchvision's pretrained ResNets expect them, and crops are filled with
 # the mean (zero after normalisation) where they leave the image.

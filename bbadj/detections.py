@@ -26,7 +26,7 @@ from .data.coco import (CocoBoxes, DataError, ImageRecord, is_json_box, is_json_
                         read_json)
 from .evaluate import adjust_boxes, no_confidence
 from .metrics import per_box_errors, summarize
-from .outputs import named_columns, write_csv
+from .util.outputs import named_columns, write_csv
 
 DEFAULT_IOU_THRESHOLD = 0.5  # COCO's AP50 threshold, the usual "this detection found that object"
 # 0: keep every detection. Low-score ones are ordered last, so they only take true boxes that no

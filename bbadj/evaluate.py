@@ -16,11 +16,11 @@ from .box_ops import COORDS, EDGES
 from .config import Config, CropGeometry
 from .data.coco import CocoBoxes
 from .data.dataset import EvalImages, draw_eval_jitter
-from .errors import ConfigError
+from .util.errors import ConfigError
 from .inference import predict_windows
 from .metrics import METRIC_KEYS, per_box_errors, summarize
-from .outputs import named_columns, write_csv
-from .progress import progress_bar
+from .util.outputs import named_columns, write_csv
+from .util.progress import progress_bar
 
 # predict(coco, jittered boxes per image, cfg, desc) -> (boxes (N, 4), confidences (N, 4), expected errors (N, 4) px)
 Predictor = Callable[[CocoBoxes, list, Config, str], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]

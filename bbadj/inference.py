@@ -11,7 +11,7 @@ from .config import EvalConfig
 from .box_ops import clip_to_image, crop_windows, position_size, positions_to_boxes
 from .data.crops import cut_crops
 from .data.images import normalize, read_rgb
-from .errors import DataError
+from .util.errors import DataError
 from .decoding import decode_edges
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from .config import Config, GrabCutConfig, build_dataclass, deep_merge
-from .errors import ConfigError, UnknownName
+from .util.errors import ConfigError, UnknownName
 
 PARAMS = "params.yaml"
 IDENTITY = "identity"  # the jittered boxes as they are: no model

@@ -38,11 +38,11 @@ from .box_ops import EDGES, xyxy_to_xywh
 from .config import Config
 from .data.coco import CocoBoxes, boxes_from_instances, check_instances, is_json_int, read_json
 from .detections import parse_entry, read_results
-from .errors import ConfigError, DataError
+from .util.errors import ConfigError, DataError
 from .evaluate import adjust_boxes
-from .fingerprint import code_digest
+from .util.fingerprint import code_digest
 from .journal import Journal, write_json_atomic
-from .progress import progress_bar
+from .util.progress import progress_bar
 
 JOURNAL_SUFFIX = ".partial.jsonl"
 

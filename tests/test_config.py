@@ -55,7 +55,7 @@ def test_bad_settings_name_their_key(over, error, match):
     ("train.batch_size", True, r"config\.train\.batch_size: expected int, got True"),
 ])
 def test_out_of_range_settings_name_their_key_and_range(key, value, match):
-    from bbadj.errors import ConfigError
+    from bbadj.util.errors import ConfigError
 
     *path, last = key.split(".")
     over = node = {}

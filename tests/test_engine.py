@@ -131,7 +131,7 @@ def _nan_at(monkeypatch, step, where):
 
 
 def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tiny_synth, tmp_path, monkeypatch):
-    from bbadj.errors import RunError
+    from bbadj.util.errors import RunError
 
     cfg = tiny_config(tiny_synth, log_every=2, checkpoint_every=2)
     _nan_at(monkeypatch, 3, "loss")
@@ -145,7 +145,7 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tin
 
 def test_non_finite_weights_are_never_saved(tiny_synth, tmp_path, monkeypatch):
     """A NaN gradient can leave the loss of its step finite: the weights are checked before saving."""
-    from bbadj.errors import RunError
+    from bbadj.util.errors import RunError
 
     _nan_at(monkeypatch, 4, "weights")
     with pytest.raises(RunError, match=r"after step 4, 1 of \d+ weight tensors hold NaN"):
@@ -169,7 +169,7 @@ def test_a_diverging_learning_rate_exits_with_an_error(tiny_synth, tmp_path):
 
 def test_a_damaged_checkpoint_is_named(tiny_synth, tmp_path, capsys):
     from bbadj.cli import main
-    from bbadj.errors import DataError
+    from bbadj.util.errors import DataError
 
     run = tmp_path / "run"
     run.mkdir()

@@ -114,7 +114,7 @@ def test_expected_error_is_in_image_pixels():
 
 def test_a_checkpoint_with_non_finite_weights_is_refused(checkpoint, tmp_path, capsys):
     """The probe of issue 17: a diverged model evaluated to "miou": NaN, written as invalid JSON."""
-    from bbadj.errors import DataError
+    from bbadj.util.errors import DataError
 
     ckpt = torch.load(checkpoint, weights_only=False)
     name = next(k for k, t in ckpt["model"].items() if t.is_floating_point())
@@ -139,7 +139,7 @@ def test_a_damaged_checkpoint_file_is_named(tmp_path, capsys):
 def test_boxes_that_do_not_overlap_the_image_are_refused(checkpoint, capsys):
     """Issue 17's probe: a box wholly off a 640x426 image came back as [640, 426, 640, 426] with
     ordinary confidences."""
-    from bbadj.errors import DataError
+    from bbadj.util.errors import DataError
 
     model = bbadj.load_model(checkpoint)
     img = torch.zeros(3, 426, 640, dtype=torch.uint8)

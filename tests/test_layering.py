@@ -8,10 +8,9 @@ import pytest
 
 from test_dvc_yaml import ROOT, imported, module_file
 
-CORE = ["bbadj.config", "bbadj.params", "bbadj.box_ops", "bbadj.data", "bbadj.model", "bbadj.losses",
-        "bbadj.decoding", "bbadj.metrics", "bbadj.engine", "bbadj.fingerprint", "bbadj.evaluate", "bbadj.inference",
-        "bbadj.checkpoint", "bbadj.device", "bbadj.grabcut", "bbadj.detections", "bbadj.args", "bbadj.progress",
-        "bbadj.errors", "bbadj.outputs", "bbadj.snap", "bbadj.journal"]
+CORE = ["bbadj.util", "bbadj.config", "bbadj.params", "bbadj.box_ops", "bbadj.data", "bbadj.model", "bbadj.losses",
+        "bbadj.decoding", "bbadj.metrics", "bbadj.engine", "bbadj.evaluate", "bbadj.inference", "bbadj.checkpoint",
+        "bbadj.grabcut", "bbadj.detections", "bbadj.args", "bbadj.snap", "bbadj.journal"]
 OUTSIDE_CORE = ("bbadj.study", "bbadj.bench", "bbadj.cli")
 
 

@@ -8,10 +8,10 @@ import json
 import pytest
 import torch
 
-from bbadj import outputs
+from bbadj.util import outputs
 from bbadj.checkpoint import save_atomic
 from bbadj.cli import main
-from bbadj.errors import OutputError
+from bbadj.util.errors import OutputError
 from conftest import COCO128
 
 
@@ -41,7 +41,7 @@ class _FullDisk:
 
 @pytest.fixture
 def full_disk(monkeypatch):
-    """Files opened for writing by bbadj.outputs hold 100 bytes at most."""
+    """Files opened for writing by bbadj.util.outputs hold 100 bytes at most."""
     def fake_open(path, mode="r", *args, **kwargs):
         return _FullDisk(builtins.open(path, mode, *args, **kwargs), room=100)
 

@@ -1,4 +1,4 @@
-"""bbadj.progress: tqdm's bar on a terminal; elsewhere (a notebook run by papermill, a log file)
+"""bbadj.util.progress: tqdm's bar on a terminal; elsewhere (a notebook run by papermill, a log file)
 a bounded number of plain lines, each ending with a newline, never a carriage return."""
 import io
 import re
@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 from tqdm import tqdm
 
-from bbadj import progress
-from bbadj.progress import LineProgress, progress_bar
+from bbadj.util import progress
+from bbadj.util.progress import LineProgress, progress_bar
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,7 +19,7 @@ class Tty(io.StringIO):
 
 
 def fake_clock(monkeypatch, step: float):
-    """bbadj.progress's clock advances ``step`` seconds at every reading."""
+    """bbadj.util.progress's clock advances ``step`` seconds at every reading."""
     now = [0.0]
 
     def monotonic():
@@ -101,4 +101,4 @@ def test_on_a_terminal_it_is_tqdm():
 def test_the_package_reaches_tqdm_only_through_bbadj_progress():
     users = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "bbadj").rglob("*.py")
                    if re.search(r"^\s*(from|import) tqdm", p.read_text(), re.M))
-    assert users == ["bbadj/progress.py"], users
+    assert users == ["bbadj/util/progress.py"], users

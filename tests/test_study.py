@@ -10,7 +10,7 @@ import yaml
 
 from bbadj.box_ops import COORDS, EDGE_COORDS, EDGES
 from bbadj.config import Config
-from bbadj.errors import UnknownName
+from bbadj.util.errors import UnknownName
 from bbadj.metrics import METRIC_KEYS, pct
 from bbadj.params import Params
 from bbadj.study import by_size, confidence, findings, plots, provenance, results, stats, tables

@@ -13,7 +13,7 @@ from ..args import config_from_args
 from ..box_ops import crop_windows
 from ..data.crops import cut_crops
 from ..data.images import normalize, read_rgb
-from ..device import resolve_device
+from ..util.device import resolve_device
 from .common import (add_common_args, args_dict, machine, model_for, percentile_ms, print_table, set_threads, sync,
                      write_result)
 

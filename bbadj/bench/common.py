@@ -17,7 +17,7 @@ from ..args import add_config_args
 from ..config import Config, DataConfig
 from ..data.coco import CocoBoxes
 from ..data.dataset import draw_eval_jitter
-from ..outputs import write_text
+from ..util.outputs import write_text
 
 def machine(device: torch.device | str = "cpu") -> dict:
     """What the figures were measured on."""

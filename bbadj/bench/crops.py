@@ -17,8 +17,8 @@ from ..box_ops import crop_windows
 from ..data.crops import cut_crops
 from ..data.dataset import load_boxes, make_crops
 from ..data.images import normalize, read_rgb
-from ..device import resolve_device
-from ..progress import progress_bar
+from ..util.device import resolve_device
+from ..util.progress import progress_bar
 from .common import add_common_args, args_dict, draw_boxes, machine, print_table, set_threads, sync, write_result
 
 

@@ -11,7 +11,7 @@ from ..args import config_from_args
 from ..config import Config
 from ..data.coco import CocoBoxes, load_coco
 from ..data.dataset import load_boxes
-from ..device import resolve_device
+from ..util.device import resolve_device
 from ..evaluate import evaluate
 from .common import add_common_args, args_dict, machine, model_for, print_table, set_threads, sync, write_result
 

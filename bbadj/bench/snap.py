@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..args import config_from_args
 from ..data.coco import read_instances
-from ..device import resolve_device
+from ..util.device import resolve_device
 from ..snap import SnapSettings, snap_file
 from .common import add_common_args, args_dict, machine, model_for, print_table, set_threads, sync, write_result
 from .evaluate import COCO_VAL_BOXES

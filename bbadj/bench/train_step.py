@@ -12,8 +12,8 @@ import torch
 from .. import engine
 from ..args import config_from_args
 from ..config import Config
-from ..device import resolve_device
-from ..progress import progress_bar
+from ..util.device import resolve_device
+from ..util.progress import progress_bar
 from .common import add_common_args, args_dict, machine, print_table, set_threads, sync, write_result
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..outputs import write_text
+from ..util.outputs import write_text
 
 
 def split_by_image(doc: dict, every: int, offset: int) -> tuple[dict, dict]:

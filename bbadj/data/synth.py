@@ -47,8 +47,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..box_ops import xyxy_to_xywh
-from ..outputs import write_text
-from ..progress import progress_bar
+from ..util.outputs import write_text
+from ..util.progress import progress_bar
 
 MIN_VISIBLE_AREA = 20  # pixels
 MIN_BOX_SIDE = 4  # pixels, for both width and height of the visible box

@@ -24,7 +24,7 @@ from torchvision.models.feature_extraction import create_feature_extractor
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from bbadj.config import ModelConfig
-from bbadj.errors import WeightsError
+from bbadj.util.errors import WeightsError
 
 LEVELS = ("layer2", "layer3", "layer4")
 STRIDES = {"layer2": 8, "layer3": 16, "layer4": 32}

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..box_ops import EDGE_COORDS
 from ..metrics import METRIC_KEYS, METRIC_SHORT, pct
 from ..params import GRABCUT, IDENTITY, Params
-from ..outputs import write_json
+from ..util.outputs import write_json
 from .preflight import StudyError, preflight
 
 
@@ -21,7 +21,7 @@ def evaluate_row(params: Params, name: str, runs_dir: str | Path = "runs", metri
     import time
 
     from ..data.dataset import load_boxes
-    from ..device import resolve_device
+    from ..util.device import resolve_device
     from ..evaluate import evaluate, no_confidence
     from .provenance import write_run_record
 

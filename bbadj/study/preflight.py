@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import Config
-from ..errors import BbadjError
+from ..util.errors import BbadjError
 from ..params import PARAMS
 
 
@@ -50,7 +50,7 @@ def _hint(path: str) -> str:
 
 def preflight(cfg: Config, split: str, device: str | None = None) -> None:
     """Fail early, saying what is missing: the data of ``split`` (train | val) and the device."""
-    from ..device import resolve_device
+    from ..util.device import resolve_device
 
     problems = []
     d = cfg.data

@@ -17,7 +17,7 @@ def run_record(device, started: float) -> dict:
     """Provenance of one stage's run that began at ``started`` (``time.time()``) on ``device``."""
     import torch
 
-    from ..device import describe_device
+    from ..util.device import describe_device
 
     return {"device": describe_device(device), "torch": torch.__version__, "python": platform.python_version(),
             "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
@@ -25,7 +25,7 @@ def run_record(device, started: float) -> dict:
 
 
 def write_run_record(folder: str | Path, device, started: float) -> dict:
-    from ..outputs import write_json
+    from ..util.outputs import write_json
 
     record = run_record(device, started)
     write_json(Path(folder) / RUN_FILE, record)

@@ -194,7 +194,7 @@ class Report:
     def write_outputs(self, readme: str | Path | None = None) -> None:
         """``summary.csv``/``.md``, ``headline.md`` (the main result, also written into ``readme``'s
         results block) and ``plots/loss.csv`` (dvc plots)."""
-        from ..outputs import write_text
+        from ..util.outputs import write_text
         from .train_stage import write_loss_table
 
         tables.write_summary(self.results, self.reports_dir)

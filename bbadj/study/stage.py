@@ -75,7 +75,7 @@ def write_html(notebook: str | Path, html: str | Path) -> None:
     import nbformat
     from nbconvert import HTMLExporter
 
-    from ..outputs import write_text
+    from ..util.outputs import write_text
 
     body, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(nbformat.read(str(notebook), as_version=4))
     write_text(html, body)

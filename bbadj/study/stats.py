@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UnknownName
+from ..util.errors import UnknownName
 from ..metrics import METRIC_KEYS, METRIC_SHORT
 from ..params import BASELINES, IDENTITY, Params
 

@@ -162,7 +162,7 @@ def summary_markdown(frame) -> str:
 
 def write_summary(results: dict[str, Results], out_dir: str | Path = "reports") -> Any:
     """``summary.csv`` (read by ``dvc plots show``) and ``summary.md`` in ``out_dir``."""
-    from ..outputs import write_text
+    from ..util.outputs import write_text
 
     frame = summary(results)
     out = Path(out_dir)

@@ -19,7 +19,7 @@ def train_row(params: Params, name: str, runs_dir: str | Path = "runs", curves_d
     one process per device."""
     import time
 
-    from ..device import resolve_device
+    from ..util.device import resolve_device
     from ..engine import train
     from .provenance import write_run_record
 
@@ -30,7 +30,7 @@ def train_row(params: Params, name: str, runs_dir: str | Path = "runs", curves_d
     preflight(cfg, "train")
     run_dir = Path(runs_dir) / name
     # a crashed run resumes; DVC reruns this stage when its inputs change, and a checkpoint of the
-    # old inputs then starts over (bbadj.fingerprint)
+    # old inputs then starts over (bbadj.util.fingerprint)
     if cfg.train.nproc_per_node > 1:
         entry = _torchrun(name, params.path, runs_dir, cfg.train.nproc_per_node, echo)
     else:
@@ -111,7 +111,7 @@ def read_curves(curves_dir: str | Path, names: list[str], metric: str = "loss"):
 def write_loss_table(curves_dir: str | Path, names: list[str], out: str | Path) -> None:
     """Every experiment's loss curve in one long CSV (step, loss, experiment): what the top-level
     plot of dvc.yaml overlays, one line per experiment (template ``.dvc/plots/by_experiment.json``)."""
-    from ..outputs import write_text
+    from ..util.outputs import write_text
 
     write_text(out, read_curves(curves_dir, names, "loss").to_csv(index=False))
 

@@ -15,8 +15,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Iterable
 
-from .config import Config
-
 PARTS = ("config", "data", "code", "weights")
 # the package's modules that do not change what training computes: the study, the benchmarks, the
 # command line (a change there never makes a run's checkpoint stale)
@@ -33,8 +31,9 @@ def comparable_config(cfg: dict) -> dict:
     return d
 
 
-def run_inputs(cfg: Config, annotation_files: Iterable[str | Path], image_files: Iterable[str | Path]) -> dict[str, str]:
-    """The four fingerprints (hex digests) of a run of ``cfg`` on these files."""
+def run_inputs(cfg, annotation_files: Iterable[str | Path], image_files: Iterable[str | Path]) -> dict[str, str]:
+    """The four fingerprints (hex digests) of a run of ``cfg`` (a ``bbadj.config.Config``: infrastructure
+    imports no settings) on these files."""
     weights = [cfg.model.init_from] if cfg.model.init_from else []
     if cfg.model.pretrained not in ("imagenet", "none"):
         weights.append(cfg.model.pretrained)
@@ -56,7 +55,7 @@ def changed_parts(saved: dict | None, now: dict[str, str]) -> list[str]:
 def code_digest(root: str | Path | None = None) -> str:
     """bbadj's core modules (their source; ``root``: the package folder), and the versions of torch,
     torchvision and timm."""
-    root = Path(root or Path(__file__).resolve().parent)
+    root = Path(root or Path(__file__).resolve().parents[1])
     files = sorted(p for p in root.rglob("*.py") if p.relative_to(root).parts[0] not in _NOT_TRAINING)
     items = [f"{p.relative_to(root).as_posix()}\0{p.read_text()}" for p in files]
     for dist in ("torch", "torchvision", "timm"):
