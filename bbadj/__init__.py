@@ -12,7 +12,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
-_PUBLIC = {"adjust": "inference", "load_model": "checkpoint", "Config": "config", "Params": "params",
+_PUBLIC = {"adjust": "snap.adjust", "load_model": "checkpoint", "Config": "config", "Params": "params",
            "load_config": "params", "EDGES": "box_ops", "METRIC_KEYS": "metrics", "box_metrics": "metrics"}
 __all__ = [*_PUBLIC, "__version__"]
 

@@ -94,7 +94,7 @@ def _evaluate_detections(args, coco, cfg, model) -> dict:
 def cmd_adjust(args) -> int:
     from .checkpoint import load_model
     from .util.device import resolve_device
-    from .inference import adjust
+    from .snap.adjust import adjust
 
     model = load_model(args.checkpoint, resolve_device(args.device))
     boxes = []
@@ -119,7 +119,7 @@ def cmd_adjust(args) -> int:
 def cmd_snap(args) -> int:
     from .checkpoint import load_model
     from .util.device import resolve_device
-    from .snap import SnapSettings, describe, snap_file
+    from .snap.file import SnapSettings, describe, snap_file
 
     settings = SnapSettings(max_err_px=args.max_err_px, buffer_ratio=args.buffer_ratio,
                             min_box_size=args.min_box_size, batch_size=args.batch_size,

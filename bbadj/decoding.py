@@ -17,7 +17,7 @@ def decode_edges(logits: torch.Tensor, method: str = "subpixel",
     the peak: how sure the model is that the edge lies where it says. The expected absolute error
     is the mean distance of the model's whole distribution from the decoded position,
     sum_i p_i |i - pos|: what the model expects to be off by, in positions (times the crop's pixel
-    size, in image pixels: ``inference.predict_windows``).
+    size, in image pixels: ``snap.adjust.predict_windows``).
 
     Top <= bottom and left <= right are enforced by sorting each pair, confidences following
     their edge (each edge is predicted independently and can cross its partner on a tiny box).

@@ -10,17 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from .box_ops import COORDS, EDGES
-from .config import Config, CropGeometry
+from .config import Config
 from .data.coco import CocoBoxes
-from .data.dataset import EvalImages, draw_eval_jitter
-from .util.errors import ConfigError
-from .inference import predict_windows
+from .data.dataset import draw_eval_jitter
 from .metrics import METRIC_KEYS, per_box_errors, summarize
+from .snap.adjust import adjust_boxes
+from .util.errors import ConfigError
 from .util.outputs import named_columns, write_csv
-from .util.progress import progress_bar
 
 # predict(coco, jittered boxes per image, cfg, desc) -> (boxes (N, 4), confidences (N, 4), expected errors (N, 4) px)
 Predictor = Callable[[CocoBoxes, list, Config, str], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
@@ -67,47 +65,6 @@ def evaluate(coco: CocoBoxes, cfg: Config, model=None, *, repeats: int | None = 
 def no_confidence(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The per-edge confidences and expected errors of a row that has none (identity, GrabCut): NaN."""
     return torch.full((n, 4), float("nan")), torch.full((n, 4), float("nan"), dtype=torch.float64)
-
-
-def adjust_boxes(coco: CocoBoxes, rough: list[np.ndarray], cfg: Config, model, geometry: CropGeometry,
-                 progress: bool = True, desc: str = "adjust") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The model's boxes (N, 4), per-edge confidences (N, 4) and expected errors in pixels (N, 4)
-    from ``rough`` (one (N_i, 4) array per image of ``coco``, one row per box of it), in the order
-    of ``coco.images``; with ``eval.passes`` > 1 the model is applied again to its own output (the
-    confidences and errors are the last pass's). Shared by the jitter evaluation and the detections' (``bbadj.detections``), so
-    both adjust boxes the same way."""
-    out = _one_pass(coco, rough, cfg, model, geometry, progress, desc)
-    for k in range(1, cfg.eval.passes):
-        out = _one_pass(coco, coco.per_image(out[0].numpy()), cfg, model, geometry, progress, f"{desc}, pass {k + 1}")
-    return out
-
-
-def _one_pass(coco, rough, cfg: Config, model, geometry: CropGeometry, progress: bool, desc: str):
-    """One forward over every rough box. Crops of consecutive images are pooled into model
-    batches of ``eval.batch_size`` boxes (one image holds a few boxes; a forward per image would
-    leave the model mostly idle)."""
-    device = next(model.parameters()).device
-    loader = DataLoader(EvalImages(coco, rough, geometry), batch_size=None, shuffle=False,
-                        num_workers=cfg.data.num_workers, pin_memory=device.type == "cuda")
-    model.eval()
-    parts, pending = [], []
-
-    def flush():
-        crops = torch.cat([p["crops"] for p in pending])
-        windows = torch.cat([p["windows"] for p in pending])
-        wh = torch.cat([torch.tensor([[coco.images[p["index"]].width, coco.images[p["index"]].height]] * len(p["crops"]),
-                                     dtype=torch.float64) for p in pending])
-        parts.append(predict_windows(model, crops, windows, wh, cfg.eval.decoding, cfg.eval.window,
-                                     cfg.eval.batch_size))
-        pending.clear()
-
-    for item in progress_bar(loader, desc=desc, disable=not progress, unit="img", dynamic_ncols=True):
-        pending.append(item)  # the loader keeps image order, so the pooled rows stay in order
-        if sum(len(p["crops"]) for p in pending) >= cfg.eval.batch_size:
-            flush()
-    if pending:
-        flush()
-    return tuple(torch.cat(t) for t in zip(*parts))
 
 
 def _per_box_table(coco: CocoBoxes, gt: np.ndarray, rows) -> dict[str, np.ndarray]:

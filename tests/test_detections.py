@@ -292,5 +292,5 @@ def test_bad_files_stop_with_an_error_naming_them(val, tmp_path, monkeypatch, ca
 def test_detections_is_part_of_the_core():
     g = graph()
     reached = reachable("bbadj.detections", g)
-    assert "bbadj.evaluate" in reached  # the adjustment is evaluate's, not a copy
+    assert "bbadj.snap.adjust" in reached  # the adjustment is the product's (bbadj snap's), not a copy
     assert not [m for m in reached for x in OUTSIDE_CORE if m == x or m.startswith(x + ".")]

@@ -9,8 +9,8 @@ import pytest
 from test_dvc_yaml import ROOT, imported, module_file
 
 CORE = ["bbadj.util", "bbadj.config", "bbadj.params", "bbadj.box_ops", "bbadj.data", "bbadj.model", "bbadj.losses",
-        "bbadj.decoding", "bbadj.metrics", "bbadj.engine", "bbadj.evaluate", "bbadj.inference", "bbadj.checkpoint",
-        "bbadj.grabcut", "bbadj.detections", "bbadj.args", "bbadj.snap", "bbadj.journal"]
+        "bbadj.decoding", "bbadj.metrics", "bbadj.engine", "bbadj.evaluate", "bbadj.checkpoint", "bbadj.grabcut",
+        "bbadj.detections", "bbadj.args", "bbadj.snap"]
 OUTSIDE_CORE = ("bbadj.study", "bbadj.bench", "bbadj.cli")
 
 

@@ -1,4 +1,4 @@
-"""`bbadj snap` (bbadj/snap.py): a COCO annotations or results file in, a new refined file out, each
+"""`bbadj snap` (bbadj/snap/file.py): a COCO annotations or results file in, a new refined file out, each
 box with its original box and per-edge confidence; unsure boxes kept and listed for review; bad
 input named; a killed run resumed to the same bytes; and, with a trained model, a snapped file
 closer to the truth than its perturbed input."""
@@ -14,7 +14,7 @@ from bbadj.cli import main
 from bbadj.config import Config
 from bbadj.data.dataset import draw_eval_jitter, load_boxes
 from bbadj.metrics import box_metrics
-from bbadj.snap import JOURNAL_SUFFIX, SnapSettings, chunks, read_input, snap_file
+from bbadj.snap.file import JOURNAL_SUFFIX, SnapSettings, chunks, read_input, snap_file
 
 VAL = COCO128 / "annotations" / "val.json"
 KEEP = (25, 77, 136)  # three val photographs, 14 boxes

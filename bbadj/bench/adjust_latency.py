@@ -32,7 +32,7 @@ def bench_adjust_latency(model, image_path: str | Path, box, runs: int = 100, wa
 
     ``overhead`` = adjust p50 / forward p50 - 1: what pre/post-processing add.
     """
-    from ..inference import adjust
+    from ..snap.adjust import adjust
 
     g = model.geometry
     device = next(model.parameters()).device

@@ -1,4 +1,4 @@
-"""``bbadj bench snap``: boxes per second of ``bbadj snap`` (``bbadj.snap.snap_file``: read the
+"""``bbadj bench snap``: boxes per second of ``bbadj snap`` (``bbadj.snap.file.snap_file``: read the
 file, decode each image, crop, model, write the refined file), and the process's peak memory,
 on an annotations file repeated to a COCO-sized number of boxes."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from ..args import config_from_args
 from ..data.coco import read_instances
 from ..util.device import resolve_device
-from ..snap import SnapSettings, snap_file
+from ..snap.file import SnapSettings, snap_file
 from .common import add_common_args, args_dict, machine, model_for, print_table, set_threads, sync, write_result
 from .evaluate import COCO_VAL_BOXES
 

@@ -14,8 +14,7 @@ One module per step, so that a DVC stage depends only on the code it runs:
 - ``findings``, ``tables``, ``confidence``, ``by_size``, ``plots``: the report's sentences, tables
   (rounded once), the expected error's analyses, the metrics by object size, the figures;
 - ``report``: the report's sections in order, and its outputs;
-- ``show``: ``bbadj show``, the runs side by side; ``presets``: ``bbadj exp-run``;
-- ``snap_lab``, ``snap_draw``: the snap notebook's widgets and drawing.
+- ``show``: ``bbadj show``, the runs side by side; ``presets``: ``bbadj exp-run``.
 
 The notebooks hold narrative, plots and calls into these; the logic lives here.
 """

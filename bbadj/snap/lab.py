@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..box_ops import clip_to_image, xywh_to_xyxy
 from ..params import Params
-from .snap_draw import render, table_html
+from .draw import render, table_html
 
 MIN_SIDE = 2  # px: a click without a drag makes a box of 0 x 0; nothing to snap
 
@@ -80,7 +80,7 @@ class SnapSession:
 
     def snap(self, rough, names) -> dict[str, dict]:
         """name -> ``{"box": x0 y0 x1 y1, "err_px": 4, "confidence": 4}`` (EDGES order)."""
-        from ..inference import adjust
+        from .adjust import adjust
 
         out = {}
         for name in names:

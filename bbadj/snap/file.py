@@ -34,15 +34,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .box_ops import EDGES, xyxy_to_xywh
-from .config import Config
-from .data.coco import CocoBoxes, boxes_from_instances, check_instances, is_json_int, read_json
-from .detections import parse_entry, read_results
-from .util.errors import ConfigError, DataError
-from .evaluate import adjust_boxes
-from .util.fingerprint import code_digest
+from ..box_ops import EDGES, xyxy_to_xywh
+from ..config import Config
+from ..data.coco import CocoBoxes, boxes_from_instances, check_instances, is_json_int, read_json
+from ..data.results import parse_entry, read_results
+from ..util.errors import ConfigError, DataError
+from ..util.fingerprint import code_digest
+from ..util.progress import progress_bar
+from .adjust import adjust_boxes
 from .journal import Journal, write_json_atomic
-from .util.progress import progress_bar
 
 JOURNAL_SUFFIX = ".partial.jsonl"
 

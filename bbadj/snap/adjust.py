@@ -1,4 +1,7 @@
-"""The Snapper call: an image and rough boxes in, tight boxes and per-edge confidences out."""
+"""The Snapper call: an image and rough boxes in, tight boxes and per-edge confidences out
+(``adjust``, ``bbadj.adjust``); and the same over the boxes of many images (``adjust_boxes``),
+which ``bbadj snap``, the study's evaluation and the detections' share, so all adjust boxes the
+same way."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,13 +9,17 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from torch.utils.data import DataLoader
 
-from .config import EvalConfig
-from .box_ops import clip_to_image, crop_windows, position_size, positions_to_boxes
-from .data.crops import cut_crops
-from .data.images import normalize, read_rgb
-from .util.errors import DataError
-from .decoding import decode_edges
+from ..config import Config, CropGeometry, EvalConfig
+from ..box_ops import clip_to_image, crop_windows, position_size, positions_to_boxes
+from ..data.coco import CocoBoxes
+from ..data.crops import cut_crops
+from ..data.dataset import EvalImages
+from ..data.images import normalize, read_rgb
+from ..util.errors import DataError
+from ..util.progress import progress_bar
+from ..decoding import decode_edges
 
 
 @torch.no_grad()
@@ -92,3 +99,44 @@ def adjust(image, boxes, model, buffer_ratio: float | None = None, decoding: str
                                         decoding or EvalConfig.decoding, EvalConfig.window if window is None else window)
     model.train(was_training)
     return {"boxes": out.numpy(), "confidence": conf.numpy(), "err_px": err_px.numpy()}
+
+
+def adjust_boxes(coco: CocoBoxes, rough: list[np.ndarray], cfg: Config, model, geometry: CropGeometry,
+                 progress: bool = True, desc: str = "adjust") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The model's boxes (N, 4), per-edge confidences (N, 4) and expected errors in pixels (N, 4)
+    from ``rough`` (one (N_i, 4) array per image of ``coco``, one row per box of it), in the order
+    of ``coco.images``; with ``eval.passes`` > 1 the model is applied again to its own output (the
+    confidences and errors are the last pass's). Shared by ``bbadj snap``, the jitter evaluation and
+    the detections' (``bbadj.detections``), so all adjust boxes the same way."""
+    out = _one_pass(coco, rough, cfg, model, geometry, progress, desc)
+    for k in range(1, cfg.eval.passes):
+        out = _one_pass(coco, coco.per_image(out[0].numpy()), cfg, model, geometry, progress, f"{desc}, pass {k + 1}")
+    return out
+
+
+def _one_pass(coco, rough, cfg: Config, model, geometry: CropGeometry, progress: bool, desc: str):
+    """One forward over every rough box. Crops of consecutive images are pooled into model
+    batches of ``eval.batch_size`` boxes (one image holds a few boxes; a forward per image would
+    leave the model mostly idle)."""
+    device = next(model.parameters()).device
+    loader = DataLoader(EvalImages(coco, rough, geometry), batch_size=None, shuffle=False,
+                        num_workers=cfg.data.num_workers, pin_memory=device.type == "cuda")
+    model.eval()
+    parts, pending = [], []
+
+    def flush():
+        crops = torch.cat([p["crops"] for p in pending])
+        windows = torch.cat([p["windows"] for p in pending])
+        wh = torch.cat([torch.tensor([[coco.images[p["index"]].width, coco.images[p["index"]].height]] * len(p["crops"]),
+                                     dtype=torch.float64) for p in pending])
+        parts.append(predict_windows(model, crops, windows, wh, cfg.eval.decoding, cfg.eval.window,
+                                     cfg.eval.batch_size))
+        pending.clear()
+
+    for item in progress_bar(loader, desc=desc, disable=not progress, unit="img", dynamic_ncols=True):
+        pending.append(item)  # the loader keeps image order, so the pooled rows stay in order
+        if sum(len(p["crops"]) for p in pending) >= cfg.eval.batch_size:
+            flush()
+    if pending:
+        flush()
+    return tuple(torch.cat(t) for t in zip(*parts))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .util.outputs import append_line, atomic_open
+from ..util.outputs import append_line, atomic_open
 
 
 class Journal:
