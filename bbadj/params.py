@@ -45,7 +45,7 @@ class ReportConfig:
     bootstrap: int = 1000  # resamples of the boxes for the 95% intervals
     bootstrap_seed: int = 0
     gallery: int = 8  # examples drawn in the gallery, half of them the worst cases
-    # per metric (the short names of reports/metrics; study.stats checks them), the least sd in points
+    # per metric (the short names of reports/metrics; study.report.stats checks them), the least sd in points
     # the noise rule takes for one training: what reruns on other machines showed ({}: none)
     noise_floor: dict = field(default_factory=dict)
 

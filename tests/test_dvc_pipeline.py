@@ -128,10 +128,10 @@ def test_dvc_repro_end_to_end(tmp_path, env):
 
     # the report's code is a dependency of the report only: editing it retrains nothing
     run(["git", "checkout", "params.yaml"], repo, env)
-    with open(repo / "bbadj" / "study" / "plots.py", "a") as f:
+    with open(repo / "bbadj" / "study" / "report" / "plots.py", "a") as f:
         f.write("\n# an edit\n")
     assert set(json.loads(run(["dvc", "status", "--json"], repo, env))) == {"report"}
-    run(["git", "checkout", "bbadj/study/plots.py"], repo, env)
+    run(["git", "checkout", "bbadj/study/report/plots.py"], repo, env)
 
     # new training data retrains the model from scratch (the checkpoint of the old data is not resumed)
     before = md5(repo / "runs" / "l4" / "model.pt")

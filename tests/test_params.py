@@ -7,7 +7,8 @@ import yaml
 
 from bbadj.config import Config
 from bbadj.params import BASELINES, Params, load_config
-from bbadj.study import preflight, stats
+from bbadj.study import preflight
+from bbadj.study.report import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params.yaml"

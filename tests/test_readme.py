@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bbadj.cli import build_parser
-from bbadj.study.report import README_BLOCK
+from bbadj.study.report.report import README_BLOCK
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

@@ -13,8 +13,9 @@ from bbadj.config import Config
 from bbadj.util.errors import UnknownName
 from bbadj.metrics import METRIC_KEYS, pct
 from bbadj.params import Params
-from bbadj.study import by_size, confidence, findings, plots, provenance, results, stats, tables
-from bbadj.study.evaluate_stage import read_per_box
+from bbadj.study import provenance
+from bbadj.study.report import by_size, confidence, findings, plots, results, stats, tables
+from bbadj.study.report.per_box import read_per_box
 
 
 def test_bootstrap_interval():
@@ -252,7 +253,7 @@ def test_the_report_renders_from_a_reports_folder(reports, params, tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from bbadj.study.report import Report
+    from bbadj.study.report.report import Report
 
     root, _ = reports
     curves = root / "train" / "perfect" / "plots" / "metrics"
@@ -264,7 +265,7 @@ def test_the_report_renders_from_a_reports_folder(reports, params, tmp_path):
     for part in (*r.main_result(), *r.ablations(r.main), *r.confidence(r.main), r.table1(), *r.figures(),
                  *r.appendix()):
         assert part is not None
-    from bbadj.study.report import README_BLOCK
+    from bbadj.study.report.report import README_BLOCK
 
     readme = tmp_path / "README.md"  # never the repository's own README
     readme.write_text("intro\n" + "\n".join(README_BLOCK) + "\nrest\n")

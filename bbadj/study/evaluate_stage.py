@@ -1,11 +1,10 @@
 """The evaluate stage: one row of the study (a model, the identity row or GrabCut) scored on
 every held-out set, and the per-box CSVs it writes (one line per jitter draw and box), which the
-report reads back (``bbadj.study.results``)."""
+report reads back (``bbadj.study.report.per_box``)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..box_ops import EDGE_COORDS
 from ..metrics import METRIC_KEYS, METRIC_SHORT, pct
 from ..params import GRABCUT, IDENTITY, Params
 from ..util.outputs import write_json
@@ -60,18 +59,3 @@ def metric_file(result: dict) -> dict[str, float]:
     """The six metrics of ``bbadj evaluate``'s result in percent (``pct``, as every table of the
     report rounds them), under ``METRIC_SHORT``'s names."""
     return {METRIC_SHORT[k]: pct(result[k]) for k in METRIC_KEYS}
-
-
-def read_per_box(path: str | Path):
-    import pandas as pd
-
-    return pd.read_csv(path)
-
-
-def signed_edge_errors(df, which: str = "adj"):
-    """Long DataFrame (edge, error) of signed ``which`` - true edge, in pixels (``which``: adj | jit).
-    Positive: the edge lies right of / below the true one."""
-    import pandas as pd
-
-    parts = [pd.DataFrame({"edge": e, "error": df[f"{which}_{c}"] - df[f"gt_{c}"]}) for e, c in EDGE_COORDS.items()]
-    return pd.concat(parts, ignore_index=True)

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from ..box_ops import COORDS
-from ..metrics import METRIC_KEYS
-from ..params import BASELINES, IDENTITY, Params
-from .evaluate_stage import read_per_box
+from ...box_ops import COORDS
+from ...metrics import METRIC_KEYS
+from ...params import BASELINES, IDENTITY, Params
+from .per_box import read_per_box
 from .stats import bootstrap_ci, bootstrap_indices
 
 
@@ -102,7 +102,7 @@ def box_values(df) -> Any:
     The per-box quantities come from ``bbadj.metrics``, as in ``bbadj evaluate``."""
     import pandas as pd
 
-    from ..metrics import per_box_errors, per_box_metrics
+    from ...metrics import per_box_errors, per_box_metrics
 
     e = per_box_errors(df[[f"adj_{k}" for k in COORDS]].to_numpy(copy=True),
                        df[[f"gt_{k}" for k in COORDS]].to_numpy(copy=True))

@@ -1,6 +1,6 @@
 """The report's figures: the gains over identity, the buffer-ratio curve, iterative refinement,
-the training curves, the expected error's reliability and selective curves, per-edge error
-histograms and the gallery of real examples. Each panel's axis is sized to what it compares,
+the expected error's reliability and selective curves, per-edge error histograms and the gallery
+of real examples (the training curves: ``curves``). Each panel's axis is sized to what it compares,
 legends sit outside the data, and eval-only points are drawn apart from trained ones."""
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ import math
 
 import numpy as np
 
-from ..box_ops import COORDS, EDGES
-from ..data.coco import load_coco
-from ..metrics import METRIC_KEYS, METRIC_LABELS
-from ..params import IDENTITY, Params
-from .evaluate_stage import signed_edge_errors
+from ...box_ops import COORDS, EDGES
+from ...data.coco import load_coco
+from ...metrics import METRIC_KEYS, METRIC_LABELS
+from ...params import IDENTITY, Params
+from .per_box import signed_edge_errors
 from .results import Results
-from .train_stage import plot_training_curves  # noqa: F401  (the report's figure too)
 from .stats import paired_difference
 from .tables import AIM, PAPER_GAIN
 

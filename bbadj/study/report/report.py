@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..params import BASELINES, IDENTITY, Params
-from . import by_size, confidence, findings, plots, provenance, stats, tables
+from ...params import BASELINES, IDENTITY, Params
+from .. import provenance
+from . import by_size, confidence, curves, findings, plots, stats, tables
 from .results import Results, load_all
 
 
@@ -134,7 +135,7 @@ class Report:
                 out.append(plots.plot_buffer_curve(res))
         if any(plots.pass_rows(r) for r in self.results.values()):
             out.append(plots.plot_passes(self.results))
-        out.append(plots.plot_training_curves(self.params, self.reports_dir / "train"))
+        out.append(curves.plot_training_curves(self.params, self.reports_dir / "train"))
         return out
 
     def appendix(self) -> list:
@@ -165,7 +166,7 @@ class Report:
         """The reruns of each recipe that has them, per metric, and their sd."""
         import pandas as pd
 
-        from ..metrics import METRIC_KEYS, METRIC_LABELS, pct
+        from ...metrics import METRIC_KEYS, METRIC_LABELS, pct
 
         parts = []
         for rep in dict.fromkeys(stats.representative(self.params, n) for n in res.models):
@@ -194,8 +195,7 @@ class Report:
     def write_outputs(self, readme: str | Path | None = None) -> None:
         """``summary.csv``/``.md``, ``headline.md`` (the main result, also written into ``readme``'s
         results block) and ``plots/loss.csv`` (dvc plots)."""
-        from ..util.outputs import write_text
-        from .train_stage import write_loss_table
+        from ...util.outputs import write_text
 
         tables.write_summary(self.results, self.reports_dir)
         res = self.main
@@ -204,4 +204,4 @@ class Report:
         write_text(self.reports_dir / "headline.md", text + "\n")
         if readme and Path(readme).exists():
             write_text(readme, replace_block(Path(readme).read_text(), text))
-        write_loss_table(self.reports_dir / "train", self.params.names("trained"), self.reports_dir / "plots" / "loss.csv")
+        curves.write_loss_table(self.reports_dir / "train", self.params.names("trained"), self.reports_dir / "plots" / "loss.csv")

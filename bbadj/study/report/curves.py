@@ -1,0 +1,56 @@
+"""The training curves the train stages logged with dvclive (``reports/train/<row>/``), read back:
+as one long table, as the CSV of every curve that dvc.yaml's top-level plot overlays, and as the
+figure the train notebook and the report draw."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...params import Params
+
+
+def read_curves(curves_dir: str | Path, names: list[str], metric: str = "loss"):
+    """The dvclive curves (``curves_dir/<name>/plots/metrics/<metric>.tsv``) as one long DataFrame."""
+    import pandas as pd
+
+    frames = []
+    for name in names:
+        p = Path(curves_dir) / name / "plots" / "metrics" / f"{metric}.tsv"
+        if p.exists():
+            f = pd.read_csv(p, sep="\t")
+            f["experiment"] = name
+            frames.append(f[["step", metric, "experiment"]])
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["step", metric, "experiment"])
+
+
+def write_loss_table(curves_dir: str | Path, names: list[str], out: str | Path) -> None:
+    """Every experiment's loss curve in one long CSV (step, loss, experiment): what the top-level
+    plot of dvc.yaml overlays, one line per experiment (template ``.dvc/plots/by_experiment.json``)."""
+    from ...util.outputs import write_text
+
+    write_text(out, read_curves(curves_dir, names, "loss").to_csv(index=False))
+
+
+def plot_training_curves(params: Params, curves_dir, smooth: int = 5, only: list[str] | None = None):
+    """The loss curves of every trained row (or ``only`` these), one panel per loss kind (their
+    scales differ), a rolling mean over ``smooth`` logged steps over the raw values (faint), one
+    colour per row."""
+    import matplotlib.pyplot as plt
+
+    names = only or params.names("trained")
+    kinds: dict[str, list[str]] = {}
+    for n in names:
+        kinds.setdefault(params[n].config.train.loss, []).append(n)
+    loss = read_curves(curves_dir, names, "loss")
+    fig, axes = plt.subplots(1, len(kinds), figsize=(8 * len(kinds), 4), squeeze=False)
+    for ax, (kind, members) in zip(axes[0], kinds.items()):
+        for i, name in enumerate(members):
+            f = loss[loss.experiment == name]
+            c, ls = f"C{i % 10}", "-" if i < 10 else "--"
+            ax.plot(f.step, f.loss, c=c, lw=0.6, alpha=0.25)
+            ax.plot(f.step, f.loss.rolling(smooth, min_periods=1).mean(), c=c, ls=ls, lw=1.8, label=name)
+        ax.set_title(f"train.loss = {kind}", fontsize=10)
+        ax.set_xlabel("step")
+        ax.set_ylabel("training loss")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig
