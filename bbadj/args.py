@@ -1,5 +1,6 @@
 """The command-line options every command that reads a configuration shares (``bbadj`` and
-``bbadj bench``): --params, --set, and the study's --experiment."""
+``bbadj bench``): --params, --set, and the study's --experiment. Not in ``cli/``: the benchmarks
+import it, and ``bbadj bench`` is reached from the command line (tests/test_layering.py)."""
 from __future__ import annotations
 
 import argparse

@@ -13,7 +13,7 @@ import torch
 from bbadj.bench.crops import bbadj_crops, per_box_pil_crops
 from bbadj.bench.evaluate import repeat_to_boxes
 from bbadj.bench.train_step import PHASES
-from bbadj.cli import main
+from bbadj.cli.main import main
 from bbadj.config import DataConfig
 from bbadj.data.coco import load_coco
 

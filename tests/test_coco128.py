@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bbadj.cli import main
+from bbadj.cli.main import main
 from bbadj.data.coco import load_coco
 from bbadj.data.split import split_by_image
 

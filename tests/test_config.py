@@ -67,7 +67,7 @@ def test_out_of_range_settings_name_their_key_and_range(key, value, match):
 
 
 def test_the_command_line_prints_setting_errors(tmp_path, capsys, monkeypatch):
-    from bbadj.cli import main
+    from bbadj.cli.main import main
 
     monkeypatch.chdir(tmp_path)  # no params.yaml: the code's defaults
     assert main(["train", "--set", "train.batch_size=0", "--out", str(tmp_path / "run")]) == 2
@@ -96,7 +96,7 @@ def test_eval_set_paths():
 
 def test_an_explicit_params_file_must_exist(tmp_path, monkeypatch, capsys):
     """`--params` given (even abbreviated, which argparse accepts) never falls back to code defaults."""
-    from bbadj.cli import main
+    from bbadj.cli.main import main
 
     monkeypatch.chdir(tmp_path)
     for flag in ("--params", "--param", "--par"):

@@ -11,7 +11,7 @@ from conftest import COCO128
 from test_layering import OUTSIDE_CORE, graph, reachable
 
 import bbadj
-from bbadj.cli import main
+from bbadj.cli.main import main
 from bbadj.config import Config
 from bbadj.data.coco import DataError, load_coco
 from bbadj.data.dataset import load_boxes

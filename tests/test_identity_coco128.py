@@ -2,7 +2,7 @@
 import json
 
 
-from bbadj.cli import main
+from bbadj.cli.main import main
 from bbadj.metrics import METRIC_KEYS, PAPER_TABLE1
 
 

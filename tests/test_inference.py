@@ -8,7 +8,7 @@ from PIL import Image
 
 import bbadj
 from bbadj.checkpoint import save_atomic
-from bbadj.cli import main
+from bbadj.cli.main import main
 from bbadj.config import Config
 from bbadj.data.coco import load_coco
 from bbadj.box_ops import crop_windows

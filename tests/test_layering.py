@@ -62,7 +62,7 @@ def test_no_import_cycles():
 
 
 def test_identity_evaluation_loads_neither_the_study_nor_the_benchmarks(tmp_path):
-    code = ("import sys; from bbadj.cli import main; "
+    code = ("import sys; from bbadj.cli.main import main; "
             f"main(['evaluate', '--identity', '--annotations', r'{ROOT / 'data/coco128/annotations/val.json'}', "
             f"'--images', r'{ROOT / 'data/coco128/images'}', '--repeats', '1', '--out', r'{tmp_path / 'i.json'}', "
             "'--no-progress']); "

@@ -10,7 +10,7 @@ import torch
 
 from bbadj.util import outputs
 from bbadj.checkpoint import save_atomic
-from bbadj.cli import main
+from bbadj.cli.main import main
 from bbadj.util.errors import OutputError
 from conftest import COCO128
 

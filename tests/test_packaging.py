@@ -41,7 +41,7 @@ def test_torch_is_a_range_and_ci_pins_it():
 
 def test_console_script_and_make_targets():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["scripts"]["bbadj"] == "bbadj.cli:main"
+    assert project["scripts"]["bbadj"] == "bbadj.cli.main:main"
     make = (ROOT / "Makefile").read_text()
     for target in ("setup:", "test:", "repro:", "lab:", "coco:"):
         assert re.search(rf"^{target}", make, re.M), target

@@ -25,7 +25,7 @@ def materialise(preset: Path, tmp_path: Path) -> Path:
     """params.yaml with the preset applied the way `bbadj exp-run` has DVC apply it."""
     from dvc.utils.hydra import apply_overrides
 
-    from bbadj.study.presets import exp_run_command
+    from bbadj.cli.presets import exp_run_command
 
     out = tmp_path / "params.yaml"
     tmp_path.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bbadj.cli import build_parser
+from bbadj.cli.main import build_parser
 from bbadj.study.report.report import README_BLOCK
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +65,7 @@ def test_every_bbadj_command_shown_exists():
         assert shown <= commands, f"{page.name} shows `bbadj {sorted(shown - commands)}`, not a bbadj command"
         for cmd in shown:
             with pytest.raises(SystemExit) as e:  # argparse prints the help and exits 0
-                from bbadj.cli import main
+                from bbadj.cli.main import main
 
                 main([cmd, "--help"])
             assert e.value.code == 0, f"bbadj {cmd} --help"

@@ -1,4 +1,4 @@
-"""`bbadj show`: the study's runs side by side (bbadj/study/show.py), on `dvc exp show --json`'s
+"""`bbadj show`: the study's runs side by side (bbadj/cli/show.py), on `dvc exp show --json`'s
 output and on a tiny DVC repository with a real experiment."""
 import json
 import os
@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bbadj.cli import main
+from bbadj.cli.main import main
 from bbadj.metrics import METRIC_SHORT
-from bbadj.study.show import runs_from_exp_show, show, table
+from bbadj.cli.show import runs_from_exp_show, show, table
 
 BIN = Path(sys.executable).parent
 
@@ -105,7 +105,7 @@ def test_without_dvc_the_workspace_alone(tmp_path, monkeypatch, capsys):
     (tmp_path / "reports" / "metrics" / "l4" / "coco128.json").write_text(json.dumps(metrics(83.9)["data"]))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PATH", str(tmp_path))  # no dvc, no git
-    monkeypatch.setattr("bbadj.study.show.dvc_command", lambda: str(tmp_path / "dvc"))
+    monkeypatch.setattr("bbadj.cli.show.dvc_command", lambda: str(tmp_path / "dvc"))
     assert main(["show", "--width", "100"]) == 0
     out = capsys.readouterr().out
     assert ["l4", "83.9"] in [ln.split() for ln in out.splitlines()]

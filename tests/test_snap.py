@@ -10,7 +10,7 @@ from conftest import COCO128, COCO128_IMAGES
 
 import bbadj
 from bbadj.box_ops import clip_to_image, xywh_to_xyxy, xyxy_to_xywh
-from bbadj.cli import main
+from bbadj.cli.main import main
 from bbadj.config import Config
 from bbadj.data.dataset import draw_eval_jitter, load_boxes
 from bbadj.metrics import box_metrics

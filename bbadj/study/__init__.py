@@ -9,8 +9,7 @@ One module per step, so that a DVC stage depends only on the code it runs:
 - ``train_stage``: the train stage, and the training curves it logs (dvclive);
 - ``evaluate_stage``: the evaluate stage, the per-box CSV and the metric files it writes;
 - ``provenance``: each stage's device, torch version and duration (``run.json``), the report's header;
-- ``report/``: the report stage's package, which reads back what the other stages wrote;
-- ``show``: ``bbadj show``, the runs side by side; ``presets``: ``bbadj exp-run``.
+- ``report/``: the report stage's package, which reads back what the other stages wrote.
 
 The notebooks hold narrative, plots and calls into these; the logic lives here.
 """

@@ -18,7 +18,7 @@ from typing import Iterable
 PARTS = ("config", "data", "code", "weights")
 # the package's modules that do not change what training computes: the study, the benchmarks, the
 # command line (a change there never makes a run's checkpoint stale)
-_NOT_TRAINING = ("study", "bench", "cli.py", "args.py", "__main__.py")
+_NOT_TRAINING = ("study", "bench", "cli", "args.py", "__main__.py")
 
 
 def comparable_config(cfg: dict) -> dict:

@@ -8,12 +8,12 @@ import re
 import sys
 from pathlib import Path
 
-from .args import add_config_args, config_from_args
-from .params import PARAMS
+from ..args import add_config_args, config_from_args
+from ..params import PARAMS
 
 
 def cmd_synth(args) -> int:
-    from .data.synth import make_synthetic
+    from ..data.synth import make_synthetic
 
     summary = make_synthetic(args.out, args.images, args.seed)
     print(json.dumps(summary))
@@ -21,14 +21,14 @@ def cmd_synth(args) -> int:
 
 
 def cmd_split(args) -> int:
-    from .data.split import write_split
+    from ..data.split import write_split
 
     print(json.dumps(write_split(args.annotations, args.train_out, args.val_out, args.every, args.offset)))
     return 0
 
 
 def cmd_train(args) -> int:
-    from .engine import train
+    from ..engine import train
 
     if not args.out and not args.experiment:
         raise SystemExit("bbadj train: give --out (or --experiment, which trains into <runs-dir>/<experiment>)")
@@ -41,11 +41,11 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .checkpoint import load_model
-    from .data.dataset import load_boxes
-    from .util.device import resolve_device
-    from .evaluate import evaluate
-    from .util.outputs import write_json
+    from ..checkpoint import load_model
+    from ..data.dataset import load_boxes
+    from ..util.device import resolve_device
+    from ..evaluate import evaluate
+    from ..util.outputs import write_json
 
     _check_detection_args(args)
     cfg, model = config_from_args(args), None
@@ -81,7 +81,7 @@ def _check_detection_args(args) -> None:
 def _evaluate_detections(args, coco, cfg, model) -> dict:
     """`bbadj evaluate --detections`: the detector's matched boxes, and (without --identity) the
     model's adjustment of them."""
-    from . import detections
+    from .. import detections
 
     return detections.evaluate_detections(
         args.detections, coco, cfg, model,
@@ -92,9 +92,9 @@ def _evaluate_detections(args, coco, cfg, model) -> dict:
 
 
 def cmd_adjust(args) -> int:
-    from .checkpoint import load_model
-    from .util.device import resolve_device
-    from .snap.adjust import adjust
+    from ..checkpoint import load_model
+    from ..util.device import resolve_device
+    from ..snap.adjust import adjust
 
     model = load_model(args.checkpoint, resolve_device(args.device))
     boxes = []
@@ -106,7 +106,7 @@ def cmd_adjust(args) -> int:
         if len(boxes[-1]) != 4:
             raise SystemExit(f"--box expects 4 numbers x0,y0,x1,y1, got {text!r}")
     out = adjust(args.image, boxes, model, buffer_ratio=args.buffer_ratio, decoding=args.decoding)
-    from .box_ops import EDGES
+    from ..box_ops import EDGES
 
     result = [{"box": [round(v, 3) for v in b.tolist()],
                "confidence": {e: round(float(c), 4) for e, c in zip(EDGES, conf)},
@@ -117,9 +117,9 @@ def cmd_adjust(args) -> int:
 
 
 def cmd_snap(args) -> int:
-    from .checkpoint import load_model
-    from .util.device import resolve_device
-    from .snap.file import SnapSettings, describe, snap_file
+    from ..checkpoint import load_model
+    from ..util.device import resolve_device
+    from ..snap.file import SnapSettings, describe, snap_file
 
     settings = SnapSettings(max_err_px=args.max_err_px, buffer_ratio=args.buffer_ratio,
                             min_box_size=args.min_box_size, batch_size=args.batch_size,
@@ -136,7 +136,7 @@ def cmd_exp_run(args) -> int:
     import shlex
     import subprocess
 
-    from .study.presets import exp_run_command
+    from .presets import exp_run_command
 
     cmd = exp_run_command(args.preset, args.name, args.set_params, args.params or PARAMS) + args.dvc_args
     print(shlex.join(cmd), flush=True)
@@ -144,7 +144,7 @@ def cmd_exp_run(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from .study.show import show
+    from .show import show
 
     try:
         print(show(args.params or PARAMS, metric=args.metric, eval_set=args.set, width=args.width))
@@ -156,7 +156,7 @@ def cmd_show(args) -> int:
 def cmd_stage(args) -> int:
     from papermill.exceptions import PapermillExecutionError
 
-    from .study.stage import run_stage
+    from ..study.stage import run_stage
 
     try:
         run_stage(args.stage, args.row, html=args.html)
@@ -167,7 +167,7 @@ def cmd_stage(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import main as bench_main
+    from ..bench import main as bench_main
 
     return bench_main(args.bench_args)
 
@@ -175,7 +175,13 @@ def cmd_bench(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bbadj", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    for add_commands in (_add_data_commands, _add_train_command, _add_evaluate_command, _add_snap_commands,
+                         _add_study_commands):
+        add_commands(sub)
+    return parser
 
+
+def _add_data_commands(sub) -> None:
     p = sub.add_parser("synth", help="write the synthetic COCO-format dataset")
     p.add_argument("--out", required=True)
     p.add_argument("--images", type=int, required=True)
@@ -190,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--offset", type=int, default=0, help="position of the first val image (default: 0)")
     p.set_defaults(func=cmd_split)
 
+
+def _add_train_command(sub) -> None:
     p = sub.add_parser("train", help="train a model; rerunning the same command resumes from the last checkpoint")
     add_config_args(p)
     p.add_argument("--experiment", help="train this experiment of the study's params (experiments or finetune)")
@@ -202,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)
 
+
+def _add_evaluate_command(sub) -> None:
     p = sub.add_parser("evaluate", help="score a checkpoint, or the jittered boxes (--identity), with the paper's "
                                          "metrics; --detections: a detector's boxes instead")
     add_config_args(p)
@@ -228,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
+
+def _add_snap_commands(sub) -> None:
     p = sub.add_parser("adjust", help="snap rough boxes on one image; prints JSON")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--image", required=True)
@@ -260,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_snap)
 
+
+def _add_study_commands(sub) -> None:
     p = sub.add_parser("exp-run", help="run a preset (params/*.yaml) beside params.yaml as a DVC experiment",
                        epilog="Arguments after -- go to dvc exp run, e.g. `bbadj exp-run params/paper-coco.yaml -- --queue`.")
     p.add_argument("preset", help="a preset file, e.g. params/paper-coco.yaml")
@@ -289,7 +303,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", add_help=False, help="measured benchmarks: crops, train-step, adjust-latency, evaluate, snap")
     p.add_argument("bench_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_bench)
-    return parser
 
 
 def _box_values(argv: list[str]) -> list[str]:
@@ -318,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     if passed and args.command != "exp-run":
         parser.error(f"unrecognized arguments after --: {' '.join(passed)}")
     args.dvc_args = passed
-    from .util.errors import BbadjError
+    from ..util.errors import BbadjError
 
     try:
         return args.func(args)
