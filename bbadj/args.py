@@ -1,5 +1,5 @@
 """The command-line options every command that reads a configuration shares (``bbadj`` and
-``bbadj bench``): --params, --set, and the study's --experiment. Not in ``cli/``: the benchmarks
+``bbadj bench``): --params, --set, and the study's --row. Not in ``cli/``: the benchmarks
 import it, and ``bbadj bench`` is reached from the command line (tests/test_layering.py)."""
 from __future__ import annotations
 
@@ -12,18 +12,18 @@ from .params import PARAMS, Params
 
 def config_from_args(args) -> Config:
     """--params (the file given, which must exist; without it, params.yaml if present, else the
-    code defaults), or with --experiment that row of the study; then --set."""
+    code defaults), or with --row that row of the study; then --set."""
     path = args.params
     if path is None and Path(PARAMS).exists():
         path = PARAMS
-    experiment = getattr(args, "experiment", None)
-    if path is None and experiment:
-        raise FileNotFoundError(f"--experiment {experiment} needs the study's params file ({PARAMS} here, or --params)")
+    row = getattr(args, "row", None)
+    if path is None and row:
+        raise FileNotFoundError(f"--row {row} needs the study's params file ({PARAMS} here, or --params)")
     if path is None:
         cfg = Config()
     else:
         params = Params.load(path, runs_dir=getattr(args, "runs_dir", "runs"))
-        cfg = params[experiment].config if experiment else params.base
+        cfg = params[row].config if row else params.base
     return cfg.with_overrides(parse_set(args.set))
 
 

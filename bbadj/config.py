@@ -234,7 +234,7 @@ class Config:
         return _build(cls, d or {}, "config")
 
     def with_overrides(self, overrides: dict[str, Any] | None) -> "Config":
-        """A new Config with a nested dict (e.g. one experiment's entry in params.yaml) merged in."""
+        """A new Config with a nested dict (e.g. one row's entry in params.yaml) merged in."""
         return Config.from_dict(deep_merge(self.to_dict(), overrides or {}))
 
 

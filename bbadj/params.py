@@ -4,10 +4,10 @@ resolved to its own ``Config``, the baselines' settings and the report's.
 The file holds the base sections (data/model/train/eval, ``bbadj/config.py``), three groups of
 rows, each ``name -> overrides`` of the base sections:
 
-- ``experiments``: trained once into ``runs/<name>/`` (``{}``: the default variant);
-- ``finetune``: ``{from: <experiment>, ...}``, trained starting from that experiment's model, with
+- ``rows``: trained once into ``runs/<name>/`` (``{}``: the default row);
+- ``finetune``: ``{from: <row>, ...}``, trained starting from that row's model, with
   its overrides and its own on top;
-- ``eval_only``: ``{from: <experiment>, eval: ..., data: {buffer_ratio: ...}}``, that experiment's
+- ``eval_only``: ``{from: <row>, eval: ..., data: {buffer_ratio: ...}}``, that row's
   model scored with other evaluation settings, never trained;
 
 and ``grabcut`` (the classical baseline, ``bbadj/grabcut.py``) and ``study`` (the report's
@@ -30,7 +30,7 @@ PARAMS = "params.yaml"
 IDENTITY = "identity"  # the jittered boxes as they are: no model
 GRABCUT = "grabcut"  # OpenCV's GrabCut from the enlarged jittered box: a classical baseline, no training
 BASELINES = (IDENTITY, GRABCUT)
-GROUPS = ("experiments", "finetune", "eval_only")
+GROUPS = ("rows", "finetune", "eval_only")
 NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
 # what an eval-only row may change: anything else changes the model and needs training
 EVAL_ONLY_KEYS = {"eval": None, "data": {"buffer_ratio", "jitter", "num_workers"}}
@@ -41,7 +41,7 @@ _OTHER_SECTIONS = {GRABCUT, "study", *GROUPS}
 class ReportConfig:
     """The ``study`` section: how the report compares rows."""
 
-    baseline: str = ""  # the default variant, the parent of the ablation rows ("": the first experiment)
+    baseline: str = ""  # the default row, the parent of the ablation rows ("": the first of `rows`)
     bootstrap: int = 1000  # resamples of the boxes for the 95% intervals
     bootstrap_seed: int = 0
     gallery: int = 8  # examples drawn in the gallery, half of them the worst cases
@@ -64,14 +64,14 @@ class Row:
     """One row of the study: its group, its full configuration, and where its model comes from."""
 
     name: str
-    group: str  # baseline | experiments | finetune | eval_only
+    group: str  # baseline | rows | finetune | eval_only
     config: Config
     model_of: str | None = None  # the trained row whose model it is scored with (itself, if trained)
     starts_from: str | None = None  # finetune: the row whose model it starts from
 
     @property
     def trained(self) -> bool:
-        return self.group in ("experiments", "finetune")
+        return self.group in ("rows", "finetune")
 
 
 @dataclass
@@ -80,7 +80,7 @@ class Params:
 
     path: Path
     base: Config
-    rows: dict[str, Row]  # identity, grabcut, then experiments, finetune, eval_only in file order
+    rows: dict[str, Row]  # identity, grabcut, then rows, finetune, eval_only in file order
     grabcut: GrabCutConfig
     report: ReportConfig
     raw: dict = field(repr=False)  # the parsed file: DVC's own view, for presets
@@ -110,15 +110,15 @@ class Params:
                     rows[name] = _row(raw, name, group, base, Path(runs_dir))
             grabcut = build_dataclass(GrabCutConfig, raw.get(GRABCUT), GRABCUT)
             report = build_dataclass(ReportConfig, raw.get("study"), "study")
-            report.baseline = report.baseline or next(iter(raw.get("experiments") or {}), "")
+            report.baseline = report.baseline or next(iter(raw.get("rows") or {}), "")
         except (KeyError, TypeError, ValueError) as e:
             raise ConfigError(f"{path}: {e}") from e
         return cls(path, base, rows, grabcut, report, raw)
 
     def names(self, which: str = "all") -> list[str]:
-        """Row names in file order: ``experiments``, ``finetune``, ``trained`` (both), ``eval_only``,
+        """Row names in file order: ``rows``, ``finetune``, ``trained`` (both), ``eval_only``,
         ``models`` (every row with a model), ``baselines``, or ``all`` (baselines first)."""
-        groups = {"trained": ("experiments", "finetune"), "models": GROUPS, "baselines": ("baseline",),
+        groups = {"trained": ("rows", "finetune"), "models": GROUPS, "baselines": ("baseline",),
                   "all": ("baseline", *GROUPS), **{g: (g,) for g in GROUPS}}
         if which not in groups:
             raise ValueError(f"which must be one of {sorted(groups)}, got {which!r}")
@@ -182,7 +182,7 @@ def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
 
 def _row(raw: dict, name: str, group: str, base: Config, runs_dir: Path) -> Row:
     over, origin = _overrides(raw, name)
-    if group == "experiments":
+    if group == "rows":
         return Row(name, group, base.with_overrides(over), model_of=name)
     if group == "finetune":
         over = deep_merge(over, {"model": {"init_from": str(runs_dir / origin / "model.pt")}})
@@ -193,9 +193,9 @@ def _row(raw: dict, name: str, group: str, base: Config, runs_dir: Path) -> Row:
 def _overrides(raw: dict, name: str) -> tuple[dict, str | None]:
     """Row ``name``'s overrides of the base sections (a finetune or eval_only row inherits those of
     its ``from``), and its ``from``."""
-    exps = raw.get("experiments") or {}
-    if name in exps:
-        return dict(exps[name] or {}), None
+    rows = raw.get("rows") or {}
+    if name in rows:
+        return dict(rows[name] or {}), None
     for group in ("finetune", "eval_only"):
         entry = (raw.get(group) or {}).get(name)
         if entry is not None:
@@ -219,11 +219,11 @@ def _validate(raw: dict, path: Path) -> None:
             if over is not None and not isinstance(over, dict):
                 raise ConfigError(f"{path}: {g}.{name} must be a mapping of overrides, got {over!r}")
             seen[name] = g
-    exps = groups["experiments"]
+    rows = groups["rows"]
     for g in ("finetune", "eval_only"):
         for name, over in groups[g].items():
-            if (over or {}).get("from") not in exps:
-                raise ConfigError(f"{path}: {g}.{name}.from must name one of experiments {sorted(exps)} "
+            if (over or {}).get("from") not in rows:
+                raise ConfigError(f"{path}: {g}.{name}.from must name one of rows {sorted(rows)} "
                                  f"(the model it {'starts from' if g == 'finetune' else 'evaluates'}), "
                                  f"got {(over or {}).get('from')!r}")
     for name, over in groups["eval_only"].items():
@@ -232,11 +232,11 @@ def _validate(raw: dict, path: Path) -> None:
                 continue
             if section not in EVAL_ONLY_KEYS:
                 raise ConfigError(f"{path}: eval_only.{name} changes {section}.*, which needs training; "
-                                 f"make it an entry of `experiments`")
+                                 f"make it an entry of `rows`")
             allowed = EVAL_ONLY_KEYS[section]
             if allowed is not None and set(value or {}) - allowed:
                 raise ConfigError(f"{path}: eval_only.{name} may change only {sorted(allowed)} in {section}, "
                                  f"not {sorted(set(value) - allowed)}: those need training")
     baseline = (raw.get("study") or {}).get("baseline")
-    if baseline and baseline not in exps:
-        raise ConfigError(f"{path}: study.baseline must name one of experiments {sorted(exps)}, got {baseline!r}")
+    if baseline and baseline not in rows:
+        raise ConfigError(f"{path}: study.baseline must name one of rows {sorted(rows)}, got {baseline!r}")

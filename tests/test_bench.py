@@ -172,15 +172,15 @@ def test_repeat_to_boxes_is_exact(tiny):
     assert big.images[-1].path == coco.images[k % len(coco.images)].path
 
 
-def test_train_step_experiment(tiny, tmp_path):
-    """--experiment NAME: the base sections of --params plus that experiment's overrides."""
+def test_train_step_row(tiny, tmp_path):
+    """--row NAME: the base sections of --params plus that row's overrides."""
     pytest.importorskip("bbadj.study")
     ann, images = tiny
     params = tmp_path / "p.yaml"
     params.write_text(json.dumps({"data": {"crop_size": 32}, "model": {"hidden": 16},
                                   "train": {"batch_size": 4, "device": "cpu"},
-                                  "experiments": {"base": {}, "mean34": {"model": {"fusion": "l34_mean"}}}}))
-    r = run(["bench", "train-step", "--params", str(params), "--experiment", "mean34", "--annotations", str(ann),
+                                  "rows": {"base": {}, "mean34": {"model": {"fusion": "l34_mean"}}}}))
+    r = run(["bench", "train-step", "--params", str(params), "--row", "mean34", "--annotations", str(ann),
              "--images", str(images), "--steps", "1", "--warmup", "1", "--threads", "1", "--no-progress"],
             tmp_path / "train.json")
     assert (r["fusion"], r["crop_size"], r["batch_size"]) == ("l34_mean", 32, 4)

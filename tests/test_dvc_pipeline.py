@@ -3,7 +3,7 @@
 The copy is what a fresh clone would hold (git's tracked and untracked-but-not-ignored files,
 so uncommitted work is tested too), made into its own git + DVC repository. Checks: `dvc repro`
 runs every stage and writes the metrics, `dvc metrics show` reads them, a second `dvc repro`
-reruns nothing, and changing one experiment's parameter makes only that experiment's stages and
+reruns nothing, and changing one row's parameter makes only that row's stages and
 the report stale.
 """
 import json
@@ -87,7 +87,7 @@ def test_dvc_repro_end_to_end(tmp_path, env):
     repo = tmp_path / "repo"
     repo.mkdir()
     p = tiny(yaml.safe_load((ROOT / "params.yaml").read_text()))
-    p["experiments"] = {"l4": {}, "l4_seed1": {"train": {"seed": 1}}, "l4_linear": {"model": {"decoder": "linear"}}}
+    p["rows"] = {"l4": {}, "l4_seed1": {"train": {"seed": 1}}, "l4_linear": {"model": {"decoder": "linear"}}}
     p["finetune"] = {"l4_ft": {"from": "l4", "train": {"lr": 5.0e-4}}}
     p["eval_only"] = {"l4_argmax": {"from": "l4", "eval": {"decoding": "argmax"}}}
     init_repo(repo, env, p)
@@ -113,14 +113,14 @@ def test_dvc_repro_end_to_end(tmp_path, env):
     again = run(["dvc", "repro"], repo, env)
     assert "Running stage" not in again and "up to date" in again
 
-    p["experiments"]["l4_linear"]["model"]["hidden"] = 16
+    p["rows"]["l4_linear"]["model"]["hidden"] = 16
     (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     assert set(json.loads(run(["dvc", "status", "--json"], repo, env))) == {"train@l4_linear", "evaluate@l4_linear", "report"}
 
     # the model a finetune row starts from is its dependency: retraining l4 reruns it
     run(["git", "checkout", "params.yaml"], repo, env)
     p2 = yaml.safe_load((repo / "params.yaml").read_text())
-    p2["experiments"]["l4"] = {"train": {"lr": 2e-3}}
+    p2["rows"]["l4"] = {"train": {"lr": 2e-3}}
     (repo / "params.yaml").write_text(yaml.safe_dump(p2, sort_keys=False))
     stale = set(json.loads(run(["dvc", "status", "--json"], repo, env)))
     assert {"train@l4", "finetune@l4_ft", "evaluate_finetune@l4_ft", "evaluate_only@l4_argmax", "report"} <= stale
@@ -148,7 +148,7 @@ def test_dvc_repro_end_to_end(tmp_path, env):
 
     # a bad key stops the stage before it deletes anything (the outputs persist until replaced)
     p3 = yaml.safe_load((repo / "params.yaml").read_text())
-    p3["experiments"]["l4_linear"]["train"] = {"lrr": 1}
+    p3["rows"]["l4_linear"]["train"] = {"lrr": 1}
     (repo / "params.yaml").write_text(yaml.safe_dump(p3, sort_keys=False))
     proc = subprocess.run(["dvc", "repro", "train@l4_linear"], cwd=repo, env=env, capture_output=True, text=True)
     assert proc.returncode != 0 and "lrr" in proc.stdout + proc.stderr
@@ -159,7 +159,7 @@ def test_dvc_repro_end_to_end(tmp_path, env):
 @pytest.mark.slow
 def test_coco128_preset_runs_the_paper_path_on_real_data(tmp_path, env):
     """params/coco128.yaml (the paper's recipe on the in-repository photographs), run the
-    documented way (`bbadj exp-run`) with tiny CPU settings: every experiment trains on coco128's
+    documented way (`bbadj exp-run`) with tiny CPU settings: every row trains on coco128's
     train split and is scored on its val split, and the report never calls it synthetic."""
     repo = tmp_path / "repo"
     repo.mkdir()
@@ -171,9 +171,9 @@ def test_coco128_preset_runs_the_paper_path_on_real_data(tmp_path, env):
     assert "Running stage 'report'" in out
     applied = yaml.safe_load((repo / "params.yaml").read_text())  # dvc exp run leaves the run in the workspace
     assert applied["data"]["train_annotations"] == "data/coco128/annotations/train.json"
-    names = list(applied["experiments"]) + list(applied["eval_only"]) + ["identity", "grabcut"]
-    assert not applied["finetune"] and "buffer_1p1" not in applied["experiments"]
-    assert len(applied["experiments"]) >= 5 and applied["data"]["buffer_ratio"] == 1.1
+    names = list(applied["rows"]) + list(applied["eval_only"]) + ["identity", "grabcut"]
+    assert not applied["finetune"] and "buffer_1p1" not in applied["rows"]
+    assert len(applied["rows"]) >= 5 and applied["data"]["buffer_ratio"] == 1.1
     for name in names:
         assert json.loads((repo / "reports" / "metrics" / name / "coco128.json").read_text())["miou"] > 0, name
     html = (repo / "reports" / "report.html").read_text()

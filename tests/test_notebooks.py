@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 
 
-def tiny_params(root: Path, experiments: dict, eval_only: dict) -> dict:
+def tiny_params(root: Path, rows: dict, eval_only: dict) -> dict:
     """The repo's params.yaml with data under ``root`` and a few-step recipe."""
     p = yaml.safe_load((ROOT / "params.yaml").read_text())
     p["data"].update(train_annotations=str(root / "train" / "annotations.json"),
@@ -34,7 +34,7 @@ def tiny_params(root: Path, experiments: dict, eval_only: dict) -> dict:
     p["train"].update(batch_size=8, max_steps=3, warmup_steps=1, log_every=1, checkpoint_every=2, device="cpu")
     p["eval"].update(repeats=2, device="cpu",
                      sets={"synth": {"annotations": str(root / "val" / "annotations.json"), "images": str(root / "val" / "images")}})
-    p["experiments"], p["eval_only"], p["finetune"] = experiments, eval_only, {}
+    p["rows"], p["eval_only"], p["finetune"] = rows, eval_only, {}
     p["study"].update(bootstrap=50, gallery=4)
     return p
 
@@ -64,11 +64,11 @@ def test_notebooks_run_under_nbval(tiny_synth, tmp_path):
     (ws / "data").mkdir()
     (ws / "data" / "coco128").symlink_to(ROOT / "data" / "coco128", target_is_directory=True)  # its photographs
     runs = [("snap", "snap-untrained", {}),
-            ("train", "train-l4", {"experiment": "l4"}),
-            ("evaluate", "evaluate-identity", {"experiment": "identity"}),
-            ("evaluate", "evaluate-grabcut", {"experiment": "grabcut"}),
-            ("evaluate", "evaluate-l4", {"experiment": "l4"}),
-            ("evaluate", "evaluate-l4_argmax", {"experiment": "l4_argmax"}),
+            ("train", "train-l4", {"row": "l4"}),
+            ("evaluate", "evaluate-identity", {"row": "identity"}),
+            ("evaluate", "evaluate-grabcut", {"row": "grabcut"}),
+            ("evaluate", "evaluate-l4", {"row": "l4"}),
+            ("evaluate", "evaluate-l4_argmax", {"row": "l4_argmax"}),
             ("snap", "snap-l4", {}),
             ("report", "report", {"n_boot": 50})]
     (ws / "notebooks").mkdir()

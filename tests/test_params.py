@@ -14,9 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params.yaml"
 
 
-def write_params(path: Path, experiments, eval_only=None, finetune=None, **sections) -> Path:
-    p = {**sections, "experiments": experiments, "finetune": finetune or {}, "eval_only": eval_only or {},
-         "study": {"baseline": next(iter(experiments)), "bootstrap": 200, "bootstrap_seed": 0}}
+def write_params(path: Path, rows, eval_only=None, finetune=None, **sections) -> Path:
+    p = {**sections, "rows": rows, "finetune": finetune or {}, "eval_only": eval_only or {},
+         "study": {"baseline": next(iter(rows)), "bootstrap": 200, "bootstrap_seed": 0}}
     path.write_text(yaml.safe_dump(p))
     return path
 
@@ -53,7 +53,7 @@ def test_the_default_study_is_on_real_photographs():
 
 def test_each_ablation_changes_one_setting_of_the_default():
     """The mission's questions (scale, decoder, buffer ratio) and pretrained vs scratch, each a row
-    that differs from the default variant in one setting, judged against three runs of the default
+    that differs from the default row in one setting, judged against three runs of the default
     (other seeds, one of them on one thread: a rerun changes only stats.RERUN_KEYS)."""
     params = Params.load(PARAMS)
     base = params.report.baseline
@@ -122,8 +122,8 @@ def test_params_validation(tmp_path, exps, eval_only, match):
 
 
 @pytest.mark.parametrize("finetune,match", [
-    ({"t": {"from": "nope"}}, "finetune.t.from must name one of experiments"),
-    ({"a": {"from": "a"}}, "both in experiments and in finetune"),
+    ({"t": {"from": "nope"}}, "finetune.t.from must name one of rows"),
+    ({"a": {"from": "a"}}, "both in rows and in finetune"),
 ])
 def test_finetune_validation(tmp_path, finetune, match):
     with pytest.raises(ValueError, match=match):
@@ -167,7 +167,7 @@ def test_paper_preset(tmp_path):
         (64, 1e-4, "adam", 5.0, 0)
     assert cfg.data.train_annotations == "data/coco/annotations/instances_train2017.json"
     assert list(cfg.eval.sets) == ["coco128", "coco_val2017"] and "val2017" in cfg.eval.set_paths("coco_val2017")[1]
-    assert params.names("trained") == params.names("experiments")  # the ablations of params.yaml, at paper scale
+    assert params.names("trained") == params.names("rows")  # the ablations of params.yaml, at paper scale
 
 
 def test_coco128_preset_is_the_paper_recipe_on_real_coco128(tmp_path):
@@ -188,13 +188,13 @@ def test_dvc_yaml_params_exist_in_params_yaml():
                 assert p == {"params.yaml": None}, p  # all of params.yaml
                 continue
             if "${" in p:
-                assert p.startswith(("experiments.", "eval_only.", "finetune.")), p
+                assert p.startswith(("rows.", "eval_only.", "finetune.")), p
                 continue
             node = params
             for part in p.split("."):
                 assert isinstance(node, dict) and part in node, f"{name}: param {p} not in params.yaml"
                 node = node[part]
-    assert stages["train"]["foreach"] == stages["evaluate"]["foreach"] == "${experiments}"
+    assert stages["train"]["foreach"] == stages["evaluate"]["foreach"] == "${rows}"
     assert stages["evaluate_only"]["foreach"] == "${eval_only}"
     assert stages["finetune"]["foreach"] == stages["evaluate_finetune"]["foreach"] == "${finetune}"
     assert stages["baseline"]["foreach"] == list(BASELINES)
@@ -230,7 +230,7 @@ def test_preflight_says_what_is_missing(tmp_path):
     with pytest.raises(preflight.StudyError, match="data/coco/val2017"):
         preflight.preflight(cfg, "val", device="cpu")
     gone = cfg.with_overrides({"model": {"init_from": str(tmp_path / "runs/x/model.pt")}})
-    with pytest.raises(preflight.StudyError, match="runs/x/model.pt: train that experiment first"):
+    with pytest.raises(preflight.StudyError, match="runs/x/model.pt: train that row first"):
         preflight.preflight(gone, "train", device="cpu")
     import torch
 

@@ -45,7 +45,7 @@ def doc(n_exps: int = 1) -> list:
 @pytest.fixture
 def params(tmp_path):
     p = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
-    p["experiments"] = {"l4": {}, "fpn": {"model": {"fusion": "fpn"}}}
+    p["rows"] = {"l4": {}, "fpn": {"model": {"fusion": "fpn"}}}
     p["eval_only"] = {}
     p["train"]["lr"] = 0.001  # the DVC test's HEAD; its experiment sets 0.002
     path = tmp_path / "params.yaml"

@@ -14,9 +14,9 @@ PHOTO = COCO128_IMAGES / "000000000077.jpg"  # 500 x 375
 
 @pytest.fixture
 def study(tmp_path, checkpoint):
-    """params.yaml with a baseline and three experiments; two of them trained, and one stray run."""
+    """params.yaml with a baseline and three rows; two of them trained, and one stray run."""
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({
-        "experiments": {"alpha": {}, "beta": {}, "gamma": {}}, "study": {"baseline": "beta"}}))
+        "rows": {"alpha": {}, "beta": {}, "gamma": {}}, "study": {"baseline": "beta"}}))
     for name in ("alpha", "beta", "stray"):
         (tmp_path / "runs" / name).mkdir(parents=True)
         (tmp_path / "runs" / name / "model.pt").write_bytes(checkpoint.read_bytes())
@@ -32,7 +32,7 @@ def test_trained_models_baseline_first_then_the_params_order(study):
 
 
 def test_without_models_it_says_which_command_trains_them(tmp_path):
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"experiments": {"l4": {}}, "study": {"baseline": "l4"}}))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"rows": {"l4": {}}, "study": {"baseline": "l4"}}))
     assert snap_lab.trained_models(tmp_path / "params.yaml", tmp_path / "runs") == {}
     message = snap_lab.no_models_message(tmp_path / "params.yaml")
     assert "`dvc repro` (= `make repro`)" in message and "dvc repro train@l4" in message

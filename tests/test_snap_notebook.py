@@ -48,7 +48,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def workspace(tmp_path, snap_model):
-    """A copy of the study's layout: params.yaml, data/ (linked), the default variant's model in runs/."""
+    """A copy of the study's layout: params.yaml, data/ (linked), the default row's model in runs/."""
     ws = tmp_path / "ws"
     (ws / "notebooks").mkdir(parents=True)
     shutil.copy(ROOT / "params.yaml", ws / "params.yaml")

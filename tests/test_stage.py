@@ -27,7 +27,7 @@ def test_a_stage_hands_papermill_the_kernel_config(tmp_path, monkeypatch):
     def execute_notebook(notebook, partial, **kwargs):
         calls.append(kwargs)
         Path(partial).write_text("{}")
-        if kwargs["parameters"]["experiment"] == "broken":
+        if kwargs["parameters"]["row"] == "broken":
             raise RuntimeError("the notebook failed")
 
     monkeypatch.chdir(tmp_path)

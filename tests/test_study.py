@@ -74,7 +74,7 @@ def reports(tiny_synth, tmp_path_factory):
 def params(tmp_path, tiny_synth):
     p = {"eval": {"sets": {"tiny": {"annotations": str(tiny_synth / "val" / "annotations.json"),
                                     "images": str(tiny_synth / "val" / "images")}}},
-         "experiments": {"perfect": {}, "perfect_seed1": {"train": {"seed": 1}}, "perfect_threads1": {"train": {"threads": 1}},
+         "rows": {"perfect": {}, "perfect_seed1": {"train": {"seed": 1}}, "perfect_threads1": {"train": {"threads": 1}},
                          "worse": {"model": {"fusion": "fpn"}}, "solo": {"data": {"train_annotations": "x.json"},
                                                                         "model": {"decoder": "linear"}},
                          "missing_one": {"model": {"fusion": "l34_mean"}}},
@@ -273,7 +273,7 @@ def test_the_report_renders_from_a_reports_folder(reports, params, tmp_path):
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("rest\n")
     assert (root / "headline.md").read_text().strip() in text
-    assert (root / "summary.md").exists() and (root / "plots" / "loss.csv").read_text().startswith("step,loss,experiment")
+    assert (root / "summary.md").exists() and (root / "plots" / "loss.csv").read_text().startswith("step,loss,row")
     assert any(n in r.rows_table().index for n in ("perfect", "solo"))
 
 

@@ -188,7 +188,7 @@ def cmd_train_step(args) -> int:
 
 def add_parser(sub) -> None:
     q = sub.add_parser("train-step", help="training images/s with real data loading vs data in memory")
-    q.add_argument("--experiment", help="a row of the study (its Config from bbadj.params.Params)")
+    q.add_argument("--row", help="a row of the study (its Config from bbadj.params.Params)")
     q.add_argument("--annotations", help="training annotations (default: data.train_annotations)")
     q.add_argument("--images", help="training images (default: data.train_images)")
     q.add_argument("--device", help="default: train.device")

@@ -30,9 +30,9 @@ def cmd_split(args) -> int:
 def cmd_train(args) -> int:
     from ..engine import train
 
-    if not args.out and not args.experiment:
-        raise SystemExit("bbadj train: give --out (or --experiment, which trains into <runs-dir>/<experiment>)")
-    out = args.out or str(Path(args.runs_dir) / args.experiment)
+    if not args.out and not args.row:
+        raise SystemExit("bbadj train: give --out (or --row, which trains into <runs-dir>/<row>)")
+    out = args.out or str(Path(args.runs_dir) / args.row)
     entry = train(config_from_args(args), out, resume=not args.restart,
                   other_run="restart" if args.restart_if_changed else "raise", progress=not args.no_progress)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one summary line, not one per rank
@@ -200,10 +200,10 @@ def _add_data_commands(sub) -> None:
 def _add_train_command(sub) -> None:
     p = sub.add_parser("train", help="train a model; rerunning the same command resumes from the last checkpoint")
     add_config_args(p)
-    p.add_argument("--experiment", help="train this experiment of the study's params (experiments or finetune)")
-    p.add_argument("--runs-dir", default="runs", help="with --experiment: where the study's runs live (default: runs)")
-    p.add_argument("--out", help="run directory (last.pt, model.pt, train_log.jsonl); default with --experiment: "
-                                 "<runs-dir>/<experiment>")
+    p.add_argument("--row", help="train this row of the study's params (rows or finetune)")
+    p.add_argument("--runs-dir", default="runs", help="with --row: where the study's runs live (default: runs)")
+    p.add_argument("--out", help="run directory (last.pt, model.pt, train_log.jsonl); default with --row: "
+                                 "<runs-dir>/<row>")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint and start over")
     p.add_argument("--restart-if-changed", action="store_true",
                    help="start over when the checkpoint is from another configuration (default: stop with an error)")

@@ -3,7 +3,7 @@ baseline as a DVC experiment (``bbadj exp-run params/paper-coco.yaml``), so that
 ``dvc exp show`` lists both and ``params.yaml`` is never overwritten.
 
 A preset's keys override the base key by key (a mapping merges into the base's mapping); a key
-set to ``null`` is removed (an experiment, an evaluation set). The overrides are DVC's own ``-S``
+set to ``null`` is removed (a row, an evaluation set). The overrides are DVC's own ``-S``
 syntax (Hydra's: ``++key=value`` sets, ``~key`` removes), so ``dvc exp run`` applies them itself.
 """
 from __future__ import annotations

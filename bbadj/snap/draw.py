@@ -1,4 +1,4 @@
-"""What the snap notebook shows of one rough box: for each variant, a close-up of the box with the
+"""What the snap notebook shows of one rough box: for each row, a close-up of the box with the
 snapped box drawn edge by edge, each edge coloured and labelled by the model's expected error in
 pixels (``err_px``) and its confidence, and the same numbers as a table."""
 from __future__ import annotations
@@ -31,7 +31,7 @@ def close_up_window(rough, width: int, height: int) -> tuple[float, float, float
 
 
 def render(image: Image.Image, rough, snaps: dict[str, dict], max_err_px: float) -> Image.Image:
-    """Close-ups side by side, one per variant of ``snaps`` (name -> ``{"box", "err_px",
+    """Close-ups side by side, one per row of ``snaps`` (name -> ``{"box", "err_px",
     "confidence"}``, boxes x0 y0 x1 y1 in image pixels): the rough box thin white, the snapped box's
     edges green within ``max_err_px`` and red beyond it, each labelled ``±err px (confidence)``."""
     win = close_up_window(rough, *image.size)
@@ -76,9 +76,9 @@ def verdict(snap: dict, max_err_px: float) -> str:
 
 
 def table_html(rough, snaps: dict[str, dict], max_err_px: float) -> str:
-    """One row per variant: the snapped box, then err_px and confidence per edge (the CSS class
-    ``bbadj-snap-table`` lets a browser test find it)."""
-    head = "".join(f"<th>{h}</th>" for h in ["variant", "verdict", "box x0, y0, x1, y1"]
+    """A line per row of the study: the snapped box, then err_px and confidence per edge (the CSS
+    class ``bbadj-snap-table`` lets a browser test find it)."""
+    head = "".join(f"<th>{h}</th>" for h in ["row", "verdict", "box x0, y0, x1, y1"]
                    + [f"±px {e}" for e in EDGES] + [f"conf {e}" for e in EDGES])
     rows = [f"<tr><td>rough</td><td></td><td>{_box(rough)}</td>" + "<td></td>" * 8 + "</tr>"]
     for name, s in snaps.items():

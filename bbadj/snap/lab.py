@@ -1,5 +1,5 @@
 """The snap notebook (notebooks/snap.ipynb): pick a photograph, draw rough boxes with
-jupyter-bbox-widget, see each chosen variant's snapped box with its per-edge expected error and
+jupyter-bbox-widget, see each chosen row's snapped box with its per-edge expected error and
 confidence, accept one or undo.
 
 ``trained_models`` finds the study's models; ``SnapSession`` (the image, decoded once, and the
@@ -21,13 +21,13 @@ MIN_SIDE = 2  # px: a click without a drag makes a box of 0 x 0; nothing to snap
 def no_models_message(params_path, runs_dir: str = "runs") -> str:
     baseline = Params.load(params_path).report.baseline
     return (f"No trained model in {runs_dir}/ yet. `dvc repro` (= `make repro`) trains the study's models into "
-            f"{runs_dir}/<name>/model.pt; `dvc repro train@{baseline}` trains the default variant ({baseline}) alone. "
+            f"{runs_dir}/<name>/model.pt; `dvc repro train@{baseline}` trains the default row ({baseline}) alone. "
             f"Or give any checkpoint: models = {{'mine': 'path/to/model.pt'}}.")
 
 
 def trained_models(params_path="params.yaml", runs_dir: str = "runs", names=None) -> dict[str, Path]:
     """name -> ``runs_dir/<name>/model.pt`` of every trained model (or of ``names``): the study's
-    default variant (``study.baseline``) first, then in ``params_path``'s order, then any other."""
+    default row (``study.baseline``) first, then in ``params_path``'s order, then any other."""
     params = Params.load(params_path)
     order = [params.report.baseline] + params.names("trained")
     found = {p.parent.name: p for p in sorted(Path(runs_dir).glob("*/model.pt"))}
@@ -119,7 +119,7 @@ class History:
 
 
 class SnapLab:
-    """The widgets: photo, variants, the drawing widget, the close-ups and table, accept and undo."""
+    """The widgets: photo, rows, the drawing widget, the close-ups and table, accept and undo."""
 
     def __init__(self, models: dict[str, str | Path], image: str | Path, photos=(), max_err_px: float = 3.0,
                  device: str = "cpu", chosen=None):
@@ -132,7 +132,7 @@ class SnapLab:
         options = list(dict.fromkeys([str(image)] + [str(p) for p in photos]))
         self.photo = w.Dropdown(options=options, value=str(image), description="photo",
                                 layout=w.Layout(width="60%"))
-        self.variants = w.SelectMultiple(options=names, value=tuple(chosen or names[:1]), description="variants",
+        self.rows = w.SelectMultiple(options=names, value=tuple(chosen or names[:1]), description="rows",
                                          rows=min(len(names), 6))
         self.draw = BBoxWidget(classes=["object"], hide_buttons=True)
         self.draw.add_class("bbadj-draw")
@@ -146,11 +146,11 @@ class SnapLab:
         self.status.add_class("bbadj-status")
 
         self.photo.observe(lambda _: self.set_image(self.photo.value), names="value")
-        self.variants.observe(lambda _: self.show(force=True), names="value")
+        self.rows.observe(lambda _: self.show(force=True), names="value")
         self.draw.observe(lambda _: self.show(), names=["bboxes", "selected_index"])
         self.accept_button.on_click(lambda _: self.accept())
         self.undo_button.on_click(lambda _: self.undo())
-        self.widget = w.VBox([w.HBox([self.photo]), self.variants, self.draw, self.status,
+        self.widget = w.VBox([w.HBox([self.photo]), self.rows, self.draw, self.status,
                               w.HBox([self.accept_as, self.accept_button, self.undo_button]),
                               w.HBox([self.preview]), self.table])
         self.widget.add_class("bbadj-lab")
@@ -164,7 +164,7 @@ class SnapLab:
         self.preview.value, self.table.value = b"", ""
 
     def show(self, force: bool = False) -> None:
-        """Snap the selected box (or the last drawn one) with every chosen variant and draw them."""
+        """Snap the selected box (or the last drawn one) with every chosen row and draw them."""
         boxes, sel = self.draw.bboxes, self.draw.selected_index
         if not boxes:
             return
@@ -174,11 +174,11 @@ class SnapLab:
             self.status.value = f"Box {index + 1}: accepted from <b>{box['snapped_by']}</b> (Undo puts it back)."
             return
         rough = self.session.rough_box(box)
-        if rough is None or not self.variants.value:
+        if rough is None or not self.rows.value:
             return
         if not force and self.current and self.current[:2] == (index, rough):
             return
-        snaps = self.session.snap(rough, self.variants.value)
+        snaps = self.session.snap(rough, self.rows.value)
         self.current = (index, rough, snaps)
         sheet, buf = render(self.session.pil, rough, snaps, self.session.max_err_px), io.BytesIO()
         sheet.save(buf, format="png")
@@ -209,5 +209,5 @@ class SnapLab:
         self.status.value = "Undone: the rough box is back."
 
     def accepted(self) -> list[dict]:
-        """The boxes accepted so far: x, y, width, height (the snapped box), the variant and the rough box."""
+        """The boxes accepted so far: x, y, width, height (the snapped box), the row and the rough box."""
         return [b for b in self.draw.bboxes if b.get("snapped_by")]

@@ -43,7 +43,7 @@ def _hint(path: str) -> str:
     if "coco128" in p:
         return "data/coco128 is part of the repository: restore it with `git checkout -- data/coco128`"
     if "runs/" in p or p.endswith(".pt"):
-        return "train that experiment first (`dvc repro` trains it before this one)"
+        return "train that row first (`dvc repro` trains it before this one)"
     return ("MS COCO 2017 goes under data/coco/ (`make coco` downloads it; README, \"COCO 2017\"); "
             "or go back to the default study with `git checkout params.yaml`")
 

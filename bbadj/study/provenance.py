@@ -55,7 +55,7 @@ def header() -> dict:
 
 def run_table(names: list[str], train_dir: str | Path = "reports/train",
               per_box_dir: str | Path = "reports/per_box") -> Any:
-    """One row per stage that left a ``run.json``: the experiment, the stage (train | evaluate),
+    """One line per stage that left a ``run.json``: the row, the stage (train | evaluate),
     its device, torch version, start and minutes."""
     import pandas as pd
 

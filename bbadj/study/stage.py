@@ -48,7 +48,7 @@ def kernel_config(config=None):
 
 
 def run_stage(stage: str, row: str | None = None, html: str | None = None) -> Path:
-    """Run ``stage``'s notebook for ``row`` (``experiment`` parameter) into its executed copy; the
+    """Run ``stage``'s notebook for ``row`` (its ``row`` parameter) into its executed copy; the
     report also becomes ``html`` (inputs hidden). Returns the executed notebook's path."""
     import papermill
 
@@ -57,7 +57,7 @@ def run_stage(stage: str, row: str | None = None, html: str | None = None) -> Pa
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.stem + ".partial.ipynb")
     try:
-        papermill.execute_notebook(notebook, str(partial), parameters={"experiment": row} if row else {},
+        papermill.execute_notebook(notebook, str(partial), parameters={"row": row} if row else {},
                                    progress_bar=False, log_output=False, stdout_file=sys.stdout,
                                    stderr_file=sys.stderr, config=kernel_config())
     except BaseException:

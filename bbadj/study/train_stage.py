@@ -12,10 +12,10 @@ from .preflight import preflight
 
 def train_row(params: Params, name: str, runs_dir: str | Path = "runs", curves_dir: str | Path = "reports/train",
               progress: bool = False, echo: Callable[[str], None] | None = print) -> dict:
-    """Train row ``name`` (of ``experiments`` or ``finetune``) into ``runs_dir/name`` (resuming a
+    """Train row ``name`` (of ``rows`` or ``finetune``) into ``runs_dir/name`` (resuming a
     crashed run of the same inputs), then write its training curves with dvclive into
     ``curves_dir/name``, and the run's device and duration (``run.json``). With
-    ``train.nproc_per_node`` > 1 the training runs under torchrun (``bbadj train --experiment``),
+    ``train.nproc_per_node`` > 1 the training runs under torchrun (``bbadj train --row``),
     one process per device."""
     import time
 
@@ -25,7 +25,7 @@ def train_row(params: Params, name: str, runs_dir: str | Path = "runs", curves_d
 
     started = time.time()
     if name not in params.names("trained"):
-        raise KeyError(f"{name!r} is not a trained row (experiments or finetune) of {params.path}")
+        raise KeyError(f"{name!r} is not a trained row (rows or finetune) of {params.path}")
     cfg = params[name].config
     preflight(cfg, "train")
     run_dir = Path(runs_dir) / name
@@ -45,7 +45,7 @@ def train_row(params: Params, name: str, runs_dir: str | Path = "runs", curves_d
 
 
 def torchrun_command(name: str, params_path: str | Path, runs_dir: str | Path, nproc: int) -> list[str]:
-    """``torchrun --nproc_per_node N -m bbadj train --experiment NAME ...``. Single machine by
+    """``torchrun --nproc_per_node N -m bbadj train --row NAME ...``. Single machine by
     default (``--standalone``); with torchrun's own PET_NNODES/PET_NODE_RANK/PET_RDZV_ENDPOINT
     variables set, it joins a multi-machine run instead."""
     import os
@@ -54,7 +54,7 @@ def torchrun_command(name: str, params_path: str | Path, runs_dir: str | Path, n
     launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc)]
     if os.environ.get("PET_NNODES", "1") == "1":
         launch.append("--standalone")
-    return launch + ["-m", "bbadj", "train", "--params", str(params_path), "--experiment", name,
+    return launch + ["-m", "bbadj", "train", "--params", str(params_path), "--row", name,
                      "--runs-dir", str(runs_dir), "--no-progress", "--restart-if-changed"]
 
 

@@ -17,14 +17,14 @@ def read_curves(curves_dir: str | Path, names: list[str], metric: str = "loss"):
         p = Path(curves_dir) / name / "plots" / "metrics" / f"{metric}.tsv"
         if p.exists():
             f = pd.read_csv(p, sep="\t")
-            f["experiment"] = name
-            frames.append(f[["step", metric, "experiment"]])
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["step", metric, "experiment"])
+            f["row"] = name
+            frames.append(f[["step", metric, "row"]])
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["step", metric, "row"])
 
 
 def write_loss_table(curves_dir: str | Path, names: list[str], out: str | Path) -> None:
-    """Every experiment's loss curve in one long CSV (step, loss, experiment): what the top-level
-    plot of dvc.yaml overlays, one line per experiment (template ``.dvc/plots/by_experiment.json``)."""
+    """Every trained row's loss curve in one long CSV (step, loss, row): what the top-level plot of
+    dvc.yaml overlays, one line per row (template ``.dvc/plots/by_row.json``)."""
     from ...util.outputs import write_text
 
     write_text(out, read_curves(curves_dir, names, "loss").to_csv(index=False))
@@ -44,7 +44,7 @@ def plot_training_curves(params: Params, curves_dir, smooth: int = 5, only: list
     fig, axes = plt.subplots(1, len(kinds), figsize=(8 * len(kinds), 4), squeeze=False)
     for ax, (kind, members) in zip(axes[0], kinds.items()):
         for i, name in enumerate(members):
-            f = loss[loss.experiment == name]
+            f = loss[loss["row"] == name]
             c, ls = f"C{i % 10}", "-" if i < 10 else "--"
             ax.plot(f.step, f.loss, c=c, lw=0.6, alpha=0.25)
             ax.plot(f.step, f.loss.rolling(smooth, min_periods=1).mean(), c=c, ls=ls, lw=1.8, label=name)

@@ -32,7 +32,7 @@ def headline(res: Results, best: str) -> str:
              f"they reach the aim, half the paper's gain, on {_names(reach)}, and fall short on {'; '.join(short)} "
              f"points.")
     return text + (f" The best of several rows, chosen on the set it is reported on: its numbers are optimistic "
-                   f"(`{res.params.report.baseline}`, the default variant, is the row chosen beforehand).")
+                   f"(`{res.params.report.baseline}`, the default row, is the row chosen beforehand).")
 
 
 def ablation_verdicts(res: Results) -> str:

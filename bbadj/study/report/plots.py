@@ -60,7 +60,7 @@ def plot_gains(results: dict[str, Results]):
 
 
 def buffer_rows(res: Results) -> dict[str, list[tuple[float, str]]]:
-    """The default variant and the rows that differ from it only in ``data.buffer_ratio``:
+    """The default row and the rows that differ from it only in ``data.buffer_ratio``:
     ``trained`` (trained and evaluated at their ratio) and ``eval_only`` (its model at another
     ratio); empty unless there are some."""
     params, base = res.params, res.params.report.baseline
@@ -100,7 +100,7 @@ def plot_buffer_curve(res: Results):
 
 
 def pass_rows(res: Results) -> list[tuple[int, str]]:
-    """(eval.passes, row) of the default variant and its eval-only rows that differ only in
+    """(eval.passes, row) of the default row and its eval-only rows that differ only in
     ``eval.passes``; empty without such rows."""
     params, base = res.params, res.params.report.baseline
     rows = [(params[n].config.eval.passes, n) for n in res.models

@@ -97,7 +97,7 @@ class Report:
                   f"ratio {cfg.data.buffer_ratio}, {cfg.train.max_steps or cfg.train.epochs} "
                   f"{'steps' if cfg.train.max_steps else 'epochs'} of {cfg.train.batch_size} boxes, lr {cfg.train.lr}, "
                   f"loss `{cfg.train.loss}`, trained on `{cfg.data.train_annotations}`")
-        return (f"**Base recipe** (the default variant `{self.params.report.baseline}`): {recipe}. "
+        return (f"**Base recipe** (the default row `{self.params.report.baseline}`): {recipe}. "
                 f"**Evaluation sets:** " + "; ".join(r.source for r in self.results.values()) + ".\n\n"
                 f"<small>Rendered {head['rendered']} from commit `{head['commit']}`, torch {head['torch']}, "
                 f"Python {head['python']}, on {devices}: {runs.minutes.sum():.1f} minutes of training and "

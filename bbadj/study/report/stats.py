@@ -2,7 +2,7 @@
 noise of training itself.
 
 Every row is compared with its *parent*, the row it differs from in the fewest settings (one,
-for an ablation of the default variant): an eval-only row with the model it evaluates, a trained
+for an ablation of the default row): an eval-only row with the model it evaluates, a trained
 row with the nearest trained row. A difference is *real* when its paired interval over boxes
 excludes 0 **and** it is larger than the training noise: 2 sd per independently trained model in
 the pair, added in quadrature, each sd from its recipe's reruns (rows that differ only in
@@ -58,7 +58,7 @@ def representative(params: Params, name: str) -> str:
 def parent(params: Params, name: str) -> str | None:
     """The row ``name`` is compared with: its model's row for an eval-only row, its recipe's
     representative for a rerun, else the trained row it differs from in the fewest settings (the
-    study's baseline first on a tie). None for the baselines and the default variant."""
+    study's baseline first on a tie). None for the baselines and the default row."""
     row = params[name]
     if name in BASELINES or name == params.report.baseline:
         return None
@@ -151,7 +151,7 @@ def best_model(res: Results) -> str:
 
 def comparisons(res: Results) -> list[tuple[str, str]]:
     """(row, parent) for every row with a parent on ``res``'s set, in file order; the default
-    variant against the identity row first."""
+    row against the identity row first."""
     params = res.params
     out = [(params.report.baseline, IDENTITY)] if params.report.baseline in res.names else []
     for name in res.models:
