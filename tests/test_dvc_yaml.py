@@ -1,7 +1,9 @@
 """dvc.yaml lists, for each stage, the code its notebook runs: every bbadj module the notebook can
 import (directly or through other modules, at any depth, including imports inside functions) is
-a dependency, and every bbadj dependency is imported. A stage whose code changed without DVC
-knowing would keep stale results; one that lists code it never runs reruns for nothing."""
+a dependency, and every bbadj dependency is imported: a file it lists, the notebook imports; a
+folder it lists (bbadj/data), the notebook imports one of its files at least, so a module added to
+the folder needs no edit of dvc.yaml. A stage whose code changed without DVC knowing would keep
+stale results; one that lists code it never runs reruns for nothing."""
 import ast
 import json
 import re
@@ -76,7 +78,7 @@ def test_stage_deps_are_the_code_it_imports(name):
     assert notebook in stage["deps"]
     missing = sorted(str(f) for f in needed if not covered(f))
     assert not missing, f"{name}: imports {missing}, which are not in its deps"
-    unused = sorted(str(d) for d in deps if not any(f == d or d in f.parents for f in needed))
+    unused = sorted(str(d) for d in deps if not any(f == d or d in f.parents for f in needed))  # file or folder
     assert not unused, f"{name}: depends on {unused}, which it never imports"
 
 
