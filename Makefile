@@ -3,11 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Datumaro, the COCO importer CVAT uses, in a venv of its own for tests/test_snap_exports.py: it pins
+# pandas 2.3, Pillow 12 and OpenCV 4, older than the study's
+DATUMARO := .venv-datumaro
 # pip constraints for torch; empty (`make setup CONSTRAINTS=`) keeps a torch you installed yourself
 CONSTRAINTS ?= constraints.txt
 COCO_URL := http://images.cocodataset.org
 
-.PHONY: setup test repro lab coco clean
+.PHONY: setup test repro repro-long lab coco clean
 
 setup: $(STAMP)
 
@@ -18,11 +21,20 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[test]'
 	touch $(STAMP)
 
-test: setup
+$(DATUMARO)/.installed:
+	$(PYTHON) -m venv $(DATUMARO)
+	$(DATUMARO)/bin/pip install --quiet 'datumaro==1.13.12'
+	touch $@
+
+test: setup $(DATUMARO)/.installed
 	$(BIN)/python -m pytest -q
 
 repro: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro
+
+# the long tier (long/dvc.yaml, docs/tiers.md); its report also needs the default tier's results
+repro-long: setup
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro long/dvc.yaml
 
 # JupyterLab at the repository root, on this project's kernel (.venv)
 lab: setup

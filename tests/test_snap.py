@@ -3,6 +3,7 @@ box with its original box and per-edge confidence; unsure boxes kept and listed 
 input named; a killed run resumed to the same bytes; and, with a trained model, a snapped file
 closer to the truth than its perturbed input."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from bbadj.cli.main import main
 from bbadj.config import Config
 from bbadj.data.dataset import draw_eval_jitter, load_boxes
 from bbadj.metrics import box_metrics
-from bbadj.snap.file import JOURNAL_SUFFIX, SnapSettings, chunks, read_input, snap_file
+from bbadj.snap.file import JOURNAL_SUFFIX, SnapSettings, chunks, pieces, read_input, snap_file
 
 VAL = COCO128 / "annotations" / "val.json"
 KEEP = (25, 77, 136)  # three val photographs, 14 boxes
@@ -54,18 +55,27 @@ def test_annotations_are_snapped_into_a_new_file_keeping_the_originals(model, tm
     assert summary["skipped_by_reason"] == {"crowd": 1, "outside image": 1, "smaller than 1 px": 1}
 
     doc, orig = json.loads(out.read_text()), json.loads(before)
+    assert list(doc)[0] == "snap" and list(doc)[1:] == list(orig), "the summary first, then the file's own keys"
     assert doc["images"] == orig["images"] and doc["categories"] == orig["categories"]
-    assert doc["snap"] == summary
+    assert doc["snap"] == summary and (summary["pass"], summary["history"]) == (1, [])
+    import hashlib
+
+    ckpt = Path(summary["model"]["checkpoint"])
+    assert summary["model"]["checkpoint_sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    assert len(summary["model"]["weights_sha256"]) == 64 and summary["time"].endswith("+00:00")
     status = {a["id"]: a["snap"]["status"] for a in doc["annotations"]}
     assert [status[i] for i in (9001, 9002, 9003, 9004)] == ["skipped", "skipped", "skipped", "changed"]
     for a, o in zip(doc["annotations"], orig["annotations"]):
-        assert a["snap"]["bbox_original"] == o["bbox"]
-        assert {k: v for k, v in a.items() if k not in ("bbox", "snap")} == {k: v for k, v in o.items() if k != "bbox"}
+        assert a["snap"]["bbox_original"] == o["bbox"] and a["snap"]["passes"] == 1 and "bbox_input" not in a["snap"]
+        assert {k: v for k, v in a.items() if k not in ("bbox", "area", "snap")} == \
+               {k: v for k, v in o.items() if k not in ("bbox", "area")}
         if a["snap"]["status"] == "changed":
             assert a["bbox"] == a["snap"]["bbox_snapped"] != o["bbox"]
+            assert a["area"] == round(a["bbox"][2] * a["bbox"][3], 3), "a rectangle's area follows its box"
+            assert a["snap"]["model"] == summary["model"]["weights_sha256"][:12]
             assert set(a["snap"]["err_px"]) == set(a["snap"]["confidence"]) == set(bbadj.EDGES)
         else:
-            assert a["bbox"] == o["bbox"] and a["snap"]["reason"]
+            assert (a["bbox"], a["area"]) == (o["bbox"], o["area"]) and a["snap"]["reason"]
 
     # the boxes are what bbadj.adjust gives for the (clipped) rough boxes of that photograph
     on77 = [a for a in doc["annotations"] if a["image_id"] == 77 and a["snap"]["status"] == "changed"]
@@ -92,7 +102,8 @@ def test_unsure_boxes_keep_their_box_and_are_listed_for_review(model, tmp_path):
     assert [r["id"] for r in review["kept"]] == [a["id"] for a in kept]
     r = review["kept"][0]
     assert r["file_name"].endswith(".jpg") and r["bbox_snapped"] == kept[0]["snap"]["bbox_snapped"]
-    assert r["reason"].startswith(f"err_px above {threshold:g} on ")
+    assert r["reason"].split(": ")[1].startswith("err_px ") and f" > {threshold:g} px" in r["reason"]
+    assert {f["rule"] for f in r["failed"]} == {"max_err_px"} and all(f["err_px"] > threshold for f in r["failed"])
 
 
 def test_a_detectors_results_file_is_snapped_entry_by_entry(model, tmp_path):
@@ -114,14 +125,18 @@ def test_a_detectors_results_file_is_snapped_entry_by_entry(model, tmp_path):
 def test_chunks_cover_every_image_once_in_order(model, tmp_path):
     data = read_input(val_subset(tmp_path / "ann.json"), COCO128_IMAGES)
     for batch in (1, 4, 9, 1000):
-        parts = chunks(data.coco, batch)
-        assert [i for p in parts for i in range(len(data.coco.images))[p]] == list(range(len(data.coco.images)))
-        assert all(sum(len(r.boxes) for r in data.coco.images[p]) >= batch for p in parts[:-1])
+        work = pieces(data.coco, batch)
+        assert all(len(r.boxes) <= batch for r in work), "no piece larger than a batch"
+        assert np.array_equal(np.concatenate([r.ann_ids for r in work]), np.concatenate([r.ann_ids for r in data.coco.images]))
+        parts = chunks(work, batch)
+        assert [i for p in parts for i in range(len(work))[p]] == list(range(len(work)))
+        assert all(sum(len(r.boxes) for r in work[p]) >= batch for p in parts[:-1])
 
 
-def test_a_killed_run_rerun_gives_the_same_bytes(model, tmp_path, capsys):
+def test_a_killed_run_rerun_gives_the_same_bytes(model, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("bbadj.snap.file._now", lambda: "2026-12-01T10:00:00+00:00")
     src = val_subset(tmp_path / "ann.json", SPECIAL)
-    out, settings = tmp_path / "out.json", SnapSettings(batch_size=2, max_err_px=1e6)  # 3 chunks
+    out, settings = tmp_path / "out.json", SnapSettings(batch_size=2, max_err_px=1e6)  # 15 boxes in pieces of 2: 7 chunks
     snap_file(src, COCO128_IMAGES, model, out, settings=settings, progress=False)
     whole = out.read_bytes(), (tmp_path / "out.review.json").read_bytes()
     out.unlink()
@@ -132,7 +147,7 @@ def test_a_killed_run_rerun_gives_the_same_bytes(model, tmp_path, capsys):
     with journal.open("a") as f:
         f.write('{"chunk": 1, "boxes": [[1.0, 2')  # the line a killed run was writing
     snap_file(src, COCO128_IMAGES, model, out, settings=settings, progress=False)
-    assert "resuming after 1 of 3 chunks" in capsys.readouterr().out
+    assert "resuming after 1 of 7 chunks" in capsys.readouterr().out
     assert (out.read_bytes(), (tmp_path / "out.review.json").read_bytes()) == whole
     assert not journal.exists()
 
@@ -155,7 +170,7 @@ def test_the_command_prints_counts_and_progress(checkpoint, tmp_path, capsys):
     assert code == 0
     assert "18 boxes: 15 changed, 0 kept for review (err_px above 1e+06 px), 3 skipped (1 crowd, " \
            "1 outside image, 1 smaller than 1 px)" in io.out
-    assert "snap ann.json: 3/3 img (100%)" in io.err, "progress lines, off a terminal"
+    assert "snap ann.json: 15/15 box (100%)" in io.err, "progress lines, off a terminal"
     assert (tmp_path / "ann.snapped.review.json").exists()
 
 
@@ -164,7 +179,7 @@ def test_the_command_prints_counts_and_progress(checkpoint, tmp_path, capsys):
     ("unknown image", "results.json: entry 0 refers to image id 999, which is not in"),
     ("not a list", "results.json: not a COCO results file"),
     ("results as annotations", "a JSON list, like a COCO results file: give it as the detections"),
-    ("duplicate id", "ann.json: annotation id 9002 appears twice (annotations 14 and 15)"),
+    ("duplicate id", "ann.json: annotation id 9002 appears twice (annotations[14] and annotations[15])"),
     ("missing image", "image file not found:"),
     ("over the input", "is an input file: snap never writes over its input"),
 ])

@@ -8,6 +8,7 @@ from conftest import COCO128_IMAGES
 from PIL import Image
 
 from bbadj.snap import draw as snap_draw, lab as snap_lab
+from bbadj.snap.review import ReviewRule
 
 PHOTO = COCO128_IMAGES / "000000000077.jpg"  # 500 x 375
 
@@ -31,6 +32,15 @@ def test_trained_models_baseline_first_then_the_params_order(study):
         snap_lab.trained_models(study / "params.yaml", study / "runs", ["gamma"])
 
 
+def test_the_long_tiers_models_come_first_as_long_row(study, checkpoint):
+    for name in ("alpha", "beta"):
+        (study / "runs" / "long" / name).mkdir(parents=True)
+        (study / "runs" / "long" / name / "model.pt").write_bytes(checkpoint.read_bytes())
+    models = snap_lab.trained_models(study / "params.yaml", study / "runs")
+    assert list(models) == ["long/beta", "beta", "alpha", "long/alpha", "stray"]
+    assert models["long/alpha"] == study / "runs" / "long" / "alpha" / "model.pt"
+
+
 def test_without_models_it_says_which_command_trains_them(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"rows": {"l4": {}}, "study": {"baseline": "l4"}}))
     assert snap_lab.trained_models(tmp_path / "params.yaml", tmp_path / "runs") == {}
@@ -50,23 +60,32 @@ def test_history_accepts_and_undoes():
     assert h.undo([after[0]]) is None, "the accepted box was deleted since"
 
 
-def test_close_ups_draw_each_edge_by_its_expected_error():
+def test_close_ups_draw_each_edge_by_the_review_rule_on_err_px():
     image = Image.new("RGB", (200, 100), (90, 90, 90))
+    # a 100 x 60 snapped box: 5% of its height is 3 px, of its width 5 px
     snaps = {"a": {"box": [50, 20, 150, 80], "err_px": [0.5, 9.0, 0.5, 0.5], "confidence": [0.9, 0.2, 0.9, 0.9]},
              "b": {"box": [50, 20, 150, 80], "err_px": [0.5] * 4, "confidence": [0.9] * 4}}
-    sheet = np.asarray(snap_draw.render(image, [45, 15, 155, 85], snaps, max_err_px=3.0))
-    half = sheet.shape[1] // 2
     red = lambda a: (np.abs(a.astype(int) - snap_draw.UNSURE).sum(-1) == 0).sum()  # noqa: E731
     green = lambda a: (np.abs(a.astype(int) - snap_draw.SURE).sum(-1) == 0).sum()  # noqa: E731
-    assert red(sheet[:, :half]) > 100 and green(sheet[:, :half]) > 100, "a: one unsure edge, three sure"
-    assert red(sheet[:, half:]) == 0 and green(sheet[:, half:]) > 100, "b: every edge sure"
-    table = snap_draw.table_html([45, 15, 155, 85], snaps, 3.0)
+    for rule in (3.0, ReviewRule(max_err_frac=0.05)):
+        sheet = np.asarray(snap_draw.render(image, [45, 15, 155, 85], snaps, rule))
+        half = sheet.shape[1] // 2
+        assert red(sheet[:, :half]) > 100 and green(sheet[:, :half]) > 100, "a: one unsure edge, three sure"
+        assert red(sheet[:, half:]) == 0 and green(sheet[:, half:]) > 100, "b: every edge sure"
+    table = snap_draw.table_html([45, 15, 155, 85], snaps, ReviewRule(max_err_frac=0.05))
     assert 'class="bbadj-snap-table"' in table and table.count("<tr>") == 4
-    assert "<td>a</td><td>unsure (an edge ±9.0px &gt; 3)</td>" in table and "<td>b</td><td>snapped</td>" in table
+    assert ("<td>a</td><td>unsure (bottom: err_px 9 &gt; 0.05 x height 60 = 3 px)</td>" in table
+            and "<td>b</td><td>snapped</td>" in table)
+    assert "<td>9.0</td>" in table and "<td>0.150</td>" in table, "err_px, and err_px / side: 9 / 60"
+    assert "conf" not in table and "0.90" not in table, "the crop-unit confidence is not shown"
+    # the same edge by the probability rule: P(|e| < 3) = 1 - exp(-3 / 9) = 0.2835
+    assert snap_draw.verdict(snaps["a"], ReviewRule(min_p=0.5)) == \
+        "unsure (bottom: P(|error| < 3 px) 0.2835 < 0.5 (err_px 9))"
 
 
 def test_draw_snap_accept_undo_through_the_widgets(checkpoint):
-    lab = snap_lab.SnapLab({"l4": checkpoint}, PHOTO, photos=[PHOTO], max_err_px=3.0)
+    lab = snap_lab.SnapLab({"l4": checkpoint}, PHOTO, photos=[PHOTO])
+    assert lab.session.rule == ReviewRule(max_err_frac=0.05), "the notebook's default rule"
     assert lab.draw.image_bytes == PHOTO.read_bytes()
     rough = {"x": 300, "y": 150, "width": 260, "height": 100, "label": "object"}  # sticks out: clipped to 500
     lab.draw.bboxes = [rough]  # what the widget sends when a box is drawn

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,8 @@ class CocoBoxes:
     source: str = ""
     clipped: int = 0  # boxes that stuck out of their image, clipped to it and kept
     skipped_ids: dict[int, str] = field(default_factory=dict)  # annotation id -> why its box was skipped
+    resolved: dict[int, tuple[str, str]] = field(default_factory=dict)  # image id -> (file name, file found)
+    images_dir: str = ""
 
     @property
     def n_boxes(self) -> int:
@@ -60,6 +63,11 @@ class CocoBoxes:
             parts[0] += f" ({self.clipped} clipped to their image)"
         if self.skipped:
             parts.append("skipped " + ", ".join(f"{n} {why}" for why, n in sorted(self.skipped.items())))
+        if self.resolved:
+            shown = "; ".join(f"{name} -> {found}" for name, found in list(self.resolved.values())[:3])
+            more = f" and {len(self.resolved) - 3} more" if len(self.resolved) > 3 else ""
+            parts.append(f"{len(self.resolved)} file names not found as written, found under {self.images_dir} by "
+                         f"their trailing folders: {shown}{more}")
         return "; ".join(parts)
 
 
@@ -119,94 +127,161 @@ def load_coco(
     """Read a COCO instances JSON.
 
     Skipped and counted (never silently dropped): crowd boxes (``iscrowd=1``, when
-    ``skip_crowd``), boxes under ``min_box_size`` pixels wide or high, boxes wholly outside
-    their image, images without any usable box. Boxes that stick out of their image are
-    clipped to it; those kept are counted in ``clipped`` (a clipped box then too small is counted
-    once, as too small).
+    ``skip_crowd``), boxes of zero width or height, boxes wholly outside their image, boxes under
+    ``min_box_size`` pixels wide or high, images without any usable box, and image entries with
+    no size (``"width": null``) and no box (Label Studio writes one for an image it could not
+    open). Boxes that stick out of their image are clipped to it; those kept are counted in
+    ``clipped`` (a clipped box then too small is counted once, as too small).
+
+    A file name that is not found as written (an absolute path from another machine, say
+    ``/content/drive/MyDrive/data/img/1.jpg``) is looked for under ``images_dir`` by its trailing
+    folders, the longest that exists first (``img/1.jpg``, then ``1.jpg``); each such image is
+    counted and named (``resolved``).
 
     Errors (``DataError`` naming the id or file): a file that is not COCO instances JSON, an id
-    that is not an integer, an image without a file name or a positive size, duplicate image ids,
-    an annotation whose image id does not exist, a bbox that is not 4 numbers or has NaN/inf or a
-    negative width/height, and (with ``check_files``) a missing image file.
+    that is not an integer, an annotation id given twice, an image without a file name or with a
+    size that is not a positive integer (or none, when it has boxes), duplicate image ids, an
+    annotation whose image id does not exist, a bbox that is not 4 numbers or has NaN/inf or a
+    negative width/height, and (with ``check_files``) a missing image file or two image entries
+    whose names resolve to the same file.
     """
     return boxes_from_instances(read_instances(annotations), annotations, images_dir, skip_crowd=skip_crowd,
                                 min_box_size=min_box_size, check_files=check_files, verbose=verbose)
 
 
+ZERO_SIZE = "zero width or height"
+OUTSIDE = "outside image"
+NO_SIZE = "images without a size (and no box)"
+
+
 def boxes_from_instances(doc: dict, annotations: str | Path, images_dir: str | Path, *, skip_crowd: bool = True,
-                         min_box_size: float = 1.0, check_files: bool = True, verbose: bool = True) -> CocoBoxes:
+                         min_box_size: float = 1.0, check_files: bool = True, verbose: bool = True,
+                         string_ids: bool = False) -> CocoBoxes:
     """``load_coco`` on a document already read (``read_instances``) from ``annotations``, the
     file its errors name: for a caller that also needs the document itself (``bbadj snap``
-    writes it back refined), so a large file is parsed once."""
+    writes it back refined), so a large file is parsed once.
+
+    With ``string_ids`` (``bbadj snap``, which writes every id back as it was) an annotation id
+    may also be a string, as pycocotools allows, and ``ann_ids`` holds each box's position in
+    ``doc["annotations"]`` instead of its id."""
     annotations, images_dir = Path(annotations), Path(images_dir)
-    images = _read_images(doc["images"], annotations)
-    ann_ids, image_ids, xywh, crowd = _read_annotations(doc["annotations"], images, annotations)
+    images, sizeless = _read_images(doc["images"], annotations)
+    ann_ids, image_ids, xywh, crowd = _read_annotations(doc["annotations"], images, annotations, string_ids)
+    with_boxes = sorted(set(image_ids.tolist()) & sizeless)
+    if with_boxes:
+        iid = with_boxes[0]
+        raise DataError(f"{annotations}: image id {iid} has no size (width {images[iid].get('width')!r}, height "
+                        f"{images[iid].get('height')!r}) but has boxes: its boxes cannot be checked against the image "
+                        f"({len(with_boxes)} such images)")
     size = np.array([[images[i]["width"], images[i]["height"]] for i in image_ids], dtype=np.float64).reshape(-1, 2)
     corners = xywh_to_xyxy(xywh)
     boxes = clip_to_image(corners, size[:, 0], size[:, 1])
-    # the first reason counts: crowd, then off the image, then too small
+    # the first reason counts: crowd, then no area at all, then off the image, then too small
     crowd &= skip_crowd
-    outside = ~crowd & ((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1]))
-    small = ~crowd & ~outside & ((boxes[:, 2:] - boxes[:, :2]) < min_box_size).any(axis=1)
-    keep = ~(crowd | outside | small)
-    reasons = (("crowd", crowd), ("outside image", outside), (f"smaller than {min_box_size:g} px", small))
+    zero = ~crowd & ((xywh[:, 2] == 0) | (xywh[:, 3] == 0))
+    outside = ~crowd & ~zero & ((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1]))
+    small = ~crowd & ~zero & ~outside & ((boxes[:, 2:] - boxes[:, :2]) < min_box_size).any(axis=1)
+    keep = ~(crowd | zero | outside | small)
+    reasons = (("crowd", crowd), (ZERO_SIZE, zero), (OUTSIDE, outside), (f"smaller than {min_box_size:g} px", small))
     skipped = Counter({why: int(mask.sum()) for why, mask in reasons if mask.any()})
-    skipped_ids = {int(a): why for why, mask in reasons for a in ann_ids[mask]}
+    skipped_ids = {a: why for why, mask in reasons for a in ann_ids[mask].tolist()}
     clipped = int((boxes[keep] != corners[keep]).any(axis=1).sum())
 
-    rows_of: dict[int, list[int]] = {iid: [] for iid in images}
+    rows_of: dict[int, list[int]] = {iid: [] for iid in images if iid not in sizeless}
     for k in np.flatnonzero(keep):
         rows_of[int(image_ids[k])].append(k)
     skipped["images without usable boxes"] += sum(not rows for rows in rows_of.values())
-    records = []
+    skipped[NO_SIZE] += len(sizeless)
+    records, resolved, found_at = [], {}, {}
     for iid in sorted(iid for iid, rows in rows_of.items() if rows):
         im, rows = images[iid], rows_of[iid]
         path = images_dir / im["file_name"]
         if check_files and not path.exists():
-            raise DataError(f"image file not found: {path} (image id {iid}, from {annotations})")
+            path = resolve_file_name(im["file_name"], images_dir)
+            if path is None:
+                raise DataError(f"image file not found: {images_dir / im['file_name']} (image id {iid}, from "
+                                f"{annotations}; nor any of its trailing folders under {images_dir})")
+            resolved[iid] = (im["file_name"], str(path))
+        other = found_at.get(path.resolve()) if check_files else None
+        if other is not None and (iid in resolved or other in resolved):
+            raise DataError(f"{annotations}: image ids {other} and {iid} ({images[other]['file_name']!r} and "
+                            f"{im['file_name']!r}) are both found as {path}: which file is which is unclear")
+        found_at[path.resolve()] = iid
         records.append(ImageRecord(iid, path, int(im["width"]), int(im["height"]), boxes[rows], ann_ids[rows]))
-    out = CocoBoxes(records, +skipped, str(annotations), clipped, skipped_ids)
+    out = CocoBoxes(records, +skipped, str(annotations), clipped, skipped_ids, resolved, str(images_dir))
     if verbose:
         print(out.summary())
     return out
 
 
-def _read_images(entries: list, path: Path) -> dict[int, dict]:
-    """Image id -> its entry: each id an integer, given once, with a file name and a positive size."""
+def resolve_file_name(name: str, images_dir: Path) -> Path | None:
+    """``name`` (not found under ``images_dir`` as written) by its trailing folders under
+    ``images_dir``, the longest that exists first: ``/content/drive/data/img/1.jpg`` is looked for
+    as ``img/1.jpg``... down to ``1.jpg``. Windows separators count; drive letters, ``.`` and
+    ``..`` are dropped. None when no such file exists."""
+    parts = [p for p in re.split(r"[\\/]+", name) if p not in ("", ".", "..") and not re.fullmatch(r"[A-Za-z]:", p)]
+    for k in range(len(parts)):
+        candidate = images_dir.joinpath(*parts[k:])
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_images(entries: list, path: Path) -> tuple[dict[int, dict], set[int]]:
+    """(image id -> its entry, the ids of entries without a size): each id an integer, given once,
+    with a file name and a positive integer size, or no size at all (null or absent)."""
     images: dict[int, dict] = {}
+    sizeless: set[int] = set()
     for k, im in enumerate(entries):
         if not isinstance(im, dict) or not is_json_int(im.get("id")):
             raise DataError(f"{path}: images[{k}] has no integer 'id': {im!r:.200}")
         iid = int(im["id"])
         if iid in images:
             raise DataError(f"{path}: duplicate image id {iid}")
-        for key in ("file_name", "width", "height"):
-            if key not in im:
-                raise DataError(f"{path}: image id {iid} has no '{key}'")
-        if not (isinstance(im["file_name"], str) and all(is_json_int(im[k]) and im[k] > 0 for k in ("width", "height"))):
+        if "file_name" not in im:
+            raise DataError(f"{path}: image id {iid} has no 'file_name'")
+        if im.get("width") is None and im.get("height") is None and isinstance(im["file_name"], str):
+            sizeless.add(iid)
+        elif not (isinstance(im["file_name"], str)
+                  and all(is_json_int(im.get(k)) and im[k] > 0 for k in ("width", "height"))):
             raise DataError(f"{path}: image id {iid} needs a file_name string and positive integer width and height, "
-                            f"got {im['file_name']!r}, {im['width']!r}, {im['height']!r}")
+                            f"got {im['file_name']!r}, {im.get('width')!r}, {im.get('height')!r}")
         images[iid] = im
-    return images
+    return images, sizeless
 
 
-def _read_annotations(entries: list, images: dict[int, dict], path: Path):
-    """(annotation ids (N,), image ids (N,), COCO boxes x y w h (N, 4), crowd flags (N,)), each
-    annotation checked: integer ids, an image that exists, a bbox of 4 finite numbers, w, h >= 0."""
-    rows = []
+def is_annotation_id(value, string_ids: bool) -> bool:
+    """An integer id; with ``string_ids`` also a non-empty string (pycocotools takes any hashable)."""
+    return is_json_int(value) or (string_ids and isinstance(value, str) and value != "")
+
+
+def _read_annotations(entries: list, images: dict[int, dict], path: Path, string_ids: bool = False):
+    """(annotation ids (N,) (positions with ``string_ids``), image ids (N,), COCO boxes x y w h
+    (N, 4), crowd flags (N,)), each annotation checked: an id given once (integer, or with
+    ``string_ids`` also a string), an image that exists, a bbox of 4 finite numbers, w, h >= 0.
+
+    An id given twice is an error in every reader: the ids tie a box to its results (a detection's
+    match, a snapped entry), and two boxes under one id were counted as one."""
+    rows, seen = [], {}
     for k, ann in enumerate(entries):
-        if not isinstance(ann, dict) or not is_json_int(ann.get("id")):
-            raise DataError(f"{path}: annotations[{k}] has no integer 'id': {ann!r:.200}")
-        aid, iid, bbox = int(ann["id"]), ann.get("image_id"), ann.get("bbox")
+        if not isinstance(ann, dict) or not is_annotation_id(ann.get("id"), string_ids):
+            kind = "integer or string" if string_ids else "integer"
+            raise DataError(f"{path}: annotations[{k}] has no {kind} 'id': {ann!r:.200}")
+        aid = ann["id"] if isinstance(ann["id"], str) else int(ann["id"])
+        if aid in seen:
+            raise DataError(f"{path}: annotation id {aid!r} appears twice (annotations[{seen[aid]}] and "
+                            f"annotations[{k}]): ids must be unique")
+        seen[aid] = k
+        iid, bbox = ann.get("image_id"), ann.get("bbox")
         if not (is_json_int(iid) and int(iid) in images):
-            raise DataError(f"{path}: annotation id {aid} refers to image id {iid!r}, which does not exist")
-        where = f"{path}: annotation id {aid} (image id {iid})"
+            raise DataError(f"{path}: annotation id {aid!r} refers to image id {iid!r}, which does not exist")
+        where = f"{path}: annotation id {aid!r} (image id {iid})"
         if not is_json_box(bbox):
             raise DataError(f"{where} has no 4-number bbox: {bbox!r}")
         if not all(math.isfinite(v) for v in bbox):
             raise DataError(f"{where} has a non-finite bbox {bbox}")
         if bbox[2] < 0 or bbox[3] < 0:
             raise DataError(f"{where} has a negative size bbox {bbox}")
-        rows.append((aid, int(iid), bbox, bool(ann.get("iscrowd", 0))))
+        rows.append((k if string_ids else aid, int(iid), bbox, bool(ann.get("iscrowd", 0))))
     return (np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.int64),
             np.array([r[2] for r in rows], dtype=np.float64).reshape(-1, 4), np.array([r[3] for r in rows], dtype=bool))

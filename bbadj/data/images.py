@@ -1,36 +1,132 @@
-"""Image decoding: once per image, to an RGB uint8 tensor, with errors that name the file."""
+"""Image decoding: once per image, to an RGB uint8 tensor as annotation tools show it (EXIF
+orientation applied), with errors that name the file.
+
+Phones store a portrait photo as landscape pixels plus an EXIF orientation tag; CVAT, Label Studio,
+browsers and image viewers show it turned upright, so the boxes drawn on it are in the upright
+frame. Every reader of pixels (train, evaluate, snap, ``bbadj.adjust``, the notebook) goes
+through ``read_rgb``, so all see the same upright image.
+
+libjpeg does not fail on a JPEG damaged in the middle (bytes overwritten, a block copied within
+it): it prints a warning such as "Corrupt JPEG data: premature end of data segment" on the
+process's standard error, naming no file, and returns garbage pixels. ``read_rgb`` catches that
+message while it decodes and raises ``CorruptImage`` naming the file.
+"""
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
+import threading
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from torchvision.io import ImageReadMode, decode_image, read_file
 
-from .coco import DataError
+from ..util.errors import DataError
+
+JPEG_MAGIC = [0xFF, 0xD8]
+EXIF_ORIENTATION = 0x0112
+
+
+class CorruptImage(DataError):
+    """An image file that cannot be decoded, or that libjpeg decoded with a warning (damaged
+    data): its pixels are not what the annotator saw. ``path`` is the file."""
+
+    def __init__(self, message: str, path: str | Path | None = None):
+        super().__init__(message)
+        self.path = None if path is None else str(path)
+
+    def __reduce__(self):  # raised in a data-loader worker, it crosses to the main process whole
+        return type(self), (self.args[0], self.path)
 
 
 def read_rgb(path: str | Path, device: str | torch.device = "cpu") -> torch.Tensor:
-    """Decode an image file to a (3, H, W) uint8 tensor.
+    """Decode an image file to a (3, H, W) uint8 tensor, upright (EXIF orientation applied).
 
     Grayscale, RGBA, palette and CMYK images are converted to RGB (``ImageReadMode.RGB``), and
-    16-bit PNGs to 8 bits. On CUDA, JPEG decoding runs on the GPU. A missing, empty or corrupt
-    file raises ``DataError`` naming it, not a crash deep in a data-loader worker.
+    16-bit PNGs to 8 bits. On CUDA, JPEG decoding runs on the GPU (nvjpeg: the orientation is
+    applied after it; nvjpeg reports no warnings, so there a damaged JPEG is caught only when it
+    fails). A missing or empty file raises ``DataError`` naming it; a file that cannot be decoded,
+    or a JPEG that libjpeg decodes with a warning, raises ``CorruptImage`` (a ``DataError``)
+    naming it, not a crash deep in a data-loader worker.
     """
     path = Path(path)
     if not path.exists():
         raise DataError(f"image file not found: {path}")
     if path.stat().st_size == 0:
-        raise DataError(f"image file is empty (0 bytes): {path}")
+        raise CorruptImage(f"image file is empty (0 bytes): {path}", path)
     try:
         data = read_file(str(path))
-        if torch.device(device).type == "cuda" and data[:2].tolist() == [0xFF, 0xD8]:
+        is_jpeg = data[:2].tolist() == JPEG_MAGIC
+        if torch.device(device).type == "cuda" and is_jpeg:
             from torchvision.io import decode_jpeg
 
-            return decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
-        image = decode_image(data, mode=ImageReadMode.RGB)
+            return orient(decode_jpeg(data, mode=ImageReadMode.RGB, device=device), exif_orientation(path))
+        if is_jpeg:
+            with libjpeg_warnings() as warned:
+                image = decode_image(data, mode=ImageReadMode.RGB, apply_exif_orientation=True)
+        else:  # libpng's warnings (an sRGB profile it dislikes) are no sign of damage
+            image, warned = decode_image(data, mode=ImageReadMode.RGB, apply_exif_orientation=True), lambda: ""
     except RuntimeError as e:
-        raise DataError(f"cannot decode image {path}: {e}") from e
+        raise CorruptImage(f"cannot decode image {path}: {e}", path) from e
+    if warned():
+        raise CorruptImage(f"corrupt image {path}: libjpeg decoded it with a warning ({warned()}): its pixels are "
+                           f"not the photograph's; replace the file from a good copy", path)
     return to_uint8(image, path).to(device)
+
+
+_stderr_lock = threading.Lock()
+
+
+@contextmanager
+def libjpeg_warnings():
+    """Within the block, what is written to file descriptor 2 (libjpeg's warnings go there, from
+    C) is caught instead of printed; the block's value, called afterwards, returns it stripped (''
+    for none). libjpeg prints only the first warning of an image, so the text is short. Python's
+    own warnings of the block (torchvision's deprecation notice) would go to descriptor 2 too:
+    they are held and issued again after it. A lock keeps two threads of this process from
+    swapping descriptor 2 at once."""
+    caught = {"text": ""}
+    with _stderr_lock, tempfile.TemporaryFile() as sink, warnings.catch_warnings(record=True) as held:
+        warnings.simplefilter("always")
+        sys.stderr.flush()  # what Python wrote before the block is not libjpeg's
+        saved = os.dup(2)
+        try:
+            os.dup2(sink.fileno(), 2)
+            yield lambda: caught["text"]
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            caught["text"] = sink.read().decode(errors="replace").strip()
+    for w in held:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def exif_orientation(path: str | Path) -> int:
+    """The file's EXIF orientation (1 to 8; 1 when it has none or it cannot be read). Pillow reads
+    the header only."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            value = im.getexif().get(EXIF_ORIENTATION, 1)
+    except Exception:  # noqa: BLE001 - no readable tag: shown as stored
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def orient(image: torch.Tensor, orientation: int) -> torch.Tensor:
+    """A (C, H, W) image as stored -> as shown under EXIF ``orientation`` (what PIL's
+    ``ImageOps.exif_transpose`` and torchvision's ``apply_exif_orientation`` give)."""
+    flip_w, flip_h, transpose = {1: (0, 0, 0), 2: (1, 0, 0), 3: (1, 1, 0), 4: (0, 1, 0),
+                                 5: (0, 0, 1), 6: (1, 0, 1), 7: (1, 1, 1), 8: (0, 1, 1)}[orientation]
+    if transpose:
+        image = image.transpose(-1, -2)
+    dims = [d for d, f in ((-1, flip_w), (-2, flip_h)) if f]
+    return image.flip(dims) if dims else image
 
 
 def to_uint8(image: torch.Tensor, path) -> torch.Tensor:
@@ -56,7 +152,17 @@ def normalize(image: torch.Tensor, mean, std) -> torch.Tensor:
 
 
 def check_size(image: torch.Tensor, width: int, height: int, path) -> None:
-    if image.shape[-2:] != (height, width):
-        raise DataError(
-            f"{path}: decoded size {image.shape[-1]}x{image.shape[-2]} differs from the annotation's {width}x{height}"
-        )
+    """The decoded (upright) image must have the annotation's size. When only the stored size
+    matches (EXIF orientation 5 to 8 turn the image a quarter), the message says so: the file's
+    width and height were written from the stored pixels (Label Studio's COCO export does), or the
+    boxes were drawn on a viewer that ignores the tag."""
+    h, w = image.shape[-2:]
+    if (h, w) == (height, width):
+        return
+    message = f"{path}: decoded size {w}x{h} differs from the annotation's {width}x{height}"
+    if (w, h) == (height, width) and exif_orientation(path) >= 5:
+        message += (f": the file has EXIF orientation {exif_orientation(path)}, so annotation tools show it turned "
+                    f"upright ({w}x{h}); {width}x{height} is its stored size, before that turn. Write the upright "
+                    f"size in the annotations if the boxes were drawn on the upright photo, or set the tag to "
+                    f"1 (exiftool -Orientation=1 -n FILE) if they were drawn on the stored pixels")
+    raise DataError(message)

@@ -12,7 +12,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from ..config import Config, CropGeometry, EvalConfig
-from ..box_ops import clip_to_image, crop_windows, position_size, positions_to_boxes
+from ..box_ops import clip_to_image, crop_windows, image_bounds, position_size, positions_to_boxes
 from ..data.coco import CocoBoxes
 from ..data.crops import cut_crops
 from ..data.dataset import EvalImages
@@ -25,20 +25,24 @@ from ..decoding import decode_edges
 @torch.no_grad()
 def predict_windows(model, crops: torch.Tensor, windows, image_wh, decoding: str = "subpixel",
                     window: int = 2, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Crops (N, 3, S, S) cut from ``windows`` -> adjusted boxes (N, 4) in image pixels (clipped
-    to the image), confidences (N, 4) and expected absolute errors in image pixels (N, 4), both
-    in EDGES order (top, bottom, left, right)."""
+    """Crops (N, 3, S, S) cut from ``windows`` of images of size ``image_wh`` ((W, H), or one per
+    crop) -> adjusted boxes (N, 4) in image pixels (clipped to the image), confidences (N, 4) and
+    expected absolute errors of the clipped edges in image pixels (N, 4), both in EDGES order (top,
+    bottom, left, right). The errors are the model's own times its ``err_scale`` (fitted on held-out
+    boxes after training, ``bbadj.calibration``; 1 without)."""
     S = crops.shape[-1]
     pos, conf, spread = [], [], []
     device = next(model.parameters()).device
+    lo, hi = image_bounds(windows, image_wh, S)
     for i in range(0, len(crops), batch_size):
         logits = model(crops[i:i + batch_size].to(device))
-        for out, t in zip((pos, conf, spread), decode_edges(logits, decoding, window)):
+        part = slice(i, i + batch_size)
+        for out, t in zip((pos, conf, spread), decode_edges(logits, decoding, window, (lo[part], hi[part]))):
             out.append(t.cpu())
     if not pos:
         return torch.zeros(0, 4, dtype=torch.float64), torch.zeros(0, 4), torch.zeros(0, 4, dtype=torch.float64)
     boxes = positions_to_boxes(torch.cat(pos), windows, S)
-    err_px = torch.cat(spread).double() * position_size(windows, S)
+    err_px = torch.cat(spread).double() * position_size(windows, S) * getattr(model, "err_scale", 1.0)
     wh = torch.as_tensor(image_wh, dtype=torch.float64).reshape(-1, 2).expand(len(boxes), 2)
     return clip_to_image(boxes, wh[:, 0], wh[:, 1]), torch.cat(conf), err_px
 

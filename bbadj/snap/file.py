@@ -4,31 +4,49 @@ The input is an annotations file (``{"images", "annotations", ...}``) or a detec
 file (a JSON list of ``{"image_id", "category_id", "bbox", "score"}``, read with the annotations
 file that names its images). The output is the same document with each box entry refined:
 
-- ``bbox``: the model's box ([x, y, w, h]), or the original one where the model is unsure (an
-  edge's expected error ``err_px`` above ``max_err_px``) or the box was skipped;
-- ``snap``: ``status`` (``changed``, ``kept``: unsure, listed for review, or ``skipped``, with its
-  ``reason``), ``bbox_original`` (the input's box, as it was), and for a box the model saw,
-  ``bbox_snapped`` (its box, whether used or not), ``err_px`` and ``confidence`` per edge.
+- ``bbox``: the model's box ([x, y, w, h]), or the box as it was where the review rule
+  (``review.ReviewRule``) finds an edge the model is unsure of, or the box was skipped;
+- ``area``: for a box that changed, its new w x h (a rectangle's area; a box with a mask is left
+  as it is, or with ``snap_masked`` keeps its mask's area);
+- ``snap``: ``status`` (``changed``; ``kept``: unsure, listed for review, with ``reason`` and
+  ``failed``, the edges and the numbers; or ``skipped``, with its ``reason``), ``bbox_original``
+  (the person's box: the input's, or on a file bbadj snap wrote, the very first one, never
+  replaced), ``bbox_input`` (on a later pass, the box this pass started from), ``passes`` (how
+  many runs of bbadj snap this box went through), ``model`` (the first 12 hex digits of the
+  weights' sha256), and for a box the model saw, ``bbox_snapped`` (its box, whether used or
+  not), ``err_px`` and ``confidence`` per edge.
 
-Every other key is left as it was (COCO's ``area`` is the mask's area, not the box's). The boxes
-that were kept are also listed, with the summary, in a review file. Which boxes are skipped
-follows ``load_coco``: crowd regions, boxes under ``min_box_size`` px, boxes wholly outside their
-image; a box that sticks out of its image is clipped to it before it is snapped.
+Every other key is left as it was, ids included (strings too). An annotations output starts with
+the run's summary (``snap``: counts, settings, the model's checkpoint, its sha256, the time, the
+pass number, and ``history``, the summaries of earlier passes); a results output, a plain list,
+has the summary in the review file only. The review file lists the kept boxes with the summary.
 
-Images are decoded one at a time, so memory does not grow with the number of images (the JSON
-document itself is held once). Work goes in chunks of consecutive images (about one model batch
-each, fixed by the input alone), and each finished chunk's predictions are appended to a journal
-beside the output (``<out>.partial.jsonl``). A rerun of a killed run, with the same input, model
-and settings, skips the chunks in its journal; the model sees the same batches, so the output is
-byte-identical to an uninterrupted run's. The review file and the output are written to temporary
-files and renamed (a reader sees the old file or the whole new one), and the journal goes last.
+Skipped and counted: crowd regions, boxes of zero width or height, boxes under ``min_box_size``
+px, boxes wholly outside their image, annotations with a polygon or RLE mask (unless
+``snap_masked``: the box is snapped and the mask left as it was, so the box may no longer bound
+it), and the boxes of an image that cannot be decoded or that libjpeg decodes with a warning
+(``corrupt image``, each file named in the summary): one damaged photo does not stop a month's
+file. A box that sticks out of its image is clipped to it before it is snapped.
+
+Memory does not grow with the boxes of one image: each image's boxes are cut into pieces of at
+most one model batch, each piece cropped on its own (the image is decoded once per piece). Work
+goes in chunks of consecutive pieces (about one model batch each, fixed by the input alone), and
+each finished chunk's predictions are appended to a journal beside the output
+(``<out>.partial.jsonl``). A rerun of a killed run, with the same input, model and settings,
+skips the chunks in its journal; the model sees the same batches, so the output is
+byte-identical to an uninterrupted run's started at the same time. The review file and the
+output are written to temporary files and renamed (a reader sees the old file or the whole new
+one), and the journal goes last. Neither ever replaces the input or a file bbadj snap did not
+write (``targets.check_targets``).
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -36,33 +54,49 @@ import torch
 
 from ..box_ops import EDGES, xyxy_to_xywh
 from ..config import Config
-from ..data.coco import CocoBoxes, boxes_from_instances, check_instances, is_json_int, read_json
+from ..data.coco import CocoBoxes, ImageRecord, boxes_from_instances, check_instances, is_json_box, read_json
+from ..data.images import CorruptImage
 from ..data.results import parse_entry, read_results
 from ..util.errors import ConfigError, DataError
 from ..util.fingerprint import code_digest
 from ..util.progress import progress_bar
 from .adjust import adjust_boxes
 from .journal import Journal, write_json_atomic
+from .review import ReviewRule, reason
+from .targets import WRITTEN_BY, check_targets
 
 JOURNAL_SUFFIX = ".partial.jsonl"
+FORMAT = 2  # of the snap keys: 2 adds passes, history, failed edges and the model's hashes
+CORRUPT = "corrupt image"
 
 
 @dataclass(frozen=True)
 class SnapSettings:
     """What changes the output (all of it goes into the journal's fingerprint)."""
 
-    max_err_px: float | None = None  # an edge expected to be off by more: the box is kept, for review
+    max_err_px: float | None = None  # review rule: an edge expected off by more pixels (review.ReviewRule)
+    max_err_frac: float | None = None  # ... by more than this fraction of the box's side
+    min_p: float | None = None  # ... with P(|error| < within_px) under this
+    within_px: float = 3.0
     buffer_ratio: float | None = None  # the crop around the rough box (default: the model's own)
     min_box_size: float = 1.0  # boxes narrower or lower than this (px) are skipped
     skip_crowd: bool = True  # crowd regions have no single object's edges
+    snap_masked: bool = False  # snap the box of an annotation with a mask too (the mask is left as it is)
     batch_size: int = 128  # boxes per model batch (and per journal chunk)
     decoding: str = "subpixel"
 
     def __post_init__(self):
-        if self.max_err_px is not None and not self.max_err_px > 0:
-            raise ConfigError(f"max_err_px must be > 0, got {self.max_err_px}")
-        if self.batch_size < 1:
+        self.rule  # noqa: B018 - checks the rule's numbers
+        if not self.batch_size >= 1:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
+        if not self.min_box_size >= 0:
+            raise ConfigError(f"min_box_size must be >= 0 pixels, got {self.min_box_size}")
+        if self.decoding not in ("subpixel", "argmax"):
+            raise ConfigError(f"decoding must be subpixel or argmax, got {self.decoding!r}")
+
+    @property
+    def rule(self) -> ReviewRule:
+        return ReviewRule(self.max_err_px, self.max_err_frac, self.min_p, self.within_px)
 
 
 @dataclass
@@ -75,6 +109,20 @@ class SnapInput:
     entries: list[dict]
     coco: CocoBoxes
     file_names: dict[int, str]  # image id -> file name, for the review list
+    history: list[dict]  # the summaries of the passes that wrote this file before
+    previous_passes: int = 0  # runs of bbadj snap that wrote it: its history, or in a results file the most
+    # passes an entry went through (a plain list has no room for a history)
+
+
+def mask_kind(entry: dict) -> str | None:
+    """``polygon`` or ``RLE`` for an entry with a mask (COCO's ``segmentation``), else None (no
+    key, null, or the empty list rectangle exporters write)."""
+    seg = entry.get("segmentation")
+    if isinstance(seg, dict):
+        return "RLE"
+    if isinstance(seg, list) and any(isinstance(p, list) and len(p) >= 6 for p in seg):
+        return "polygon"
+    return None
 
 
 def read_input(annotations: str | Path, images: str | Path, detections: str | Path | None = None,
@@ -87,40 +135,72 @@ def read_input(annotations: str | Path, images: str | Path, detections: str | Pa
         raise DataError(f"{annotations}: a JSON list, like a COCO results file: give it as the detections, "
                         f"with the annotations file that names its images")
     check_instances(doc, annotations)
-    filters = dict(skip_crowd=settings.skip_crowd, min_box_size=settings.min_box_size, verbose=False)
     if detections is not None:
         detections = Path(detections)
         results = read_results(detections)
-        image_ids = {int(im["id"]) for im in doc["images"]}
-        boxes = []
+        image_ids = {im.get("id") for im in doc["images"] if isinstance(im, dict)}
         for i, det in enumerate(results):
             iid, _, _, _ = parse_entry(detections, i, det)
             if iid not in image_ids:
                 raise DataError(f"{detections}: entry {i} refers to image id {iid}, which is not in {annotations}")
-            boxes.append({"id": i, "image_id": iid, "bbox": det["bbox"]})
-        # the results' boxes on the annotations' images: the same filters, clipping and file checks
-        coco = boxes_from_instances({"images": doc["images"], "annotations": boxes}, annotations, images, **filters)
-        return SnapInput("results", results, results, coco, _file_names(doc))
+            _check_previous(det, detections, f"entry {i}")
+        boxes = [{"id": i, "image_id": det["image_id"], "bbox": det["bbox"]} for i, det in enumerate(results)]
+        coco = _boxes(doc, boxes, results, annotations, images, settings)
+        passes = max((int(d["snap"].get("passes", 1)) for d in results if isinstance(d.get("snap"), dict)), default=0)
+        return SnapInput("results", results, results, coco, _file_names(doc), [], passes)
     entries = doc["annotations"]
-    position = {}
     for i, ann in enumerate(entries):
-        aid = ann.get("id") if isinstance(ann, dict) else None
-        if not is_json_int(aid):
-            raise DataError(f"{annotations}: annotations[{i}] has no integer 'id': {ann!r:.200}")
-        aid = int(aid)
-        if aid in position:
-            raise DataError(f"{annotations}: annotation id {aid} appears twice (annotations {position[aid]} and {i})")
-        position[aid] = i
-    coco = boxes_from_instances(doc, annotations, images, **filters)
-    # annotation ids -> positions in ``entries``, so both kinds of file are written back alike
-    for rec in coco.images:
-        rec.ann_ids = np.array([position[int(a)] for a in rec.ann_ids], dtype=np.int64)
-    coco.skipped_ids = {position[a]: why for a, why in coco.skipped_ids.items()}
-    return SnapInput("annotations", doc, entries, coco, _file_names(doc))
+        if isinstance(ann, dict):
+            _check_previous(ann, annotations, f"annotation id {ann.get('id')!r}")
+    coco = _boxes(doc, entries, entries, annotations, images, settings)
+    history = _history(doc, annotations)
+    return SnapInput("annotations", doc, entries, coco, _file_names(doc), history, len(history))
 
 
-def _file_names(doc: dict) -> dict[int, str]:
-    return {int(im["id"]): im["file_name"] for im in doc["images"]}
+def _boxes(doc: dict, boxes: list, entries: list, source: Path, images, settings: SnapSettings) -> CocoBoxes:
+    """The usable boxes (``boxes``: id, image id and bbox of each entry, in order), their
+    ``ann_ids`` positions in ``entries``; masked entries skipped unless ``snap_masked``."""
+    coco = boxes_from_instances({"images": doc["images"], "annotations": boxes}, source, images,
+                                skip_crowd=settings.skip_crowd, min_box_size=settings.min_box_size, verbose=False,
+                                string_ids=True)
+    if not settings.snap_masked:
+        masked = {i: f"has {'an' if kind == 'RLE' else 'a'} {kind} mask" for i, e in enumerate(entries)
+                  if (kind := mask_kind(e))}
+        masked = {i: why for i, why in masked.items() if i not in coco.skipped_ids}
+        records = []
+        for rec in coco.images:
+            keep = np.array([int(a) not in masked for a in rec.ann_ids], dtype=bool)
+            if keep.any():
+                records.append(dataclasses.replace(rec, boxes=rec.boxes[keep], ann_ids=rec.ann_ids[keep]))
+        coco.images = records
+        coco.skipped_ids.update(masked)
+    return coco
+
+
+def _check_previous(entry: dict, path: Path, where: str) -> None:
+    """An entry's ``snap`` key, if any, must be one bbadj snap wrote: its first original is kept."""
+    prev = entry.get("snap")
+    if prev is not None and not (isinstance(prev, dict) and is_json_box(prev.get("bbox_original"))):
+        raise DataError(f"{path}: {where} has a 'snap' key that bbadj snap did not write ({prev!r:.120}); snap "
+                        f"would replace it: rename that key first")
+
+
+def _history(doc: dict, path: Path) -> list[dict]:
+    """The earlier passes' summaries of a file bbadj snap wrote (none for another file)."""
+    prev = doc.get("snap")
+    if prev is None:
+        return []
+    if isinstance(prev, dict) and "written_by" not in prev and {"kind", "changed", "kept", "settings"} <= set(prev):
+        return [{"format": 1, **prev}]  # bbadj snap's summary before it said so (no written_by, no history)
+    if not (isinstance(prev, dict) and prev.get("written_by") == WRITTEN_BY):
+        raise DataError(f"{path}: its top-level 'snap' key was not written by bbadj snap ({prev!r:.120}); snap "
+                        f"would replace it: rename that key first")
+    earlier = prev.get("history", [])
+    return [*earlier, {k: v for k, v in prev.items() if k != "history"}]
+
+
+def _file_names(doc: dict) -> dict:
+    return {im.get("id"): im.get("file_name") for im in doc["images"] if isinstance(im, dict)}
 
 
 def default_out(path: str | Path) -> Path:
@@ -135,19 +215,41 @@ def default_review(out: str | Path) -> Path:
     return out.with_name(f"{out.stem}.review{out.suffix or '.json'}")
 
 
-def chunks(coco: CocoBoxes, batch_size: int) -> list[slice]:
-    """Consecutive images of ``coco`` until at least ``batch_size`` boxes: ``adjust_boxes`` runs
+def targets(annotations, detections=None, out=None, review=None) -> tuple[list[Path], Path, Path, str]:
+    """(input files, output, review file, kind) of a run, defaults filled in."""
+    inputs = [Path(annotations)] + ([Path(detections)] if detections is not None else [])
+    out = Path(out) if out is not None else default_out(inputs[-1])
+    review = Path(review) if review is not None else default_review(out)
+    return inputs, out, review, "results" if detections is not None else "annotations"
+
+
+def pieces(coco: CocoBoxes, batch_size: int) -> list[ImageRecord]:
+    """Each image's boxes in pieces of at most ``batch_size`` (consecutive, in order): the crops of
+    one piece are cut together, so 5,000 boxes on one photograph need no more memory than 128."""
+    out = []
+    for rec in coco.images:
+        for s in range(0, len(rec.boxes), batch_size):
+            out.append(dataclasses.replace(rec, boxes=rec.boxes[s:s + batch_size], ann_ids=rec.ann_ids[s:s + batch_size]))
+    return out
+
+
+def chunks(records: list[ImageRecord], batch_size: int) -> list[slice]:
+    """Consecutive pieces of ``records`` until at least ``batch_size`` boxes: ``adjust_boxes`` runs
     such a chunk as one model batch, and the chunks depend on the input alone, so a resumed run
     batches its boxes as an uninterrupted one does."""
     out, start, n = [], 0, 0
-    for i, rec in enumerate(coco.images):
+    for i, rec in enumerate(records):
         n += len(rec.boxes)
         if n >= batch_size:
             out.append(slice(start, i + 1))
             start, n = i + 1, 0
-    if start < len(coco.images):
-        out.append(slice(start, len(coco.images)))
+    if start < len(records):
+        out.append(slice(start, len(records)))
     return out
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def snap_file(annotations: str | Path, images: str | Path, model, out: str | Path | None = None, *,
@@ -157,142 +259,218 @@ def snap_file(annotations: str | Path, images: str | Path, model, out: str | Pat
     """Snap every box of ``annotations`` (or of the results file ``detections``, on the
     annotations' images) with ``model`` into ``out`` (default: ``default_out`` of the input), and
     list the boxes kept for review in ``review`` (default: ``default_review(out)``). Returns the
-    summary (counts, files, settings), which both files also hold (a results file, a plain list,
-    has no room for it). ``stop_after`` ends the run after that many chunks, as if killed (tests)."""
-    source = Path(detections if detections is not None else annotations)
-    out = Path(out) if out is not None else default_out(source)
-    review = Path(review) if review is not None else default_review(out)
-    _refuse_overwrite([Path(annotations)] + ([Path(detections)] if detections is not None else []), out, review)
+    summary (counts, files, settings, provenance), which both files also hold (a results file, a
+    plain list, has no room for it). ``stop_after`` ends the run after that many chunks, as if
+    killed (tests)."""
+    inputs, out, review, kind = targets(annotations, detections, out, review)
+    check_targets(inputs, out, review, kind)
     data = read_input(annotations, images, detections, settings)
-    journal = Journal(str(out) + JOURNAL_SUFFIX,
-                      _fingerprint([annotations] + ([detections] if detections is not None else []), images, model,
-                                   settings))
-    parts = chunks(data.coco, settings.batch_size)
+    weights = _weights_sha256(model)
+    journal = Journal(str(out) + JOURNAL_SUFFIX, _fingerprint(inputs, images, weights, model, settings),
+                      {"started": _now()})
+    work = pieces(data.coco, settings.batch_size)
+    parts = chunks(work, settings.batch_size)
     counts: Counter = Counter()
+    corrupt: dict[str, str] = {}
+    ctx = dict(data=data, settings=settings, counts=counts, corrupt=corrupt, model_id=weights[:12])
     resumed = 0
     for row in journal.done(len(parts)):  # the chunks a killed run finished
-        _apply_chunk(data, parts[resumed], row, settings, counts)
+        _apply_chunk(work[parts[resumed]], row, **ctx)
         resumed += 1
 
     cfg = Config().with_overrides({"eval": {"batch_size": settings.batch_size, "decoding": settings.decoding,
                                             "passes": 1}, "data": {"num_workers": 0}})
     geometry = model.geometry.with_buffer_ratio(settings.buffer_ratio)
-    n_done = sum(len(data.coco.images[parts[k]]) for k in range(resumed))
-    bar = progress_bar(total=len(data.coco.images), desc=f"snap {source.name}", unit="img", disable=not progress,
-                       initial=n_done, dynamic_ncols=True)
+    n_boxes = lambda k: sum(len(r.boxes) for r in work[parts[k]])  # noqa: E731
+    bar = progress_bar(total=data.coco.n_boxes, desc=f"snap {inputs[-1].name}", unit="box", disable=not progress,
+                       initial=sum(n_boxes(k) for k in range(resumed)), dynamic_ncols=True)
     try:
         for k in range(resumed, len(parts)):
             if stop_after is not None and k - resumed >= stop_after:
                 return {"stopped_after_chunks": stop_after, "journal": str(journal.path)}
-            sub = CocoBoxes(data.coco.images[parts[k]], source=data.coco.source)
-            boxes, conf, err = adjust_boxes(sub, [r.boxes for r in sub.images], cfg, model, geometry, False)
-            row = {"chunk": k, "boxes": boxes.tolist(), "confidence": conf.double().tolist(), "err_px": err.tolist()}
+            row = {"chunk": k, **_adjust_chunk(work[parts[k]], cfg, model, geometry)}
             journal.append(row)
             # into the entries at once: what is kept per box is the output itself, never a second copy
-            _apply_chunk(data, parts[k], row, settings, counts)
-            bar.update(len(sub.images))
+            _apply_chunk(work[parts[k]], row, **ctx)
+            bar.update(n_boxes(k))
     finally:
         bar.close()
 
-    summary = _summary(data, counts)
-    summary.update({"input": str(source), "annotations": str(annotations), "images": str(images),
-                    "output": str(out), "review": str(review), "model": _describe(model, geometry),
-                    "settings": asdict(settings)})
+    summary = {"written_by": WRITTEN_BY, "format": FORMAT, "pass": data.previous_passes + 1,
+               "time": journal.meta.get("started"), **_summary(data, counts, corrupt),
+               "input": str(inputs[-1]), "annotations": str(annotations), "images": str(images),
+               "output": str(out), "review": str(review), "model": _describe(model, geometry, weights),
+               "review_rule": settings.rule.describe(), "settings": asdict(settings)}
     if data.kind == "annotations":
-        data.doc["snap"] = summary
+        summary["history"] = data.history
+        doc = {"snap": summary, **{k: v for k, v in data.doc.items() if k != "snap"}}  # its head says what it is
+    else:
+        doc = data.doc
     write_json_atomic(review, {"summary": summary, "kept": _review_rows(data)}, indent=1)
-    write_json_atomic(out, data.doc)
+    write_json_atomic(out, doc)
     journal.remove()
     return summary
 
 
-def _apply_chunk(data: SnapInput, part: slice, row: dict, settings: SnapSettings, counts: Counter) -> None:
-    """Write one chunk's predictions into its entries (``bbox`` and ``snap``), and count them."""
-    index = np.concatenate([r.ann_ids for r in data.coco.images[part]])
-    boxes = xyxy_to_xywh(row["boxes"]).tolist()
+def _adjust_chunk(records: list[ImageRecord], cfg, model, geometry) -> dict:
+    """The model's boxes, confidences and errors for the boxes of ``records`` whose image decodes;
+    ``corrupt``: file -> why, for those whose image does not (``CorruptImage``), left out."""
+    bad: dict[str, str] = {}
+    while True:
+        good = [r for r in records if str(r.path) not in bad]
+        if not good:
+            return {"boxes": [], "confidence": [], "err_px": [], "corrupt": bad}
+        try:
+            boxes, conf, err = adjust_boxes(CocoBoxes(good), [r.boxes for r in good], cfg, model, geometry, False)
+        except CorruptImage as e:
+            if e.path is None or e.path in bad:
+                raise
+            bad[e.path] = str(e)
+            continue
+        return {"boxes": boxes.tolist(), "confidence": conf.double().tolist(), "err_px": err.tolist(), "corrupt": bad}
+
+
+def _apply_chunk(records: list[ImageRecord], row: dict, data: SnapInput, settings: SnapSettings, counts: Counter,
+                 corrupt: dict, model_id: str) -> None:
+    """Write one chunk's predictions into its entries (``bbox``, ``area``, ``snap``), and count them."""
+    bad = row.get("corrupt", {})
+    corrupt.update(bad)
+    for rec in records:
+        if str(rec.path) in bad:
+            data.coco.skipped_ids.update({int(i): CORRUPT for i in rec.ann_ids})
+    index = np.concatenate([r.ann_ids for r in records if str(r.path) not in bad] or [np.zeros(0, dtype=np.int64)])
+    boxes = xyxy_to_xywh(np.asarray(row["boxes"], dtype=np.float64).reshape(-1, 4)).tolist()
+    rule = settings.rule
     for i, box, conf, err in zip(index, boxes, row["confidence"], row["err_px"]):
         entry = data.entries[int(i)]
-        unsure = settings.max_err_px is not None and max(err) > settings.max_err_px
-        status = "kept" if unsure else "changed"
+        snapped = _round(box, 3)
+        failed = rule.failures(snapped, err)
+        status = "kept" if failed else "changed"
         counts[status] += 1
         info = {"status": status}
-        if unsure:
-            info["reason"] = f"err_px above {settings.max_err_px:g} on " + ", ".join(
-                e for e, v in zip(EDGES, err) if v > settings.max_err_px)
-        info.update({"bbox_original": entry["bbox"], "bbox_snapped": _round(box, 3),
-                     "err_px": dict(zip(EDGES, _round(err, 3))), "confidence": dict(zip(EDGES, _round(conf, 4)))})
-        if not unsure:
-            entry["bbox"] = info["bbox_snapped"]
+        if failed:
+            info.update({"reason": reason(failed), "failed": failed})
+        info.update(_provenance(entry, model_id))
+        info.update({"bbox_snapped": snapped, "err_px": dict(zip(EDGES, _round(err, 3))),
+                     "confidence": dict(zip(EDGES, _round(conf, 4)))})
+        if not failed:
+            entry["bbox"] = snapped
+            if "area" in entry and mask_kind(entry) is None:  # a rectangle's area is its box's
+                entry["area"] = round(snapped[2] * snapped[3], 3)
+        _set_snap(data, int(i), info)
+
+
+def _provenance(entry: dict, model_id: str) -> dict:
+    """The box's first original (kept from an earlier pass), this pass's input, the pass count and the model."""
+    prev = entry.get("snap")
+    if prev is None:
+        return {"bbox_original": entry["bbox"], "passes": 1, "model": model_id}
+    return {"bbox_original": prev["bbox_original"], "bbox_input": entry["bbox"],
+            "passes": int(prev.get("passes", 1)) + 1, "model": model_id}
+
+
+def _set_snap(data: SnapInput, i: int, info: dict) -> None:
+    """Put ``info`` as entry ``i``'s ``snap``: last in an annotation; first in a results entry, so
+    that a results file bbadj snap wrote says so in its first bytes (``targets``)."""
+    entry = data.entries[i]
+    if data.kind == "results":
+        data.entries[i] = {"snap": info, **{k: v for k, v in entry.items() if k != "snap"}}
+    else:
+        entry.pop("snap", None)
         entry["snap"] = info
 
 
-def _summary(data: SnapInput, counts: Counter) -> dict:
+def _summary(data: SnapInput, counts: Counter, corrupt: dict) -> dict:
     """Mark the skipped entries; the counts."""
     skipped: Counter = Counter()
     for i, why in sorted(data.coco.skipped_ids.items()):
         entry = data.entries[i]
-        entry["snap"] = {"status": "skipped", "reason": why, "bbox_original": entry["bbox"]}
+        prov = _provenance(entry, None)
+        info = {"status": "skipped", "reason": why, "bbox_original": prov["bbox_original"]}
+        if "bbox_input" in prov:
+            info["bbox_input"] = prov["bbox_input"]
+        info["passes"] = prov["passes"]
+        _set_snap(data, i, info)
         skipped[why] += 1
-    n_images = len({e["image_id"] for e in data.entries})
     return {"kind": data.kind, "boxes": len(data.entries), "changed": counts["changed"], "kept": counts["kept"],
             "skipped": sum(skipped.values()), "skipped_by_reason": dict(sorted(skipped.items())),
-            "images_with_boxes": n_images, "images_snapped": len(data.coco.images)}
+            "corrupt_images": dict(sorted(corrupt.items())),
+            "images_skipped": dict(sorted((k, v) for k, v in data.coco.skipped.items() if k.startswith("images"))),
+            "file_names_resolved": {str(k): v[1] for k, v in sorted(data.coco.resolved.items())},
+            "images_with_boxes": len({e.get("image_id") for e in data.entries}),
+            "images_snapped": len({r.image_id for r in data.coco.images if str(r.path) not in corrupt})}
 
 
 def _review_rows(data: SnapInput) -> list[dict]:
-    """The kept boxes, in file order: where they are and what the model proposed."""
+    """The kept boxes, in file order: where they are, which edges failed and what the model proposed."""
     rows = []
     for i, entry in enumerate(data.entries):
         snap = entry.get("snap", {})
         if snap.get("status") == "kept":
             rows.append({"entry": i, "id": entry.get("id") if data.kind == "annotations" else None,
-                         "image_id": entry["image_id"], "file_name": data.file_names.get(int(entry["image_id"])),
-                         **{k: snap[k] for k in ("reason", "bbox_original", "bbox_snapped", "err_px", "confidence")}})
+                         "image_id": entry["image_id"], "file_name": data.file_names.get(entry["image_id"]),
+                         **{k: snap[k] for k in ("reason", "failed", "bbox_original", "bbox_snapped", "err_px",
+                                                 "confidence")}})
     return rows
 
 
 def describe(summary: dict) -> str:
-    """The counts in one line, e.g. ``294 boxes: 280 changed, 12 kept for review (err_px above 3),
-    2 skipped (1 crowd, 1 outside image)``."""
+    """The counts in one line, e.g. ``294 boxes: 280 changed, 12 kept for review (err_px above 3
+    px), 2 skipped (1 crowd, 1 outside image)``."""
     s = summary
     kept = f"{s['kept']} kept for review"
-    if s["settings"]["max_err_px"] is not None:
-        kept += f" (err_px above {s['settings']['max_err_px']:g} px)"
+    if s["review_rule"] != "no rule":
+        kept += f" ({s['review_rule']})"
     skipped = f"{s['skipped']} skipped"
     if s["skipped_by_reason"]:
         skipped += " (" + ", ".join(f"{n} {why}" for why, n in s["skipped_by_reason"].items()) + ")"
-    return f"{s['input']}: {s['boxes']} boxes: {s['changed']} changed, {kept}, {skipped} -> {s['output']}"
+    line = f"{s['input']}: {s['boxes']} boxes: {s['changed']} changed, {kept}, {skipped} -> {s['output']}"
+    notes = [f"pass {s['pass']}: each box keeps its first original in snap.bbox_original"] if s["pass"] > 1 else []
+    notes += [f"corrupt image, its boxes left as they were: {f}" for f in s["corrupt_images"]]
+    if s["images_skipped"]:
+        notes.append("images skipped: " + ", ".join(f"{n} {why}" for why, n in s["images_skipped"].items()))
+    if s["file_names_resolved"]:
+        notes.append(f"{len(s['file_names_resolved'])} file names found under {s['images']} by their trailing "
+                     f"folders (listed in the review file's summary)")
+    return "\n".join([line, *notes])
 
 
 def _round(values, digits: int) -> list[float]:
     return [round(float(v), digits) for v in values]
 
 
-def _describe(model, geometry) -> dict:
-    return {"backbone": model.cfg.backbone, "fusion": model.cfg.fusion, "crop_size": geometry.crop_size,
-            "buffer_ratio": geometry.buffer_ratio}
+def _describe(model, geometry, weights: str) -> dict:
+    checkpoint = getattr(model, "checkpoint", None)
+    return {"checkpoint": None if checkpoint is None else str(checkpoint),
+            "checkpoint_sha256": None if checkpoint is None or not Path(checkpoint).exists() else _file_sha256(checkpoint),
+            "weights_sha256": weights, "backbone": model.cfg.backbone, "fusion": model.cfg.fusion,
+            "crop_size": geometry.crop_size, "buffer_ratio": geometry.buffer_ratio}
 
 
-def _refuse_overwrite(inputs: list[Path], out: Path, review: Path) -> None:
-    for target, what in ((out, "output"), (review, "review file")):
-        for p in inputs:
-            if target.resolve() == p.resolve():
-                raise DataError(f"the {what} {target} is an input file: snap never writes over its input")
-    if out.resolve() == review.resolve():
-        raise DataError(f"the output and the review file are the same file: {out}")
-
-
-def _fingerprint(inputs: list, images, model, settings: SnapSettings) -> str:
-    """The journal belongs to these input files, image folder, model, settings and code only."""
+def _file_sha256(path) -> str:
     h = hashlib.sha256()
-    for p in inputs:
-        with open(p, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    h.update(str(Path(images).resolve()).encode())
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _weights_sha256(model) -> str:
+    """The model's weights, whatever file they came from: names and values, in order."""
+    h = hashlib.sha256()
     for name, t in model.state_dict().items():
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _fingerprint(inputs: list, images, weights: str, model, settings: SnapSettings) -> str:
+    """The journal belongs to these input files, image folder, model, settings and code only."""
+    h = hashlib.sha256()
+    for p in inputs:
+        h.update(_file_sha256(p).encode())
+    h.update(str(Path(images).resolve()).encode())
+    h.update(weights.encode())
     h.update(json.dumps([asdict(settings), asdict(model.geometry), code_digest(), torch.get_num_threads()],
                         sort_keys=True).encode())
     return h.hexdigest()

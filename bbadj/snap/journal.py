@@ -1,22 +1,25 @@
 """Resumable, atomic output for a long pass over a data set (``bbadj snap``).
 
-A ``Journal`` is a JSON-lines file beside the output: a header with the run's fingerprint, then
-one line per finished chunk of work, each flushed as it is written. A rerun with the same
-fingerprint reads back the chunks a killed run finished (a line cut off mid-write is dropped) and
-appends the rest; a journal of another run is discarded. ``write_json_atomic`` writes the final
-file through ``outputs.atomic_open``, so a reader sees the old file or the whole new one.
+A ``Journal`` is a JSON-lines file beside the output: a header with the run's fingerprint (and
+``meta``, e.g. when the run started), then one line per finished chunk of work, each flushed as it
+is written. A rerun with the same fingerprint reads back the chunks a killed run finished (a line
+cut off mid-write is dropped), takes the killed run's ``meta``, and appends the rest; a journal of
+another run is discarded. A file at the journal's path that is no journal is never touched: it is
+an error. ``write_json_atomic`` writes the final file through ``outputs.atomic_open``, so a reader
+sees the old file or the whole new one.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from ..util.errors import OutputError
 from ..util.outputs import append_line, atomic_open
 
 
 class Journal:
-    def __init__(self, path: str | Path, fingerprint: str):
-        self.path, self.fingerprint = Path(path), fingerprint
+    def __init__(self, path: str | Path, fingerprint: str, meta: dict | None = None):
+        self.path, self.fingerprint, self.meta = Path(path), fingerprint, dict(meta or {})
 
     def done(self, n_chunks: int) -> list[dict]:
         """The chunks (``{"chunk": k, ...}``, k = 0, 1, ...) a killed run of the same fingerprint
@@ -25,16 +28,20 @@ class Journal:
             return []
         rows, good_bytes = [], 0
         with self.path.open("rb") as f:
-            header = f.readline()
+            header_line = f.readline()
             try:
-                same = json.loads(header).get("fingerprint") == self.fingerprint
-            except (json.JSONDecodeError, AttributeError):
-                same = False
-            if not same:
+                header = json.loads(header_line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                header = None
+            if not (isinstance(header, dict) and "fingerprint" in header):
+                raise OutputError(f"{self.path} exists and is not a journal of bbadj snap; move it away (snap "
+                                  f"keeps its resumable work there)")
+            if header["fingerprint"] != self.fingerprint:
                 print(f"{self.path}: from another run (input, model, settings or code differ); starting over")
                 self.path.unlink()
                 return []
-            good_bytes = len(header)
+            self.meta = {k: v for k, v in header.items() if k != "fingerprint"}
+            good_bytes = len(header_line)
             for line in f:
                 try:
                     row = json.loads(line)
@@ -54,7 +61,7 @@ class Journal:
         """One finished chunk, written at once: a process killed later loses nothing of it."""
         if not self.path.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            append_line(self.path, json.dumps({"fingerprint": self.fingerprint}))
+            append_line(self.path, json.dumps({"fingerprint": self.fingerprint, **self.meta}))
         append_line(self.path, json.dumps(row))
 
     def remove(self) -> None:

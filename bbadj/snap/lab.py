@@ -1,6 +1,7 @@
 """The snap notebook (notebooks/snap.ipynb): pick a photograph, draw rough boxes with
-jupyter-bbox-widget, see each chosen row's snapped box with its per-edge expected error and
-confidence, accept one or undo.
+jupyter-bbox-widget, see each chosen row's snapped box with its per-edge expected error in pixels
+(``err_px``), coloured by the review rule ``bbadj snap`` uses (``review.ReviewRule``), accept one
+or undo.
 
 ``trained_models`` finds the study's models; ``SnapSession`` (the image, decoded once, and the
 models, loaded once) snaps a box; ``History`` accepts and undoes on the widget's list of boxes;
@@ -8,14 +9,21 @@ models, loaded once) snaps a box; ``History`` accepts and undoes on the widget's
 """
 from __future__ import annotations
 
+import html
 import io
 from pathlib import Path
 
 from ..box_ops import clip_to_image, xywh_to_xyxy
 from ..params import Params
-from .draw import render, table_html
+from ..tiers import LONG
+from .draw import as_rule, render, table_html
+from .review import ReviewRule
 
 MIN_SIDE = 2  # px: a click without a drag makes a box of 0 x 0; nothing to snap
+# The notebook's rule: an edge expected off by more than 5% of the box's side is red. err_px grows
+# with the box, so a fixed number of pixels would colour every large box red whatever the model
+# does; this is the rule `bbadj snap --max-err-frac 0.05` applies.
+DEFAULT_RULE = ReviewRule(max_err_frac=0.05)
 
 
 def no_models_message(params_path, runs_dir: str = "runs") -> str:
@@ -26,11 +34,15 @@ def no_models_message(params_path, runs_dir: str = "runs") -> str:
 
 
 def trained_models(params_path="params.yaml", runs_dir: str = "runs", names=None) -> dict[str, Path]:
-    """name -> ``runs_dir/<name>/model.pt`` of every trained model (or of ``names``): the study's
-    default row (``study.baseline``) first, then in ``params_path``'s order, then any other."""
+    """name -> ``runs_dir/<name>/model.pt`` of every trained model (or of ``names``), the long
+    tier's as ``long/<name>`` (``runs_dir/long/<name>/model.pt``): the long tier's default row
+    (``study.baseline``) first, the model that works and whose err_px is calibrated, then the
+    default tier's, then the rest in ``params_path``'s order, then any other."""
     params = Params.load(params_path)
-    order = [params.report.baseline] + params.names("trained")
+    trained = [params.report.baseline] + params.names("trained")
+    order = [f"{LONG}/{trained[0]}"] + trained + [f"{LONG}/{n}" for n in trained]
     found = {p.parent.name: p for p in sorted(Path(runs_dir).glob("*/model.pt"))}
+    found.update({f"{LONG}/{p.parent.name}": p for p in sorted(Path(runs_dir, LONG).glob("*/model.pt"))})
     ranked = [n for n in dict.fromkeys(order) if n in found] + [n for n in found if n not in order]
     if names is not None:
         missing = [n for n in names if n not in found]
@@ -52,8 +64,8 @@ class SnapSession:
     """One photograph, decoded once (what an annotation tool holds while boxes are drawn), and the
     models, each loaded the first time it is asked for."""
 
-    def __init__(self, models: dict[str, str | Path], max_err_px: float = 3.0, device: str = "cpu"):
-        self.paths, self.max_err_px, self.device = dict(models), float(max_err_px), device
+    def __init__(self, models: dict[str, str | Path], rule=DEFAULT_RULE, device: str = "cpu"):
+        self.paths, self.rule, self.device = dict(models), as_rule(rule), device
         self._models: dict = {}
         self.image = self.pil = None
 
@@ -79,7 +91,8 @@ class SnapSession:
         return box if min(box[2] - box[0], box[3] - box[1]) >= MIN_SIDE else None
 
     def snap(self, rough, names) -> dict[str, dict]:
-        """name -> ``{"box": x0 y0 x1 y1, "err_px": 4, "confidence": 4}`` (EDGES order)."""
+        """name -> ``{"box": x0 y0 x1 y1, "err_px": 4, "confidence": 4}`` (EDGES order; the notebook
+        shows err_px)."""
         from .adjust import adjust
 
         out = {}
@@ -121,12 +134,12 @@ class History:
 class SnapLab:
     """The widgets: photo, rows, the drawing widget, the close-ups and table, accept and undo."""
 
-    def __init__(self, models: dict[str, str | Path], image: str | Path, photos=(), max_err_px: float = 3.0,
+    def __init__(self, models: dict[str, str | Path], image: str | Path, photos=(), rule=DEFAULT_RULE,
                  device: str = "cpu", chosen=None):
         import ipywidgets as w
         from jupyter_bbox_widget import BBoxWidget
 
-        self.session, self.history = SnapSession(models, max_err_px, device), History()
+        self.session, self.history = SnapSession(models, rule, device), History()
         self.current = None  # (index, rough box, snaps) of the box shown
         names = list(models)
         options = list(dict.fromkeys([str(image)] + [str(p) for p in photos]))
@@ -180,15 +193,16 @@ class SnapLab:
             return
         snaps = self.session.snap(rough, self.rows.value)
         self.current = (index, rough, snaps)
-        sheet, buf = render(self.session.pil, rough, snaps, self.session.max_err_px), io.BytesIO()
+        sheet, buf = render(self.session.pil, rough, snaps, self.session.rule), io.BytesIO()
         sheet.save(buf, format="png")
         # shown at its own size: stretched to the notebook's width, a close-up blurs
         self.preview.width, self.preview.height = str(sheet.width), str(sheet.height)
         self.preview.value = buf.getvalue()
-        self.table.value = table_html(rough, snaps, self.session.max_err_px)
+        self.table.value = table_html(rough, snaps, self.session.rule)
         self.accept_as.options = list(snaps)
-        self.status.value = (f"Box {index + 1} snapped by {', '.join(snaps)}: green edges are expected within "
-                             f"{self.session.max_err_px:g} px, red ones are not. Accept one, or redraw.")
+        self.status.value = (f"Box {index + 1} snapped by {', '.join(snaps)}: red edges fail the review rule "
+                             f"({html.escape(self.session.rule.describe())}), green ones pass it; each edge is "
+                             f"labelled with its expected error in pixels. Accept one, or redraw.")
 
     def accept(self) -> None:
         if self.current is None:
