@@ -49,4 +49,4 @@ coco:
 	ls data/coco/train2017 | wc -l; ls data/coco/val2017 | wc -l; ls data/coco/annotations
 
 clean:
-	rm -rf $(VENV) runs data/synth
+	rm -rf $(VENV) $(DATUMARO) runs data/synth

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .config import Config, parse_set
 from .params import PARAMS, Params
+from .tiers import DEFAULT
 
 
 def config_from_args(args) -> Config:
@@ -22,7 +23,7 @@ def config_from_args(args) -> Config:
     if path is None:
         cfg = Config()
     else:
-        params = Params.load(path, runs_dir=getattr(args, "runs_dir", "runs"))
+        params = Params.load(path, runs_dir=getattr(args, "runs_dir", None), tier=getattr(args, "tier", DEFAULT))
         cfg = params[row].config if row else params.base
     return cfg.with_overrides(parse_set(args.set))
 

@@ -91,6 +91,17 @@ def positions_to_boxes(positions, windows, size: int) -> torch.Tensor:
     return edges[:, _EDGES_TO_BOX]
 
 
+def image_bounds(windows, image_wh, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each edge's image ends, in its crop's positions: (lo, hi), (N, 4) each in EDGES order
+    (the image's top and bottom border for top and bottom, its left and right for left and right).
+    ``image_wh``: (W, H), or one per window. Positions beyond them are off the image."""
+    w = torch.as_tensor(windows, dtype=torch.float64)
+    wh = torch.as_tensor(image_wh, dtype=torch.float64).reshape(-1, 2).expand(len(w), 2)
+    zero = torch.zeros(len(w), dtype=torch.float64)
+    q = boxes_to_positions(torch.stack([zero, zero, wh[:, 0], wh[:, 1]], dim=1), w, size, clamp=False)
+    return q[:, [0, 0, 2, 2]], q[:, [1, 1, 3, 3]]
+
+
 def position_size(windows, size: int) -> torch.Tensor:
     """(N, 4) image pixels per crop position of each edge, in EDGES order: how far one position
     moves that edge in the image (a large box's crop position spans many image pixels)."""

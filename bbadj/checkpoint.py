@@ -56,6 +56,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu"):
     # the architecture comes from the config; the weights from the file, never downloaded again
     model = build_model(_no_download(cfg).model, cfg.data.geometry)
     model.load_state_dict(ckpt["model"])
+    model.err_scale = float(ckpt.get("err_scale", 1.0))  # fitted after training (bbadj.calibration), else 1
+    model.checkpoint = str(path)  # where it came from: bbadj snap records it with the file's sha256
     return model.to(device).eval()
 
 

@@ -49,6 +49,22 @@ class MixConfig:
             raise ConfigError("data.mix.fraction > 0 needs data.mix.annotations and data.mix.images")
 
 
+@dataclass
+class CalibrationConfig:
+    """Held-out boxes of the training photographs (never trained on) on which, after training, the
+    scale of ``err_px`` is fitted: the mean expected error made equal to the mean observed one over
+    ``draws`` jitter draws (bbadj/calibration.py). "": none (err_px as the model gives it)."""
+
+    annotations: str = ""
+    images: str = ""
+    draws: int = 8
+
+    def __post_init__(self):
+        require(self.draws >= 1, "data.calibration.draws", ">= 1", self.draws)
+        if bool(self.annotations) != bool(self.images):
+            raise ConfigError("data.calibration needs both annotations and images (or neither)")
+
+
 def _default_eval_sets() -> dict[str, dict[str, str]]:
     return {"coco128": {"annotations": "data/coco128/annotations/val.json", "images": "data/coco128/images"}}
 
@@ -58,6 +74,7 @@ class DataConfig:
     train_annotations: str = "data/coco128/annotations/train.json"
     train_images: str = "data/coco128/images"
     mix: MixConfig = field(default_factory=MixConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     crop_size: int = 96  # S: the crop is resampled to S x S, and each edge is classified over S positions
     buffer_ratio: float = 1.3  # the jittered box is scaled about its centre by this to define the crop
     jitter: JitterConfig = field(default_factory=JitterConfig)
@@ -68,6 +85,7 @@ class DataConfig:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     num_workers: int = 0  # DataLoader processes that decode and crop while the model steps
+    image_cache_mb: float = 2048.0  # training keeps prepared images in memory up to this (per loader process; 0: none)
 
     def __post_init__(self):
         require(self.crop_size >= 2, "data.crop_size", "an integer >= 2 (each edge is classified over its S positions)",
@@ -78,6 +96,7 @@ class DataConfig:
         require(self.roi_sampling_ratio == -1 or self.roi_sampling_ratio >= 1, "data.roi_sampling_ratio",
                 "-1 (adaptive) or >= 1", self.roi_sampling_ratio)
         require(self.num_workers >= 0, "data.num_workers", ">= 0", self.num_workers)
+        require(self.image_cache_mb >= 0, "data.image_cache_mb", ">= 0", self.image_cache_mb)
         require(len(self.mean) == 3 and len(self.std) == 3 and all(s > 0 for s in self.std), "data.mean and data.std",
                 "3 numbers each, std > 0", (self.mean, self.std))
 
@@ -116,7 +135,9 @@ def check_buffer_ratio(value: float, key: str) -> None:
 @dataclass
 class ModelConfig:
     backbone: str = "efficientnet_lite0"  # efficientnet_lite0 | resnet18 | resnet34 | resnet50 (the paper's)
-    pretrained: str = "imagenet"  # backbone weights: imagenet | none | path to a state dict of the backbone's network
+    # backbone weights: imagenet | none | a path: a bbadj checkpoint (its backbone) or a state dict of the
+    # backbone's classifier network
+    pretrained: str = "imagenet"
     init_from: str = ""  # a bbadj checkpoint whose weights start the whole model (two-stage training); "": none
     norm: str = "batchnorm"  # backbone norm layers: batchnorm (trainable) | frozen (DETR's FrozenBatchNorm2d)
     # the backbone trains from this level on (stem: all of it); the layers before it keep their initial

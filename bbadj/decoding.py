@@ -6,8 +6,8 @@ import torch
 DECODINGS = ("argmax", "subpixel")
 
 
-def decode_edges(logits: torch.Tensor, method: str = "subpixel",
-                 window: int = 2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def decode_edges(logits: torch.Tensor, method: str = "subpixel", window: int = 2,
+                 bounds: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(B, 4, S) logits in EDGES order -> positions (B, 4) in [0, S - 1], confidences (B, 4) and
     expected absolute errors (B, 4), in positions.
 
@@ -33,6 +33,11 @@ def decode_edges(logits: torch.Tensor, method: str = "subpixel",
         pos = peak.to(prob.dtype)
     else:
         pos = (prob * near * grid).sum(-1) / conf.clamp(min=1e-12)
+    grid = grid.to(prob.dtype).expand_as(prob)
+    if bounds is not None:
+        lo, hi = (b.to(prob.device, prob.dtype)[..., None] for b in bounds)
+        pos = torch.minimum(torch.maximum(pos[..., None], lo), hi)[..., 0]
+        grid = torch.minimum(torch.maximum(grid, lo), hi)
     spread = (prob * (grid - pos[..., None]).abs()).sum(-1)
     pairs = pos.view(-1, 2, 2)  # (top, bottom), (left, right)
     order = pairs.argsort(dim=-1)

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from . import tiers
 from .config import Config, GrabCutConfig, build_dataclass, deep_merge
 from .util.errors import ConfigError, UnknownName
 
@@ -34,7 +35,7 @@ GROUPS = ("rows", "finetune", "eval_only")
 NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
 # what an eval-only row may change: anything else changes the model and needs training
 EVAL_ONLY_KEYS = {"eval": None, "data": {"buffer_ratio", "jitter", "num_workers"}}
-_OTHER_SECTIONS = {GRABCUT, "study", *GROUPS}
+_OTHER_SECTIONS = {GRABCUT, "study", *GROUPS, *tiers.TIERS}
 
 
 @dataclass
@@ -64,7 +65,7 @@ class Row:
     """One row of the study: its group, its full configuration, and where its model comes from."""
 
     name: str
-    group: str  # baseline | rows | finetune | eval_only
+    group: str  # baseline | rows | finetune | eval_only | pretrain (a tier's synthetic pretraining, bbadj.tiers)
     config: Config
     model_of: str | None = None  # the trained row whose model it is scored with (itself, if trained)
     starts_from: str | None = None  # finetune: the row whose model it starts from
@@ -84,42 +85,59 @@ class Params:
     grabcut: GrabCutConfig
     report: ReportConfig
     raw: dict = field(repr=False)  # the parsed file: DVC's own view, for presets
+    tier: str = tiers.DEFAULT  # the budget its rows are resolved for (bbadj.tiers)
     _flat: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def load(cls, path: str | Path = PARAMS, overrides: dict | None = None, runs_dir: str | Path = "runs") -> "Params":
-        """Read ``path`` (with ``overrides`` merged in, e.g. a preset) and resolve every row;
-        errors name the file and the key."""
+    def load(cls, path: str | Path = PARAMS, overrides: dict | None = None, runs_dir: str | Path | None = None,
+             tier: str = tiers.DEFAULT) -> "Params":
+        """Read ``path`` (with ``overrides`` merged in, e.g. a preset) and resolve every row for
+        ``tier`` (its models in ``runs_dir``, default the tier's own folder); errors name the file
+        and the key."""
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"params file not found: {path}")
         raw = deep_merge(yaml.safe_load(path.read_text()) or {}, overrides or {})
-        return cls.from_dict(raw, path, runs_dir)
+        return cls.from_dict(raw, path, runs_dir, tier)
 
     @classmethod
-    def from_dict(cls, raw: dict, path: str | Path = PARAMS, runs_dir: str | Path = "runs") -> "Params":
+    def from_dict(cls, raw: dict, path: str | Path = PARAMS, runs_dir: str | Path | None = None,
+                  tier: str = tiers.DEFAULT) -> "Params":
         path = Path(path)
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: expected a mapping of sections")
         _validate(raw, path)
+        view = tiers.apply(raw, tier, path)
+        runs_dir = Path(runs_dir) if runs_dir is not None else tiers.folders(tier).runs
         try:
-            base = Config.from_dict({k: v for k, v in raw.items() if k not in _OTHER_SECTIONS})
+            base = Config.from_dict({k: v for k, v in view.items() if k not in _OTHER_SECTIONS})
             rows = {n: Row(n, "baseline", base) for n in BASELINES}
             for group in GROUPS:
-                for name in raw.get(group) or {}:
-                    rows[name] = _row(raw, name, group, base, Path(runs_dir))
+                for name in view.get(group) or {}:
+                    rows[name] = _row(view, name, group, base, runs_dir)
+            for start in tiers.spec(raw, tier, path).get("starts", ()):
+                name = tiers.pretrain_row(start)
+                over = tiers.pretrain_overrides(raw, tier, start, path)
+                rows[name] = Row(name, "pretrain", base.with_overrides(over), model_of=name)
             grabcut = build_dataclass(GrabCutConfig, raw.get(GRABCUT), GRABCUT)
             report = build_dataclass(ReportConfig, raw.get("study"), "study")
             report.baseline = report.baseline or next(iter(raw.get("rows") or {}), "")
         except (KeyError, TypeError, ValueError) as e:
             raise ConfigError(f"{path}: {e}") from e
-        return cls(path, base, rows, grabcut, report, raw)
+        return cls(path, base, rows, grabcut, report, raw, tier)
+
+    @property
+    def folders(self) -> tiers.Folders:
+        """Where this tier's stages write (``runs/``, ``reports/``; ``runs/long/``, ...)."""
+        return tiers.folders(self.tier)
+
 
     def names(self, which: str = "all") -> list[str]:
         """Row names in file order: ``rows``, ``finetune``, ``trained`` (both), ``eval_only``,
-        ``models`` (every row with a model), ``baselines``, or ``all`` (baselines first)."""
+        ``models`` (every row with a model), ``baselines``, ``all`` (baselines first), or
+        ``pretrain`` (the tier's synthetic pretrainings, which no group above lists)."""
         groups = {"trained": ("rows", "finetune"), "models": GROUPS, "baselines": ("baseline",),
-                  "all": ("baseline", *GROUPS), **{g: (g,) for g in GROUPS}}
+                  "all": ("baseline", *GROUPS), "pretrain": ("pretrain",), **{g: (g,) for g in GROUPS}}
         if which not in groups:
             raise ValueError(f"which must be one of {sorted(groups)}, got {which!r}")
         return [n for n, r in self.rows.items() if r.group in groups[which]]
@@ -211,9 +229,10 @@ def _validate(raw: dict, path: Path) -> None:
         if not isinstance(entries, dict):
             raise ConfigError(f"{path}: `{g}` must be a mapping name -> overrides")
         for name, over in entries.items():
-            if not NAME_RE.match(str(name)) or name in BASELINES:
-                raise ConfigError(f"{path}: row name {name!r} must be letters, digits and _ only, and not one of "
-                                 f"{BASELINES} (it becomes a DVC stage and a params key)")
+            if not NAME_RE.match(str(name)) or name in BASELINES or str(name).startswith(tiers.PRETRAIN_PREFIX):
+                raise ConfigError(f"{path}: row name {name!r} must be letters, digits and _ only, not one of "
+                                 f"{BASELINES} and not start with {tiers.PRETRAIN_PREFIX!r} (it becomes a DVC stage "
+                                 f"and a params key; the long tier's pretrainings are named so)")
             if name in seen:
                 raise ConfigError(f"{path}: {name!r} is both in {seen[name]} and in {g}")
             if over is not None and not isinstance(over, dict):

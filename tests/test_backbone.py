@@ -134,3 +134,23 @@ def test_train_from_keeps_the_early_layers(backbone, first_trained):
 def test_train_from_is_checked():
     with pytest.raises(ValueError, match="train_from"):
         build_backbone(ModelConfig(train_from="layer1"))
+
+
+def test_a_bbadj_checkpoints_backbone(tmp_path):
+    """model.pretrained may name a trained bbadj model (the long tier's synthetic pretraining): its
+    backbone is taken exactly, whatever fusion and decoders the new model has (they start fresh)."""
+    from bbadj.config import Config
+    from bbadj.util.errors import WeightsError
+
+    torch.manual_seed(0)
+    cfg = Config().with_overrides({"model": {"pretrained": "none"}})
+    donor = build_model(cfg.model, cfg.data.geometry)
+    path = tmp_path / "pre.pt"
+    torch.save({"model": donor.state_dict(), "config": cfg.to_dict()}, path)
+    taker = build_model(ModelConfig(pretrained=str(path), fusion="fpn"), cfg.data.geometry)
+    mine = taker.backbone.state_dict()
+    assert all(torch.equal(v, mine[k]) for k, v in donor.backbone.state_dict().items())
+    assert build_backbone(ModelConfig(pretrained="none")).state_dict()["body.conv_stem.weight"].ne(
+        mine["body.conv_stem.weight"]).any()  # not what a fresh backbone draws
+    with pytest.raises(WeightsError, match="efficientnet_lite0 model; this model's backbone is resnet18"):
+        build_backbone(ModelConfig(backbone="resnet18", pretrained=str(path)))

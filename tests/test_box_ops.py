@@ -34,3 +34,12 @@ def test_clip_to_image_per_box_and_scalar():
 def test_wrong_shapes_are_refused():
     with pytest.raises(ValueError, match=r"shape \(\.\.\., 4\)"):
         xywh_to_xyxy(np.zeros((2, 3)))
+
+
+def test_image_bounds_in_each_edges_positions():
+    from bbadj.box_ops import image_bounds
+
+    # window x 10..30, y 20..60 on a 25 x 100 image, 11 positions: 2 px per position in x, 4 in y
+    lo, hi = image_bounds([[10.0, 20.0, 30.0, 60.0]], (25, 100), 11)
+    assert lo.tolist() == [[-5.0, -5.0, -5.0, -5.0]]
+    assert hi.tolist() == [[20.0, 20.0, 7.5, 7.5]]

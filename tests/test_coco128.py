@@ -27,6 +27,19 @@ def test_committed_split_is_the_written_rule(tmp_path):
         assert (tmp_path / name).read_bytes() == (COCO128 / "annotations" / name).read_bytes(), name
 
 
+def test_the_calibration_split_is_the_written_rule(tmp_path):
+    """The long tier's held-out calibration boxes: `bbadj split --every 8 --offset 3` of the train
+    split (data/coco128/README.md), byte for byte; never a val image."""
+    train = COCO128 / "annotations" / "train.json"
+    assert main(["split", "--annotations", str(train), "--train-out", str(tmp_path / "train_fit.json"),
+                 "--val-out", str(tmp_path / "calibration.json"), "--every", "8", "--offset", "3"]) == 0
+    for name in ("train_fit.json", "calibration.json"):
+        assert (tmp_path / name).read_bytes() == (COCO128 / "annotations" / name).read_bytes(), name
+    val = {im["id"] for im in json.loads((COCO128 / "annotations" / "val.json").read_text())["images"]}
+    calibration = {im["id"] for im in json.loads((tmp_path / "calibration.json").read_text())["images"]}
+    assert len(calibration) == 12 and not calibration & val
+
+
 def test_split_is_by_image_and_covers_everything():
     full = json.loads(COCO128_ANN.read_text())
     parts = {n: json.loads((COCO128 / "annotations" / f"{n}.json").read_text()) for n in ("train", "val")}

@@ -181,3 +181,52 @@ def test_coco128_preset_runs_the_paper_path_on_real_data(tmp_path, env):
     assert "resnet18" in html and "crop 32 px" in html
     shown = run(["dvc", "exp", "show", "--md", "--no-pager"], repo, env)
     assert "coco128" in shown and "workspace" in shown
+
+
+@pytest.mark.slow
+def test_the_long_tier_beside_the_default(tmp_path, env):
+    """long/dvc.yaml on tiny settings: `dvc repro long/dvc.yaml` makes the synthetic set, one
+    pretraining per starting weights, every row and its scores, and the report with each ablation
+    at both budgets, into runs/long/ and reports/long/; `dvc repro` (the default tier) never reruns
+    or overwrites it; each pipeline's second run reruns nothing; one row's change makes only that
+    row stale in each tier."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    p = tiny(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    p["rows"] = {"l4": {}, "l4_seed1": {"train": {"seed": 1}}, "scratch": {"model": {"pretrained": "none"}}}
+    p["eval_only"] = {"l4_buffer_1p0": {"from": "l4", "data": {"buffer_ratio": 1.0}}}
+    p["long"].update(synth={"images": 6, "seed": 0}, pretrain={"train": {"max_steps": 2}},
+                     train={"max_steps": 4, "warmup_steps": 1})
+    init_repo(repo, env, p)
+    run(["dvc", "repro"], repo, env)
+    assert not (repo / "runs" / "long").exists()
+    default_lock = (repo / "dvc.lock").read_text()
+
+    assert "$(BIN)/dvc repro long/dvc.yaml" in (ROOT / "Makefile").read_text()  # make repro-long
+    out = run(["dvc", "repro", "long/dvc.yaml"], repo, env, timeout=1500)
+    assert "Running stage 'long/dvc.yaml:pretrain'" in out and "Running stage 'train@" not in out, out[-3000:]
+    for start in ("imagenet", "none"):
+        assert (repo / "runs" / "long" / "pretrain" / start / "model.pt").exists()
+    for name in ("l4", "l4_seed1", "scratch", "l4_buffer_1p0"):
+        assert json.loads((repo / "reports" / "long" / "metrics" / name / "coco128.json").read_text())["miou"] > 0
+    assert not (repo / "reports" / "long" / "metrics" / "identity").exists()  # the default tier's serves both
+    html = (repo / "reports" / "long" / "report.html").read_text()
+    assert "Which design choices matter, at two budgets" in html and "default / long" in html
+    assert "runs/long/pretrain/none/model.pt" in html  # scratch's backbone: its own pretraining
+    assert (repo / "dvc.lock").read_text() == default_lock
+    model = md5(repo / "runs" / "long" / "l4" / "model.pt")
+
+    for cmd in (["dvc", "repro", "long/dvc.yaml"], ["dvc", "repro"]):
+        again = run(cmd, repo, env)
+        assert "Running stage" not in again, again
+    assert md5(repo / "runs" / "long" / "l4" / "model.pt") == model
+
+    p["rows"]["l4_seed1"]["train"]["seed"] = 5
+    (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    stale = set(json.loads(run(["dvc", "status", "long/dvc.yaml", "--json"], repo, env)))
+    assert stale == {"long/dvc.yaml:train@l4_seed1", "long/dvc.yaml:evaluate@l4_seed1", "long/dvc.yaml:report"}
+    # the long report reads the default tier's results: its rerun brings them up to date first
+    out = run(["dvc", "repro", "long/dvc.yaml"], repo, env)
+    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+    assert ran == {"train@l4_seed1", "evaluate@l4_seed1", "long/dvc.yaml:train@l4_seed1",
+                   "long/dvc.yaml:evaluate@l4_seed1", "long/dvc.yaml:report"}, ran

@@ -4,13 +4,14 @@ and no module imports itself back through others (checked on every import statem
 those inside functions).
 
 - ``util``: infrastructure, which knows nothing of boxes or models;
-- ``core``: the paper's pieces: the settings and ``params.yaml``, box conventions, the data, the
+- ``core``: the paper's pieces: the settings and ``params.yaml`` (its two budgets, ``tiers``), box conventions, the data, the
   model, its loss and decoding, the metrics, checkpoints, training and the GrabCut baseline;
 - ``snap``: the product, the trained model applied to rough boxes (``bbadj.adjust``, ``bbadj snap``,
   the snap notebook's widget);
 - ``scoring``: ``evaluate.py`` and ``detections.py`` score the product's adjustment
-  (``snap.adjust.adjust_boxes``) with the metrics, so they stand above ``snap/``: the product never
-  imports the study's metric loop;
+  (``snap.adjust.adjust_boxes``) with the metrics, and ``calibration.py`` fits its err_px to
+  held-out boxes with it, so they stand above ``snap/``: the product never imports the study's
+  metric loop;
 - ``study``: the DVC stages and the report;
 - ``options``: ``args.py``, the options ``bbadj`` and ``bbadj bench`` share. It stays a top-level
   module below ``bench/``: in ``cli/`` it would have the benchmarks import the command line that
@@ -31,10 +32,10 @@ from test_dvc_yaml import ROOT, imported, module_file
 FACE = "bbadj"
 LAYERS = {
     "util": ["bbadj.util"],
-    "core": ["bbadj.config", "bbadj.params", "bbadj.box_ops", "bbadj.data", "bbadj.model", "bbadj.losses",
-             "bbadj.decoding", "bbadj.metrics", "bbadj.checkpoint", "bbadj.engine", "bbadj.grabcut"],
+    "core": ["bbadj.config", "bbadj.params", "bbadj.tiers", "bbadj.box_ops", "bbadj.data", "bbadj.model",
+             "bbadj.losses", "bbadj.decoding", "bbadj.metrics", "bbadj.checkpoint", "bbadj.engine", "bbadj.grabcut"],
     "snap": ["bbadj.snap"],
-    "scoring": ["bbadj.evaluate", "bbadj.detections"],
+    "scoring": ["bbadj.evaluate", "bbadj.detections", "bbadj.calibration"],
     "study": ["bbadj.study"],
     "options": ["bbadj.args"],
     "bench": ["bbadj.bench"],

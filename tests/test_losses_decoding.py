@@ -66,3 +66,18 @@ def test_confidence_follows_its_edge_through_the_swap():
     assert pos[0, 2:].tolist() == [2.0, 14.0]
     assert conf[0, 3] > 0.9 and conf[0, 2] < 0.6
     assert spread[0, 3] < 0.5 < spread[0, 2], "the expected error follows its edge too"
+
+
+def test_an_edge_at_the_image_border_is_decoded_and_scored_clipped():
+    """Mass beyond where the image ends lands on its border: the edge of an object cut by the
+    image frame is expected exactly there, not spread over positions it cannot take."""
+    logits = torch.full((1, 4, 10), -1e4)
+    logits[0, [0, 2], 1] = logits[0, [0, 2], 3] = 0.0  # top, left: half the mass at 1, half at 3
+    logits[0, [1, 3], 6] = logits[0, [1, 3], 8] = 0.0  # bottom, right: at 6 and 8
+    pos, conf, spread = decode_edges(logits, "subpixel", window=2)
+    assert pos[0].tolist() == [2.0, 7.0, 2.0, 7.0] and spread[0].tolist() == [1.0] * 4
+    # the image starts at position 3 for top (but at 0 for left) and ends at 9
+    lo, hi = torch.tensor([[3.0, 3.0, 0.0, 0.0]]), torch.tensor([[9.0, 9.0, 9.0, 9.0]])
+    pos, conf, spread = decode_edges(logits, "subpixel", window=2, bounds=(lo, hi))
+    assert pos[0].tolist() == [3.0, 7.0, 2.0, 7.0]
+    assert spread[0].tolist() == [0.0, 1.0, 1.0, 1.0]  # 1 and 3 both mean 3 for top: no doubt left

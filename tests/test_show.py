@@ -166,3 +166,13 @@ def test_no_metric_files_anywhere(params):
     out = show(params, doc=empty)
     assert out.splitlines() == ["no run has metric files (reports/metrics/<row>/<set>.json): run `dvc repro`",
                                 "(not shown, without metric files: workspace, study)"]
+
+
+def test_each_tier_shows_its_own_metric_files():
+    """`bbadj show --tier long` reads reports/long/metrics/..., the default tier reports/metrics/..."""
+    ws = entry("workspace", None, 0.002, {("l4", "coco128"): 84.0})
+    ws["data"]["metrics"]["reports/long/metrics/l4/coco128.json"] = metrics(86.2)
+    default, _ = runs_from_exp_show([ws])
+    long, _ = runs_from_exp_show([ws], tier="long")
+    assert default[0].metrics == {("l4", "coco128"): metrics(84.0)["data"]}
+    assert long[0].metrics == {("l4", "coco128"): metrics(86.2)["data"]}

@@ -259,7 +259,7 @@ def test_the_report_renders_from_a_reports_folder(reports, params, tmp_path):
     curves = root / "train" / "perfect" / "plots" / "metrics"
     curves.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"step": [1, 2, 3], "loss": [3.0, 2.0, 1.5]}).to_csv(curves / "loss.tsv", sep="\t", index=False)
-    r = Report.load(params.path, root)
+    r = Report.load(params.path, reports_dir=root)
     assert r.best == {"tiny": stats.best_model(r.main)} and r.main.eval_set == "tiny"
     assert "Base recipe" in r.header() and "one CPU family only" in r.header()
     for part in (*r.main_result(), *r.ablations(r.main), *r.confidence(r.main), r.table1(), *r.figures(),
@@ -284,10 +284,27 @@ def test_run_records(tmp_path):
 
     rec = provenance.write_run_record(tmp_path / "per_box" / "x", torch.device("cpu"), time.time() - 90)
     assert rec["torch"] == torch.__version__ and "cores" in rec["device"] and rec["seconds"] >= 90
-    t = provenance.run_table(["x", "y"], tmp_path / "train", tmp_path / "per_box")
+    stages = [(n, stage, tmp_path / folder / n) for n in ("x", "y") for stage, folder in
+              (("train", "train"), ("evaluate", "per_box"))]
+    t = provenance.run_table(stages)
     assert list(t.row) == ["x"] and list(t.stage) == ["evaluate"] and t.minutes[0] >= 1.5
-    assert provenance.run_table(["y"], tmp_path, tmp_path).empty
+    assert provenance.run_table([("y", "train", tmp_path)]).empty
 
 
 def test_edges_and_coordinates_are_named_once():
     assert len(EDGES) == len(EDGE_COORDS) == 4 and set(EDGE_COORDS.values()) == set(COORDS)
+
+
+def test_the_within_size_ceiling_of_a_spread_of_expected_errors(monkeypatch):
+    """A score whose expected errors are all alike cannot rank (ceiling 0.5); one that spreads them
+    from far below to far above 1 px can (ceiling near 1)."""
+    import pandas as pd
+
+    from bbadj.study.report import confidence
+
+    n = 400
+    for err_px, low, high in ((np.full(n, 1.0), 0.45, 0.55), (np.tile([0.01, 100.0], n // 2), 0.95, 1.0)):
+        d = pd.DataFrame({"box": np.arange(n), "edge": "top", "conf": 0.5, "err_px": err_px,
+                          "size": np.repeat(np.arange(n // 2), 2).astype(float), "abs_err": 0.0, "accurate": True})
+        monkeypatch.setattr(confidence, "edge_cases", lambda res, name, d=d: d.copy())
+        assert low <= confidence.within_size_ceiling(None, "x") <= high

@@ -99,3 +99,25 @@ def test_init_from_starts_from_another_runs_weights(tiny_synth, tmp_path):
         init_weights(build_model(base.model.__class__(fusion="fpn", hidden=16), DataConfig(crop_size=32).geometry), tmp_path / "a" / "model.pt")
     with pytest.raises(FileNotFoundError, match="model.init_from: checkpoint not found"):
         init_weights(build_model(base.model, DataConfig(crop_size=32).geometry), tmp_path / "nope.pt")
+
+
+def test_prepared_images_are_kept_within_their_budget(two_sets, monkeypatch):
+    """Training decodes and normalises each image once while it fits data.image_cache_mb, least
+    recently used out first; the batches are the same with the cache as without it."""
+    import bbadj.data.dataset as dataset
+    from bbadj.data.coco import ImageRecord
+
+    coco = two_sets[0]
+    plain = TrainBatches(coco, DataConfig(image_cache_mb=0), 8, seed=0)
+    cached = TrainBatches(coco, DataConfig(image_cache_mb=64), 8, seed=0)
+    for step in range(3):
+        assert torch.equal(plain[step]["crops"], cached[step]["crops"])
+    prepared = []
+    monkeypatch.setattr(dataset, "prepared_image",
+                        lambda rec, g, device="cpu": prepared.append(rec.path) or torch.zeros(3, 64, 64))
+    images = dataset.PreparedImages(max_mb=2 * 3 * 64 * 64 * 4 / 2**20)  # room for two 64 x 64 float images
+    g = DataConfig().geometry
+    for path in ["a", "b", "a", "c", "a", "b"]:
+        images(ImageRecord(0, path, 64, 64, np.zeros((0, 4)), np.zeros(0)), g)
+    assert prepared == ["a", "b", "c", "b"]  # a kept (recently used), b pushed out by c, then read again
+    assert [k[0] for k in images.kept] == ["a", "b"] and images.bytes == 2 * 3 * 64 * 64 * 4

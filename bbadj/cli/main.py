@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..args import add_config_args, config_from_args
 from ..params import PARAMS
+from ..tiers import DEFAULT, TIERS, folders
 
 
 def cmd_synth(args) -> int:
@@ -28,15 +29,21 @@ def cmd_split(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from ..calibration import calibrate
     from ..engine import train
 
     if not args.out and not args.row:
         raise SystemExit("bbadj train: give --out (or --row, which trains into <runs-dir>/<row>)")
-    out = args.out or str(Path(args.runs_dir) / args.row)
-    entry = train(config_from_args(args), out, resume=not args.restart,
-                  other_run="restart" if args.restart_if_changed else "raise", progress=not args.no_progress)
+    out = args.out or str(Path(args.runs_dir or folders(args.tier).runs) / args.row)
+    cfg = config_from_args(args)
+    entry = train(cfg, out, resume=not args.restart, other_run="restart" if args.restart_if_changed else "raise",
+                  progress=not args.no_progress)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one summary line, not one per rank
         print(json.dumps(entry))
+        if os.environ.get("WORLD_SIZE", "1") == "1":  # the stage that launched torchrun calibrates once
+            fit = calibrate(Path(out) / "model.pt", cfg, progress=not args.no_progress)
+            if fit:
+                print(json.dumps({"calibration": fit}))
     return 0
 
 
@@ -117,14 +124,30 @@ def cmd_adjust(args) -> int:
 
 
 def cmd_snap(args) -> int:
-    from ..checkpoint import load_model
     from ..util.device import resolve_device
-    from ..snap.file import SnapSettings, describe, snap_file
+    from ..snap.file import SnapSettings, describe, snap_file, targets
+    from ..snap.targets import check_targets
 
-    settings = SnapSettings(max_err_px=args.max_err_px, buffer_ratio=args.buffer_ratio,
-                            min_box_size=args.min_box_size, batch_size=args.batch_size,
+    # every option checked before any work: settings, device, files, where the output goes
+    settings = SnapSettings(max_err_px=args.max_err_px, max_err_frac=args.max_err_frac, min_p=args.min_p,
+                            within_px=args.within_px, buffer_ratio=args.buffer_ratio,
+                            min_box_size=args.min_box_size, snap_masked=args.snap_masked, batch_size=args.batch_size,
                             decoding=args.decoding or SnapSettings.decoding)  # a ConfigError names the setting
-    model = load_model(args.checkpoint, resolve_device(args.device))
+    device = resolve_device(args.device)
+    for path, what in ((args.annotations, "annotations"), (args.detections, "detections"),
+                       (args.checkpoint, "checkpoint")):
+        if path is not None and not Path(path).is_file():
+            raise FileNotFoundError(f"{what} file not found: {path}")
+    if not Path(args.images).is_dir():
+        raise FileNotFoundError(f"image folder not found: {args.images}")
+    check_targets(*targets(args.annotations, args.detections, args.out, args.review))
+    if settings.buffer_ratio is not None:
+        from ..config import check_buffer_ratio
+
+        check_buffer_ratio(settings.buffer_ratio, "--buffer-ratio")
+    from ..checkpoint import load_model
+
+    model = load_model(args.checkpoint, device)
     summary = snap_file(args.annotations, args.images, model, args.out, detections=args.detections,
                         review=args.review, settings=settings, progress=not args.no_progress)
     print(describe(summary))
@@ -147,7 +170,7 @@ def cmd_show(args) -> int:
     from .show import show
 
     try:
-        print(show(args.params or PARAMS, metric=args.metric, eval_set=args.set, width=args.width))
+        print(show(args.params or PARAMS, metric=args.metric, eval_set=args.set, width=args.width, tier=args.tier))
     except ValueError as e:
         raise SystemExit(f"bbadj show: {e}")
     return 0
@@ -159,7 +182,7 @@ def cmd_stage(args) -> int:
     from ..study.stage import run_stage
 
     try:
-        run_stage(args.stage, args.row, html=args.html)
+        run_stage(args.stage, args.row, html=args.html, tier=args.tier)
     except PapermillExecutionError as e:  # the cell's traceback is in the stage's output above
         print(f"bbadj stage {args.stage} {args.row or ''}: the notebook failed: {e.ename}: {e.evalue}", file=sys.stderr)
         return 1
@@ -201,7 +224,8 @@ def _add_train_command(sub) -> None:
     p = sub.add_parser("train", help="train a model; rerunning the same command resumes from the last checkpoint")
     add_config_args(p)
     p.add_argument("--row", help="train this row of the study's params (rows or finetune)")
-    p.add_argument("--runs-dir", default="runs", help="with --row: where the study's runs live (default: runs)")
+    p.add_argument("--tier", default=DEFAULT, choices=TIERS, help="with --row: the study's budget (default: default)")
+    p.add_argument("--runs-dir", help="with --row: where the study's runs live (default: the tier's, runs or runs/long)")
     p.add_argument("--out", help="run directory (last.pt, model.pt, train_log.jsonl); default with --row: "
                                  "<runs-dir>/<row>")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint and start over")
@@ -258,11 +282,22 @@ def _add_snap_commands(sub) -> None:
                    help="snap a detector's boxes (a COCO results file on the annotations' images) instead")
     p.add_argument("--images", required=True, help="image folder")
     p.add_argument("--checkpoint", required=True, help="a bbadj model (e.g. runs/l4/model.pt)")
-    p.add_argument("--out", help="the snapped file (default: <input>.snapped.json beside the input; never the input)")
+    p.add_argument("--out", help="the snapped file (default: <input>.snapped.json beside the input; never the input, "
+                                 "nor any existing file that bbadj snap did not write)")
     p.add_argument("--review", help="the boxes kept for review and the counts (default: <out>.review.json)")
     p.add_argument("--max-err-px", type=float,
-                   help="keep a box as it was, and list it for review, when an edge's expected error (err_px) is "
-                        "above this many pixels (default: snap every box)")
+                   help="review rule: keep a box as it was, and list it for review, when an edge's expected error "
+                        "(err_px) is above this many pixels (default: no such rule)")
+    p.add_argument("--max-err-frac", type=float,
+                   help="review rule: ... when an edge's err_px is above this fraction of the box's side along its "
+                        "axis (height for top and bottom, width for left and right), e.g. 0.05")
+    p.add_argument("--min-p", type=float,
+                   help="review rule: ... when the probability that an edge lies within --within-px pixels is under "
+                        "this (a Laplace error of mean absolute value err_px: P = 1 - exp(-T / err_px)), e.g. 0.9")
+    p.add_argument("--within-px", type=float, default=3.0, help="T of --min-p, in pixels (default: 3)")
+    p.add_argument("--snap-masked", action="store_true",
+                   help="snap the box of an annotation with a polygon or RLE mask too (default: leave it as it is); "
+                        "the mask and its area are left as they were")
     p.add_argument("--buffer-ratio", type=float, help="the crop around each box (default: the model's own)")
     p.add_argument("--min-box-size", type=float, default=1.0,
                    help="boxes narrower or lower than this many pixels are skipped (default: 1)")
@@ -290,12 +325,16 @@ def _add_study_commands(sub) -> None:
     p.add_argument("--set", help="one evaluation set (default: every set)")
     p.add_argument("--width", type=int, help="columns that do not fit go into a second table (default: the terminal's)")
     p.add_argument("--params", default=None, help=f"the study's params, for the order of its rows (default: {PARAMS})")
+    p.add_argument("--tier", default=DEFAULT, choices=TIERS, help="the study's budget: default or long (default: default)")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("stage", help="run one stage of the study's DVC pipeline: its notebook, executed with papermill "
                                      "(what dvc.yaml's commands call)")
-    p.add_argument("stage", choices=["train", "evaluate", "report"])
-    p.add_argument("row", nargs="?", help="the row of params.yaml (train, evaluate)")
+    p.add_argument("stage", choices=["train", "evaluate", "report", "pretrain"])
+    p.add_argument("row", nargs="?", help="the row of params.yaml (train, evaluate); pretrain: the tier's synthetic "
+                                         "pretrainings, every one")
+    p.add_argument("--tier", default=DEFAULT, choices=TIERS,
+                   help="the study's budget: default (dvc.yaml) or long (long/dvc.yaml) (default: default)")
     p.add_argument("--html", help="report: also write the executed notebook as HTML, without its code")
     p.set_defaults(func=cmd_stage)
 
@@ -325,14 +364,16 @@ def main(argv: list[str] | None = None) -> int:
     cut = argv.index("--") if "--" in argv else len(argv)  # after --: dvc's arguments (exp-run)
     argv, passed = _box_values(argv[:cut]), argv[cut + 1:]
     parser = build_parser()
-    if argv[:1] == ["bench"]:  # the benchmarks parse their own arguments, --help included
-        return cmd_bench(argparse.Namespace(bench_args=argv[1:] + (["--", *passed] if passed else [])))
-    args = parser.parse_args(argv)
-    if passed and args.command != "exp-run":
-        parser.error(f"unrecognized arguments after --: {' '.join(passed)}")
-    args.dvc_args = passed
     from ..util.errors import BbadjError
 
+    if argv[:1] == ["bench"]:  # the benchmarks parse their own arguments, --help included
+        args = argparse.Namespace(command="bench", func=cmd_bench,
+                                  bench_args=argv[1:] + (["--", *passed] if passed else []))
+    else:
+        args = parser.parse_args(argv)
+        if passed and args.command != "exp-run":
+            parser.error(f"unrecognized arguments after --: {' '.join(passed)}")
+        args.dvc_args = passed
     try:
         return args.func(args)
     except (BbadjError, FileNotFoundError) as e:

@@ -19,8 +19,12 @@ from pathlib import Path
 
 from ..metrics import METRIC_LABELS, METRIC_SHORT
 from ..params import Params, flatten
+from ..tiers import DEFAULT, folders
 
-METRIC_FILE = re.compile(r"(?:^|/)reports/metrics/(?P<row>[^/]+)/(?P<set>[^/]+)\.json$")
+def metric_file(tier: str = DEFAULT) -> re.Pattern:
+    """The paths of ``tier``'s metric files: ``reports/metrics/<row>/<set>.json`` (long:
+    ``reports/long/metrics/...``)."""
+    return re.compile(rf"(?:^|/){re.escape((folders(tier).reports / 'metrics').as_posix())}/(?P<row>[^/]+)/(?P<set>[^/]+)\.json$")
 LABELS = {short: METRIC_LABELS[key] for key, short in METRIC_SHORT.items()}  # miou -> mIoU
 GAP = 2  # spaces between columns
 
@@ -48,10 +52,11 @@ def exp_show(repo: str | Path = ".") -> list[dict]:
     return json.loads(proc.stdout)
 
 
-def _metrics(data: dict) -> dict[tuple[str, str], dict[str, float]]:
+def _metrics(data: dict, tier: str = DEFAULT) -> dict[tuple[str, str], dict[str, float]]:
     out = {}
+    pattern = metric_file(tier)
     for path, entry in (data.get("metrics") or {}).items():
-        m = METRIC_FILE.search(path.replace("\\", "/"))
+        m = pattern.search(path.replace("\\", "/"))
         values = (entry or {}).get("data")
         if m and isinstance(values, dict):
             out[(m["row"], m["set"])] = {k: v for k, v in values.items() if isinstance(v, (int, float))}
@@ -63,14 +68,14 @@ def _params(data: dict) -> dict:
     return flatten(doc) if isinstance(doc, dict) else {}
 
 
-def runs_from_exp_show(doc: list[dict]) -> tuple[list[Run], list[str]]:
+def runs_from_exp_show(doc: list[dict], tier: str = DEFAULT) -> tuple[list[Run], list[str]]:
     """The runs of ``dvc exp show --json``'s output that hold metric files, and a note for each
     that does not (queued, running, failed)."""
     runs, skipped = [], []
 
     def add(name: str, about: str, entry: dict) -> None:
         data = entry.get("data") or {}
-        metrics = _metrics(data)
+        metrics = _metrics(data, tier)
         if metrics:
             taken = {r.name for r in runs}
             rev = about.split()[1] if about.startswith(("HEAD", "experiment")) else ""
@@ -185,9 +190,9 @@ def render(runs: list[Run], rows: list[str], sets: list[str], metrics: list[str]
 
 
 def show(params_path: str | Path = "params.yaml", metric: str = "miou", eval_set: str | None = None,
-         width: int | None = None, doc: list[dict] | None = None) -> str:
-    """What ``bbadj show`` prints, run in the repository root (``doc``: ``dvc exp show --json``'s
-    output, read with DVC when not given)."""
+         width: int | None = None, doc: list[dict] | None = None, tier: str = DEFAULT) -> str:
+    """What ``bbadj show`` prints for ``tier``'s metric files, run in the repository root (``doc``:
+    ``dvc exp show --json``'s output, read with DVC when not given)."""
     width = width or shutil.get_terminal_size((120, 50)).columns
     if metric != "all" and metric not in LABELS:
         raise ValueError(f"--metric must be one of {[*LABELS, 'all']}, got {metric!r}")
@@ -199,17 +204,19 @@ def show(params_path: str | Path = "params.yaml", metric: str = "miou", eval_set
         except (OSError, RuntimeError, ValueError) as e:
             notes.append(f"(the workspace only: {str(e).splitlines()[0]})")
     if doc is not None:
-        runs, skipped = runs_from_exp_show(doc)
+        runs, skipped = runs_from_exp_show(doc, tier)
         if skipped:
             notes.append(f"(not shown, without metric files: {', '.join(skipped)})")
     else:
-        runs = [workspace_run(Path(params_path).parent / "reports")]
+        runs = [workspace_run(Path(params_path).parent / folders(tier).reports)]
     rows, sets = ordered(params, runs)
     if eval_set is not None:
         if eval_set not in sets:
             raise ValueError(f"no evaluation set {eval_set!r}; the runs have {sets}")
         sets = [eval_set]
     if not runs:
-        return "\n".join(["no run has metric files (reports/metrics/<row>/<set>.json): run `dvc repro`"] + notes)
+        where = (folders(tier).reports / "metrics").as_posix()
+        return "\n".join([f"no run has metric files ({where}/<row>/<set>.json): run "
+                          f"{'`dvc repro`' if tier == DEFAULT else '`make repro-long`'}"] + notes)
     metrics = list(LABELS) if metric == "all" else [metric]
     return "\n\n".join([render(runs, rows, sets, metrics, width)] + notes)

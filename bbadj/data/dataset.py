@@ -8,6 +8,8 @@ second source can be mixed into every batch (``data.mix``).
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -83,6 +85,7 @@ class TrainBatches(Dataset):
         self.cfg, self.batch_size, self.seed = cfg, batch_size, seed
         self.rank, self.world_size, self.device = rank, world_size, device
         self.batches_per_epoch = self.sources[0].batches_per_epoch
+        self.images = PreparedImages(cfg.image_cache_mb)
 
     def __len__(self) -> int:
         return self.batches_per_epoch
@@ -96,7 +99,7 @@ class TrainBatches(Dataset):
         jittered = np.concatenate([p[2] for p in parts])
         per_rank = self.batch_size // self.world_size
         keep = slice(self.rank * per_rank, (self.rank + 1) * per_rank)
-        out = make_crops(self.records, img[keep], gt[keep], jittered[keep], self.cfg.geometry, self.device)
+        out = make_crops(self.records, img[keep], gt[keep], jittered[keep], self.cfg.geometry, self.device, self.images)
         if self.cfg.hflip > 0:
             flip = np.random.default_rng([self.seed, 2, int(step)]).random(self.batch_size)[keep] < self.cfg.hflip
             mirror(out, torch.as_tensor(flip, device=out["crops"].device))
@@ -112,18 +115,51 @@ def mirror(batch: dict[str, torch.Tensor], rows: torch.Tensor) -> None:
     pos[rows, 2:] = (S - 1) - pos[rows][:, [3, 2]]
 
 
-def make_crops(records, img_idx, gt, jittered, geometry: CropGeometry, device="cpu") -> dict[str, torch.Tensor]:
-    """Crops and targets for boxes given by their image index; each image is decoded once."""
+def prepared_image(rec, geometry: CropGeometry, device="cpu") -> torch.Tensor:
+    """Image ``rec`` decoded, checked against its annotated size and normalised: what crops are cut from."""
+    image = read_rgb(rec.path, device)
+    check_size(image, rec.width, rec.height, rec.path)
+    return normalize(image, geometry.mean, geometry.std)
+
+
+class PreparedImages:
+    """Prepared images (``prepared_image``) kept in memory up to ``max_mb`` (the least recently
+    used leaves first; ``data.image_cache_mb``, 0: none). Training reads every image of a small set
+    again each epoch (coco128's 96 train photographs every 3 steps), and decoding and normalising
+    each anew kept the model waiting for its data (docs/benchmarks.md)."""
+
+    def __init__(self, max_mb: float):
+        self.max_bytes, self.bytes, self.kept = max_mb * 2**20, 0, OrderedDict()
+
+    def __call__(self, rec, geometry: CropGeometry, device="cpu") -> torch.Tensor:
+        key = (str(rec.path), geometry.mean, geometry.std, str(device))
+        if key in self.kept:
+            self.kept.move_to_end(key)
+            return self.kept[key]
+        image = prepared_image(rec, geometry, device)
+        size = _nbytes(image)
+        if size <= self.max_bytes:
+            while self.bytes + size > self.max_bytes:
+                self.bytes -= _nbytes(self.kept.popitem(last=False)[1])
+            self.kept[key], self.bytes = image, self.bytes + size
+        return image
+
+
+def _nbytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
+
+
+def make_crops(records, img_idx, gt, jittered, geometry: CropGeometry, device="cpu",
+               prepare=prepared_image) -> dict[str, torch.Tensor]:
+    """Crops and targets for boxes given by their image index; each image is prepared once
+    (``prepare``: ``prepared_image``, or a ``PreparedImages`` that keeps them)."""
     g = geometry
     S = g.crop_size
     windows = crop_windows(jittered, g.buffer_ratio)
     crops = torch.empty(len(img_idx), 3, S, S, device=device)
     for i in np.unique(img_idx):
         rows = np.flatnonzero(img_idx == i)
-        rec = records[i]
-        image = read_rgb(rec.path, device)
-        check_size(image, rec.width, rec.height, rec.path)
-        x = normalize(image, g.mean, g.std)
+        x = prepare(records[i], g, device)
         crops[torch.as_tensor(rows, device=device)] = cut_crops(x, windows[rows], S, g.roi_sampling_ratio)
     return {
         "crops": crops,

@@ -96,13 +96,16 @@ def _resnet(cfg: ModelConfig) -> Backbone:
     ctor, weights_enum = _RESNETS[cfg.backbone]
     norm = {"batchnorm": nn.BatchNorm2d, "frozen": FrozenBatchNorm2d}[cfg.norm]
     resnet = ctor(weights=None, norm_layer=norm)
+    state = _weights_file(cfg.pretrained)
     if cfg.pretrained == "imagenet":
         resnet.load_state_dict(_torchvision_imagenet(weights_enum.DEFAULT))
-    elif cfg.pretrained != "none":
-        _load_path(resnet, cfg.pretrained, "fc.")
+    elif state is not None and not _is_checkpoint(state):
+        _load_path(resnet, state, cfg.pretrained, "fc.")
     # layer4's width is what the classifier reads; each earlier stage has half the channels.
     c4 = resnet.fc.in_features
     body = create_feature_extractor(resnet, return_nodes={k: k for k in LEVELS})
+    if _is_checkpoint(state):
+        _load_checkpoint_backbone(body, state, cfg)
     return Backbone(body, [c4 // 4, c4 // 2, c4], _frozen("resnet", cfg.train_from))
 
 
@@ -111,10 +114,13 @@ def _efficientnet(cfg: ModelConfig) -> Backbone:
 
     arch, taps, _ = _EFFICIENTNETS[cfg.backbone]
     body = _timm(arch, features_only=True, out_indices=taps)
-    if cfg.pretrained != "none":
+    state = _weights_file(cfg.pretrained)
+    if _is_checkpoint(state):
+        _load_checkpoint_backbone(body, state, cfg)
+    elif cfg.pretrained != "none":
         net = imagenet_classifier(cfg.backbone, pretrained=cfg.pretrained == "imagenet")
-        if cfg.pretrained != "imagenet":
-            _load_path(net, cfg.pretrained, "classifier.")
+        if state is not None:
+            _load_path(net, state, cfg.pretrained, "classifier.")
         # the feature extractor holds the classifier's stem and blocks under the same names
         body.load_state_dict({k: v for k, v in net.state_dict().items() if k in body.state_dict()})
     if cfg.norm == "frozen":
@@ -206,12 +212,40 @@ def _torchvision_imagenet(weights) -> dict:
         ) from e
 
 
-def _load_path(net: nn.Module, path: str, classifier: str) -> None:
-    """A plain state dict of the backbone's classifier network (a torchvision ResNet, timm's
-    EfficientNet); the classifier's own keys (``classifier``) may be absent: we don't use them."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"model.pretrained: no state dict file at {path!r}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+def _weights_file(pretrained: str) -> dict | None:
+    """What the file ``model.pretrained`` names holds (``None`` for imagenet and none): a bbadj
+    checkpoint (a trained model: its backbone is taken, as the long tier's synthetic pretraining
+    hands it on) or a plain state dict of the backbone's classifier network."""
+    if pretrained in ("imagenet", "none"):
+        return None
+    if not os.path.isfile(pretrained):
+        raise FileNotFoundError(f"model.pretrained: no file at {pretrained!r} (imagenet, none, or a path)")
+    return torch.load(pretrained, map_location="cpu", weights_only=True)
+
+
+def _is_checkpoint(state: dict | None) -> bool:
+    return isinstance(state, dict) and {"model", "config"} <= set(state)
+
+
+def _load_checkpoint_backbone(body: nn.Module, ckpt: dict, cfg: ModelConfig) -> None:
+    """The backbone of the bbadj checkpoint ``ckpt`` (from ``cfg.pretrained``) into ``body``: the
+    same network, or a ``WeightsError`` naming both; that model's fusion and decoders are not used."""
+    theirs = ckpt["config"].get("model", {}).get("backbone")
+    if theirs != cfg.backbone:
+        raise WeightsError(f"model.pretrained={cfg.pretrained!r} is a {theirs} model; this model's backbone is "
+                           f"{cfg.backbone}")
+    prefix = "backbone.body."
+    state = {k[len(prefix):]: v for k, v in ckpt["model"].items() if k.startswith(prefix)}
+    try:
+        body.load_state_dict(state)
+    except RuntimeError as e:
+        raise WeightsError(f"model.pretrained={cfg.pretrained!r}: its backbone does not fit this one: {e}") from e
+
+
+def _load_path(net: nn.Module, state: dict, path: str, classifier: str) -> None:
+    """``state`` (read from ``path``), a plain state dict of the backbone's classifier network (a
+    torchvision ResNet, timm's EfficientNet); the classifier's own keys (``classifier``) may be
+    absent: we don't use them."""
     try:
         missing, unexpected = net.load_state_dict(state, strict=False)
     except RuntimeError as e:  # shape mismatches (e.g. resnet50 weights for a resnet18)

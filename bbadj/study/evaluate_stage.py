@@ -11,12 +11,14 @@ from ..util.outputs import write_json
 from .preflight import StudyError, preflight
 
 
-def evaluate_row(params: Params, name: str, runs_dir: str | Path = "runs", metrics_dir: str | Path = "reports/metrics",
-                 per_box_dir: str | Path = "reports/per_box", progress: bool = False) -> dict[str, dict]:
+def evaluate_row(params: Params, name: str, runs_dir: str | Path | None = None, metrics_dir: str | Path | None = None,
+                 per_box_dir: str | Path | None = None, progress: bool = False) -> dict[str, dict]:
     """Score row ``name`` on every set of ``eval.sets``: ``per_box_dir/name/<set>.csv`` holds one
     line per draw and box (and ``run.json``, the stage's device and duration), and
     ``metrics_dir/name/<set>.json`` the six metrics in percent under short keys (``metric_file``),
-    what DVC's views show. Every row sees the same draws. Returns ``{set: <bbadj evaluate's keys>}``."""
+    what DVC's views show. The folders default to the tier's (``runs``, ``reports/metrics``,
+    ``reports/per_box``; under ``runs/long``, ``reports/long`` for the long tier). Every row sees
+    the same draws. Returns ``{set: <bbadj evaluate's keys>}``."""
     import time
 
     from ..data.dataset import load_boxes
@@ -25,6 +27,9 @@ def evaluate_row(params: Params, name: str, runs_dir: str | Path = "runs", metri
     from .provenance import write_run_record
 
     started = time.time()
+    runs_dir = Path(runs_dir or params.folders.runs)
+    metrics_dir = Path(metrics_dir or params.folders.reports / "metrics")
+    per_box_dir = Path(per_box_dir or params.folders.reports / "per_box")
     row = params[name]
     cfg = row.config
     preflight(cfg, "val")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import Config
-from ..util.errors import BbadjError
+from ..util.errors import BbadjError, ConfigError
 from ..params import PARAMS
 
 
@@ -58,6 +58,8 @@ def preflight(cfg: Config, split: str, device: str | None = None) -> None:
         paths = [d.train_annotations, d.train_images]
         if d.mix.fraction > 0:
             paths += [d.mix.annotations, d.mix.images]
+        if d.calibration.annotations:
+            paths += [d.calibration.annotations, d.calibration.images]
         if cfg.model.init_from:
             paths.append(cfg.model.init_from)
     else:
@@ -68,7 +70,7 @@ def preflight(cfg: Config, split: str, device: str | None = None) -> None:
     dev = device or (cfg.train.device if split == "train" else cfg.eval.device)
     try:
         resolve_device(dev)
-    except RuntimeError as e:
+    except ConfigError as e:  # a device torch does not know, or CUDA that is not there
         problems.append(f"{e}; set train.device and eval.device to auto or cpu to run on CPU "
                         f"(the paper-scale preset needs a CUDA GPU to finish in reasonable time)")
     if problems:

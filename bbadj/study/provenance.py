@@ -53,18 +53,16 @@ def header() -> dict:
             "torch": torch.__version__, "python": platform.python_version()}
 
 
-def run_table(names: list[str], train_dir: str | Path = "reports/train",
-              per_box_dir: str | Path = "reports/per_box") -> Any:
-    """One line per stage that left a ``run.json``: the row, the stage (train | evaluate),
-    its device, torch version, start and minutes."""
+def run_table(stages: list[tuple[str, str, Path]]) -> Any:
+    """One line per stage that left a ``run.json`` in its folder (``stages``: (row, stage, folder),
+    stage train | evaluate): the row, the stage, its device, torch version, start and minutes."""
     import pandas as pd
 
     rows = []
-    for name in names:
-        for stage, folder in (("train", Path(train_dir) / name), ("evaluate", Path(per_box_dir) / name)):
-            p = folder / RUN_FILE
-            if p.exists():
-                r = json.loads(p.read_text())
-                rows.append({"row": name, "stage": stage, "device": r["device"], "torch": r["torch"],
-                             "started (UTC)": r["started"].replace("T", " ")[:16], "minutes": round(r["seconds"] / 60, 2)})
+    for name, stage, folder in stages:
+        p = Path(folder) / RUN_FILE
+        if p.exists():
+            r = json.loads(p.read_text())
+            rows.append({"row": name, "stage": stage, "device": r["device"], "torch": r["torch"],
+                         "started (UTC)": r["started"].replace("T", " ")[:16], "minutes": round(r["seconds"] / 60, 2)})
     return pd.DataFrame(rows, columns=["row", "stage", "device", "torch", "started (UTC)", "minutes"])

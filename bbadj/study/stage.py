@@ -1,5 +1,5 @@
-"""How a DVC stage runs its notebook (``bbadj stage train|evaluate|report [ROW]``, dvc.yaml's one
-command): papermill, streaming the kernel's output to the terminal, into a temporary file that
+"""How a DVC stage runs its notebook (``bbadj stage train|evaluate|report [ROW] [--tier long]``, and
+the long tier's ``pretrain``: dvc.yaml's and long/dvc.yaml's one command): papermill, streaming the kernel's output to the terminal, into a temporary file that
 replaces the stage's output only once the notebook has run to its end. An interrupted or failed
 stage leaves the previous outputs in place (dvc.yaml marks them ``persist``, so DVC does not delete
 them first), and its partial notebook beside them as ``<output>.failed.ipynb`` for a look.
@@ -17,18 +17,22 @@ import os
 import sys
 from pathlib import Path
 
-NOTEBOOKS = {"train": "notebooks/train.ipynb", "evaluate": "notebooks/evaluate.ipynb", "report": "notebooks/report.ipynb"}
+from ..tiers import DEFAULT, folders
+
+NOTEBOOKS = {"train": "notebooks/train.ipynb", "evaluate": "notebooks/evaluate.ipynb", "report": "notebooks/report.ipynb",
+             "pretrain": "notebooks/train.ipynb"}  # a tier's pretrainings: the train notebook once each
 
 
-def stage_paths(stage: str, row: str | None) -> tuple[str, str]:
-    """(notebook, executed copy) of ``stage`` for ``row``."""
+def stage_paths(stage: str, row: str | None, tier: str = DEFAULT) -> tuple[str, Path]:
+    """(notebook, executed copy) of ``stage`` for ``row`` of ``tier``: the executed copies go into
+    the tier's reports folder (``reports/``, ``reports/long/``)."""
     if stage not in NOTEBOOKS:
         raise ValueError(f"unknown stage {stage!r}; choose one of {sorted(NOTEBOOKS)}")
     if (stage == "report") != (row is None):
         raise ValueError("the report stage takes no row; train and evaluate take one" if row
                          else f"the {stage} stage needs a row of params.yaml")
-    out = "reports/report.ipynb" if stage == "report" else f"reports/notebooks/{stage}-{row}.ipynb"
-    return NOTEBOOKS[stage], out
+    where = folders(tier)
+    return NOTEBOOKS[stage], where.reports / "report.ipynb" if stage == "report" else where.notebook(stage, row)
 
 
 def kernel_config(config=None):
@@ -47,17 +51,24 @@ def kernel_config(config=None):
     return config
 
 
-def run_stage(stage: str, row: str | None = None, html: str | None = None) -> Path:
-    """Run ``stage``'s notebook for ``row`` (its ``row`` parameter) into its executed copy; the
-    report also becomes ``html`` (inputs hidden). Returns the executed notebook's path."""
+def run_stage(stage: str, row: str | None = None, html: str | None = None, tier: str = DEFAULT) -> Path:
+    """Run ``stage``'s notebook for ``row`` of ``tier`` (its ``row`` and ``tier`` parameters) into
+    its executed copy; the report also becomes ``html`` (inputs hidden). Returns the executed
+    notebook's path."""
     import papermill
 
-    notebook, out = stage_paths(stage, row)
-    out = Path(out)
+    if stage == "pretrain":  # every synthetic pretraining of the tier: the train notebook once each
+        from ..params import Params
+
+        if row:
+            raise ValueError("the pretrain stage takes no row: it trains every start of the tier's `starts`")
+        return [run_stage("train", name, tier=tier) for name in Params.load(tier=tier).names("pretrain")][-1]
+    notebook, out = stage_paths(stage, row, tier)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.stem + ".partial.ipynb")
+    parameters = {"tier": tier, **({"row": row} if row else {})}
     try:
-        papermill.execute_notebook(notebook, str(partial), parameters={"row": row} if row else {},
+        papermill.execute_notebook(notebook, str(partial), parameters=parameters,
                                    progress_bar=False, log_output=False, stdout_file=sys.stdout,
                                    stderr_file=sys.stderr, config=kernel_config())
     except BaseException:

@@ -7,44 +7,54 @@ from pathlib import Path
 from typing import Callable
 
 from ..params import Params
+from ..tiers import DEFAULT
 from .preflight import preflight
 
 
-def train_row(params: Params, name: str, runs_dir: str | Path = "runs", curves_dir: str | Path = "reports/train",
+def train_row(params: Params, name: str, runs_dir: str | Path | None = None, curves_dir: str | Path | None = None,
               progress: bool = False, echo: Callable[[str], None] | None = print) -> dict:
-    """Train row ``name`` (of ``rows`` or ``finetune``) into ``runs_dir/name`` (resuming a
-    crashed run of the same inputs), then write its training curves with dvclive into
-    ``curves_dir/name``, and the run's device and duration (``run.json``). With
+    """Train row ``name`` (of ``rows`` or ``finetune``, or a tier's synthetic pretraining) into
+    ``runs_dir/name`` (default: the tier's ``runs``; resuming a crashed run of the same inputs),
+    then fit its err_px scale on ``data.calibration``'s held-out boxes where given
+    (``bbadj.calibration``), write its training curves with dvclive into ``curves_dir/name``
+    (default: the tier's ``reports/train``), and the run's device and duration (``run.json``). With
     ``train.nproc_per_node`` > 1 the training runs under torchrun (``bbadj train --row``),
     one process per device."""
     import time
 
-    from ..util.device import resolve_device
+    from ..calibration import calibrate
     from ..engine import train
+    from ..util.device import resolve_device
     from .provenance import write_run_record
 
     started = time.time()
-    if name not in params.names("trained"):
+    if name not in params.names("trained") + params.names("pretrain"):
         raise KeyError(f"{name!r} is not a trained row (rows or finetune) of {params.path}")
     cfg = params[name].config
     preflight(cfg, "train")
-    run_dir = Path(runs_dir) / name
+    run_dir = Path(runs_dir) / name if runs_dir else params.folders.run_dir(name)
+    curve_dir = Path(curves_dir) / name if curves_dir else params.folders.curves_dir(name)
     # a crashed run resumes; DVC reruns this stage when its inputs change, and a checkpoint of the
     # old inputs then starts over (bbadj.util.fingerprint)
     if cfg.train.nproc_per_node > 1:
-        entry = _torchrun(name, params.path, runs_dir, cfg.train.nproc_per_node, echo)
+        entry = _torchrun(name, params, run_dir, cfg.train.nproc_per_node, echo)
     else:
         def on_log(entry: dict) -> None:  # a line now and then where no progress bar reports the loss
             if echo and not progress and entry["step"] % (cfg.train.log_every * 10) == 0:
                 echo(f"step {entry['step']}: loss {entry['loss']:.4f}, {entry['boxes_per_s']:.0f} boxes/s")
 
         entry = train(cfg, run_dir, other_run="restart", progress=progress, on_log=on_log)
-    write_training_curves(run_dir / "train_log.jsonl", Path(curves_dir) / name)
-    write_run_record(Path(curves_dir) / name, resolve_device(cfg.train.device), started)
+    fit = calibrate(run_dir / "model.pt", cfg)
+    if fit and echo:
+        echo(f"err_px scale {fit['err_scale']:.3f}: {fit['observed_px']:.2f} px observed over {fit['expected_px']:.2f} "
+             f"px expected, {fit['edges']} edges of {fit['annotations']}")
+    write_training_curves(run_dir / "train_log.jsonl", curve_dir)
+    write_run_record(curve_dir, resolve_device(cfg.train.device), started)
     return entry
 
 
-def torchrun_command(name: str, params_path: str | Path, runs_dir: str | Path, nproc: int) -> list[str]:
+def torchrun_command(name: str, params_path: str | Path, run_dir: str | Path, nproc: int,
+                     tier: str = DEFAULT) -> list[str]:
     """``torchrun --nproc_per_node N -m bbadj train --row NAME ...``. Single machine by
     default (``--standalone``); with torchrun's own PET_NNODES/PET_NODE_RANK/PET_RDZV_ENDPOINT
     variables set, it joins a multi-machine run instead."""
@@ -54,14 +64,14 @@ def torchrun_command(name: str, params_path: str | Path, runs_dir: str | Path, n
     launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc)]
     if os.environ.get("PET_NNODES", "1") == "1":
         launch.append("--standalone")
-    return launch + ["-m", "bbadj", "train", "--params", str(params_path), "--row", name,
-                     "--runs-dir", str(runs_dir), "--no-progress", "--restart-if-changed"]
+    return launch + ["-m", "bbadj", "train", "--params", str(params_path), "--row", name, "--tier", tier,
+                     "--out", str(run_dir), "--no-progress", "--restart-if-changed"]
 
 
-def _torchrun(name, params_path, runs_dir, nproc, echo) -> dict:
+def _torchrun(name, params, run_dir, nproc, echo) -> dict:
     import subprocess
 
-    cmd = torchrun_command(name, params_path, runs_dir, nproc)
+    cmd = torchrun_command(name, params.path, run_dir, nproc, params.tier)
     if echo:
         echo(" ".join(cmd))
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -72,7 +82,7 @@ def _torchrun(name, params_path, runs_dir, nproc, echo) -> dict:
             echo(line.rstrip())
     if proc.wait():
         raise RuntimeError(f"{' '.join(cmd)} failed with exit code {proc.returncode}:\n{''.join(tail)}")
-    log = read_train_log(Path(runs_dir) / name / "train_log.jsonl")
+    log = read_train_log(Path(run_dir) / "train_log.jsonl")
     return log[-1] if log else {}
 
 

@@ -26,7 +26,8 @@ def comparable_config(cfg: dict) -> dict:
     d = json.loads(json.dumps(cfg))
     for key in ("device", "checkpoint_every", "log_every", "nproc_per_node"):
         d["train"].pop(key, None)
-    d["data"].pop("num_workers", None)
+    for key in ("num_workers", "image_cache_mb"):
+        d["data"].pop(key, None)
     d.pop("eval", None)
     return d
 

@@ -21,6 +21,8 @@ from .stats import percentile_interval
 
 ACCURATE_PX = 1.0  # "edge within 1 px", the paper's finest edge metric
 AUROC_AIM = 0.85
+SIZE_BINS = 5  # within-size AUROC: the mean over these equal-count bins of the box side
+WITHIN_SIZE_AIM = 0.75  # the long tier's default row's aim for it
 SCORES = {"err_px": "expected error (px)", "size": "box size alone", "conf": "confidence (crop positions)"}
 _AXIS = {"top": ("y0", "y1"), "bottom": ("y0", "y1"), "left": ("x0", "x1"), "right": ("x0", "x1")}
 
@@ -75,22 +77,53 @@ def weighted_auroc(score: np.ndarray, positive: np.ndarray, weights: np.ndarray)
         return (pos * (below + 0.5 * neg)).sum(1) / (pos.sum(1) * neg.sum(1))
 
 
+def within_size(d, score: str, weights: np.ndarray) -> np.ndarray:
+    """The mean over ``SIZE_BINS`` equal-count bins of the box side of ``score``'s AUROC within the
+    bin: how well it ranks the edges of boxes of one size (box size alone ranks them barely)."""
+    import pandas as pd
+
+    bins = pd.qcut(d["size"].rank(method="first"), SIZE_BINS, labels=False).to_numpy()
+    pos, rank = d.accurate.to_numpy(), ranking(d, score)
+    return np.mean([weighted_auroc(rank[bins == b], pos[bins == b], weights[:, bins == b]) for b in range(SIZE_BINS)],
+                   axis=0)
+
+
+def within_size_ceiling(res: Results, name: str, draws: int = 20, seed: int = 0) -> float:
+    """What ``within_size`` would be for err_px if it were exactly right: each edge's error drawn
+    from a Laplace distribution with mean absolute error err_px (the error model of ``bbadj snap``'s
+    probability rule), the mean over ``draws`` such draws. A ranking cannot beat chance by more than
+    the spread of its expected errors allows: this says how much of the shortfall is the model's
+    sharpness rather than its ranking."""
+    d = edge_cases(res, name)
+    rng = np.random.default_rng(seed)
+    ones = np.ones((1, len(d)))
+    out = []
+    for _ in range(draws):
+        e = d.assign(accurate=np.abs(rng.laplace(0.0, d.err_px.to_numpy())) < ACCURATE_PX)
+        out.append(within_size(e, "err_px", ones)[0])
+    return float(np.mean(out))
+
+
 def auroc(res: Results, name: str) -> Any:
-    """Per score: the AUROC for "edge within 1 px" with its 95% interval over boxes, and the paired
-    difference of each score's AUROC from box size's (what the model's distribution adds)."""
+    """Per score: the AUROC for "edge within 1 px" with its 95% interval over boxes, the paired
+    difference of each score's AUROC from box size's (what the model's distribution adds), and the
+    within-size AUROC (``within_size``) with its interval."""
     import pandas as pd
 
     d = edge_cases(res, name)
     pos = d.accurate.to_numpy()
     weights = _box_weights(res.idx, len(res.values[name]))[:, d.box.to_numpy()]
-    point = {s: float(weighted_auroc(ranking(d, s), pos, np.ones(len(d)))[0]) for s in SCORES}
+    ones = np.ones((1, len(d)))
+    point = {s: float(weighted_auroc(ranking(d, s), pos, ones)[0]) for s in SCORES}
     boot = {s: weighted_auroc(ranking(d, s), pos, weights) for s in SCORES}
     rows = {}
     for s in SCORES:
         lo, hi = percentile_interval(boot[s])
         dlo, dhi = percentile_interval(boot[s] - boot["size"])
+        wlo, whi = percentile_interval(within_size(d, s, weights))
         rows[s] = {"auroc": point[s], "lo": float(lo), "hi": float(hi), "vs_size": point[s] - point["size"],
-                   "vs_size_lo": float(dlo), "vs_size_hi": float(dhi)}
+                   "vs_size_lo": float(dlo), "vs_size_hi": float(dhi),
+                   "within_size": float(within_size(d, s, ones)[0]), "within_lo": float(wlo), "within_hi": float(whi)}
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.attrs.update(accurate=float(pos.mean()), edges=len(d))
     return out
@@ -150,9 +183,17 @@ def conclusion(res: Results, name: str, accept: float = 25.0) -> str:
             "does **not** add to what box size alone tells (the interval of the difference includes 0)")
     aim = (f"reaches the aim of {AUROC_AIM:.2f}" if e.auroc >= AUROC_AIM
            else f"falls short of the aim of {AUROC_AIM:.2f} by {AUROC_AIM - e.auroc:.2f}")
+    within = (f"Among boxes of one size (the mean over {SIZE_BINS} equal bins of the box side) its AUROC is "
+              f"{e.within_size:.2f} [{e.within_lo:.2f}, {e.within_hi:.2f}] against {a.loc['size', 'within_size']:.2f} "
+              f"for box size alone: it " + (f"reaches the long tier's aim of {WITHIN_SIZE_AIM:.2f}" if
+                                            e.within_size >= WITHIN_SIZE_AIM else
+                                            f"falls short of the long tier's aim of {WITHIN_SIZE_AIM:.2f} by "
+                                            f"{WITHIN_SIZE_AIM - e.within_size:.2f}") +
+              f"; were err_px exactly each edge's expected error (Laplace errors of that mean), it would rank them "
+              f"at {within_size_ceiling(res, name):.2f}. ")
     return (f"On {res.eval_set}, `{name}`'s expected error ranks edges within {ACCURATE_PX:g} px with AUROC "
             f"{e.auroc:.2f} [{e.lo:.2f}, {e.hi:.2f}], against {a.loc['size', 'auroc']:.2f} for box size alone "
             f"and {a.loc['conf', 'auroc']:.2f} for the confidence: it {adds} ({_signed(e.vs_size)} "
-            f"[{_signed(e.vs_size_lo)}, {_signed(e.vs_size_hi)}]) and {aim}. Accepting the {accept:g}% of edges it is surest "
+            f"[{_signed(e.vs_size_lo)}, {_signed(e.vs_size_hi)}]) and {aim}. {within}Accepting the {accept:g}% of edges it is surest "
             f"of without review accepts edges within {ACCURATE_PX:g} px {100 * top:.0f}% of the time "
             f"({100 * size_top:.0f}% by box size, {100 * a.attrs['accurate']:.0f}% for all edges).")

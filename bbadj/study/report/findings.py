@@ -16,21 +16,27 @@ def _names(keys) -> str:
     return ", ".join(keys) if keys else "none"
 
 
-def headline(res: Results, best: str) -> str:
+def headline(res: Results, best: str, chosen_before: bool = False, best_of_all: str | None = None) -> str:
     """How far ``best`` is from the paper on ``res``'s set: which gains are real, which reach half
-    the paper's, by how much the others fall short, and the share of the paper's gain."""
+    the paper's, by how much the others fall short, and the share of the paper's gain. ``best`` is
+    the best row on this set, or with ``chosen_before`` the row chosen before the run (the default
+    row), ``best_of_all`` then named beside it."""
     d = paired_difference(res, best, IDENTITY)
     real = [k for k in METRIC_KEYS if d.loc[k, "real"] and d.loc[k, "diff"] > 0]
     reach = [k for k in real if pct(d.loc[k, "diff"]) >= AIM[k]]
     short = [f"{METRIC_LABELS[k]} by {AIM[k] - pct(d.loc[k, 'diff']):.1f}" for k in METRIC_KEYS if k not in reach]
     share = np.array([pct(d.loc[k, "diff"]) / PAPER_GAIN[k] for k in METRIC_KEYS])
-    text = (f"On **{res.source}**, the best model, `{best}` ({res.params.describe(best)}), improves on the jittered "
+    who = (f"the default row, `{best}`, chosen before the run" if chosen_before
+           else f"the best model, `{best}` ({res.params.describe(best)})")
+    text = (f"On **{res.source}**, {who}, improves on the jittered "
             f"boxes beyond the interval and the training noise on "
             f"{'**all six metrics**' if len(real) == len(METRIC_KEYS) else _names(real)}. Its gains are "
             f"{share.min():.2f} to {share.max():.2f} of the paper's Snapper gains (mean {share.mean():.2f}); ")
     text += ("they reach the aim, half the paper's gain, on every metric." if not short else
              f"they reach the aim, half the paper's gain, on {_names(reach)}, and fall short on {'; '.join(short)} "
              f"points.")
+    if chosen_before:
+        return text + (f" The best row on this set is `{best_of_all}`." if best_of_all and best_of_all != best else "")
     return text + (f" The best of several rows, chosen on the set it is reported on: its numbers are optimistic "
                    f"(`{res.params.report.baseline}`, the default row, is the row chosen beforehand).")
 

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from ...params import BASELINES, IDENTITY, Params
+from ...tiers import DEFAULT, folders
 from .. import provenance
-from . import by_size, confidence, curves, findings, plots, stats, tables
+from . import budgets, by_size, confidence, curves, findings, plots, stats, tables
 from .results import Results, load_all
 
 
@@ -70,15 +71,20 @@ class Report:
     results: dict[str, Results]  # per evaluation set, real photographs first
     best: dict[str, str]  # per set, its best model row
     reports_dir: Path
+    default_tier: dict[str, Results] | None = None  # another tier's report: the default tier's results
 
     @classmethod
-    def load(cls, params_path: str | Path = "params.yaml", reports_dir: str | Path = "reports",
-             n_boot: int | None = None) -> "Report":
+    def load(cls, params_path: str | Path = "params.yaml", tier: str = DEFAULT, n_boot: int | None = None,
+             reports_dir: str | Path | None = None) -> "Report":
+        """The report of ``tier`` (its results in ``reports_dir``, default the tier's folder); a
+        tier other than the default also reads the default tier's results, to set each ablation's
+        answer beside the default budget's."""
         overrides = {"study": {"bootstrap": int(n_boot)}} if n_boot else None
-        params = Params.load(params_path, overrides)
+        params = Params.load(params_path, overrides, tier=tier)
         results = load_all(params, reports_dir)
+        other = None if tier == DEFAULT else load_all(Params.load(params_path, overrides, tier=DEFAULT))
         return cls(params, results, {s: stats.best_model(r) for s, r in results.items() if r.models},
-                   Path(reports_dir))
+                   Path(reports_dir) if reports_dir is not None else params.folders.reports, other)
 
     @property
     def main(self) -> Results:
@@ -91,23 +97,58 @@ class Report:
         head = provenance.header()
         runs = self.run_table()
         devices = ", ".join(sorted(set(runs.device))) if len(runs) else "not recorded"
-        cfg = self.params.base
-        recipe = (f"`{cfg.model.backbone}` (weights: {cfg.model.pretrained}, trained from {cfg.model.train_from}), "
-                  f"`{cfg.model.fusion}` fusion, `{cfg.model.decoder}` decoders, crop {cfg.data.crop_size} px, buffer "
-                  f"ratio {cfg.data.buffer_ratio}, {cfg.train.max_steps or cfg.train.epochs} "
-                  f"{'steps' if cfg.train.max_steps else 'epochs'} of {cfg.train.batch_size} boxes, lr {cfg.train.lr}, "
-                  f"loss `{cfg.train.loss}`, trained on `{cfg.data.train_annotations}`")
-        return (f"**Base recipe** (the default row `{self.params.report.baseline}`): {recipe}. "
+        return (f"**Base recipe** (the default row `{self.params.report.baseline}`): {self.recipe()}. "
                 f"**Evaluation sets:** " + "; ".join(r.source for r in self.results.values()) + ".\n\n"
                 f"<small>Rendered {head['rendered']} from commit `{head['commit']}`, torch {head['torch']}, "
                 f"Python {head['python']}, on {devices}: {runs.minutes.sum():.1f} minutes of training and "
                 f"evaluation in all. Bit-identical reruns hold on one CPU family only: another CPU's float "
-                f"kernels train other models (docs/noise.md).</small>")
+                f"kernels train other models (docs/noise.md).</small>" + (
+                    "\n\nThe same rows at a budget where the model works, each ablation's answer beside this one's: "
+                    "[the long tier's report](long/report.html) (`make repro-long`)." if self.params.tier == DEFAULT
+                    else ""))
+
+    @property
+    def main_row(self) -> str:
+        """The row of the main result: the default tier's best row (its numbers optimistic, and said
+        so); another tier's default row, chosen before it ran, as its aim asks."""
+        return self.best[self.main.eval_set] if self.params.tier == DEFAULT else self.params.report.baseline
+
+    def recipe(self) -> str:
+        """The base recipe in one line (a tier's: its pretraining too)."""
+        cfg = self.params.base
+        text = (f"`{cfg.model.backbone}` (weights: {cfg.model.pretrained}, trained from {cfg.model.train_from}), "
+                f"`{cfg.model.fusion}` fusion, `{cfg.model.decoder}` decoders, crop {cfg.data.crop_size} px, buffer "
+                f"ratio {cfg.data.buffer_ratio}, {cfg.train.max_steps or cfg.train.epochs} "
+                f"{'steps' if cfg.train.max_steps else 'epochs'} of {cfg.train.batch_size} boxes, lr {cfg.train.lr}, "
+                f"loss `{cfg.train.loss}`, trained on `{cfg.data.train_annotations}`")
+        pre = self.params.names("pretrain")
+        if pre:
+            p = self.params[pre[0]].config
+            text += (f"; each backbone first trained {p.train.max_steps} steps on `{p.data.train_annotations}` "
+                     f"(synthetic images) from its row's own starting weights")
+        return text
 
     def main_result(self) -> list:
-        res = self.main
-        best = self.best[res.eval_set]
-        return [tables.headline(res, best), findings.headline(res, best)]
+        res, row = self.main, self.main_row
+        chosen_before = self.params.tier != DEFAULT
+        return [tables.headline(res, row), findings.headline(res, row, chosen_before, self.best[res.eval_set])]
+
+    def at_two_budgets(self) -> list:
+        """Each ablation's answer at the default budget and at this tier's, in words first (the
+        report's opening); nothing in the default tier's own report."""
+        if self.default_tier is None:
+            return []
+        out = ["## Which design choices matter, at two budgets",
+               f"Every ablation of the study trained twice: at the default budget (`make repro`, "
+               f"[its report](../report.html)) and at the long one (this report: "
+               f"{self.recipe()}). Each row is compared with its parent at each budget by the report's rule."]
+        for s, res in self.results.items():
+            if s not in self.default_tier:
+                continue
+            found = budgets.answers(self.default_tier[s], res)
+            out += [f"**{res.source}**", budgets.answer_in_words(found),
+                    "\n".join(f"- {budgets.sentence(a)}" for a in found), budgets.table(found)]
+        return out
 
     def ablations(self, res: Results) -> list:
         return [tables.ablation_table(res), findings.rule(res)]
@@ -118,10 +159,13 @@ class Report:
         shown = [n for n in shown if n in res.names and confidence.has_confidence(res, n)]
         if not shown:
             return ["No row with a model has an expected error on this set."]
-        a = confidence.auroc(res, best)
+        row = self.main_row if self.main_row in shown else shown[-1]
+        a = confidence.auroc(res, row)
         table = a.assign(**{c: a[c].round(3) for c in a.columns}).rename(index=confidence.SCORES)
-        caption = (f"`{best}`'s edges: each score's AUROC for \"within {confidence.ACCURATE_PX:g} px\" with its 95% "
-                   f"interval (lo, hi), and its difference from box size alone's (vs_size) with that interval.")
+        caption = (f"`{row}`'s edges: each score's AUROC for \"within {confidence.ACCURATE_PX:g} px\" with its 95% "
+                   f"interval (lo, hi), its difference from box size alone's (vs_size) with that interval, and its "
+                   f"AUROC among boxes of one size (within_size: the mean over {confidence.SIZE_BINS} equal bins of "
+                   f"the box side; within_lo, within_hi).")
         return [" ".join(confidence.conclusion(res, n) for n in shown), caption, table,
                 plots.plot_confidence(res, shown)]
 
@@ -188,7 +232,11 @@ class Report:
                              "compared with": {n: stats.parent(self.params, n) or "" for n in self.params.rows}})
 
     def run_table(self) -> Any:
-        return provenance.run_table(self.params.names("all"), self.reports_dir / "train", self.reports_dir / "per_box")
+        where = self.params.folders
+        stages = [(n, "train", where.curves_dir(n)) for n in self.params.names("pretrain") + self.params.names("trained")]
+        stages += [(n, "evaluate", self.reports_dir / "per_box" / n) for n in self.params.names("all")
+                   if self.params.tier == DEFAULT or n not in BASELINES]
+        return provenance.run_table(stages)
 
     # --- the outputs
 
@@ -199,9 +247,9 @@ class Report:
 
         tables.write_summary(self.results, self.reports_dir)
         res = self.main
-        text = (f"{findings.headline(res, self.best[res.eval_set])}\n\n"
-                f"{tables.headline_markdown(res, self.best[res.eval_set])}") if res.eval_set in self.best else ""
+        text = (f"{findings.headline(res, self.main_row, self.params.tier != DEFAULT, self.best[res.eval_set])}\n\n"
+                f"{tables.headline_markdown(res, self.main_row)}") if res.eval_set in self.best else ""
         write_text(self.reports_dir / "headline.md", text + "\n")
-        if readme and Path(readme).exists():
+        if readme and Path(readme).exists() and self.params.tier == DEFAULT:  # the README shows the default tier
             write_text(readme, replace_block(Path(readme).read_text(), text))
         curves.write_loss_table(self.reports_dir / "train", self.params.names("trained"), self.reports_dir / "plots" / "loss.csv")

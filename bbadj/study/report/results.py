@@ -12,6 +12,7 @@ import numpy as np
 from ...box_ops import COORDS
 from ...metrics import METRIC_KEYS
 from ...params import BASELINES, IDENTITY, Params
+from ...tiers import DEFAULT, folders
 from .per_box import read_per_box
 from .stats import bootstrap_ci, bootstrap_indices
 
@@ -68,12 +69,15 @@ class Results:
         return float(lo), float(hi)
 
 
-def load_results(params: Params, eval_set: str, reports_dir: str | Path = "reports") -> Results:
-    """Every row of ``params`` with a per-box file on ``eval_set``; the rest are listed as missing."""
-    reports = Path(reports_dir)
+def load_results(params: Params, eval_set: str, reports_dir: str | Path | None = None) -> Results:
+    """Every row of ``params`` with a per-box file on ``eval_set`` in ``reports_dir`` (default: the
+    params' tier's reports; the identity and GrabCut rows, which the tiers share, from the default
+    tier's); the rest are listed as missing."""
+    reports = Path(reports_dir) if reports_dir is not None else params.folders.reports
+    shared = Path(reports_dir) if reports_dir is not None else folders(DEFAULT).reports
     names, missing, values, raw = [], [], {}, {}
     for name in params.names("all"):
-        p = reports / "per_box" / name / f"{eval_set}.csv"
+        p = (shared if name in BASELINES else reports) / "per_box" / name / f"{eval_set}.csv"
         if not p.exists():
             missing.append(name)
             continue
@@ -90,7 +94,7 @@ def load_results(params: Params, eval_set: str, reports_dir: str | Path = "repor
     return Results(params, eval_set, names, values, raw, idx, missing)
 
 
-def load_all(params: Params, reports_dir: str | Path = "reports") -> dict[str, Results]:
+def load_all(params: Params, reports_dir: str | Path | None = None) -> dict[str, Results]:
     """``load_results`` of every evaluation set, real photographs first (then the synthetic set)."""
     sets = {s: load_results(params, s, reports_dir) for s in params.base.eval.sets}
     return dict(sorted(sets.items(), key=lambda item: item[1].synthetic))
