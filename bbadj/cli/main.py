@@ -181,12 +181,23 @@ def cmd_stage(args) -> int:
 
     from ..study.stage import run_stage
 
+    _check_stage_params(args)
     try:
         run_stage(args.stage, args.row, html=args.html, tier=args.tier)
     except PapermillExecutionError as e:  # the cell's traceback is in the stage's output above
         print(f"bbadj stage {args.stage} {args.row or ''}: the notebook failed: {e.ename}: {e.evalue}", file=sys.stderr)
         return 1
     return 0
+
+
+def _check_stage_params(args) -> None:
+    """The study's params, every row resolved for the tier (names and ranges, every problem named at
+    once), and the row asked for: checked before a kernel starts or any data loads."""
+    from ..params import Params
+
+    params = Params.load(PARAMS, tier=args.tier)
+    if args.row and args.stage != "pretrain":
+        params[args.row]  # an UnknownName naming the rows there are
 
 
 def cmd_bench(args) -> int:
