@@ -179,14 +179,22 @@ def cmd_show(args) -> int:
 def cmd_stage(args) -> int:
     from papermill.exceptions import PapermillExecutionError
 
-    from ..study.stage import run_stage
+    from ..study.stage import StageInterrupted, run_stage
 
+    name = f"bbadj stage {args.stage}{' ' + args.row if args.row else ''}"
     _check_stage_params(args)
     try:
         run_stage(args.stage, args.row, html=args.html, tier=args.tier)
     except PapermillExecutionError as e:  # the cell's traceback is in the stage's output above
-        print(f"bbadj stage {args.stage} {args.row or ''}: the notebook failed: {e.ename}: {e.evalue}", file=sys.stderr)
+        print(f"{name}: the notebook failed: {e.ename}: {e.evalue}", file=sys.stderr)
         return 1
+    except StageInterrupted as e:
+        print(f"{name}: {e}; stopped (a training keeps its last checkpoint: the next run resumes from it)",
+              file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # now: papermill's thread and nbclient's exit hooks would wait on the kernel just ended
+        os._exit(e.exit_code)
     return 0
 
 
