@@ -41,20 +41,6 @@ def as_html(part: Any) -> str:
     return figure_html(part)
 
 
-README_BLOCK = ("<!-- results: written by the report stage (reports/headline.md); do not edit by hand -->",
-                "<!-- end of results -->")
-
-
-def replace_block(text: str, block: str) -> str:
-    """``text`` with what lies between ``README_BLOCK``'s two markers replaced by ``block`` (left
-    as it is when it has no such markers)."""
-    begin, end = README_BLOCK
-    if begin not in text or end not in text:
-        return text
-    head, rest = text.split(begin, 1)
-    return f"{head}{begin}\n{block.strip()}\n{end}{rest.split(end, 1)[1]}"
-
-
 def details(summary: str, *parts: Any) -> Any:
     """A collapsed section (``<details>``) holding ``parts``."""
     from IPython.display import HTML
@@ -240,9 +226,10 @@ class Report:
 
     # --- the outputs
 
-    def write_outputs(self, readme: str | Path | None = None) -> None:
-        """``summary.csv``/``.md``, ``headline.md`` (the main result, also written into ``readme``'s
-        results block) and ``plots/loss.csv`` (dvc plots)."""
+    def write_outputs(self) -> None:
+        """``summary.csv``/``.md``, ``headline.md`` (the main result, which the README links) and
+        ``plots/loss.csv`` (dvc plots): each an output of the report stage in dvc.yaml, and nothing
+        else (a stage writes only what DVC knows it writes)."""
         from ...util.outputs import write_text
 
         tables.write_summary(self.results, self.reports_dir)
@@ -250,6 +237,4 @@ class Report:
         text = (f"{findings.headline(res, self.main_row, self.params.tier != DEFAULT, self.best[res.eval_set])}\n\n"
                 f"{tables.headline_markdown(res, self.main_row)}") if res.eval_set in self.best else ""
         write_text(self.reports_dir / "headline.md", text + "\n")
-        if readme and Path(readme).exists() and self.params.tier == DEFAULT:  # the README shows the default tier
-            write_text(readme, replace_block(Path(readme).read_text(), text))
         curves.write_loss_table(self.reports_dir / "train", self.params.names("trained"), self.reports_dir / "plots" / "loss.csv")

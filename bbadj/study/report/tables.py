@@ -1,6 +1,6 @@
 """The report's tables, each number rounded once from its raw value (``pct``, ``pts``): the
 main result against the paper, the ablations against their parents, Table 1, and the tidy
-summary of every row (``reports/summary.csv``/``.md``, the README's results block) that agrees
+summary of every row (``reports/summary.csv``/``.md``, ``reports/headline.md``, which the README links) that agrees
 with them cell for cell."""
 from __future__ import annotations
 
