@@ -302,3 +302,25 @@ def test_the_within_size_ceiling_of_a_spread_of_expected_errors(monkeypatch):
                           "size": np.repeat(np.arange(n // 2), 2).astype(float), "abs_err": 0.0, "accurate": True})
         monkeypatch.setattr(confidence, "edge_cases", lambda res, name, d=d: d.copy())
         assert low <= confidence.within_size_ceiling(None, "x") <= high
+
+
+def test_training_curves_replace_their_files_whole(tmp_path):
+    """dvclive writes into a temporary folder; each curve then replaces its tracked copy in one step,
+    the stage's other files (run.json) stay, and no temporary folder is left."""
+    import json
+
+    from bbadj.study.train_stage import write_training_curves
+
+    log = tmp_path / "train_log.jsonl"
+    entries = [{"step": s, "loss": 3.0 / s, "lr": 1e-3, "boxes_per_s": 50.0, "epoch": s / 10} for s in (1, 2, 3)]
+    log.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    live = tmp_path / "train" / "l4"
+    (live / "plots" / "metrics").mkdir(parents=True)
+    (live / "plots" / "metrics" / "old_curve.tsv").write_text("step\told_curve\n")
+    (live / "run.json").write_text("{}")
+    write_training_curves(log, live)
+    loss = (live / "plots" / "metrics" / "loss.tsv").read_text().splitlines()
+    assert loss[0].split("\t") == ["step", "loss"] and len(loss) == 4
+    assert not (live / "plots" / "metrics" / "old_curve.tsv").exists() and (live / "run.json").exists()
+    assert json.loads((live / "metrics.json").read_text())["step"] == 3
+    assert sorted(p.name for p in (tmp_path / "train").iterdir()) == ["l4"]
