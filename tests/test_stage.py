@@ -28,7 +28,7 @@ def test_a_stage_hands_papermill_the_kernel_config(tmp_path, monkeypatch):
 
     def execute_notebook(notebook, partial, **kwargs):
         calls.append(kwargs)
-        Path(partial).write_text("{}")
+        nbformat.write(nbformat.v4.new_notebook(), partial)
         if kwargs["parameters"]["row"] == "broken":
             raise RuntimeError("the notebook failed")
 
@@ -109,3 +109,22 @@ def test_a_signal_stops_the_stage_within_seconds(tmp_path, signum):
     ignored = subprocess.run(["git", "check-ignore", "--no-index", *[f"reports/notebooks/{n}" for n in left]],
                              cwd=Path(__file__).parents[1], capture_output=True, text=True)
     assert ignored.stdout.split() == [f"reports/notebooks/{n}" for n in left]
+
+
+def test_executed_notebooks_hold_no_machine_paths_and_the_report_has_a_title(tmp_path):
+    """A committed notebook is read on other machines: its outputs name paths relative to the
+    repository; the report's HTML page has a title of its own, not nbconvert's "Notebook"."""
+    from bbadj.study.stage import relative_paths, write_html
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"model {tmp_path}/runs/l4/model.pt\n"),
+                    nbformat.v4.new_output("execute_result", data={"text/plain": f"'{tmp_path}'"}, execution_count=1),
+                    nbformat.v4.new_output("error", ename="E", evalue=f"{tmp_path}/x", traceback=[f"at {tmp_path}/y.py"])]
+    nb.cells = [cell]
+    nbformat.write(nb, tmp_path / "nb.ipynb")
+    assert relative_paths(tmp_path / "nb.ipynb", tmp_path) == 3
+    text = (tmp_path / "nb.ipynb").read_text()
+    assert str(tmp_path) not in text and "model runs/l4/model.pt" in text and "'.'" in text
+    write_html(tmp_path / "nb.ipynb", tmp_path / "nb.html", title="bbadj study report (default tier)")
+    assert "<title>bbadj study report (default tier)</title>" in (tmp_path / "nb.html").read_text()

@@ -162,18 +162,56 @@ def run_stage(stage: str, row: str | None = None, html: str | None = None, tier:
         if partial.exists():
             os.replace(partial, failed)
         raise
+    relative_paths(partial, Path.cwd())
     os.replace(partial, out)
     if html:
-        write_html(out, html)
+        write_html(out, html, title=f"bbadj study report ({tier} tier)" if stage == "report" else None)
     return out
 
 
-def write_html(notebook: str | Path, html: str | Path) -> None:
-    """The executed notebook as HTML without its code, written atomically."""
+def relative_paths(notebook: str | Path, root: str | Path) -> int:
+    """Rewrite ``notebook``'s outputs (streams, results, errors) with paths relative to ``root``
+    (the repository, where the stage ran): the executed notebooks are committed and read on other
+    machines, where this machine's folders mean nothing. Returns the number of outputs changed."""
+    import nbformat
+
+    root = str(Path(root).resolve())
+    nb = nbformat.read(str(notebook), as_version=4)
+
+    def clean(text):
+        if isinstance(text, list):
+            return [clean(t) for t in text]
+        if not isinstance(text, str):
+            return text
+        return text.replace(root + os.sep, "").replace(root, ".")
+
+    changed = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            before = repr(output)
+            for key in ("text", "evalue", "traceback"):
+                if key in output:
+                    output[key] = clean(output[key])
+            for mime, value in output.get("data", {}).items():
+                if mime.startswith("text/") or mime in ("application/json",):
+                    output["data"][mime] = clean(value)
+            changed += repr(output) != before
+    if changed:
+        nbformat.write(nb, str(notebook))
+    return changed
+
+
+def write_html(notebook: str | Path, html: str | Path, title: str | None = None) -> None:
+    """The executed notebook as HTML without its code, written atomically; ``title`` is the page's
+    (nbconvert's default is the notebook's file name, or "Notebook")."""
     import nbformat
     from nbconvert import HTMLExporter
 
     from ..util.outputs import write_text
 
-    body, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(nbformat.read(str(notebook), as_version=4))
+    nb = nbformat.read(str(notebook), as_version=4)
+    if title:
+        nb.metadata["title"] = title
+    body, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
+                           exclude_output_prompt=True).from_notebook_node(nb)
     write_text(html, body)
