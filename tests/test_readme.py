@@ -76,3 +76,13 @@ def test_every_make_target_shown_exists():
     for page in PAGES:
         shown = set(re.findall(r"(?:^|[;&|])\s*make ([a-z]+)", code(page.read_text()), flags=re.M))
         assert shown <= targets, f"{page.name} shows `make {sorted(shown - targets)}`, not a Makefile target"
+
+
+def test_bbadj_help_is_plain_text(capsys):
+    """`bbadj --help` reads as a terminal shows it: no reStructuredText markup."""
+    from bbadj.cli.main import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "``" not in out and ":func:" not in out and "bbadj <command> --help" in out

@@ -214,8 +214,16 @@ def cmd_bench(args) -> int:
     return bench_main(args.bench_args)
 
 
+# `bbadj --help`'s text: plain, as a terminal shows it (the module's docstring is reStructuredText)
+DESCRIPTION = """bbadj: bounding-box adjustment (a re-creation of Snapper's model) and its ablation study.
+An image and a rough box in, the tight box out, edge by edge, with each edge's expected error."""
+EPILOG = """Each command has its own help: bbadj <command> --help. The study: dvc repro (README.md);
+the command line in detail: docs/package.md."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bbadj", description=__doc__)
+    parser = argparse.ArgumentParser(prog="bbadj", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for add_commands in (_add_data_commands, _add_train_command, _add_evaluate_command, _add_snap_commands,
                          _add_study_commands):
