@@ -324,3 +324,36 @@ def test_training_curves_replace_their_files_whole(tmp_path):
     assert not (live / "plots" / "metrics" / "old_curve.tsv").exists() and (live / "run.json").exists()
     assert json.loads((live / "metrics.json").read_text())["step"] == 3
     assert sorted(p.name for p in (tmp_path / "train").iterdir()) == ["l4"]
+
+
+def test_one_broken_row_does_not_flatten_the_gains_figure():
+    """The gains figure's axis covers the rows near one another, 0 and the aim; a row far off them
+    (l4_buffer_1p0 at -20 to -25 points) is drawn at the edge, not on the axis."""
+    from bbadj.study.report.plots import gain_limits
+
+    rows = [(3.1, 2.5, 3.8), (2.4, 1.8, 3.0), (2.9, 2.2, 3.5), (-0.6, -1.2, 0.1), (-22.9, -25.0, -20.6)]
+    (lo, hi), outliers = gain_limits(rows, (0.0, 3.5))
+    assert outliers == [4] and -2 < lo < -1.2 and 3.8 < hi < 4.5
+    assert gain_limits(rows[:4], (0.0, 3.5))[1] == []
+
+
+def test_the_tables_promise_only_what_they_show(reports, params):
+    """The main table's caption speaks of bold only where a cell is bold; Table 1 has no header over
+    its index; a table numbered 0, 1, ... (the stages' devices) shows no numbers; every figure of
+    the report has an alt text saying what it shows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from bbadj.study.report.report import as_html, figure_html
+
+    root, _ = reports
+    res = results.load_results(params, "tiny", root)
+    for best in ("perfect", "worse"):
+        head = tables.headline(res, best)
+        assert ("Bold:" in head.caption) == bool(bold_cells(head)), (best, head.caption)
+    html = tables.table1({"tiny": res}).to_html()
+    assert ">source<" not in html and ">row<" not in html
+    frame = pd.DataFrame({"row": ["a", "b"], "minutes": [1.0, 2.0]})
+    assert "<th>0</th>" not in as_html(frame) and "<th>row</th>" in as_html(frame)
+    fig = plots.plot_gains({"tiny": res})
+    assert 'alt="Each model row' in figure_html(fig)

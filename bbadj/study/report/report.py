@@ -17,14 +17,19 @@ from . import budgets, by_size, confidence, curves, findings, plots, stats, tabl
 from .results import Results, load_all
 
 
-def figure_html(fig) -> str:
-    """A matplotlib figure as an inline PNG (for figures inside collapsed sections)."""
+def figure_html(fig, alt: str | None = None) -> str:
+    """A matplotlib figure as an inline PNG with its alt text (``alt``, else the figure's label, which
+    the report's plotting functions set to what the figure shows)."""
+    import html
+
     import matplotlib.pyplot as plt
 
+    alt = alt or fig.get_label() or "a figure of the report"
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
-    return f'<img style="max-width:100%" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+    return (f'<img style="max-width:100%" alt="{html.escape(alt)}" '
+            f'src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">')
 
 
 def as_html(part: Any) -> str:
@@ -34,8 +39,8 @@ def as_html(part: Any) -> str:
 
     if isinstance(part, str):
         return mistune.html(part)
-    if isinstance(part, pd.DataFrame):
-        return part.to_html()
+    if isinstance(part, pd.DataFrame):  # a plain numbering (0, 1, ...) is no column of the table
+        return part.to_html(index=not isinstance(part.index, pd.RangeIndex), border=0)
     if hasattr(part, "to_html"):  # a Styler
         return part.to_html()
     return figure_html(part)
