@@ -237,3 +237,10 @@ def test_preflight_says_what_is_missing(tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(preflight.StudyError, match="CUDA"):
             preflight.preflight(cfg, "train", device="cuda")
+
+
+def test_every_bad_row_is_named_at_once(tmp_path):
+    p = write_params(tmp_path / "params.yaml", {"a": {"model": {"fusion": "l5"}}, "b": {"train": {"batch_size": 10 ** 6}}}, {})
+    with pytest.raises(ValueError, match=r"2 rows are wrong") as e:
+        Params.load(p)
+    assert "rows.a: model.fusion must be one of" in str(e.value) and "rows.b: train.batch_size must be in" in str(e.value)
