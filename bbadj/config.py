@@ -1,14 +1,18 @@
 """Configuration as data: dataclasses loaded from ``params.yaml`` (or any YAML/dict).
 
 Every number that changes what the study measures lives here, not in code. Each section checks
-its values when it is made (``__post_init__``): a value out of range is a ``ConfigError`` naming
-the key (as ``--set`` spells it) and what it may be, before anything runs.
+its values when it is made (``__post_init__``): a value out of range, or a name the package does
+not know (a backbone, a fusion, a loss...), is a ``ConfigError`` naming the key (as ``--set``
+spells it) and what it may be, before anything loads. ``Config.from_dict`` checks every key and
+section before it stops, and names every problem at once.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
@@ -20,6 +24,23 @@ from .util.errors import ConfigError, UnknownName, WrongType
 # the mean (zero after normalisation) where they leave the image.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# The names each setting may take (what the modules that use them build; tests/test_config.py
+# checks them against bbadj.model, bbadj.losses, bbadj.decoding): checked here, so a wrong one stops
+# a command before data or weights load rather than deep inside a training.
+BACKBONES = ("resnet18", "resnet34", "resnet50", "efficientnet_lite0")
+FUSIONS = ("l4", "l34_mean", "l34_concat", "fpn")
+DECODERS = ("conv1d", "linear")
+POOLINGS = ("mean", "max")
+NORMS = ("batchnorm", "frozen")
+TRAIN_FROM = ("stem", "layer2", "layer3", "layer4")
+OPTIMIZERS = ("adam", "adamw")
+LOSSES = ("two_point", "bce_onehot", "gaussian")
+DECODINGS = ("argmax", "subpixel")
+# boxes in one batch, at most: a batch of 4096 crops of 224 px is 2.5 GB of input alone, and the
+# activations are many times that (the paper's batch was 64; docs/gpu.md's H200 measured 128)
+MAX_BATCH = 4096
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 
 @dataclass
@@ -132,6 +153,14 @@ def check_buffer_ratio(value: float, key: str) -> None:
     require(math.isfinite(value) and value >= 1, key, ">= 1 (the crop window is the box scaled by it)", value)
 
 
+def check_name(value, key: str, names: tuple[str, ...]) -> None:
+    require(value in names, key, f"one of {', '.join(names)}", value)
+
+
+def check_device(value, key: str) -> None:
+    require(isinstance(value, str) and bool(_DEVICE_RE.match(value)), key, "auto, cpu, cuda or cuda:N", value)
+
+
 @dataclass
 class ModelConfig:
     backbone: str = "efficientnet_lite0"  # efficientnet_lite0 | resnet18 | resnet34 | resnet50 (the paper's)
@@ -150,6 +179,10 @@ class ModelConfig:
 
     def __post_init__(self):
         require(self.hidden >= 1, "model.hidden", ">= 1", self.hidden)
+        for key, names in (("backbone", BACKBONES), ("fusion", FUSIONS), ("decoder", DECODERS),
+                           ("pooling", POOLINGS), ("norm", NORMS), ("train_from", TRAIN_FROM)):
+            check_name(getattr(self, key), f"model.{key}", names)
+        require(bool(self.pretrained), "model.pretrained", "imagenet, none or a path to weights", self.pretrained)
 
 
 @dataclass
@@ -179,7 +212,7 @@ class TrainConfig:
         for key, ok, allowed in [
             ("lr", math.isfinite(self.lr) and self.lr >= 0, ">= 0 and finite"),
             ("weight_decay", math.isfinite(self.weight_decay) and self.weight_decay >= 0, ">= 0"),
-            ("batch_size", self.batch_size >= 1, ">= 1 (boxes per step)"),
+            ("batch_size", 1 <= self.batch_size <= MAX_BATCH, f"in 1..{MAX_BATCH} (boxes per step)"),
             ("epochs", math.isfinite(self.epochs) and self.epochs > 0, "> 0"),
             ("max_steps", self.max_steps >= 0, ">= 0 (0: run train.epochs)"),
             ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
@@ -192,6 +225,9 @@ class TrainConfig:
             ("nproc_per_node", self.nproc_per_node >= 1, ">= 1"),
         ]:
             require(ok, f"train.{key}", allowed, getattr(self, key))
+        check_name(self.optimizer, "train.optimizer", OPTIMIZERS)
+        check_name(self.loss, "train.loss", LOSSES)
+        check_device(self.device, "train.device")
 
 
 @dataclass
@@ -210,6 +246,9 @@ class EvalConfig:
         require(self.window >= 0, "eval.window", ">= 0 (positions either side of the peak)", self.window)
         for key in ("passes", "repeats", "batch_size"):
             require(getattr(self, key) >= 1, f"eval.{key}", ">= 1", getattr(self, key))
+        require(self.batch_size <= MAX_BATCH, "eval.batch_size", f"in 1..{MAX_BATCH} (boxes per batch)", self.batch_size)
+        check_name(self.decoding, "eval.decoding", DECODINGS)
+        check_device(self.device, "eval.device")
         require(self.seed >= 0, "eval.seed", ">= 0", self.seed)
         if not isinstance(self.sets, dict) or not self.sets:
             raise ConfigError(f"eval.sets must be a non-empty mapping name -> {{annotations, images}}, got {self.sets!r}")
@@ -259,10 +298,39 @@ class Config:
         return Config.from_dict(deep_merge(self.to_dict(), overrides or {}))
 
 
+# while ``collecting_problems`` is active (``Config.from_dict``), ``require`` notes a problem and
+# goes on, so that every bad value is named at once
+_PROBLEMS: ContextVar[list | None] = ContextVar("config_problems", default=None)
+
+
 def require(ok: bool, key: str, allowed: str, value) -> None:
-    """A ``ConfigError`` "<key> must be <allowed>, got <value>" unless ``ok``."""
+    """A ``ConfigError`` "<key> must be <allowed>, got <value>" unless ``ok`` (noted, not raised,
+    inside ``collecting_problems``)."""
     if not ok:
-        raise ConfigError(f"{key} must be {allowed}, got {value!r}")
+        error = ConfigError(f"{key} must be {allowed}, got {value!r}")
+        problems = _PROBLEMS.get()
+        if problems is None:
+            raise error
+        problems.append(error)
+
+
+@contextmanager
+def collecting_problems():
+    """Every ``require`` and section inside notes its problem and goes on; on leaving, one
+    ``ConfigError`` names them all (the very error where there is only one)."""
+    if _PROBLEMS.get() is not None:  # an outer collection gathers them
+        yield
+        return
+    problems: list = []
+    token = _PROBLEMS.set(problems)
+    try:
+        yield
+    finally:
+        _PROBLEMS.reset(token)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ConfigError(f"{len(problems)} settings are wrong:\n- " + "\n- ".join(str(e) for e in problems))
 
 
 _FLOAT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
@@ -274,36 +342,67 @@ def build_dataclass(cls, d: dict[str, Any] | None, where: str):
 
 
 def _build(cls, d: dict[str, Any], where: str):
+    with collecting_problems():
+        return _build_section(cls, d, where)
+
+
+def _note(error: ConfigError) -> None:
+    problems = _PROBLEMS.get()
+    if problems is None:
+        raise error
+    problems.append(error)
+
+
+def _build_section(cls, d: dict[str, Any], where: str):
+    """``cls`` from ``d``; each bad key noted (``_note``) and left at its default, so that the
+    rest is still checked."""
     if not isinstance(d, dict):
-        raise WrongType(f"{where}: expected a mapping, got {type(d).__name__}")
+        _note(WrongType(f"{where}: expected a mapping, got {type(d).__name__}"))
+        d = {}
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(d) - set(known))
     if unknown:
-        raise UnknownName(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
+        _note(UnknownName(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}"))
     kwargs = {}
     for name, value in d.items():
-        f = known[name]
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        if is_dataclass(default):
-            kwargs[name] = _build(type(default), value, f"{where}.{name}")
-        elif isinstance(default, tuple):
-            if not isinstance(value, (list, tuple)):
-                raise WrongType(f"{where}.{name}: expected a list, got {value!r}")
-            kwargs[name] = tuple(value)
-        elif isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise WrongType(f"{where}.{name}: expected true/false, got {value!r}")
-            kwargs[name] = value
-        elif isinstance(default, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
-            kwargs[name] = float(value)
-        elif isinstance(default, float) and isinstance(value, str) and _FLOAT_RE.match(value.strip()):
-            kwargs[name] = float(value)  # YAML 1.1 (PyYAML) reads 3e-4, without a dot, as a string
-        elif default is not None and (not isinstance(value, type(default)) or isinstance(value, bool)):
-            # (true is an int to Python: train.batch_size: true would be a batch of 1)
-            raise WrongType(f"{where}.{name}: expected {type(default).__name__}, got {value!r}")
-        else:
-            kwargs[name] = value
-    return cls(**kwargs)
+        if name in known:
+            try:
+                kwargs[name] = _field_value(known[name], value, where)
+            except ConfigError as e:
+                _note(e)
+    try:
+        return cls(**kwargs)
+    except ConfigError as e:  # a section's check that is not a `require` (it stops the section)
+        _note(e)
+        token = _PROBLEMS.set([])  # its defaults stand in for it; what they would note is noted already
+        try:
+            return cls(**{k: v for k, v in kwargs.items() if is_dataclass(v)})
+        finally:
+            _PROBLEMS.reset(token)
+
+
+def _field_value(f, value, where: str):
+    """The value of field ``f`` of section ``where`` from its YAML ``value``, type-checked."""
+    name = f.name
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    if is_dataclass(default):
+        return _build_section(type(default), value, f"{where}.{name}")
+    if isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise WrongType(f"{where}.{name}: expected a list, got {value!r}")
+        return tuple(value)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise WrongType(f"{where}.{name}: expected true/false, got {value!r}")
+        return value
+    if isinstance(default, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(default, float) and isinstance(value, str) and _FLOAT_RE.match(value.strip()):
+        return float(value)  # YAML 1.1 (PyYAML) reads 3e-4, without a dot, as a string
+    if default is not None and (not isinstance(value, type(default)) or isinstance(value, bool)):
+        # (true is an int to Python: train.batch_size: true would be a batch of 1)
+        raise WrongType(f"{where}.{name}: expected {type(default).__name__}, got {value!r}")
+    return value
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

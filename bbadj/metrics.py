@@ -10,19 +10,18 @@ from __future__ import annotations
 import torch
 from .box_ops import paired_iou
 
-METRIC_KEYS = ("miou", "iou_gt_90", "edge_lt_1px", "edge_lt_3px", "corner_lt_1px", "corner_lt_3px")
+# One set of keys everywhere: `bbadj evaluate`'s JSON (fractions), the study's metric files
+# (reports/metrics/<row>/<set>.json, percent), reports/summary.csv, `bbadj show --metric` and
+# study.noise_floor. Short, so that `dvc metrics show` and `dvc exp show` columns fit a terminal.
+METRIC_KEYS = ("miou", "iou90", "edge1", "edge3", "corner1", "corner3")
 METRIC_LABELS = {
     "miou": "mIoU",
-    "iou_gt_90": "IoU > 90%",
-    "edge_lt_1px": "edge < 1 px",
-    "edge_lt_3px": "edge < 3 px",
-    "corner_lt_1px": "corner < 1 px",
-    "corner_lt_3px": "corner < 3 px",
+    "iou90": "IoU > 90%",
+    "edge1": "edge < 1 px",
+    "edge3": "edge < 3 px",
+    "corner1": "corner < 1 px",
+    "corner3": "corner < 3 px",
 }
-# short names for the study's metric files (reports/metrics/<row>/<set>.json, percent): what
-# `dvc metrics show` and `dvc exp show` print as column headers, so they fit a terminal
-METRIC_SHORT = {"miou": "miou", "iou_gt_90": "iou90", "edge_lt_1px": "edge1", "edge_lt_3px": "edge3",
-                "corner_lt_1px": "corner1", "corner_lt_3px": "corner3"}
 
 
 def pct(v: float) -> float:
@@ -58,11 +57,11 @@ def per_box_metrics(errors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     iou, edge, corner = errors["iou"], errors["edge_err"], errors["corner_err"]
     return {
         "miou": iou,
-        "iou_gt_90": (iou > 0.9).double(),
-        "edge_lt_1px": (edge < 1).double().mean(1),
-        "edge_lt_3px": (edge < 3).double().mean(1),
-        "corner_lt_1px": (corner < 1).double().mean(1),
-        "corner_lt_3px": (corner < 3).double().mean(1),
+        "iou90": (iou > 0.9).double(),
+        "edge1": (edge < 1).double().mean(1),
+        "edge3": (edge < 3).double().mean(1),
+        "corner1": (corner < 1).double().mean(1),
+        "corner3": (corner < 3).double().mean(1),
     }
 
 

@@ -112,9 +112,16 @@ class Params:
         try:
             base = Config.from_dict({k: v for k, v in view.items() if k not in _OTHER_SECTIONS})
             rows = {n: Row(n, "baseline", base) for n in BASELINES}
+            problems = []  # every row is checked before the file is refused, each named
             for group in GROUPS:
                 for name in view.get(group) or {}:
-                    rows[name] = _row(view, name, group, base, runs_dir)
+                    try:
+                        rows[name] = _row(view, name, group, base, runs_dir)
+                    except ConfigError as e:
+                        problems.append(f"{group}.{name}: {e}")
+            if problems:
+                raise ConfigError(problems[0] if len(problems) == 1 else
+                                  f"{len(problems)} rows are wrong:\n- " + "\n- ".join(problems))
             for start in tiers.spec(raw, tier, path).get("starts", ()):
                 name = tiers.pretrain_row(start)
                 over = tiers.pretrain_overrides(raw, tier, start, path)

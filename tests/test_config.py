@@ -41,7 +41,7 @@ def test_bad_settings_name_their_key(over, error, match):
 
 @pytest.mark.parametrize("key, value, match", [
     # issue 17's probes: each crashed deep inside (ZeroDivisionError, a conv's kernel size) or ran on
-    ("train.batch_size", 0, r"train\.batch_size must be >= 1"),
+    ("train.batch_size", 0, r"train\.batch_size must be in 1\.\.4096"),
     ("train.log_every", 0, r"train\.log_every must be >= 1"),
     ("train.checkpoint_every", 0, r"train\.checkpoint_every must be >= 1"),
     ("train.max_steps", -5, r"train\.max_steps must be >= 0 \(0: run train\.epochs\), got -5"),
@@ -71,12 +71,67 @@ def test_the_command_line_prints_setting_errors(tmp_path, capsys, monkeypatch):
 
     monkeypatch.chdir(tmp_path)  # no params.yaml: the code's defaults
     assert main(["train", "--set", "train.batch_size=0", "--out", str(tmp_path / "run")]) == 2
-    assert "bbadj train: error: train.batch_size must be >= 1 (boxes per step), got 0" in capsys.readouterr().err
+    assert "bbadj train: error: train.batch_size must be in 1..4096 (boxes per step), got 0" in capsys.readouterr().err
     assert main(["evaluate", "--identity", "--eval-set", "nope", "--out", str(tmp_path / "m.json")]) == 2
     assert "bbadj evaluate: error: no evaluation set 'nope'; eval.sets has ['coco128']" in capsys.readouterr().err
     assert main(["train", "--set", "train.lrr=1", "--out", str(tmp_path / "run")]) == 2
     assert "unknown key(s) ['lrr']" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("train.batch_size=100000", "train.batch_size must be in 1..4096 (boxes per step), got 100000"),
+    ("model.fusion=nope", "model.fusion must be one of l4, l34_mean, l34_concat, fpn, got 'nope'"),
+    ("model.backbone=resnet51", "model.backbone must be one of resnet18, resnet34, resnet50, efficientnet_lite0"),
+    ("model.decoder=lstm", "model.decoder must be one of conv1d, linear, got 'lstm'"),
+    ("train.optimizer=sgd", "train.optimizer must be one of adam, adamw, got 'sgd'"),
+    ("train.loss=l1", "train.loss must be one of two_point, bce_onehot, gaussian, got 'l1'"),
+    ("eval.decoding=median", "eval.decoding must be one of argmax, subpixel, got 'median'"),
+    ("train.device=gpu", "train.device must be auto, cpu, cuda or cuda:N, got 'gpu'"),
+])
+def test_a_bad_setting_stops_the_command_before_anything_loads(tmp_path, capsys, monkeypatch, setting, message):
+    """`bbadj train` (and every command that reads settings) exits 2 naming the setting and what it
+    may be, before any data or weights load (the training folder is never made)."""
+    from bbadj.cli.main import main
+
+    monkeypatch.chdir(tmp_path)  # no params.yaml: the code's defaults (whose data is not here either)
+    assert main(["train", "--set", setting, "--out", str(tmp_path / "run")]) == 2
+    assert f"bbadj train: error: {message}" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_every_bad_setting_is_named_at_once(tmp_path, capsys, monkeypatch):
+    from bbadj.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    bad = ["model.fusion=nope", "train.batch_size=100000", "train.lrr=1", "data.jitter.scale=2", "eval.repeats=0"]
+    assert main(["train", *[a for s in bad for a in ("--set", s)], "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "5 settings are wrong" in err
+    for key in ("model.fusion", "train.batch_size", "['lrr']", "data.jitter.scale", "eval.repeats"):
+        assert key in err, (key, err)
+
+
+def test_the_stage_command_checks_the_params_before_a_kernel_starts(tmp_path, capsys, monkeypatch):
+    from bbadj.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("model: {fusion: nope}\nrows: {l4: {}}\n")
+    assert main(["stage", "train", "l4"]) == 2
+    assert "bbadj stage: error: params.yaml: model.fusion must be one of" in capsys.readouterr().err
+    (tmp_path / "params.yaml").write_text("rows: {l4: {}}\n")
+    assert main(["stage", "train", "l5"]) == 2
+    assert "no row 'l5'" in capsys.readouterr().err
+    assert not (tmp_path / "reports").exists()
+
+
+def test_the_names_are_the_modules_own():
+    from bbadj import config, decoding, losses
+    from bbadj.model import backbone, fusion
+
+    assert set(config.BACKBONES) == set(backbone.BACKBONES) and config.FUSIONS == fusion.FUSIONS
+    assert config.NORMS == backbone.NORMS and config.TRAIN_FROM == backbone.TRAIN_FROM
+    assert config.LOSSES == losses.LOSSES and config.DECODINGS == decoding.DECODINGS
 
 
 def test_set_needs_key_and_value():

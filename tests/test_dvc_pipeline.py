@@ -18,7 +18,7 @@ import yaml
 
 import pandas as pd
 
-from bbadj.metrics import METRIC_SHORT
+from bbadj.metrics import METRIC_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -97,7 +97,7 @@ def test_dvc_repro_end_to_end(tmp_path, env):
     names = ["identity", "grabcut", "l4", "l4_seed1", "l4_linear", "l4_ft", "l4_argmax"]
     for name in names:
         m = json.loads((repo / "reports" / "metrics" / name / "coco128.json").read_text())
-        assert set(m) == set(METRIC_SHORT.values()) and all(0 <= v <= 100 for v in m.values()), name
+        assert set(m) == set(METRIC_KEYS) and all(0 <= v <= 100 for v in m.values()), name
         assert len(pd.read_csv(repo / "reports" / "per_box" / name / "coco128.csv")) == 294, name
     html = (repo / "reports" / "report.html").read_text()
     assert "coco128 (294 boxes x 1 draws" in html and "GrabCut" in html and "Main result" in html

@@ -17,11 +17,11 @@ def test_hand_made_boxes_exact_values():
     ]
     m = box_metrics(torch.tensor(preds), torch.tensor([GT] * 4))
     assert m["miou"] == pytest.approx((1 + 95 / 119 + 81 / 119 + 0.9) / 4, abs=1e-12)
-    assert m["iou_gt_90"] == 0.25
-    assert m["edge_lt_1px"] == 10 / 16
-    assert m["edge_lt_3px"] == 1.0
-    assert m["corner_lt_1px"] == 8 / 16
-    assert m["corner_lt_3px"] == 1.0
+    assert m["iou90"] == 0.25
+    assert m["edge1"] == 10 / 16
+    assert m["edge3"] == 1.0
+    assert m["corner1"] == 8 / 16
+    assert m["corner3"] == 1.0
 
 
 def test_corner_distance_is_euclidean_not_max_of_edges():
@@ -29,7 +29,7 @@ def test_corner_distance_is_euclidean_not_max_of_edges():
     e = per_box_errors(torch.tensor([[0.8, 0.8, 10.0, 10.0]]), torch.tensor([GT]))
     assert e["corner_err"][0, 0] == pytest.approx(math.hypot(0.8, 0.8))
     m = box_metrics(torch.tensor([[0.8, 0.8, 10.0, 10.0]]), torch.tensor([GT]))
-    assert m["edge_lt_1px"] == 1.0 and m["corner_lt_1px"] == 0.75
+    assert m["edge1"] == 1.0 and m["corner1"] == 0.75
 
 
 def test_paired_iou_is_the_diagonal_of_box_iou():

@@ -110,13 +110,10 @@ def test_rows_resolve_with_their_origins(tmp_path):
     ({"a": {}}, {"x": {"from": "a", "data": {"crop_size": 32}}}, "need training"),
     ({"a": {}}, {"a": {"from": "a"}}, "both"),
     ({"a": {"train": {"lrr": 1}}}, {}, r"unknown key.*lrr"),  # dvc exp run -S +train.lrr=1: stops before any work
-    ({"a": {"model": {"fusion": "l5"}}}, {}, None),
+    ({"a": {"model": {"fusion": "l5"}}}, {}, "model.fusion must be one of l4, l34_mean"),  # before any model is built
 ])
 def test_params_validation(tmp_path, exps, eval_only, match):
     p = write_params(tmp_path / "params.yaml", exps, eval_only)
-    if match is None:  # a valid file; the bad value is the model's to refuse when it is built
-        Params.load(p)
-        return
     with pytest.raises((ValueError, KeyError), match=match):
         Params.load(p)
 
@@ -240,3 +237,10 @@ def test_preflight_says_what_is_missing(tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(preflight.StudyError, match="CUDA"):
             preflight.preflight(cfg, "train", device="cuda")
+
+
+def test_every_bad_row_is_named_at_once(tmp_path):
+    p = write_params(tmp_path / "params.yaml", {"a": {"model": {"fusion": "l5"}}, "b": {"train": {"batch_size": 10 ** 6}}}, {})
+    with pytest.raises(ValueError, match=r"2 rows are wrong") as e:
+        Params.load(p)
+    assert "rows.a: model.fusion must be one of" in str(e.value) and "rows.b: train.batch_size must be in" in str(e.value)

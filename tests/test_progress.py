@@ -2,6 +2,7 @@
 a bounded number of plain lines, each ending with a newline, never a carriage return."""
 import io
 import re
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -102,3 +103,13 @@ def test_the_package_reaches_tqdm_only_through_bbadj_progress():
     users = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "bbadj").rglob("*.py")
                    if re.search(r"^\s*(from|import) tqdm", p.read_text(), re.M))
     assert users == ["bbadj/util/progress.py"], users
+
+
+def test_in_a_notebook_kernel_the_lines_go_to_stdout(monkeypatch, capsys):
+    """A stage's notebook shows stderr in red boxes: in a kernel, progress lines go to stdout."""
+    kernel_stream = type("OutStream", (io.StringIO,), {"__module__": "ipykernel.iostream"})()
+    monkeypatch.setattr(sys, "stdout", kernel_stream)
+    for _ in progress_bar(range(3), desc="evaluate"):
+        pass
+    assert "evaluate: 3/3" in kernel_stream.getvalue()
+    assert capsys.readouterr().err == ""

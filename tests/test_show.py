@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from bbadj.cli.main import main
-from bbadj.metrics import METRIC_SHORT
+from bbadj.metrics import METRIC_KEYS
 from bbadj.cli.show import runs_from_exp_show, show, table
 
 BIN = Path(sys.executable).parent
@@ -132,7 +132,7 @@ def test_show_on_a_dvc_repository_with_an_experiment(tmp_path, params):
         "lr = yaml.safe_load(open('params.yaml'))['train']['lr']\n"
         "for row in ['identity', 'l4', 'fpn']:\n"
         "    os.makedirs(f'reports/metrics/{row}', exist_ok=True)\n"
-        f"    json.dump({{k: 80 + lr * 1000 for k in {list(METRIC_SHORT.values())}}}, "
+        f"    json.dump({{k: 80 + lr * 1000 for k in {list(METRIC_KEYS)}}}, "
         "open(f'reports/metrics/{row}/coco128.json', 'w'))\n")
     (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"make": {
         "cmd": f"{sys.executable} make.py", "deps": ["make.py"], "params": ["train.lr"],

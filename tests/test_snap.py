@@ -230,5 +230,5 @@ def test_a_snapped_file_is_closer_to_the_truth_than_its_input(snap_model, tmp_pa
     before = box_metrics(np.stack([perturbed[i] for i in ids]), gt)
     after = box_metrics(xywh_to_xyxy([snapped[i] for i in ids]), gt)
     print("perturbed", before, "\nsnapped", after)
-    for key in ("miou", "iou_gt_90", "edge_lt_3px"):
+    for key in ("miou", "iou90", "edge3"):
         assert after[key] > before[key], (key, before, after)

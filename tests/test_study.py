@@ -265,14 +265,8 @@ def test_the_report_renders_from_a_reports_folder(reports, params, tmp_path):
     for part in (*r.main_result(), *r.ablations(r.main), *r.confidence(r.main), r.table1(), *r.figures(),
                  *r.appendix()):
         assert part is not None
-    from bbadj.study.report.report import README_BLOCK
-
-    readme = tmp_path / "README.md"  # never the repository's own README
-    readme.write_text("intro\n" + "\n".join(README_BLOCK) + "\nrest\n")
-    r.write_outputs(readme=readme)
-    text = readme.read_text()
-    assert text.startswith("intro\n") and text.endswith("rest\n")
-    assert (root / "headline.md").read_text().strip() in text
+    r.write_outputs()
+    assert "jittered boxes" in (root / "headline.md").read_text()
     assert (root / "summary.md").exists() and (root / "plots" / "loss.csv").read_text().startswith("step,loss,row")
     assert any(n in r.rows_table().index for n in ("perfect", "solo"))
 
@@ -308,3 +302,58 @@ def test_the_within_size_ceiling_of_a_spread_of_expected_errors(monkeypatch):
                           "size": np.repeat(np.arange(n // 2), 2).astype(float), "abs_err": 0.0, "accurate": True})
         monkeypatch.setattr(confidence, "edge_cases", lambda res, name, d=d: d.copy())
         assert low <= confidence.within_size_ceiling(None, "x") <= high
+
+
+def test_training_curves_replace_their_files_whole(tmp_path):
+    """dvclive writes into a temporary folder; each curve then replaces its tracked copy in one step,
+    the stage's other files (run.json) stay, and no temporary folder is left."""
+    import json
+
+    from bbadj.study.train_stage import write_training_curves
+
+    log = tmp_path / "train_log.jsonl"
+    entries = [{"step": s, "loss": 3.0 / s, "lr": 1e-3, "boxes_per_s": 50.0, "epoch": s / 10} for s in (1, 2, 3)]
+    log.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    live = tmp_path / "train" / "l4"
+    (live / "plots" / "metrics").mkdir(parents=True)
+    (live / "plots" / "metrics" / "old_curve.tsv").write_text("step\told_curve\n")
+    (live / "run.json").write_text("{}")
+    write_training_curves(log, live)
+    loss = (live / "plots" / "metrics" / "loss.tsv").read_text().splitlines()
+    assert loss[0].split("\t") == ["step", "loss"] and len(loss) == 4
+    assert not (live / "plots" / "metrics" / "old_curve.tsv").exists() and (live / "run.json").exists()
+    assert json.loads((live / "metrics.json").read_text())["step"] == 3
+    assert sorted(p.name for p in (tmp_path / "train").iterdir()) == ["l4"]
+
+
+def test_one_broken_row_does_not_flatten_the_gains_figure():
+    """The gains figure's axis covers the rows near one another, 0 and the aim; a row far off them
+    (l4_buffer_1p0 at -20 to -25 points) is drawn at the edge, not on the axis."""
+    from bbadj.study.report.plots import gain_limits
+
+    rows = [(3.1, 2.5, 3.8), (2.4, 1.8, 3.0), (2.9, 2.2, 3.5), (-0.6, -1.2, 0.1), (-22.9, -25.0, -20.6)]
+    (lo, hi), outliers = gain_limits(rows, (0.0, 3.5))
+    assert outliers == [4] and -2 < lo < -1.2 and 3.8 < hi < 4.5
+    assert gain_limits(rows[:4], (0.0, 3.5))[1] == []
+
+
+def test_the_tables_promise_only_what_they_show(reports, params):
+    """The main table's caption speaks of bold only where a cell is bold; Table 1 has no header over
+    its index; a table numbered 0, 1, ... (the stages' devices) shows no numbers; every figure of
+    the report has an alt text saying what it shows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from bbadj.study.report.report import as_html, figure_html
+
+    root, _ = reports
+    res = results.load_results(params, "tiny", root)
+    for best in ("perfect", "worse"):
+        head = tables.headline(res, best)
+        assert ("Bold:" in head.caption) == bool(bold_cells(head)), (best, head.caption)
+    html = tables.table1({"tiny": res}).to_html()
+    assert ">source<" not in html and ">row<" not in html
+    frame = pd.DataFrame({"row": ["a", "b"], "minutes": [1.0, 2.0]})
+    assert "<th>0</th>" not in as_html(frame) and "<th>row</th>" in as_html(frame)
+    fig = plots.plot_gains({"tiny": res})
+    assert 'alt="Each model row' in figure_html(fig)

@@ -179,14 +179,33 @@ def cmd_show(args) -> int:
 def cmd_stage(args) -> int:
     from papermill.exceptions import PapermillExecutionError
 
-    from ..study.stage import run_stage
+    from ..study.stage import StageInterrupted, run_stage
 
+    name = f"bbadj stage {args.stage}{' ' + args.row if args.row else ''}"
+    _check_stage_params(args)
     try:
         run_stage(args.stage, args.row, html=args.html, tier=args.tier)
     except PapermillExecutionError as e:  # the cell's traceback is in the stage's output above
-        print(f"bbadj stage {args.stage} {args.row or ''}: the notebook failed: {e.ename}: {e.evalue}", file=sys.stderr)
+        print(f"{name}: the notebook failed: {e.ename}: {e.evalue}", file=sys.stderr)
         return 1
+    except StageInterrupted as e:
+        print(f"{name}: {e}; stopped (a training keeps its last checkpoint: the next run resumes from it)",
+              file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # now: papermill's thread and nbclient's exit hooks would wait on the kernel just ended
+        os._exit(e.exit_code)
     return 0
+
+
+def _check_stage_params(args) -> None:
+    """The study's params, every row resolved for the tier (names and ranges, every problem named at
+    once), and the row asked for: checked before a kernel starts or any data loads."""
+    from ..params import Params
+
+    params = Params.load(PARAMS, tier=args.tier)
+    if args.row and args.stage != "pretrain":
+        params[args.row]  # an UnknownName naming the rows there are
 
 
 def cmd_bench(args) -> int:
@@ -195,8 +214,16 @@ def cmd_bench(args) -> int:
     return bench_main(args.bench_args)
 
 
+# `bbadj --help`'s text: plain, as a terminal shows it (the module's docstring is reStructuredText)
+DESCRIPTION = """bbadj: bounding-box adjustment (a re-creation of Snapper's model) and its ablation study.
+An image and a rough box in, the tight box out, edge by edge, with each edge's expected error."""
+EPILOG = """Each command has its own help: bbadj <command> --help. The study: dvc repro (README.md);
+the command line in detail: docs/package.md."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bbadj", description=__doc__)
+    parser = argparse.ArgumentParser(prog="bbadj", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for add_commands in (_add_data_commands, _add_train_command, _add_evaluate_command, _add_snap_commands,
                          _add_study_commands):

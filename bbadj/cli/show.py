@@ -2,7 +2,7 @@
 
 A run is the workspace, the committed baseline (HEAD) or a DVC experiment on it: what ``dvc exp
 show --json`` lists. Each run holds the study's metric files, ``reports/metrics/<row>/<set>.json``
-(the six metrics in percent under ``bbadj.metrics.METRIC_SHORT``'s keys). For each set and metric
+(the six metrics in percent under ``bbadj.metrics.METRIC_KEYS``). For each set and metric
 one table: a line per row of the study (``Params.names()`` order: identity, GrabCut, then the
 rows; rows only other runs have come last), a column per run, ``-`` where a run lacks the row.
 Columns that do not fit the width go into a second table below the first.
@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..metrics import METRIC_LABELS, METRIC_SHORT
+from ..metrics import METRIC_LABELS
 from ..params import Params, flatten
 from ..tiers import DEFAULT, folders
 
@@ -25,7 +25,7 @@ def metric_file(tier: str = DEFAULT) -> re.Pattern:
     """The paths of ``tier``'s metric files: ``reports/metrics/<row>/<set>.json`` (long:
     ``reports/long/metrics/...``)."""
     return re.compile(rf"(?:^|/){re.escape((folders(tier).reports / 'metrics').as_posix())}/(?P<row>[^/]+)/(?P<set>[^/]+)\.json$")
-LABELS = {short: METRIC_LABELS[key] for key, short in METRIC_SHORT.items()}  # miou -> mIoU
+LABELS = METRIC_LABELS  # miou -> mIoU
 GAP = 2  # spaces between columns
 
 

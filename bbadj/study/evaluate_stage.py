@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..metrics import METRIC_KEYS, METRIC_SHORT, pct
+from ..metrics import METRIC_KEYS, pct
 from ..params import GRABCUT, IDENTITY, Params
 from ..util.outputs import write_json
 from .preflight import StudyError, preflight
@@ -62,5 +62,5 @@ def evaluate_row(params: Params, name: str, runs_dir: str | Path | None = None, 
 
 def metric_file(result: dict) -> dict[str, float]:
     """The six metrics of ``bbadj evaluate``'s result in percent (``pct``, as every table of the
-    report rounds them), under ``METRIC_SHORT``'s names."""
-    return {METRIC_SHORT[k]: pct(result[k]) for k in METRIC_KEYS}
+    report rounds them), under the same keys."""
+    return {k: pct(result[k]) for k in METRIC_KEYS}

@@ -2,7 +2,16 @@
 the long tier's ``pretrain``: dvc.yaml's and long/dvc.yaml's one command): papermill, streaming the kernel's output to the terminal, into a temporary file that
 replaces the stage's output only once the notebook has run to its end. An interrupted or failed
 stage leaves the previous outputs in place (dvc.yaml marks them ``persist``, so DVC does not delete
-them first), and its partial notebook beside them as ``<output>.failed.ipynb`` for a look.
+them first), and its partial notebook beside them as ``<output>.failed.ipynb`` for a look (git
+ignores both leftovers, and the stage's next run removes them).
+
+Ctrl-C stops a stage (``interruptible``): nbclient, which runs the kernel, catches SIGINT and
+SIGTERM in its event loop for a clean-up of its own and the stage would carry on to its end, so
+papermill runs in a worker thread (where nbclient installs no handler) while the main thread
+waits; on SIGINT or SIGTERM it ends the kernel and every process under it (a training under
+torchrun included), and the stage exits 128 + the signal's number. DVC records nothing of a
+stage whose command failed, and the training's last checkpoint stays (written whole,
+``bbadj.checkpoint.save_atomic``), so the next ``dvc repro`` resumes from it.
 
 The kernel's connection is encrypted (``kernel_config``): jupyter_client starts a kernel on TCP
 (localhost) in plain text unless ``KernelManager.transport_encryption`` asks it to hand the kernel
@@ -14,7 +23,9 @@ starts; the notebook, its outputs and papermill's options are unchanged.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from ..tiers import DEFAULT, folders
@@ -51,6 +62,80 @@ def kernel_config(config=None):
     return config
 
 
+class StageInterrupted(BaseException):
+    """A stage stopped by a signal (SIGINT: Ctrl-C; SIGTERM); ``signum`` is its number."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum  # what a shell reports for a process a signal ended
+
+
+def end_children(grace: float = 3.0) -> None:
+    """Terminate every process under this one (the notebook's kernel and whatever it started), and
+    kill those still alive after ``grace`` seconds."""
+    try:
+        import psutil
+    except ImportError:  # psutil comes with ipykernel; without it, nothing to find children with
+        return
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        try:
+            child.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(children, timeout=grace)
+    for child in alive:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+def interruptible(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` in a worker thread; the calling (main) thread waits and, on SIGINT or
+    SIGTERM, ends the processes under this one (``end_children``) and raises ``StageInterrupted``.
+    Off the main thread (where no signal handler can be set) ``fn`` simply runs."""
+    if threading.current_thread() is not threading.main_thread():
+        return fn(*args, **kwargs)
+    outcome: dict = {}
+
+    def work():
+        try:
+            outcome["value"] = fn(*args, **kwargs)
+        except BaseException as e:  # handed to the main thread
+            outcome["error"] = e
+
+    def on_signal(signum, _frame):
+        raise StageInterrupted(signum)
+
+    worker = threading.Thread(target=work, name="bbadj-stage", daemon=True)
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.2)
+    except StageInterrupted:
+        for s in previous:  # a second Ctrl-C during the clean-up changes nothing
+            signal.signal(s, signal.SIG_IGN)
+        end_children()
+        raise
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+def leftovers(out: Path) -> tuple[Path, Path]:
+    """The partial notebook of a running stage and the failed one of an interrupted or failed run."""
+    return out.with_name(out.stem + ".partial.ipynb"), out.with_name(out.stem + ".failed.ipynb")
+
+
 def run_stage(stage: str, row: str | None = None, html: str | None = None, tier: str = DEFAULT) -> Path:
     """Run ``stage``'s notebook for ``row`` of ``tier`` (its ``row`` and ``tier`` parameters) into
     its executed copy; the report also becomes ``html`` (inputs hidden). Returns the executed
@@ -65,28 +150,68 @@ def run_stage(stage: str, row: str | None = None, html: str | None = None, tier:
         return [run_stage("train", name, tier=tier) for name in Params.load(tier=tier).names("pretrain")][-1]
     notebook, out = stage_paths(stage, row, tier)
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.stem + ".partial.ipynb")
+    partial, failed = leftovers(out)
+    for old in (partial, failed):  # a killed or failed run's leftovers
+        old.unlink(missing_ok=True)
     parameters = {"tier": tier, **({"row": row} if row else {})}
     try:
-        papermill.execute_notebook(notebook, str(partial), parameters=parameters,
-                                   progress_bar=False, log_output=False, stdout_file=sys.stdout,
-                                   stderr_file=sys.stderr, config=kernel_config())
+        interruptible(papermill.execute_notebook, notebook, str(partial), parameters=parameters,
+                      progress_bar=False, log_output=False, stdout_file=sys.stdout,
+                      stderr_file=sys.stderr, config=kernel_config())
     except BaseException:
         if partial.exists():
-            os.replace(partial, out.with_name(out.stem + ".failed.ipynb"))
+            os.replace(partial, failed)
         raise
+    relative_paths(partial, Path.cwd())
     os.replace(partial, out)
     if html:
-        write_html(out, html)
+        write_html(out, html, title=f"bbadj study report ({tier} tier)" if stage == "report" else None)
     return out
 
 
-def write_html(notebook: str | Path, html: str | Path) -> None:
-    """The executed notebook as HTML without its code, written atomically."""
+def relative_paths(notebook: str | Path, root: str | Path) -> int:
+    """Rewrite ``notebook``'s outputs (streams, results, errors) with paths relative to ``root``
+    (the repository, where the stage ran): the executed notebooks are committed and read on other
+    machines, where this machine's folders mean nothing. Returns the number of outputs changed."""
+    import nbformat
+
+    root = str(Path(root).resolve())
+    nb = nbformat.read(str(notebook), as_version=4)
+
+    def clean(text):
+        if isinstance(text, list):
+            return [clean(t) for t in text]
+        if not isinstance(text, str):
+            return text
+        return text.replace(root + os.sep, "").replace(root, ".")
+
+    changed = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            before = repr(output)
+            for key in ("text", "evalue", "traceback"):
+                if key in output:
+                    output[key] = clean(output[key])
+            for mime, value in output.get("data", {}).items():
+                if mime.startswith("text/") or mime in ("application/json",):
+                    output["data"][mime] = clean(value)
+            changed += repr(output) != before
+    if changed:
+        nbformat.write(nb, str(notebook))
+    return changed
+
+
+def write_html(notebook: str | Path, html: str | Path, title: str | None = None) -> None:
+    """The executed notebook as HTML without its code, written atomically; ``title`` is the page's
+    (nbconvert's default is the notebook's file name, or "Notebook")."""
     import nbformat
     from nbconvert import HTMLExporter
 
     from ..util.outputs import write_text
 
-    body, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(nbformat.read(str(notebook), as_version=4))
+    nb = nbformat.read(str(notebook), as_version=4)
+    if title:
+        nb.metadata["title"] = title
+    body, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
+                           exclude_output_prompt=True).from_notebook_node(nb)
     write_text(html, body)

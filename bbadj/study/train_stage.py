@@ -92,13 +92,34 @@ def read_train_log(path: str | Path) -> list[dict]:
 
 def write_training_curves(log_path: str | Path, live_dir: str | Path) -> None:
     """Replay a train_log.jsonl into dvclive (``live_dir/plots/metrics/*.tsv`` and
-    ``live_dir/metrics.json``), whole, so a resumed run still has its full curve."""
+    ``live_dir/metrics.json``), whole, so a resumed run still has its full curve. dvclive writes
+    into a temporary folder beside ``live_dir``; each file then replaces its tracked copy in one
+    step (``os.replace``), so a stage stopped at any moment leaves every curve old or new, never
+    cut short, and curves dvclive no longer writes go."""
+    import os
+    import shutil
+    import tempfile
+
     from dvclive import Live
 
-    with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-        for entry in read_train_log(log_path):
-            live.step = int(entry["step"])
-            for key in ("loss", "lr", "boxes_per_s"):
-                live.log_metric(key, float(entry[key]))
-            live.log_metric("epoch", float(entry["epoch"]), plot=False)
-            live.next_step()
+    live_dir = Path(live_dir)
+    live_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{live_dir.name}.", suffix=".tmp", dir=live_dir.parent))
+    try:
+        with Live(str(tmp), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+            for entry in read_train_log(log_path):
+                live.step = int(entry["step"])
+                for key in ("loss", "lr", "boxes_per_s"):
+                    live.log_metric(key, float(entry[key]))
+                live.log_metric("epoch", float(entry["epoch"]), plot=False)
+                live.next_step()
+        written = {f.relative_to(tmp) for f in tmp.rglob("*") if f.is_file()}
+        for rel in sorted(written):
+            (live_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp / rel, live_dir / rel)
+        stale = live_dir / "plots" / "metrics"
+        for f in (stale.rglob("*") if stale.exists() else ()):
+            if f.is_file() and f.relative_to(live_dir) not in written:
+                f.unlink()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

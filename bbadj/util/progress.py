@@ -22,14 +22,23 @@ from tqdm import tqdm
 def progress_bar(iterable: Iterable | None = None, total: float | None = None, desc: str | None = None,
                  unit: str = "it", disable: bool = False, *, file=None, **tqdm_kwargs):
     """``tqdm(iterable, total=..., desc=..., unit=..., disable=..., **tqdm_kwargs)`` when ``file``
-    (default: ``sys.stderr``) is a terminal, else a :class:`LineProgress` with the same use
+    (default: ``sys.stderr``) is a terminal, else a :class:`LineProgress` (in a Jupyter kernel, on
+    ``sys.stdout`` by default: a rendered notebook shows stderr as red error boxes) with the same use
     (iterate over it, or ``update``/``set_postfix``/``close``; the tqdm-only options, such as
     ``dynamic_ncols``, are ignored)."""
     stream = sys.stderr if file is None else file
     if _isatty(stream):
         return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, file=file, **tqdm_kwargs)
+    if file is None and in_kernel():
+        file = sys.stdout  # a notebook shows stderr in red boxes: progress is no error
     return LineProgress(iterable, total=total, desc=desc, unit=unit, disable=disable, file=file,
                         initial=tqdm_kwargs.get("initial", 0), leave=tqdm_kwargs.get("leave", True))
+
+
+def in_kernel() -> bool:
+    """Whether this runs in a Jupyter kernel (a stage's notebook under papermill, JupyterLab), whose
+    stdout is ipykernel's stream."""
+    return type(sys.stdout).__module__.startswith("ipykernel")
 
 
 def _isatty(stream) -> bool:

@@ -33,8 +33,9 @@ def write_loss_table(curves_dir: str | Path, names: list[str], out: str | Path) 
 def plot_training_curves(params: Params, curves_dir, smooth: int = 5, only: list[str] | None = None):
     """The loss curves of every trained row (or ``only`` these), one panel per loss kind (their
     scales differ), a rolling mean over ``smooth`` logged steps over the raw values (faint), one
-    colour per row."""
+    colour per row; the legend says which line is which."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     names = only or params.names("trained")
     kinds: dict[str, list[str]] = {}
@@ -51,6 +52,11 @@ def plot_training_curves(params: Params, curves_dir, smooth: int = 5, only: list
         ax.set_title(f"train.loss = {kind}", fontsize=10)
         ax.set_xlabel("step")
         ax.set_ylabel("training loss")
-        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        handles, _ = ax.get_legend_handles_labels()
+        handles += [Line2D([], [], c="grey", lw=0.6, alpha=0.4, label="raw (each logged step)"),
+                    Line2D([], [], c="grey", lw=1.8, label=f"smoothed (mean of {smooth} logged steps)")]
+        ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
+    fig.set_label(f"Training loss against step of {', '.join(names)}: faint lines the raw values, thick lines "
+                  f"their mean over {smooth} logged steps")
     return fig

@@ -25,37 +25,83 @@ def _legend_below(fig, handles, ncol: int | None = None) -> None:
                frameon=False, fontsize=9)
 
 
+def gain_limits(values: list[tuple[float, float, float]], always: tuple[float, ...] = (0.0,),
+                stretch: float = 2.5) -> tuple[tuple[float, float], list[int]]:
+    """The x range of one panel of ``plot_gains`` and its outliers: ``values`` are (diff, lo, hi)
+    per row, in points. The row farthest from the median is an outlier when the panel's span with
+    it is more than ``stretch`` times the span without it (one broken row would flatten the rest);
+    so again for the next, up to a third of the rows. The range covers the other rows' intervals
+    and ``always`` (0 and the aim), padded by 6%."""
+    def span(rows):
+        return (min([v[1] for v in rows] + list(always)), max([v[2] for v in rows] + list(always)))
+
+    med = float(np.median([v[0] for v in values]))
+    order = sorted(range(len(values)), key=lambda i: -abs(values[i][0] - med))
+    outliers: list[int] = []
+    for i in order[:len(values) // 3]:
+        rest = [v for j, v in enumerate(values) if j not in outliers and j != i]
+        (a0, a1), (b0, b1) = span(rest + [values[i]]), span(rest)
+        if (a1 - a0) <= stretch * (b1 - b0):
+            break
+        outliers.append(i)
+    lo, hi = span([v for j, v in enumerate(values) if j not in outliers])
+    pad = 0.06 * (hi - lo or 1.0)
+    return (lo - pad, hi + pad), sorted(outliers)
+
+
 def plot_gains(results: dict[str, Results]):
     """Dot and whisker: each model row's gain over the identity row of its set (points, paired 95%
-    interval); one row of panels per set, one panel per metric, each axis sized to its rows.
-    Filled: a real gain or loss by the report's rule; hollow: not. The paper's gain and the aim
-    are in each panel's title (far off the axis of a CPU-scale study)."""
+    interval); one row of panels per set, one panel per metric, each axis sized to its rows, the
+    aim (half the paper's gain) a dashed line. Filled: a real gain or loss by the report's rule;
+    hollow: not. A row far off the others (``gain_limits``) is a triangle at the panel's edge with
+    its value, so that it does not flatten the rest; the paper's gain is in each panel's title."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
     sets = [r for r in results.values() if r.models]
     n = max(len(r.models) for r in sets)
     fig, axes = plt.subplots(len(sets), len(METRIC_KEYS), figsize=(17, (0.3 * n + 1.2) * len(sets)), squeeze=False)
+    clipped = False
     for row, res in zip(axes, sets):
         names = res.models
         diffs = {name: paired_difference(res, name, IDENTITY) for name in names}
         for ax, key in zip(row, METRIC_KEYS):
+            values = [(100 * diffs[nm].loc[key, "diff"], 100 * diffs[nm].loc[key, "lo"], 100 * diffs[nm].loc[key, "hi"])
+                      for nm in names]
+            (x0, x1), outliers = gain_limits(values, (0.0, AIM[key]))
             for i, name in enumerate(names):
-                d = diffs[name].loc[key]
-                ax.plot([100 * d.lo, 100 * d.hi], [i, i], c=COLOURS[0], lw=1.4)
-                ax.plot(100 * d["diff"], i, "o", ms=5, mec=COLOURS[0], mfc=COLOURS[0] if d.real else "white")
+                d, (mid, lo, hi) = diffs[name].loc[key], values[i]
+                if i in outliers:
+                    left = mid < x0
+                    edge = x0 + 0.02 * (x1 - x0) if left else x1 - 0.02 * (x1 - x0)
+                    ax.plot(edge, i, "<" if left else ">", ms=7, mec=COLOURS[1], mfc=COLOURS[1] if d.real else "white")
+                    ax.annotate(f"{mid:+.1f}", (edge, i), xytext=(8 if left else -8, 0), textcoords="offset points",
+                                ha="left" if left else "right", va="center", fontsize=8, color=COLOURS[1])
+                    clipped = True
+                    continue
+                ax.plot([lo, hi], [i, i], c=COLOURS[0], lw=1.4)
+                ax.plot(mid, i, "o", ms=5, mec=COLOURS[0], mfc=COLOURS[0] if d.real else "white")
             ax.axvline(0, c="grey", lw=1)
-            ax.set_title(f"{METRIC_LABELS[key]}\n(paper {PAPER_GAIN[key]:+.1f}, aim {AIM[key]:+.1f})", fontsize=9)
+            ax.axvline(AIM[key], c=COLOURS[2], lw=1.2, ls="--")
+            ax.set_xlim(x0, x1)
+            ax.set_title(f"{METRIC_LABELS[key]}\n(paper's gain {PAPER_GAIN[key]:+.1f})", fontsize=9)
             ax.set_yticks(range(len(names)), names if ax is row[0] else [""] * len(names))
-            ax.invert_yaxis()
+            ax.set_ylim(len(names) - 0.5, -0.5)
             ax.grid(axis="y", alpha=0.3)
         row[0].set_ylabel(res.eval_set)
     for ax in axes[-1]:
         ax.set_xlabel("points over identity")
-    _legend_below(fig, [Line2D([], [], marker="o", ls="-", c=COLOURS[0], label="real (beyond interval and noise)"),
-                        Line2D([], [], marker="o", ls="-", c=COLOURS[0], mfc="white", label="not real, or not judged"),
-                        Line2D([], [], c="grey", label="no change")])
+    handles = [Line2D([], [], marker="o", ls="-", c=COLOURS[0], label="real (beyond interval and noise)"),
+               Line2D([], [], marker="o", ls="-", c=COLOURS[0], mfc="white", label="not real, or not judged"),
+               Line2D([], [], c="grey", label="no change"),
+               Line2D([], [], c=COLOURS[2], ls="--", label="aim: half the paper's gain")]
+    if clipped:
+        handles.append(Line2D([], [], marker=">", ls="", c=COLOURS[1], label="off the axis (its gain written beside)"))
+    _legend_below(fig, handles)
     fig.tight_layout()
+    fig.set_label("Each model row's gain over the jittered boxes, in points with its 95% interval, one panel per "
+                  "metric, the aim (half the paper's gain) a dashed line" + (
+                      "; rows far off the others are triangles at the edge with their gain" if clipped else ""))
     return fig
 
 
@@ -96,6 +142,7 @@ def plot_buffer_curve(res: Results):
                                **style["eval_only"]),
                         Line2D([], [], c="grey", ls=":", label="identity (no model)")])
     fig.tight_layout()
+    fig.set_label(f"Each metric of {res.eval_set} against the buffer ratio: trained rows joined by a line with 95% bars, the default model at other ratios as squares, the jittered boxes dotted")
     return fig
 
 
@@ -131,6 +178,7 @@ def plot_passes(results: dict[str, Results]):
     handles, _ = axes[0].get_legend_handles_labels()
     _legend_below(fig, handles)
     fig.tight_layout()
+    fig.set_label("Each metric against the number of passes of the model over its own output (iterative refinement), per evaluation set")
     return fig
 
 
@@ -162,6 +210,7 @@ def plot_confidence(res: Results, names: list[str]):
     b.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.suptitle(res.source, fontsize=10)
     fig.tight_layout()
+    fig.set_label(f"The expected error against the observed one on {res.eval_set} for {', '.join(names)}: reliability and selective curves")
     return fig
 
 
@@ -182,6 +231,7 @@ def plot_edge_histograms(res: Results, names: list[str], limit: float = 8.0):
             ax.set_xlabel("predicted - true edge (px), clipped")
             ax.axvline(0, c="k", lw=0.8)
     fig.tight_layout()
+    fig.set_label(f"Histograms of the signed edge error in pixels on {res.eval_set}, one per edge, for {', '.join(names)}")
     return fig
 
 
@@ -247,4 +297,5 @@ def draw_gallery(res: Results, name: str, n: int = 8, seed: int = 0, cols: int =
                                label=label) for k, label in (("gt", "true"), ("jit", "jittered input"),
                                                              ("adj", f"snapped by {name} (± expected error, px)"))])
     fig.tight_layout()
+    fig.set_label(f"Example photographs of {res.eval_set}: the true box, the jittered box and {name}'s snapped box, half of them its worst cases")
     return fig

@@ -17,14 +17,19 @@ from . import budgets, by_size, confidence, curves, findings, plots, stats, tabl
 from .results import Results, load_all
 
 
-def figure_html(fig) -> str:
-    """A matplotlib figure as an inline PNG (for figures inside collapsed sections)."""
+def figure_html(fig, alt: str | None = None) -> str:
+    """A matplotlib figure as an inline PNG with its alt text (``alt``, else the figure's label, which
+    the report's plotting functions set to what the figure shows)."""
+    import html
+
     import matplotlib.pyplot as plt
 
+    alt = alt or fig.get_label() or "a figure of the report"
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
-    return f'<img style="max-width:100%" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+    return (f'<img style="max-width:100%" alt="{html.escape(alt)}" '
+            f'src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">')
 
 
 def as_html(part: Any) -> str:
@@ -34,25 +39,11 @@ def as_html(part: Any) -> str:
 
     if isinstance(part, str):
         return mistune.html(part)
-    if isinstance(part, pd.DataFrame):
-        return part.to_html()
+    if isinstance(part, pd.DataFrame):  # a plain numbering (0, 1, ...) is no column of the table
+        return part.to_html(index=not isinstance(part.index, pd.RangeIndex), border=0)
     if hasattr(part, "to_html"):  # a Styler
         return part.to_html()
     return figure_html(part)
-
-
-README_BLOCK = ("<!-- results: written by the report stage (reports/headline.md); do not edit by hand -->",
-                "<!-- end of results -->")
-
-
-def replace_block(text: str, block: str) -> str:
-    """``text`` with what lies between ``README_BLOCK``'s two markers replaced by ``block`` (left
-    as it is when it has no such markers)."""
-    begin, end = README_BLOCK
-    if begin not in text or end not in text:
-        return text
-    head, rest = text.split(begin, 1)
-    return f"{head}{begin}\n{block.strip()}\n{end}{rest.split(end, 1)[1]}"
 
 
 def details(summary: str, *parts: Any) -> Any:
@@ -240,9 +231,10 @@ class Report:
 
     # --- the outputs
 
-    def write_outputs(self, readme: str | Path | None = None) -> None:
-        """``summary.csv``/``.md``, ``headline.md`` (the main result, also written into ``readme``'s
-        results block) and ``plots/loss.csv`` (dvc plots)."""
+    def write_outputs(self) -> None:
+        """``summary.csv``/``.md``, ``headline.md`` (the main result, which the README links) and
+        ``plots/loss.csv`` (dvc plots): each an output of the report stage in dvc.yaml, and nothing
+        else (a stage writes only what DVC knows it writes)."""
         from ...util.outputs import write_text
 
         tables.write_summary(self.results, self.reports_dir)
@@ -250,6 +242,4 @@ class Report:
         text = (f"{findings.headline(res, self.main_row, self.params.tier != DEFAULT, self.best[res.eval_set])}\n\n"
                 f"{tables.headline_markdown(res, self.main_row)}") if res.eval_set in self.best else ""
         write_text(self.reports_dir / "headline.md", text + "\n")
-        if readme and Path(readme).exists() and self.params.tier == DEFAULT:  # the README shows the default tier
-            write_text(readme, replace_block(Path(readme).read_text(), text))
         curves.write_loss_table(self.reports_dir / "train", self.params.names("trained"), self.reports_dir / "plots" / "loss.csv")

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ...util.errors import UnknownName
-from ...metrics import METRIC_KEYS, METRIC_SHORT
+from ...metrics import METRIC_KEYS
 from ...params import BASELINES, IDENTITY, Params
 
 RERUN_KEYS = {"train.seed", "train.threads"}  # settings whose change reruns a recipe without changing it
@@ -88,10 +88,10 @@ def noise_sd(res: Results, name: str) -> np.ndarray | None:
     if sd is None:
         return None
     floor = res.params.report.noise_floor
-    unknown = sorted(set(floor) - set(METRIC_SHORT.values()))
+    unknown = sorted(set(floor) - set(METRIC_KEYS))
     if unknown:
-        raise UnknownName(f"study.noise_floor: unknown metric(s) {unknown}; known: {list(METRIC_SHORT.values())}")
-    return np.maximum(sd, [floor.get(METRIC_SHORT[k], 0.0) / 100 for k in METRIC_KEYS])
+        raise UnknownName(f"study.noise_floor: unknown metric(s) {unknown}; known: {list(METRIC_KEYS)}")
+    return np.maximum(sd, [floor.get(k, 0.0) / 100 for k in METRIC_KEYS])
 
 
 def noise_source(res: Results, name: str) -> str | None:

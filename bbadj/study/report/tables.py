@@ -1,6 +1,6 @@
 """The report's tables, each number rounded once from its raw value (``pct``, ``pts``): the
 main result against the paper, the ablations against their parents, Table 1, and the tidy
-summary of every row (``reports/summary.csv``/``.md``, the README's results block) that agrees
+summary of every row (``reports/summary.csv``/``.md``, ``reports/headline.md``, which the README links) that agrees
 with them cell for cell."""
 from __future__ import annotations
 
@@ -75,8 +75,9 @@ def headline(res: Results, best: str) -> Any:
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=COLUMNS)
     reached = {(f"ours: gain [95% interval]", METRIC_LABELS[k]) for k in METRIC_KEYS
                if d.loc[k, "real"] and pct(d.loc[k, "diff"]) >= AIM[k]}
-    return styled(frame, "Percent; gains in points. Bold: a gain that is real (beyond its interval and the training "
-                         "noise) and reaches the aim. The paper's rows are on COCO val2017, ours on the set named.",
+    bold = ("Bold: a gain that is real (beyond its interval and the training noise) and reaches the aim." if reached
+            else "No gain is both real (beyond its interval and the training noise) and at the aim, so none is bold.")
+    return styled(frame, f"Percent; gains in points. {bold} The paper's rows are on COCO val2017, ours on the set named.",
                   reached)
 
 
@@ -134,7 +135,7 @@ def table1(results: dict[str, Results]) -> Any:
             rows.append([f"{pct(t.loc[(name, k), 'value']):.1f}"
                          + SMALL.format(f"{pct(t.loc[(name, k), 'lo']):.1f} to {pct(t.loc[(name, k), 'hi']):.1f}")
                          for k in METRIC_KEYS])
-    frame = pd.DataFrame(rows, columns=COLUMNS, index=pd.MultiIndex.from_tuples(index, names=["source", "row"]))
+    frame = pd.DataFrame(rows, columns=COLUMNS, index=pd.MultiIndex.from_tuples(index))  # no header over the index
     return styled(frame, "Percent; under each of our values its 95% bootstrap interval over boxes; bold: the best "
                          "of our model rows in the column, per set (the reruns are in the appendix).", bold)
 
