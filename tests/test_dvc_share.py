@@ -256,3 +256,21 @@ def test_the_study_pushed_and_pulled_into_a_fresh_clone(tmp_path, env):
     shown = run([str(BIN / "bbadj"), "show"], clone, {**env, "COLUMNS": "120"})
     miou = json.loads((clone / "reports" / "metrics" / "l4" / "coco128.json").read_text())["miou"]
     assert re.search(rf"^l4\s+{miou:.1f}\b", shown, re.M), shown
+
+
+def test_the_slurm_array_runs_one_line_of_the_list_per_task(env):
+    """docs/gpu/slurm_array.sh, dry: task k runs line k of docs/gpu/experiments.txt (a preset that
+    exists) with bbadj exp-run, then dvc exp push; past the list, it stops with exit 2."""
+    lines = [ln.split() for ln in (ROOT / "docs" / "gpu" / "experiments.txt").read_text().splitlines()
+             if ln.strip() and not ln.lstrip().startswith("#")]
+    assert lines and all((ROOT / ln[1]).is_file() for ln in lines), lines
+    script = ROOT / "docs" / "gpu" / "slurm_array.sh"
+    for k, (name, preset, *args) in enumerate(lines):
+        out = run(["bash", str(script)], ROOT, {**env, "DRY_RUN": "1", "SLURM_ARRAY_TASK_ID": str(k), "REPO_URL": "/r"})
+        assert f"+ bbadj exp-run {preset} -n {name} -- {' '.join(args)}".rstrip() in out, out
+        assert f"+ dvc exp push origin {name}" in out
+    proc = subprocess.run(["bash", str(script)], cwd=ROOT, capture_output=True, text=True,
+                          env={**env, "DRY_RUN": "1", "SLURM_ARRAY_TASK_ID": str(len(lines)), "REPO_URL": "/r"})
+    assert proc.returncode == 2 and "no line" in proc.stderr
+    sky = yaml.safe_load((ROOT / "docs" / "gpu" / "sky.yaml").read_text())
+    assert "dvc exp push origin" in sky["run"] and (ROOT / sky["envs"]["PRESET"]).is_file()
