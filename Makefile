@@ -10,7 +10,7 @@ DATUMARO := .venv-datumaro
 CONSTRAINTS ?= constraints.txt
 COCO_URL := http://images.cocodataset.org
 
-.PHONY: setup test repro repro-long lab coco clean
+.PHONY: setup test repro repro-long lab coco clean exp-show plots-template
 
 setup: $(STAMP)
 
@@ -35,6 +35,20 @@ repro: setup
 # the long tier (long/dvc.yaml, docs/tiers.md); its report also needs the default tier's results
 repro-long: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro long/dvc.yaml
+
+# `dvc exp show` that fits the terminal (README "Compare experiments"): the params that differ from one
+# run to another and the headline metrics, EXP_METRICS of the rows EXP_ROWS (regular expressions),
+# under short names (scripts/exp_table.py). DVC's own table names each metric column
+# reports/metrics/<row>/<set>.json:<key> and shows `…` at 120 columns.
+EXP_ROWS ?= identity|l4|fpn
+EXP_METRICS ?= miou|edge1
+HERE := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
+exp-show:
+	$(BIN)/dvc exp show --csv --only-changed --drop 'Created|.*/|data$$|bbadj$$' --keep 'reports/metrics/($(EXP_ROWS))/[^/]+[.]json:($(EXP_METRICS))$$' | $(BIN)/python $(HERE)scripts/exp_table.py
+
+# .dvc/offline_plots.html: `dvc plots show` / `dvc plots diff` offline (vega bundled by vl-convert-python)
+plots-template: setup
+	$(BIN)/python scripts/dvc_plots_template.py
 
 # JupyterLab at the repository root, on this project's kernel (.venv)
 lab: setup
