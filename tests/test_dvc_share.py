@@ -123,7 +123,8 @@ def test_the_queue_runs_two_experiments_on_two_workers_each_with_its_own_device(
         run(["dvc", "exp", "run", "--queue", "-S", f"train.lr={lr}"], repo, env)
     assert queue_status(repo, env).count("Queued") == 2
     # docs/gpu/queue_gpus.sh: worker k is started with CUDA_VISIBLE_DEVICES=k (here, on CPU, 0 and 1)
-    out = run(["bash", str(ROOT / "docs" / "gpu" / "queue_gpus.sh"), "2"], repo, {**env, "TINY_SLEEP": "6"})
+    # each run outlasts the start of the next worker, else worker 1 may run both, one after the other
+    out = run(["bash", str(ROOT / "docs" / "gpu" / "queue_gpus.sh"), "2"], repo, {**env, "TINY_SLEEP": "20"})
     assert "worker 1: CUDA_VISIBLE_DEVICES=0" in out and "worker 2: CUDA_VISIBLE_DEVICES=1" in out, out
     deadline = time.time() + 240
     while time.time() < deadline:

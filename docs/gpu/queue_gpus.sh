@@ -19,12 +19,16 @@ else
   [[ "$n" -ge 1 ]] || { echo "queue_gpus.sh: no GPU found; give the number of workers" >&2; exit 2; }
   gpus=($(seq 0 $((n - 1))))
 fi
+last=$((${#gpus[@]} - 1))
 for k in "${!gpus[@]}"; do
   echo "worker $((k + 1)): CUDA_VISIBLE_DEVICES=${gpus[$k]}"
   CUDA_VISIBLE_DEVICES="${gpus[$k]}" dvc queue start -j "$((k + 1))"
-  for _ in $(seq 120); do   # up to a minute
-    active=0 idle=0; read -r active idle < <(dvc queue status 2>/dev/null | sed -n 's/^Worker status: \([0-9]*\) active, \([0-9]*\) idle.*/\1 \2/p') || true
-    (( ${active:-0} + ${idle:-0} > k )) && break
+  (( k < last )) || break
+  end=$((SECONDS + 30))   # wait up to 30 s for worker k+1 to answer
+  while (( SECONDS < end )); do
+    active=0 idle=0
+    read -r active idle < <(dvc queue status 2>/dev/null | sed -n 's/^Worker status: \([0-9]*\) active, \([0-9]*\) idle.*/\1 \2/p') || true
+    (( active + idle > k )) && break
     sleep 0.5
   done
 done
