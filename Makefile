@@ -10,7 +10,7 @@ DATUMARO := .venv-datumaro
 CONSTRAINTS ?= constraints.txt
 COCO_URL := http://images.cocodataset.org
 
-.PHONY: setup test repro repro-long lab coco clean exp-show plots-template
+.PHONY: setup test repro repro-long docs-samples lab coco clean exp-show plots-template
 
 setup: $(STAMP)
 
@@ -49,6 +49,12 @@ exp-show:
 # .dvc/offline_plots.html: `dvc plots show` / `dvc plots diff` offline (vega bundled by vl-convert-python)
 plots-template: setup
 	$(BIN)/python scripts/dvc_plots_template.py
+
+# the README's `bbadj show` sample from the committed study (tests/test_readme.py checks its numbers) and
+# docs/snap_notebook.png, the snap notebook in headless Chromium (tests/test_snap_notebook.py)
+docs-samples: setup
+	$(BIN)/python scripts/readme_show.py
+	BBADJ_SNAP_SCREENSHOT=$(CURDIR)/docs/snap_notebook.png $(BIN)/python -m pytest -q -m slow tests/test_snap_notebook.py
 
 # JupyterLab at the repository root, on this project's kernel (.venv)
 lab: setup

@@ -86,3 +86,20 @@ def test_bbadj_help_is_plain_text(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert "``" not in out and ":func:" not in out and "bbadj <command> --help" in out
+
+
+def test_the_readme_show_sample_is_the_committed_study():
+    """The README's `bbadj show` sample (make docs-samples) holds the committed metric files'
+    numbers, row by row: a study rerun without rewriting it fails here."""
+    import json
+
+    import yaml
+
+    block = re.search(r"```\n\$ bbadj show\n(.*?)```", README.read_text(), flags=re.S).group(1)
+    eval_set = next(iter(yaml.safe_load((ROOT / "params.yaml").read_text())["eval"]["sets"]))  # bbadj show's first
+    table = block.split(f"{eval_set}: mIoU, percent")[1].splitlines()[2:]
+    shown = {line.split()[0]: float(line.split()[1]) for line in table if line.strip()}
+    assert shown, "no rows in the README's bbadj show sample"
+    for row, value in shown.items():
+        metric = json.loads((ROOT / "reports" / "metrics" / row / f"{eval_set}.json").read_text())
+        assert value == round(metric["miou"], 1), f"README's bbadj show sample: {row} {value}, committed {metric['miou']:.1f}"
