@@ -335,6 +335,10 @@ def test_one_broken_row_does_not_flatten_the_gains_figure():
     (lo, hi), outliers = gain_limits(rows, (0.0, 3.5))
     assert outliers == [4] and -2 < lo < -1.2 and 3.8 < hi < 4.5
     assert gain_limits(rows[:4], (0.0, 3.5))[1] == []
+    # edge < 3 px of the committed study: the rest from -2.6 to the aim +11.3, l4_buffer_1p0 at -23.8
+    edge3 = [(4.6, 3.3, 5.9), (6.8, 5.5, 8.1), (-0.7, -2.0, 0.6), (-2.6, -3.8, -1.4), (-0.4, -1.2, 0.4),
+             (-23.8, -26.0, -21.6)]
+    assert gain_limits(edge3, (0.0, 11.3))[1] == [5]
 
 
 def test_the_tables_promise_only_what_they_show(reports, params):

@@ -26,7 +26,7 @@ def _legend_below(fig, handles, ncol: int | None = None) -> None:
 
 
 def gain_limits(values: list[tuple[float, float, float]], always: tuple[float, ...] = (0.0,),
-                stretch: float = 2.5) -> tuple[tuple[float, float], list[int]]:
+                stretch: float = 1.8) -> tuple[tuple[float, float], list[int]]:
     """The x range of one panel of ``plot_gains`` and its outliers: ``values`` are (diff, lo, hi)
     per row, in points. The row farthest from the median is an outlier when the panel's span with
     it is more than ``stretch`` times the span without it (one broken row would flatten the rest);
