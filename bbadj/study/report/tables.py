@@ -43,7 +43,7 @@ def row_label(name: str) -> str:
 
 def styled(frame, caption: str, bold: set | None = None, text: list[str] | None = None):
     """A Styler of string cells, ``bold`` ({(row, column)}) in bold, the ``text`` columns
-    left-aligned (the numbers stay right-aligned)."""
+    left-aligned and wrapped (the numbers stay right-aligned)."""
     bold = bold or set()
 
     def weight(data):
@@ -51,7 +51,9 @@ def styled(frame, caption: str, bold: set | None = None, text: list[str] | None 
                                        for r in col.index])
 
     out = frame.style.apply(weight, axis=None).set_caption(caption).set_table_styles(TABLE_CSS)
-    return out.set_properties(subset=text, **{"text-align": "left"}) if text else out
+    # long text (the long tier's weights paths) wraps in its cell rather than widening the table past the page
+    wrap = {"text-align": "left", "white-space": "normal", "max-width": "28em", "overflow-wrap": "anywhere"}
+    return out.set_properties(subset=text, **wrap) if text else out
 
 
 def headline(res: Results, best: str) -> Any:
