@@ -51,9 +51,10 @@ def styled(frame, caption: str, bold: set | None = None, text: list[str] | None 
                                        for r in col.index])
 
     out = frame.style.apply(weight, axis=None).set_caption(caption).set_table_styles(TABLE_CSS)
-    # long text (the long tier's weights paths) wraps in its cell rather than widening the table past the page
-    wrap = {"text-align": "left", "white-space": "normal", "max-width": "28em", "overflow-wrap": "anywhere"}
-    return out.set_properties(subset=text, **wrap) if text else out
+    # long text (the long tier's weights paths) wraps in its cell rather than widening the table past the
+    # page; per column (``#T td.colN``), so that it outranks TABLE_CSS's ``#T td``
+    wrap = [{"selector": "td", "props": "text-align:left;white-space:normal;max-width:28em;overflow-wrap:anywhere"}]
+    return out.set_table_styles({c: wrap for c in text}, overwrite=False) if text else out
 
 
 def headline(res: Results, best: str) -> Any:
