@@ -185,7 +185,7 @@ def plots_project(repo: Path, env) -> Path:
     (repo / "reports" / "plots").mkdir(parents=True)
     (repo / "reports" / "summary.csv").write_text(SUMMARY)
     (repo / "reports" / "plots" / "loss.csv").write_text(
-        "step,loss,experiment\n" + "".join(f"{s},{3 - s / 50:.3f},{r}\n" for r in ("l4", "fpn") for s in (10, 50, 100)))
+        "step,loss,row\n" + "".join(f"{s},{3 - s / 50:.3f},{r}\n" for r in ("l4", "fpn") for s in (10, 50, 100)))
     return repo
 
 
@@ -197,7 +197,7 @@ def test_dvc_plots_show_renders_offline_with_named_axes(tmp_path, env):
     assert "cdn.jsdelivr" not in page and "window.vegaEmbed=" in page
     for title in ("mIoU (%)", "edges within 1 px (%)", "training step", '"loss"'):
         assert title in page, title
-    assert '"experiment"' in page and '"title": "row"' in page  # the loss curves coloured by row
+    assert '"field": "row"' in page and '"title": "row"' in page  # the loss curves coloured by row
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium:
         # no network at all (an unreachable proxy for everything): the plots must still be drawn
@@ -207,6 +207,17 @@ def test_dvc_plots_show_renders_offline_with_named_axes(tmp_path, env):
                              capture_output=True, text=True, timeout=120).stdout
         assert dom.count("<canvas") + dom.count("<svg") >= 3, dom[-3000:]
         assert "vega-embed" in dom
+
+
+def test_the_loss_template_colours_by_a_column_the_report_writes():
+    """.dvc/plots/by_row.json colours the curves by a column of reports/plots/loss.csv as the report
+    stage writes it (a name the file lacks draws every row as one zig-zag line, "undefined")."""
+    import json
+
+    template = json.loads((ROOT / ".dvc" / "plots" / "by_row.json").read_text())
+    colour = template["encoding"]["color"]["field"]
+    header = (ROOT / "reports" / "plots" / "loss.csv").read_text().splitlines()[0].split(",")
+    assert colour in header, f"by_row.json colours by {colour!r}; loss.csv has {header}"
 
 
 def test_the_offline_page_is_what_the_script_writes():
