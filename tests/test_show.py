@@ -176,3 +176,12 @@ def test_each_tier_shows_its_own_metric_files():
     long, _ = runs_from_exp_show([ws], tier="long")
     assert default[0].metrics == {("l4", "coco128"): metrics(84.0)["data"]}
     assert long[0].metrics == {("l4", "coco128"): metrics(86.2)["data"]}
+
+
+def test_the_long_tier_shows_the_baselines_it_shares_with_the_default():
+    """The long tier scores no identity or GrabCut row of its own: `bbadj show --tier long` takes
+    them from the default tier's files, and no default row besides."""
+    ws = entry("workspace", None, 0.002, {("l4", "coco128"): 84.0, ("identity", "coco128"): 81.4})
+    ws["data"]["metrics"]["reports/long/metrics/l4/coco128.json"] = metrics(86.2)
+    long, _ = runs_from_exp_show([ws], tier="long")
+    assert long[0].metrics == {("l4", "coco128"): metrics(86.2)["data"], ("identity", "coco128"): metrics(81.4)["data"]}

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..metrics import METRIC_LABELS
-from ..params import Params, flatten
+from ..params import BASELINES, Params, flatten
 from ..tiers import DEFAULT, folders
 
 def metric_file(tier: str = DEFAULT) -> re.Pattern:
@@ -53,13 +53,16 @@ def exp_show(repo: str | Path = ".") -> list[dict]:
 
 
 def _metrics(data: dict, tier: str = DEFAULT) -> dict[tuple[str, str], dict[str, float]]:
+    """``tier``'s metric files of one run; a tier other than the default also shows the default
+    tier's baselines (identity, GrabCut), which the tiers share (``bbadj.tiers``)."""
     out = {}
-    pattern = metric_file(tier)
+    patterns = [metric_file(tier)] + ([metric_file(DEFAULT)] if tier != DEFAULT else [])
     for path, entry in (data.get("metrics") or {}).items():
-        m = pattern.search(path.replace("\\", "/"))
         values = (entry or {}).get("data")
-        if m and isinstance(values, dict):
-            out[(m["row"], m["set"])] = {k: v for k, v in values.items() if isinstance(v, (int, float))}
+        for own, pattern in zip((True, False), patterns):
+            m = pattern.search(path.replace("\\", "/"))
+            if m and isinstance(values, dict) and (own or m["row"] in BASELINES):
+                out[(m["row"], m["set"])] = {k: v for k, v in values.items() if isinstance(v, (int, float))}
     return out
 
 
@@ -97,10 +100,14 @@ def runs_from_exp_show(doc: list[dict], tier: str = DEFAULT) -> tuple[list[Run],
     return runs, skipped
 
 
-def workspace_run(reports_dir: str | Path = "reports") -> Run:
-    """The workspace alone, read from disk (no git or DVC needed)."""
+def workspace_run(reports_dir: str | Path = "reports", shared: str | Path | None = None) -> Run:
+    """The workspace alone, read from disk (no git or DVC needed); ``shared``: the default tier's
+    reports folder, whose baselines a tier other than the default shows too."""
     run = Run("workspace", "the files on disk")
-    for path in sorted(Path(reports_dir, "metrics").glob("*/*.json")):
+    paths = sorted(Path(reports_dir, "metrics").glob("*/*.json"))
+    if shared is not None:
+        paths += [p for p in sorted(Path(shared, "metrics").glob("*/*.json")) if p.parent.name in BASELINES]
+    for path in paths:
         try:
             values = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -208,7 +215,8 @@ def show(params_path: str | Path = "params.yaml", metric: str = "miou", eval_set
         if skipped:
             notes.append(f"(not shown, without metric files: {', '.join(skipped)})")
     else:
-        runs = [workspace_run(Path(params_path).parent / folders(tier).reports)]
+        root = Path(params_path).parent
+        runs = [workspace_run(root / folders(tier).reports, root / folders(DEFAULT).reports if tier != DEFAULT else None)]
     rows, sets = ordered(params, runs)
     if eval_set is not None:
         if eval_set not in sets:
