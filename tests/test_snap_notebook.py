@@ -135,10 +135,22 @@ def test_the_snap_notebook_snaps_a_box_drawn_in_the_browser(browser, lab_server,
 
     base, token = lab_server
     browser.get(f"{base}/lab/tree/notebooks/snap.ipynb?token={token}&reset")
-    wait_for(browser, "the notebook's kernel", lambda d: d.execute_script(
-        "const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
-        "return !!(w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel"
-        " && w.sessionContext.session.kernel.connectionStatus === 'connected')"))
+    # JupyterLab's current widget is the focused one (4.6 and Chromium 150 headless give the page no focus
+    # until a click), and run-all-cells runs the current notebook: click a cell first, as a person does
+    def focused_and_connected(d) -> bool:
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        try:  # the cells are drawn again while the notebook loads
+            for cell in d.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell")[:1]:
+                cell.click()
+        except StaleElementReferenceException:
+            return False
+        return d.execute_script(
+            "const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+            "return !!(w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel"
+            " && w.sessionContext.session.kernel.connectionStatus === 'connected')")
+
+    wait_for(browser, "the notebook's kernel", focused_and_connected)
     browser.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells')")
     photo = wait_for(browser, "the drawing widget's photograph",
                      lambda d: next((e for e in d.find_elements(By.CSS_SELECTOR, ".bbadj-draw img")
