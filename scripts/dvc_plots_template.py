@@ -38,8 +38,8 @@ PAGE = """<!DOCTYPE html>
 {bundle}
     </script>
     <style>
-        body {{ font-family: sans-serif; }}
-        table {{ border-spacing: 15px; }}
+        body { font-family: sans-serif; }
+        table { border-spacing: 15px; }
     </style>
 </head>
 <body>
@@ -55,8 +55,8 @@ def render() -> str:
     bundle = vlc.javascript_bundle()
     if "</script" in bundle.lower() or "{plot_divs}" in bundle or "{scripts}" in bundle:
         raise SystemExit("the vl-convert bundle cannot be inlined as it is (it holds </script or a DVC placeholder)")
-    # DVC's own placeholders stay as they are; str.format would read the bundle's braces, so replace
-    page = PAGE.replace("{{", "{").replace("}}", "}")
+    # replace, not str.format: DVC's own placeholders ({plot_divs}, {refresh_tag}) stay for DVC to fill
+    page = PAGE
     fields = {"vega": vlc.get_vega_version(), "vega_lite": vlc.get_vegalite_versions()[-1],
               "vega_embed": vlc.get_vega_embed_version(), "vl_convert": vlc.__version__}
     for key, value in fields.items():
