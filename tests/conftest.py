@@ -1,13 +1,34 @@
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # this environment's dvc, papermill and bbadj
 COCO128 = ROOT / "data" / "coco128"  # in the repository: real photographs for every test
 COCO128_ANN = COCO128 / "annotations" / "instances_train2017.json"
 COCO128_IMAGES = COCO128 / "images"
 
+
+
+def tool_env(**extra: str) -> dict:
+    """The environment for dvc, git and bbadj in a scratch repository: this environment's tools first
+    on PATH, no DVC analytics, a git identity (a CI machine has none)."""
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
+            "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
+            "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com", **extra}
+
+
+def run(args, cwd, env, timeout: float = 900, check: bool = True, stdout_only: bool = False) -> str:
+    """Run a command; with ``check``, a non-zero exit fails the test with the end of its output.
+    Returns stdout and stderr together (stdout alone with ``stdout_only``)."""
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert proc.returncode == 0, f"{' '.join(map(str, args))} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-4000:]}"
+    return proc.stdout if stdout_only else proc.stdout + proc.stderr
 
 @pytest.fixture(scope="session")
 def coco128():

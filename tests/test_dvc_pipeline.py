@@ -7,7 +7,6 @@ reruns nothing, and changing one row's parameter makes only that row's stages an
 the report stale.
 """
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -19,15 +18,7 @@ import yaml
 import pandas as pd
 
 from bbadj.metrics import METRIC_KEYS
-
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-
-
-def run(args, cwd, env, timeout=900, stdout_only=False):
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"{' '.join(map(str, args))} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-4000:]}"
-    return proc.stdout if stdout_only else proc.stdout + proc.stderr
+from conftest import BIN, ROOT, run, tool_env
 
 
 def copy_repo(dest: Path) -> None:
@@ -46,9 +37,7 @@ def env():
         pytest.skip("needs the repository's git checkout to copy from")
     if not (BIN / "dvc").exists() or not (BIN / "papermill").exists():
         pytest.fail(f"dvc and papermill must be installed beside {sys.executable} (pip install -e '.[study]')")
-    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "MPLBACKEND": "Agg",
-            "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
-            "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}
+    return tool_env(MPLBACKEND="Agg")
 
 
 def init_repo(repo: Path, env, params: dict) -> None:

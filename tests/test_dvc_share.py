@@ -9,8 +9,8 @@ temporary folder (a stage that writes a "model" and a metrics file in a second),
   dvc.yaml's plots section, and, where Chromium is installed, the plots drawn with the network off;
 - `dvc exp show` in the README's form ("Compare experiments", `make exp-show`) fits 120 columns.
 """
+import functools
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -20,9 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+from conftest import BIN, ROOT, run, tool_env
 
 TRAIN = """\
 import json, os, sys, time, yaml
@@ -47,11 +45,7 @@ PARAMS = {
 }
 
 
-def run(args, cwd, env, timeout=300, check=True):
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    if check:
-        assert proc.returncode == 0, f"{' '.join(map(str, args))} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    return proc.stdout + proc.stderr
+run = functools.partial(run, timeout=300)  # a tiny project: a DVC command takes seconds
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +54,7 @@ def env():
         pytest.fail(f"dvc must be installed beside {sys.executable} (pip install -e '.[study]')")
     if not shutil.which("git"):
         pytest.skip("needs git")
-    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
-            "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
-            "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}
+    return tool_env()
 
 
 def tiny_project(repo: Path, env) -> Path:

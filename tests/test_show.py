@@ -1,8 +1,6 @@
 """`bbadj show`: the study's runs side by side (bbadj/cli/show.py), on `dvc exp show --json`'s
 output and on a tiny DVC repository with a real experiment."""
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,8 +10,7 @@ import yaml
 from bbadj.cli.main import main
 from bbadj.metrics import METRIC_KEYS
 from bbadj.cli.show import runs_from_exp_show, show, table
-
-BIN = Path(sys.executable).parent
+from conftest import BIN, run as run_tool, tool_env
 
 
 def metrics(miou: float) -> dict:
@@ -121,9 +118,7 @@ def test_unknown_metric_is_an_error(capsys):
 def test_show_on_a_dvc_repository_with_an_experiment(tmp_path, params):
     """A tiny DVC repository: one stage writes the metric files from params.yaml's train.lr; HEAD
     has lr 0.001, an experiment `dvc exp run -S train.lr=0.002`."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.com"}
+    env = tool_env()
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "params.yaml").write_text(params.read_text())
@@ -139,9 +134,7 @@ def test_show_on_a_dvc_repository_with_an_experiment(tmp_path, params):
         "metrics": [{"reports/metrics": {"cache": False}}]}}}))
 
     def run(*args):
-        proc = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        return proc.stdout
+        return run_tool(args, repo, env, stdout_only=True)
 
     run("git", "init", "-q", "-b", "study")
     run(str(BIN / "dvc"), "init", "-q")
