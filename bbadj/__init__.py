@@ -12,8 +12,9 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
-_PUBLIC = {"adjust": "snap.adjust", "load_model": "checkpoint", "Config": "config", "Params": "params",
-           "load_config": "params", "EDGES": "box_ops", "METRIC_KEYS": "metrics", "box_metrics": "metrics"}
+_PUBLIC = {"adjust": "snap.adjust", "load_model": "model.checkpoint", "Config": "core.config", "Params": "core.params",
+           "load_config": "core.params", "EDGES": "core.box_ops", "METRIC_KEYS": "scoring.metrics",
+           "box_metrics": "scoring.metrics"}
 __all__ = [*_PUBLIC, "__version__"]
 
 

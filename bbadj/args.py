@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .config import Config, parse_set
-from .params import PARAMS, Params
-from .tiers import DEFAULT
+from .core.config import Config, parse_set
+from .core.params import PARAMS, Params
+from .core.tiers import DEFAULT
 
 
 def config_from_args(args) -> Config:
@@ -31,6 +31,6 @@ def config_from_args(args) -> Config:
 def add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params", default=None,
                    help=f"YAML with data/model/train/eval sections (default: {PARAMS} if present, "
-                        f"else the defaults of bbadj/config.py)")
+                        f"else the defaults of bbadj/core/config.py)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override one setting, e.g. --set model.fusion=fpn (repeatable)")

@@ -73,8 +73,8 @@ SNAP_RECIPE = {
 def snap_model(tmp_path_factory):
     """The path of a small trained model of the default real-photo recipe (SNAP_RECIPE), trained
     once per test session (about 0.25 s a step on a quiet 2-core CPU)."""
-    from bbadj.config import Config
-    from bbadj.engine import train
+    from bbadj.core.config import Config
+    from bbadj.train.engine import train
 
     out = tmp_path_factory.mktemp("snap_model")
     train(Config().with_overrides(SNAP_RECIPE), out, progress=False)
@@ -87,8 +87,8 @@ def checkpoint(tmp_path_factory):
     of file handling, command lines and drawing, not of snapping quality."""
     import torch
 
-    from bbadj.checkpoint import save_atomic
-    from bbadj.config import Config
+    from bbadj.model.checkpoint import save_atomic
+    from bbadj.core.config import Config
     from bbadj.model import build_model
 
     cfg = Config().with_overrides({"data": {"crop_size": 32}, "model": {"hidden": 16}})

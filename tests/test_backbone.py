@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bbadj.config import DataConfig, ModelConfig
+from bbadj.core.config import DataConfig, ModelConfig
 from bbadj.data.images import normalize, read_rgb
 from bbadj.model import build_backbone, build_model
 from bbadj.model.backbone import imagenet_classifier
@@ -113,8 +113,8 @@ def test_a_saved_state_dict(tmp_path):
 def test_train_from_keeps_the_early_layers(backbone, first_trained):
     """model.train_from=layer2: the stem and the stride-2/4 stages keep their weights and their
     normalisation statistics through a training step; the rest trains."""
-    from bbadj.engine import build_optimizer
-    from bbadj.config import TrainConfig
+    from bbadj.train.engine import build_optimizer
+    from bbadj.core.config import TrainConfig
 
     torch.manual_seed(0)
     model = build_model(ModelConfig(backbone=backbone, pretrained="none", train_from="layer2", hidden=16),
@@ -139,7 +139,7 @@ def test_train_from_is_checked():
 def test_a_bbadj_checkpoints_backbone(tmp_path):
     """model.pretrained may name a trained bbadj model (the long tier's synthetic pretraining): its
     backbone is taken exactly, whatever fusion and decoders the new model has (they start fresh)."""
-    from bbadj.config import Config
+    from bbadj.core.config import Config
     from bbadj.util.errors import WeightsError
 
     torch.manual_seed(0)

@@ -14,7 +14,7 @@ from bbadj.bench.crops import bbadj_crops, per_box_pil_crops
 from bbadj.bench.evaluate import repeat_to_boxes
 from bbadj.bench.train_step import PHASES
 from bbadj.cli.main import main
-from bbadj.config import DataConfig
+from bbadj.core.config import DataConfig
 from bbadj.data.coco import load_coco
 
 TINY = ["--set", "data.crop_size=32", "--set", "model.hidden=16", "--threads", "1", "--no-progress"]
@@ -109,8 +109,8 @@ def test_adjust_latency(tmp_path):
 
 
 def test_adjust_latency_with_checkpoint(tiny, tmp_path):
-    from bbadj.checkpoint import save_atomic
-    from bbadj.params import load_config
+    from bbadj.model.checkpoint import save_atomic
+    from bbadj.core.params import load_config
     from bbadj.model import build_model
 
     cfg = load_config(None, {"data": {"crop_size": 32}, "model": {"hidden": 16}})
@@ -137,8 +137,8 @@ def test_evaluate_extrapolates_a_subset(tiny, tmp_path):
 def test_evaluate_takes_the_evaluation_settings_of_set(tiny, tmp_path):
     """As in `bbadj evaluate`: --set reaches the jitter (here: none, so the untrained model's
     boxes are scored against rough boxes equal to the truth, and the result changes)."""
-    from bbadj.checkpoint import save_atomic
-    from bbadj.params import load_config
+    from bbadj.model.checkpoint import save_atomic
+    from bbadj.core.params import load_config
     from bbadj.model import build_model
 
     ann, images = tiny

@@ -1,10 +1,10 @@
-"""The box conventions of bbadj/box_ops.py: COCO boxes to corners and back, clipping to the image,
+"""The box conventions of bbadj/core/box_ops.py: COCO boxes to corners and back, clipping to the image,
 for numpy arrays and torch tensors alike."""
 import numpy as np
 import pytest
 import torch
 
-from bbadj.box_ops import clip_to_image, xywh_to_xyxy, xyxy_to_xywh
+from bbadj.core.box_ops import clip_to_image, xywh_to_xyxy, xyxy_to_xywh
 
 
 def test_xywh_to_xyxy_adds_the_size_to_the_corner():
@@ -37,7 +37,7 @@ def test_wrong_shapes_are_refused():
 
 
 def test_image_bounds_in_each_edges_positions():
-    from bbadj.box_ops import image_bounds
+    from bbadj.core.box_ops import image_bounds
 
     # window x 10..30, y 20..60 on a 25 x 100 image, 11 positions: 2 px per position in x, 4 in y
     lo, hi = image_bounds([[10.0, 20.0, 30.0, 60.0]], (25, 100), 11)

@@ -1,4 +1,4 @@
-"""err_px's scale fitted on held-out boxes (bbadj/calibration.py): the stored number is the mean
+"""err_px's scale fitted on held-out boxes (bbadj/scoring/calibration.py): the stored number is the mean
 observed error over the mean expected one, and every reader of the model then scales by it."""
 import shutil
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from bbadj.box_ops import COORDS, EDGE_COORDS
-from bbadj.calibration import calibrate
-from bbadj.checkpoint import load_model, read_checkpoint
-from bbadj.config import Config
+from bbadj.core.box_ops import COORDS, EDGE_COORDS
+from bbadj.scoring.calibration import calibrate
+from bbadj.model.checkpoint import load_model, read_checkpoint
+from bbadj.core.config import Config
 from bbadj.data.dataset import draw_eval_jitter, load_boxes
 from bbadj.snap.adjust import adjust, adjust_boxes
 from conftest import COCO128, COCO128_IMAGES

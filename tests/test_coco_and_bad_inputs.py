@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from bbadj.config import DataConfig
+from bbadj.core.config import DataConfig
 from bbadj.data.coco import DataError, load_coco
 from bbadj.data.dataset import TrainBatches, make_crops
 from bbadj.data.images import read_rgb

@@ -3,14 +3,14 @@ from pathlib import Path
 
 import pytest
 
-from bbadj.config import Config, parse_set
-from bbadj.params import load_config
+from bbadj.core.config import Config, parse_set
+from bbadj.core.params import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_code_defaults_are_params_yaml():
-    """One source per fact: bbadj/config.py's defaults are the base recipe of params.yaml."""
+    """One source per fact: bbadj/core/config.py's defaults are the base recipe of params.yaml."""
     assert load_config(ROOT / "params.yaml") == Config()
 
 
@@ -126,7 +126,9 @@ def test_the_stage_command_checks_the_params_before_a_kernel_starts(tmp_path, ca
 
 
 def test_the_names_are_the_modules_own():
-    from bbadj import config, decoding, losses
+    from bbadj.core import config
+    from bbadj.model import decoding
+    from bbadj.train import losses
     from bbadj.model import backbone, fusion
 
     assert set(config.BACKBONES) == set(backbone.BACKBONES) and config.FUSIONS == fusion.FUSIONS
@@ -140,7 +142,7 @@ def test_set_needs_key_and_value():
 
 
 def test_eval_set_paths():
-    from bbadj.config import EvalConfig
+    from bbadj.core.config import EvalConfig
 
     cfg = Config(eval=EvalConfig(sets={"synth": {"annotations": "s.json", "images": "s"}, **Config().eval.sets}))
     assert cfg.eval.set_paths() == ("s.json", "s")  # the first set by default

@@ -1,8 +1,8 @@
 import numpy as np
 import torch
 
-from bbadj.config import IMAGENET_MEAN, IMAGENET_STD
-from bbadj.box_ops import boxes_to_positions, crop_windows, positions_to_boxes
+from bbadj.core.config import IMAGENET_MEAN, IMAGENET_STD
+from bbadj.core.box_ops import boxes_to_positions, crop_windows, positions_to_boxes
 from bbadj.data.crops import cut_crops
 from bbadj.data.images import normalize
 

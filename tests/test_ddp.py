@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from bbadj.config import Config
-from bbadj.params import load_config
-from bbadj.engine import train
+from bbadj.core.config import Config
+from bbadj.core.params import load_config
+from bbadj.train.engine import train
 
 STEPS = 4
 # Compared tensor by tensor: |w_ddp - w_single| must be under 1% of |w_single - w_initial|, how
@@ -121,8 +121,8 @@ def test_two_process_checkpoint_resumes_in_one_process(setup):
     script = root / "stop_at_2.py"
     script.write_text(
         "import json, sys\n"
-        "from bbadj.config import Config\n"
-        "from bbadj.engine import train\n"
+        "from bbadj.core.config import Config\n"
+        "from bbadj.train.engine import train\n"
         "train(Config.from_dict(json.loads(sys.argv[1])), sys.argv[2], progress=False, stop_after=2)\n")
     run = root / "ddp_then_single"
     torchrun([str(script), json.dumps(cfg.to_dict()), str(run)], cwd=root)
@@ -141,7 +141,7 @@ def test_the_study_train_stage_runs_under_torchrun(setup, monkeypatch):
     on CPU), which ends with the weights of the 1-process run of the same global batch."""
     import yaml
 
-    from bbadj.params import Params
+    from bbadj.core.params import Params
     from bbadj.study.train_stage import torchrun_command, train_row
 
     root, cfg, overrides, single = setup

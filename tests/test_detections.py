@@ -1,4 +1,4 @@
-"""Refining a detector's boxes (bbadj.detections, `bbadj evaluate --detections`): the matching rule
+"""Refining a detector's boxes (bbadj.scoring.detections, `bbadj evaluate --detections`): the matching rule
 on hand-made cases, exact counts and metrics on detections made from coco128's val ground truth,
 and the adjusted row end to end with a tiny untrained model."""
 import csv
@@ -12,10 +12,10 @@ from test_layering import graph, layer, reachable
 
 import bbadj
 from bbadj.cli.main import main
-from bbadj.config import Config
+from bbadj.core.config import Config
 from bbadj.data.coco import DataError, load_coco
 from bbadj.data.dataset import load_boxes
-from bbadj.detections import (
+from bbadj.scoring.detections import (
     DEFAULT_IOU_THRESHOLD,
     DEFAULT_SCORE_THRESHOLD,
     evaluate_detections,
@@ -24,7 +24,7 @@ from bbadj.detections import (
     read_labels,
     score_matching,
 )
-from bbadj.metrics import METRIC_KEYS, per_box_errors, summarize
+from bbadj.scoring.metrics import METRIC_KEYS, per_box_errors, summarize
 
 VAL_ANN = COCO128 / "annotations" / "val.json"
 IMAGES = COCO128 / "images"
@@ -291,6 +291,6 @@ def test_bad_files_stop_with_an_error_naming_them(val, tmp_path, monkeypatch, ca
 
 def test_detections_imports_neither_the_study_nor_the_command_line():
     g = graph()
-    reached = reachable("bbadj.detections", g)
+    reached = reachable("bbadj.scoring.detections", g)
     assert "bbadj.snap.adjust" in reached  # the adjustment is the product's (bbadj snap's), not a copy
-    assert not [m for m in reached if layer(m) > layer("bbadj.detections")]
+    assert not [m for m in reached if layer(m) > layer("bbadj.scoring.detections")]

@@ -17,7 +17,7 @@ import yaml
 
 import pandas as pd
 
-from bbadj.metrics import METRIC_KEYS
+from bbadj.scoring.metrics import METRIC_KEYS
 from conftest import BIN, ROOT, run, tool_env
 
 
@@ -122,7 +122,7 @@ def test_dvc_repro_end_to_end(tmp_path, env):
     with open(repo / "bbadj" / "study" / "report" / "plots.py", "a") as f:
         f.write("\n# an edit\n")
     assert set(json.loads(run(["dvc", "status", "dvc.yaml", "--json"], repo, env))) == {"report"}
-    run(["git", "checkout", "bbadj/study/report/plots.py"], repo, env)
+    run(["git", "checkout", "bbadj/report/plots.py"], repo, env)
 
     # new training data retrains the model from scratch (the checkpoint of the old data is not resumed)
     before = md5(repo / "runs" / "l4" / "model.pt")

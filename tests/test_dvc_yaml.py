@@ -57,7 +57,7 @@ def notebook_code(path: Path) -> str:
     return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
 
 
-PIPELINES = ("dvc.yaml", "long/dvc.yaml")  # the default tier's and the long tier's (bbadj/tiers.py)
+PIPELINES = ("dvc.yaml", "long/dvc.yaml")  # the default tier's and the long tier's (bbadj/core/tiers.py)
 STAGES = {f"{pipeline}:{name}": stage.get("do", stage) for pipeline in PIPELINES
           for name, stage in yaml.safe_load((ROOT / pipeline).read_text())["stages"].items()}
 # the stages that run a command of the package rather than a notebook: the modules that command runs

@@ -8,8 +8,8 @@ import time
 import pytest
 import torch
 
-from bbadj.config import Config
-from bbadj.engine import train, warmup_cosine
+from bbadj.core.config import Config
+from bbadj.train.engine import train, warmup_cosine
 
 
 def tiny_config(root, **train_over) -> Config:
@@ -98,7 +98,7 @@ def test_a_checkpoint_of_another_configuration(tiny_synth, tmp_path):
 
 
 def test_amp_dtype_follows_the_device():
-    from bbadj.engine import amp_dtype
+    from bbadj.train.engine import amp_dtype
 
     assert amp_dtype(torch.device("cpu")) == torch.bfloat16  # never asks CUDA about a CPU run
 
@@ -110,7 +110,7 @@ def _steps(run):
 def _nan_at(monkeypatch, step, where):
     """Make training go wrong at ``step``: its loss (``where="loss"``) or, after its update, one
     weight (``where="weights"``) becomes NaN."""
-    import bbadj.engine as engine
+    import bbadj.train.engine as engine
 
     calls = {"n": 0}
     forward_loss, optimizer_step = engine.forward_loss, engine.optimizer_step

@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-from bbadj.config import Config, DataConfig
+from bbadj.core.config import Config, DataConfig
 from bbadj.data.coco import load_coco
-from bbadj.evaluate import evaluate
-from bbadj.metrics import METRIC_KEYS
+from bbadj.scoring.evaluate import evaluate
+from bbadj.scoring.metrics import METRIC_KEYS
 from bbadj.model import build_model
 
 

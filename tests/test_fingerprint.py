@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bbadj.util import fingerprint
-from bbadj.engine import train
+from bbadj.train.engine import train
 from test_engine import _same, _weights, tiny_config
 
 
@@ -95,10 +95,10 @@ def test_code_digest_covers_the_core_and_not_the_study(tmp_path):
     shutil.copytree(Path(fingerprint.__file__).parents[1], pkg, ignore=shutil.ignore_patterns("__pycache__"))
     base = fingerprint.code_digest(pkg)
     assert fingerprint.code_digest(Path(fingerprint.__file__).parents[1]) == base
-    with open(pkg / "study" / "report" / "plots.py", "a") as f:
+    with open(pkg / "report" / "plots.py", "a") as f:
         f.write("\n# the report's code\n")
     assert fingerprint.code_digest(pkg) == base
-    with open(pkg / "losses.py", "a") as f:
+    with open(pkg / "train" / "losses.py", "a") as f:
         f.write("\n# the loss's code\n")
     assert fingerprint.code_digest(pkg) != base
 

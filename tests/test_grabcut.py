@@ -5,8 +5,8 @@ import pytest
 from PIL import Image
 
 from bbadj.data.coco import load_coco
-from bbadj.grabcut import GrabCutConfig, grabcut_box, predict_grabcut
-from bbadj.metrics import per_box_errors
+from bbadj.scoring.grabcut import GrabCutConfig, grabcut_box, predict_grabcut
+from bbadj.scoring.metrics import per_box_errors
 
 from conftest import write_coco
 

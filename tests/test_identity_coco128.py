@@ -3,7 +3,7 @@ import json
 
 
 from bbadj.cli.main import main
-from bbadj.metrics import METRIC_KEYS, PAPER_TABLE1
+from bbadj.scoring.metrics import METRIC_KEYS, PAPER_TABLE1
 
 
 def test_identity_row_matches_the_paper_on_coco128(coco128, tmp_path):
@@ -18,9 +18,9 @@ def test_identity_row_matches_the_paper_on_coco128(coco128, tmp_path):
 
 
 def test_same_seed_same_draws_different_seed_different(coco128, tmp_path):
-    from bbadj.config import Config
+    from bbadj.core.config import Config
     from bbadj.data.coco import load_coco
-    from bbadj.evaluate import evaluate
+    from bbadj.scoring.evaluate import evaluate
 
     coco = load_coco(*coco128, verbose=False)
     a = evaluate(coco, Config(), None, repeats=2, seed=5, progress=False)

@@ -11,7 +11,7 @@ import torch
 from conftest import COCO128_IMAGES, write_coco
 from PIL import Image, ImageOps
 
-from bbadj.config import DataConfig
+from bbadj.core.config import DataConfig
 from bbadj.data.coco import DataError, load_coco
 from bbadj.data.dataset import make_crops
 from bbadj.data.images import CorruptImage, check_size, orient, read_rgb

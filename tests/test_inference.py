@@ -7,11 +7,11 @@ import torch
 from PIL import Image
 
 import bbadj
-from bbadj.checkpoint import save_atomic
+from bbadj.model.checkpoint import save_atomic
 from bbadj.cli.main import main
-from bbadj.config import Config
+from bbadj.core.config import Config
 from bbadj.data.coco import load_coco
-from bbadj.box_ops import crop_windows
+from bbadj.core.box_ops import crop_windows
 from bbadj.data.dataset import make_crops
 from conftest import COCO128
 

@@ -4,22 +4,23 @@ and no module imports itself back through others (checked on every import statem
 those inside functions).
 
 - ``util``: infrastructure, which knows nothing of boxes or models;
-- ``core``: the paper's pieces: the settings and ``params.yaml`` (its two budgets, ``tiers``), box conventions, the data, the
-  model, its loss and decoding, the metrics, checkpoints, training and the GrabCut baseline;
+- ``core``: the paper's pieces: ``core/`` (the settings, ``params.yaml`` and its two budgets, the box
+  conventions), ``data/`` (COCO, the jitter, crops, batches) and ``model/`` (the model, its decoding
+  and checkpoints);
+- ``train``: the loss and the resumable training loop;
 - ``snap``: the product, the trained model applied to rough boxes (``bbadj.adjust``, ``bbadj snap``,
   the snap notebook's widget);
-- ``scoring``: ``evaluate.py`` and ``detections.py`` score the product's adjustment
-  (``snap.adjust.adjust_boxes``) with the metrics, and ``calibration.py`` fits its err_px to
-  held-out boxes with it, so they stand above ``snap/``: the product never imports the study's
-  metric loop;
-- ``study``: the DVC stages and the report;
+- ``scoring``: the metrics, ``evaluate`` and ``detections`` score the product's adjustment
+  (``snap.adjust.adjust_boxes``), ``calibration`` fits its err_px to held-out boxes with it, and the
+  GrabCut baseline, so they stand above ``snap/``: the product never imports the study's metric loop;
+- ``study``: the DVC stages; ``report``: the report stage's code, which reads what they wrote;
 - ``options``: ``args.py``, the options ``bbadj`` and ``bbadj bench`` share. It stays a top-level
   module below ``bench/``: in ``cli/`` it would have the benchmarks import the command line that
   runs them;
 - ``bench``, then ``cli`` (with ``__main__``).
 
 ``bbadj/__init__.py``, the package's face, imports nothing by an import statement (its public
-names load on first use), so every module may name it (``from .. import engine``).
+names load on first use), so every module may name it (``from .. import adjust``).
 """
 import functools
 import subprocess
@@ -32,11 +33,12 @@ from test_dvc_yaml import ROOT, imported, module_file
 FACE = "bbadj"
 LAYERS = {
     "util": ["bbadj.util"],
-    "core": ["bbadj.config", "bbadj.params", "bbadj.tiers", "bbadj.box_ops", "bbadj.data", "bbadj.model",
-             "bbadj.losses", "bbadj.decoding", "bbadj.metrics", "bbadj.checkpoint", "bbadj.engine", "bbadj.grabcut"],
+    "core": ["bbadj.core", "bbadj.data", "bbadj.model"],
+    "train": ["bbadj.train"],
     "snap": ["bbadj.snap"],
-    "scoring": ["bbadj.evaluate", "bbadj.detections", "bbadj.calibration"],
+    "scoring": ["bbadj.scoring"],
     "study": ["bbadj.study"],
+    "report": ["bbadj.report"],
     "options": ["bbadj.args"],
     "bench": ["bbadj.bench"],
     "cli": ["bbadj.cli", "bbadj.__main__"],

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from bbadj.decoding import decode_edges
-from bbadj.losses import edge_loss, edge_targets
+from bbadj.model.decoding import decode_edges
+from bbadj.train.losses import edge_loss, edge_targets
 
 
 def test_two_point_target_splits_mass_and_keeps_the_mean():

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from bbadj.metrics import box_metrics, paired_iou, per_box_errors
+from bbadj.scoring.metrics import box_metrics, paired_iou, per_box_errors
 
 GT = [0.0, 0.0, 10.0, 10.0]
 

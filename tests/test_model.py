@@ -10,8 +10,8 @@ from torch import nn
 from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from bbadj.config import DataConfig, ModelConfig
-from bbadj.box_ops import EDGES
+from bbadj.core.config import DataConfig, ModelConfig
+from bbadj.core.box_ops import EDGES
 from bbadj.model import BoxAdjuster, DirectionalPooling, build_backbone, build_model
 from bbadj.model.decoders import Conv1dDecoder, LinearDecoder
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from bbadj.util import outputs
-from bbadj.checkpoint import save_atomic
+from bbadj.model.checkpoint import save_atomic
 from bbadj.cli.main import main
 from bbadj.util.errors import OutputError
 from conftest import COCO128

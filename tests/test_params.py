@@ -1,14 +1,14 @@
-"""params.yaml as one object (bbadj/params.py), the default study it describes, the presets, and
+"""params.yaml as one object (bbadj/core/params.py), the default study it describes, the presets, and
 dvc.yaml's view of it."""
 from pathlib import Path
 
 import pytest
 import yaml
 
-from bbadj.config import Config
-from bbadj.params import BASELINES, Params, load_config
+from bbadj.core.config import Config
+from bbadj.core.params import BASELINES, Params, load_config
 from bbadj.study import preflight
-from bbadj.study.report import stats
+from bbadj.report import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params.yaml"

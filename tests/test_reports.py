@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bbadj.params import Params
+from bbadj.core.params import Params
 
 ROOT = Path(__file__).resolve().parents[1]
 # a row's tracked outputs, by where they live (dvc.yaml)

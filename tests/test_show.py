@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from bbadj.cli.main import main
-from bbadj.metrics import METRIC_KEYS
+from bbadj.scoring.metrics import METRIC_KEYS
 from bbadj.cli.show import runs_from_exp_show, show, table
 from conftest import BIN, run as run_tool, tool_env
 

@@ -10,11 +10,11 @@ import pytest
 from conftest import COCO128, COCO128_IMAGES
 
 import bbadj
-from bbadj.box_ops import clip_to_image, xywh_to_xyxy, xyxy_to_xywh
+from bbadj.core.box_ops import clip_to_image, xywh_to_xyxy, xyxy_to_xywh
 from bbadj.cli.main import main
-from bbadj.config import Config
+from bbadj.core.config import Config
 from bbadj.data.dataset import draw_eval_jitter, load_boxes
-from bbadj.metrics import box_metrics
+from bbadj.scoring.metrics import box_metrics
 from bbadj.snap.file import JOURNAL_SUFFIX, SnapSettings, chunks, pieces, read_input, snap_file
 
 VAL = COCO128 / "annotations" / "val.json"
@@ -212,7 +212,7 @@ def test_bad_input_stops_with_an_error_naming_the_file_and_entry(checkpoint, tmp
 @pytest.mark.slow
 def test_a_snapped_file_is_closer_to_the_truth_than_its_input(snap_model, tmp_path, capsys):
     """coco128's val boxes (which the model never saw), perturbed by the evaluation's jitter, snapped
-    by `bbadj snap` with a model of the default real-photo recipe, scored with bbadj.metrics."""
+    by `bbadj snap` with a model of the default real-photo recipe, scored with bbadj.scoring.metrics."""
     coco = load_boxes(VAL, COCO128_IMAGES, Config().data, verbose=False)
     truth = dict(zip(coco.box_ids()[1], coco.all_boxes()))
     perturbed = dict(zip(coco.box_ids()[1], np.concatenate(draw_eval_jitter(coco, Config().data, 1234, 0))))

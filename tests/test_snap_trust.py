@@ -228,7 +228,7 @@ def test_many_boxes_on_one_image_go_in_batches_with_the_same_result(model, tmp_p
 def test_every_bad_option_stops_before_any_work(checkpoint, tmp_path, capsys, monkeypatch, extra, message):
     if extra[:2] == ["--device", "cuda"] and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    monkeypatch.setattr("bbadj.checkpoint.load_model", lambda *a, **k: pytest.fail("the model was loaded"))
+    monkeypatch.setattr("bbadj.model.checkpoint.load_model", lambda *a, **k: pytest.fail("the model was loaded"))
     src = write(tmp_path / "a.json", BOXES)
     args = ["--annotations", src, "--images", COCO128_IMAGES, "--checkpoint", checkpoint, "--no-progress"]
     for k in range(0, len(extra), 2):  # a later option of the same name wins in argparse

@@ -8,14 +8,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from bbadj.box_ops import COORDS, EDGE_COORDS, EDGES
-from bbadj.config import Config
+from bbadj.core.box_ops import COORDS, EDGE_COORDS, EDGES
+from bbadj.core.config import Config
 from bbadj.util.errors import UnknownName
-from bbadj.metrics import METRIC_KEYS, pct
-from bbadj.params import Params
+from bbadj.scoring.metrics import METRIC_KEYS, pct
+from bbadj.core.params import Params
 from bbadj.study import provenance
-from bbadj.study.report import by_size, confidence, findings, plots, results, stats, tables
-from bbadj.study.report.per_box import read_per_box
+from bbadj.report import by_size, confidence, findings, plots, results, stats, tables
+from bbadj.report.per_box import read_per_box
 
 
 def test_bootstrap_interval():
@@ -41,7 +41,7 @@ def reports(tiny_synth, tmp_path_factory):
     ablation of it), an eval-only row of ``perfect`` (all of it) and ``solo`` (half way, no reruns).
     Each expected error is the true error plus 0.01 px: a perfect ranking."""
     from bbadj.data.coco import load_coco
-    from bbadj.evaluate import evaluate
+    from bbadj.scoring.evaluate import evaluate
 
     root = tmp_path_factory.mktemp("reports")
     coco = load_coco(tiny_synth / "val" / "annotations.json", tiny_synth / "val" / "images", verbose=False)
@@ -253,7 +253,7 @@ def test_the_report_renders_from_a_reports_folder(reports, params, tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from bbadj.study.report.report import Report
+    from bbadj.report.report import Report
 
     root, _ = reports
     curves = root / "train" / "perfect" / "plots" / "metrics"
@@ -294,7 +294,7 @@ def test_the_within_size_ceiling_of_a_spread_of_expected_errors(monkeypatch):
     from far below to far above 1 px can (ceiling near 1)."""
     import pandas as pd
 
-    from bbadj.study.report import confidence
+    from bbadj.report import confidence
 
     n = 400
     for err_px, low, high in ((np.full(n, 1.0), 0.45, 0.55), (np.tile([0.01, 100.0], n // 2), 0.95, 1.0)):
@@ -329,7 +329,7 @@ def test_training_curves_replace_their_files_whole(tmp_path):
 def test_one_broken_row_does_not_flatten_the_gains_figure():
     """The gains figure's axis covers the rows near one another, 0 and the aim; a row far off them
     (l4_buffer_1p0 at -20 to -25 points) is drawn at the edge, not on the axis."""
-    from bbadj.study.report.plots import gain_limits
+    from bbadj.report.plots import gain_limits
 
     rows = [(3.1, 2.5, 3.8), (2.4, 1.8, 3.0), (2.9, 2.2, 3.5), (-0.6, -1.2, 0.1), (-22.9, -25.0, -20.6)]
     (lo, hi), outliers = gain_limits(rows, (0.0, 3.5))
@@ -348,7 +348,7 @@ def test_the_tables_promise_only_what_they_show(reports, params):
     import matplotlib
 
     matplotlib.use("Agg")
-    from bbadj.study.report.report import as_html, figure_html
+    from bbadj.report.report import as_html, figure_html
 
     root, _ = reports
     res = results.load_results(params, "tiny", root)

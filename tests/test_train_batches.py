@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from bbadj.config import Config, DataConfig, MixConfig
+from bbadj.core.config import Config, DataConfig, MixConfig
 from bbadj.data.coco import load_coco
 from bbadj.data.dataset import TrainBatches, make_crops
 
@@ -79,8 +79,8 @@ def test_a_mirrored_crop_is_the_crop_of_the_mirrored_image(tmp_path):
 
 
 def test_init_from_starts_from_another_runs_weights(tiny_synth, tmp_path):
-    from bbadj.checkpoint import init_weights
-    from bbadj.engine import train
+    from bbadj.model.checkpoint import init_weights
+    from bbadj.train.engine import train
     from bbadj.model import build_model
 
     base = Config().with_overrides({

@@ -2,13 +2,13 @@
 on held-out synthetic images, with the same jitter draws for both."""
 import pytest
 
-from bbadj.config import Config
+from bbadj.core.config import Config
 from bbadj.data.coco import load_coco
 from bbadj.data.synth import make_synthetic
-from bbadj.engine import train
-from bbadj.evaluate import evaluate
-from bbadj.checkpoint import load_model
-from bbadj.metrics import METRIC_KEYS
+from bbadj.train.engine import train
+from bbadj.scoring.evaluate import evaluate
+from bbadj.model.checkpoint import load_model
+from bbadj.scoring.metrics import METRIC_KEYS
 
 
 @pytest.mark.slow

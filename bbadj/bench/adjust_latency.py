@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..args import config_from_args
-from ..box_ops import crop_windows
+from ..core.box_ops import crop_windows
 from ..data.crops import cut_crops
 from ..data.images import normalize, read_rgb
 from ..util.device import resolve_device

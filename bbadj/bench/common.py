@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..args import add_config_args
-from ..config import Config, DataConfig
+from ..core.config import Config, DataConfig
 from ..data.coco import CocoBoxes
 from ..data.dataset import draw_eval_jitter
 from ..util.outputs import write_text
@@ -89,7 +89,7 @@ def untrained_model(cfg: Config, device: torch.device):
 def model_for(args, cfg: Config, device: torch.device):
     """(model, description): the checkpoint's, or an untrained one from ``cfg``."""
     if args.checkpoint:
-        from ..checkpoint import load_model
+        from ..model.checkpoint import load_model
 
         return load_model(args.checkpoint, device), f"checkpoint {args.checkpoint}"
     return untrained_model(cfg, device), f"untrained {cfg.model.backbone} (random weights; timing only)"

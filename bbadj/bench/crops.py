@@ -11,9 +11,9 @@ import numpy as np
 import torch
 
 from ..args import config_from_args
-from ..config import DataConfig
+from ..core.config import DataConfig
 from ..data.coco import CocoBoxes
-from ..box_ops import crop_windows
+from ..core.box_ops import crop_windows
 from ..data.crops import cut_crops
 from ..data.dataset import load_boxes, make_crops
 from ..data.images import normalize, read_rgb

@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 from ..args import config_from_args
-from ..config import Config
+from ..core.config import Config
 from ..data.coco import CocoBoxes, load_coco
 from ..data.dataset import load_boxes
 from ..util.device import resolve_device
-from ..evaluate import evaluate
+from ..scoring.evaluate import evaluate
 from .common import add_common_args, args_dict, machine, model_for, print_table, set_threads, sync, write_result
 
 COCO_VAL_BOXES = 36781  # boxes in COCO val2017 instances (non-crowd), the paper's test set
@@ -35,7 +35,7 @@ def repeat_to_boxes(coco: CocoBoxes, n_boxes: int) -> CocoBoxes:
 
 def bench_evaluate(coco: CocoBoxes, cfg: Config, model, n_boxes: int = COCO_VAL_BOXES,
                    max_boxes: int | None = None, progress: bool = True) -> dict:
-    """Seconds for ``bbadj.evaluate.evaluate`` (one jitter draw: data loading, crops, model,
+    """Seconds for ``bbadj.scoring.evaluate.evaluate`` (one jitter draw: data loading, crops, model,
     edge decoding, metrics) over ``coco`` repeated to ``n_boxes`` boxes. With ``max_boxes``
     below that, the first ``max_boxes`` are timed and the full time is extrapolated linearly
     (``extrapolated: true``). One image is evaluated first, untimed, as warm-up."""

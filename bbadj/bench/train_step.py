@@ -9,10 +9,10 @@ import time
 import numpy as np
 import torch
 
-from .. import engine
+from ..train import engine
 from ..args import config_from_args
-from ..tiers import DEFAULT, TIERS
-from ..config import Config
+from ..core.tiers import DEFAULT, TIERS
+from ..core.config import Config
 from ..util.device import resolve_device
 from ..util.progress import progress_bar
 from .common import add_common_args, args_dict, machine, print_table, set_threads, sync, write_result
@@ -189,7 +189,7 @@ def cmd_train_step(args) -> int:
 
 def add_parser(sub) -> None:
     q = sub.add_parser("train-step", help="training images/s with real data loading vs data in memory")
-    q.add_argument("--row", help="a row of the study (its Config from bbadj.params.Params)")
+    q.add_argument("--row", help="a row of the study (its Config from bbadj.core.params.Params)")
     q.add_argument("--tier", default=DEFAULT, choices=TIERS, help="with --row: the study's budget (default: default)")
     q.add_argument("--annotations", help="training annotations (default: data.train_annotations)")
     q.add_argument("--images", help="training images (default: data.train_images)")

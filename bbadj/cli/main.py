@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from ..args import add_config_args, config_from_args
-from ..params import PARAMS
-from ..tiers import DEFAULT, TIERS, folders
+from ..core.params import PARAMS
+from ..core.tiers import DEFAULT, TIERS, folders
 
 
 def cmd_synth(args) -> int:
@@ -29,8 +29,8 @@ def cmd_split(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from ..calibration import calibrate
-    from ..engine import train
+    from ..scoring.calibration import calibrate
+    from ..train.engine import train
 
     if not args.out and not args.row:
         raise SystemExit("bbadj train: give --out (or --row, which trains into <runs-dir>/<row>)")
@@ -48,10 +48,10 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from ..checkpoint import load_model
+    from ..model.checkpoint import load_model
     from ..data.dataset import load_boxes
     from ..util.device import resolve_device
-    from ..evaluate import evaluate
+    from ..scoring.evaluate import evaluate
     from ..util.outputs import write_json
 
     _check_detection_args(args)
@@ -88,7 +88,7 @@ def _check_detection_args(args) -> None:
 def _evaluate_detections(args, coco, cfg, model) -> dict:
     """`bbadj evaluate --detections`: the detector's matched boxes, and (without --identity) the
     model's adjustment of them."""
-    from .. import detections
+    from ..scoring import detections
 
     return detections.evaluate_detections(
         args.detections, coco, cfg, model,
@@ -99,7 +99,7 @@ def _evaluate_detections(args, coco, cfg, model) -> dict:
 
 
 def cmd_adjust(args) -> int:
-    from ..checkpoint import load_model
+    from ..model.checkpoint import load_model
     from ..util.device import resolve_device
     from ..snap.adjust import adjust
 
@@ -113,7 +113,7 @@ def cmd_adjust(args) -> int:
         if len(boxes[-1]) != 4:
             raise SystemExit(f"--box expects 4 numbers x0,y0,x1,y1, got {text!r}")
     out = adjust(args.image, boxes, model, buffer_ratio=args.buffer_ratio, decoding=args.decoding)
-    from ..box_ops import EDGES
+    from ..core.box_ops import EDGES
 
     result = [{"box": [round(v, 3) for v in b.tolist()],
                "confidence": {e: round(float(c), 4) for e, c in zip(EDGES, conf)},
@@ -142,10 +142,10 @@ def cmd_snap(args) -> int:
         raise FileNotFoundError(f"image folder not found: {args.images}")
     check_targets(*targets(args.annotations, args.detections, args.out, args.review))
     if settings.buffer_ratio is not None:
-        from ..config import check_buffer_ratio
+        from ..core.config import check_buffer_ratio
 
         check_buffer_ratio(settings.buffer_ratio, "--buffer-ratio")
-    from ..checkpoint import load_model
+    from ..model.checkpoint import load_model
 
     model = load_model(args.checkpoint, device)
     summary = snap_file(args.annotations, args.images, model, args.out, detections=args.detections,
@@ -201,7 +201,7 @@ def cmd_stage(args) -> int:
 def _check_stage_params(args) -> None:
     """The study's params, every row resolved for the tier (names and ranges, every problem named at
     once), and the row asked for: checked before a kernel starts or any data loads."""
-    from ..params import Params
+    from ..core.params import Params
 
     params = Params.load(PARAMS, tier=args.tier)
     if args.row and args.stage != "pretrain":

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from ..params import PARAMS, Params
+from ..core.params import PARAMS, Params
 
 def load_preset(path: str | Path) -> dict[str, Any]:
     path = Path(path)

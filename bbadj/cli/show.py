@@ -2,7 +2,7 @@
 
 A run is the workspace, the committed baseline (HEAD) or a DVC experiment on it: what ``dvc exp
 show --json`` lists. Each run holds the study's metric files, ``reports/metrics/<row>/<set>.json``
-(the six metrics in percent under ``bbadj.metrics.METRIC_KEYS``). For each set and metric
+(the six metrics in percent under ``bbadj.scoring.metrics.METRIC_KEYS``). For each set and metric
 one table: a line per row of the study (``Params.names()`` order: identity, GrabCut, then the
 rows; rows only other runs have come last), a column per run, ``-`` where a run lacks the row.
 Columns that do not fit the width go into a second table below the first.
@@ -17,9 +17,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..metrics import METRIC_LABELS
-from ..params import BASELINES, Params, flatten
-from ..tiers import DEFAULT, folders
+from ..scoring.metrics import METRIC_LABELS
+from ..core.params import BASELINES, Params, flatten
+from ..core.tiers import DEFAULT, folders
 
 def metric_file(tier: str = DEFAULT) -> re.Pattern:
     """The paths of ``tier``'s metric files: ``reports/metrics/<row>/<set>.json`` (long:
@@ -54,7 +54,7 @@ def exp_show(repo: str | Path = ".") -> list[dict]:
 
 def _metrics(data: dict, tier: str = DEFAULT) -> dict[tuple[str, str], dict[str, float]]:
     """``tier``'s metric files of one run; a tier other than the default also shows the default
-    tier's baselines (identity, GrabCut), which the tiers share (``bbadj.tiers``)."""
+    tier's baselines (identity, GrabCut), which the tiers share (``bbadj.core.tiers``)."""
     out = {}
     patterns = [metric_file(tier)] + ([metric_file(DEFAULT)] if tier != DEFAULT else [])
     for path, entry in (data.get("metrics") or {}).items():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..box_ops import clip_to_image, xywh_to_xyxy
+from ..core.box_ops import clip_to_image, xywh_to_xyxy
 from ..util.errors import DataError  # noqa: F401  (imported from here by callers)
 
 

@@ -1,6 +1,6 @@
 """Cutting crops: every window of one normalised image in one ``roi_align`` call, resampled to
 S x S (``aligned=True``: pixel centres at i + 0.5, antialiased by averaging several samples per
-output pixel). The conventions for boxes, windows and positions are in ``bbadj/box_ops.py``.
+output pixel). The conventions for boxes, windows and positions are in ``bbadj/core/box_ops.py``.
 """
 from __future__ import annotations
 

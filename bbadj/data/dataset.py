@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..config import CropGeometry, DataConfig
+from ..core.config import CropGeometry, DataConfig
 from .coco import CocoBoxes, load_coco
-from ..box_ops import boxes_to_positions, crop_windows
+from ..core.box_ops import boxes_to_positions, crop_windows
 from .crops import cut_crops
 from .images import check_size, normalize, read_rgb
 from .jitter import jitter_boxes

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..box_ops import clip_to_image
+from ..core.box_ops import clip_to_image
 
 
 def jitter_boxes(

@@ -1,6 +1,6 @@
 """A COCO results file, a detector's boxes: a JSON list of ``{"image_id", "category_id", "bbox":
 [x, y, w, h], "score"}`` (what pycocotools' ``loadRes`` reads; extra keys are ignored), read and
-each entry checked. ``bbadj.detections`` scores such boxes, ``bbadj snap --detections`` snaps them."""
+each entry checked. ``bbadj.scoring.detections`` scores such boxes, ``bbadj snap --detections`` snaps them."""
 from __future__ import annotations
 
 import math

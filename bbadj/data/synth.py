@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..box_ops import xyxy_to_xywh
+from ..core.box_ops import xyxy_to_xywh
 from ..util.outputs import write_text
 from ..util.progress import progress_bar
 

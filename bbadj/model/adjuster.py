@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from bbadj.config import CropGeometry, ModelConfig
+from bbadj.core.config import CropGeometry, ModelConfig
 
 from .backbone import build_backbone
 from .decoders import build_decoder

@@ -23,7 +23,7 @@ from torch import nn
 from torchvision.models.feature_extraction import create_feature_extractor
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from bbadj.config import ModelConfig
+from bbadj.core.config import ModelConfig
 from bbadj.util.errors import WeightsError
 
 LEVELS = ("layer2", "layer3", "layer4")

@@ -3,4 +3,4 @@ error. ``adjust``: the Snapper call (``bbadj.adjust``) and its batched form over
 ``file``: ``bbadj snap``, a whole COCO file snapped, resumable from its ``journal``, its boxes kept
 or listed for review by the ``review`` rule, written only where ``targets`` allows; ``lab`` and
 ``draw``: the snap notebook's widget (notebooks/snap.ipynb). It never imports the study's metric
-loop (``bbadj.evaluate``), which scores this adjustment."""
+loop (``bbadj.scoring.evaluate``), which scores this adjustment."""

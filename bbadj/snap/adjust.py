@@ -11,15 +11,15 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from ..config import Config, CropGeometry, EvalConfig
-from ..box_ops import clip_to_image, crop_windows, image_bounds, position_size, positions_to_boxes
+from ..core.config import Config, CropGeometry, EvalConfig
+from ..core.box_ops import clip_to_image, crop_windows, image_bounds, position_size, positions_to_boxes
 from ..data.coco import CocoBoxes
 from ..data.crops import cut_crops
 from ..data.dataset import EvalImages
 from ..data.images import normalize, read_rgb
 from ..util.errors import DataError
 from ..util.progress import progress_bar
-from ..decoding import decode_edges
+from ..model.decoding import decode_edges
 
 
 @torch.no_grad()
@@ -29,7 +29,7 @@ def predict_windows(model, crops: torch.Tensor, windows, image_wh, decoding: str
     crop) -> adjusted boxes (N, 4) in image pixels (clipped to the image), confidences (N, 4) and
     expected absolute errors of the clipped edges in image pixels (N, 4), both in EDGES order (top,
     bottom, left, right). The errors are the model's own times its ``err_scale`` (fitted on held-out
-    boxes after training, ``bbadj.calibration``; 1 without)."""
+    boxes after training, ``bbadj.scoring.calibration``; 1 without)."""
     S = crops.shape[-1]
     pos, conf, spread = [], [], []
     device = next(model.parameters()).device
@@ -111,7 +111,7 @@ def adjust_boxes(coco: CocoBoxes, rough: list[np.ndarray], cfg: Config, model, g
     from ``rough`` (one (N_i, 4) array per image of ``coco``, one row per box of it), in the order
     of ``coco.images``; with ``eval.passes`` > 1 the model is applied again to its own output (the
     confidences and errors are the last pass's). Shared by ``bbadj snap``, the jitter evaluation and
-    the detections' (``bbadj.detections``), so all adjust boxes the same way."""
+    the detections' (``bbadj.scoring.detections``), so all adjust boxes the same way."""
     out = _one_pass(coco, rough, cfg, model, geometry, progress, desc)
     for k in range(1, cfg.eval.passes):
         out = _one_pass(coco, coco.per_image(out[0].numpy()), cfg, model, geometry, progress, f"{desc}, pass {k + 1}")

@@ -52,8 +52,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..box_ops import EDGES, xyxy_to_xywh
-from ..config import Config
+from ..core.box_ops import EDGES, xyxy_to_xywh
+from ..core.config import Config
 from ..data.coco import CocoBoxes, ImageRecord, boxes_from_instances, check_instances, is_json_box, read_json
 from ..data.images import CorruptImage
 from ..data.results import parse_entry, read_results

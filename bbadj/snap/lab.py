@@ -13,9 +13,9 @@ import html
 import io
 from pathlib import Path
 
-from ..box_ops import clip_to_image, xywh_to_xyxy
-from ..params import Params
-from ..tiers import LONG
+from ..core.box_ops import clip_to_image, xywh_to_xyxy
+from ..core.params import Params
+from ..core.tiers import LONG
 from .draw import as_rule, render, table_html
 from .review import ReviewRule
 
@@ -79,7 +79,7 @@ class SnapSession:
 
     def model(self, name: str):
         if name not in self._models:
-            from ..checkpoint import load_model
+            from ..model.checkpoint import load_model
 
             self._models[name] = load_model(self.paths[name], self.device)
         return self._models[name]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..box_ops import EDGES
+from ..core.box_ops import EDGES
 from ..util.errors import ConfigError
 
 AXIS = {"top": "height", "bottom": "height", "left": "width", "right": "width"}

@@ -1,5 +1,5 @@
 """The ablation study that ``dvc repro`` runs: what its notebooks call into. ``params.yaml`` is
-read once into ``bbadj.params.Params`` (the base recipe and every row resolved to its Config).
+read once into ``bbadj.core.params.Params`` (the base recipe and every row resolved to its Config).
 
 One module per step, so that a DVC stage depends only on the code it runs:
 
@@ -8,8 +8,8 @@ One module per step, so that a DVC stage depends only on the code it runs:
 - ``preflight``: the repository root, and the checks every stage makes before it starts;
 - ``train_stage``: the train stage, and the training curves it logs (dvclive);
 - ``evaluate_stage``: the evaluate stage, the per-box CSV and the metric files it writes;
-- ``provenance``: each stage's device, torch version and duration (``run.json``), the report's header;
-- ``report/``: the report stage's package, which reads back what the other stages wrote.
+- ``provenance``: each stage's device, torch version and duration (``run.json``), the report's header.
 
-The notebooks hold narrative, plots and calls into these; the logic lives here.
+The report stage's code is ``bbadj/report/``. The notebooks hold narrative, plots and calls into
+these; the logic lives here.
 """

@@ -1,12 +1,12 @@
 """The evaluate stage: one row of the study (a model, the identity row or GrabCut) scored on
 every held-out set, and the per-box CSVs it writes (one line per jitter draw and box), which the
-report reads back (``bbadj.study.report.per_box``)."""
+report reads back (``bbadj.report.per_box``)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..metrics import METRIC_KEYS, pct
-from ..params import GRABCUT, IDENTITY, Params
+from ..scoring.metrics import METRIC_KEYS, pct
+from ..core.params import GRABCUT, IDENTITY, Params
 from ..util.outputs import write_json
 from .preflight import StudyError, preflight
 
@@ -23,7 +23,7 @@ def evaluate_row(params: Params, name: str, runs_dir: str | Path | None = None, 
 
     from ..data.dataset import load_boxes
     from ..util.device import resolve_device
-    from ..evaluate import evaluate, no_confidence
+    from ..scoring.evaluate import evaluate, no_confidence
     from .provenance import write_run_record
 
     started = time.time()
@@ -36,13 +36,13 @@ def evaluate_row(params: Params, name: str, runs_dir: str | Path | None = None, 
     device = resolve_device(cfg.eval.device)
     model, predict = None, None
     if name == GRABCUT:
-        from ..grabcut import predict_grabcut
+        from ..scoring.grabcut import predict_grabcut
 
         def predict(coco, jittered, _cfg, desc):
             boxes, _ = predict_grabcut(coco, jittered, params.grabcut, progress, desc)
             return boxes, *no_confidence(len(boxes))
     elif name != IDENTITY:
-        from ..checkpoint import load_model
+        from ..model.checkpoint import load_model
 
         model = load_model(Path(runs_dir) / row.model_of / "model.pt", device)
         if model.geometry.crop_size != cfg.data.crop_size:

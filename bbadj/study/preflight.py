@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import Config
+from ..core.config import Config
 from ..util.errors import BbadjError, ConfigError
-from ..params import PARAMS
+from ..core.params import PARAMS
 
 
 class StudyError(BbadjError, RuntimeError):

@@ -11,7 +11,7 @@ papermill runs in a worker thread (where nbclient installs no handler) while the
 waits; on SIGINT or SIGTERM it ends the kernel and every process under it (a training under
 torchrun included), and the stage exits 128 + the signal's number. DVC records nothing of a
 stage whose command failed, and the training's last checkpoint stays (written whole,
-``bbadj.checkpoint.save_atomic``), so the next ``dvc repro`` resumes from it.
+``bbadj.model.checkpoint.save_atomic``), so the next ``dvc repro`` resumes from it.
 
 The kernel's connection is encrypted (``kernel_config``): jupyter_client starts a kernel on TCP
 (localhost) in plain text unless ``KernelManager.transport_encryption`` asks it to hand the kernel
@@ -28,7 +28,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ..tiers import DEFAULT, folders
+from ..core.tiers import DEFAULT, folders
 
 NOTEBOOKS = {"train": "notebooks/train.ipynb", "evaluate": "notebooks/evaluate.ipynb", "report": "notebooks/report.ipynb",
              "pretrain": "notebooks/train.ipynb"}  # a tier's pretrainings: the train notebook once each
@@ -143,7 +143,7 @@ def run_stage(stage: str, row: str | None = None, html: str | None = None, tier:
     import papermill
 
     if stage == "pretrain":  # every synthetic pretraining of the tier: the train notebook once each
-        from ..params import Params
+        from ..core.params import Params
 
         if row:
             raise ValueError("the pretrain stage takes no row: it trains every start of the tier's `starts`")

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from ..params import Params
-from ..tiers import DEFAULT
+from ..core.params import Params
+from ..core.tiers import DEFAULT
 from .preflight import preflight
 
 
@@ -16,14 +16,14 @@ def train_row(params: Params, name: str, runs_dir: str | Path | None = None, cur
     """Train row ``name`` (of ``rows`` or ``finetune``, or a tier's synthetic pretraining) into
     ``runs_dir/name`` (default: the tier's ``runs``; resuming a crashed run of the same inputs),
     then fit its err_px scale on ``data.calibration``'s held-out boxes where given
-    (``bbadj.calibration``), write its training curves with dvclive into ``curves_dir/name``
+    (``bbadj.scoring.calibration``), write its training curves with dvclive into ``curves_dir/name``
     (default: the tier's ``reports/train``), and the run's device and duration (``run.json``). With
     ``train.nproc_per_node`` > 1 the training runs under torchrun (``bbadj train --row``),
     one process per device."""
     import time
 
-    from ..calibration import calibrate
-    from ..engine import train
+    from ..scoring.calibration import calibrate
+    from ..train.engine import train
     from ..util.device import resolve_device
     from .provenance import write_run_record
 

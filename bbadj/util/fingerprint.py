@@ -18,7 +18,7 @@ from typing import Iterable
 PARTS = ("config", "data", "code", "weights")
 # the package's modules that do not change what training computes: the study, the benchmarks, the
 # command line (a change there never makes a run's checkpoint stale)
-_NOT_TRAINING = ("study", "bench", "cli", "args.py", "__main__.py")
+_NOT_TRAINING = ("study", "report", "bench", "cli", "args.py", "__main__.py")
 
 
 def comparable_config(cfg: dict) -> dict:
@@ -33,7 +33,7 @@ def comparable_config(cfg: dict) -> dict:
 
 
 def run_inputs(cfg, annotation_files: Iterable[str | Path], image_files: Iterable[str | Path]) -> dict[str, str]:
-    """The four fingerprints (hex digests) of a run of ``cfg`` (a ``bbadj.config.Config``: infrastructure
+    """The four fingerprints (hex digests) of a run of ``cfg`` (a ``bbadj.core.config.Config``: infrastructure
     imports no settings) on these files."""
     weights = [cfg.model.init_from] if cfg.model.init_from else []
     if cfg.model.pretrained not in ("imagenet", "none"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...box_ops import EDGE_COORDS
+from ..core.box_ops import EDGE_COORDS
 
 
 def read_per_box(path: str | Path):

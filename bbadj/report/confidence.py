@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ...box_ops import EDGE_COORDS
+from ..core.box_ops import EDGE_COORDS
 from .results import Results
 from .stats import percentile_interval
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import torch
 
-from .config import Config
-from .util.errors import ConfigError, DataError, RunError
-from .util.outputs import atomic_open
+from ..core.config import Config
+from ..util.errors import ConfigError, DataError, RunError
+from ..util.outputs import atomic_open
 
 
 def save_atomic(obj: Any, path: str | Path) -> None:
@@ -45,7 +45,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu"):
     in eval mode: its architecture (``model.cfg``) and crop geometry (``model.geometry``) from
     the config the checkpoint stores, its weights from the file (nothing is downloaded). Weights
     that are NaN or infinite (a run that diverged) are a ``DataError``: they would only give NaN."""
-    from .model import build_model
+    from . import build_model
 
     ckpt = read_checkpoint(path)
     check_finite(ckpt["model"], path)
@@ -56,7 +56,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu"):
     # the architecture comes from the config; the weights from the file, never downloaded again
     model = build_model(_no_download(cfg).model, cfg.data.geometry)
     model.load_state_dict(ckpt["model"])
-    model.err_scale = float(ckpt.get("err_scale", 1.0))  # fitted after training (bbadj.calibration), else 1
+    model.err_scale = float(ckpt.get("err_scale", 1.0))  # fitted after training (bbadj.scoring.calibration), else 1
     model.checkpoint = str(path)  # where it came from: bbadj snap records it with the file's sha256
     return model.to(device).eval()
 

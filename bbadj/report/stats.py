@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from ...util.errors import UnknownName
-from ...metrics import METRIC_KEYS
-from ...params import BASELINES, IDENTITY, Params
+from ..util.errors import UnknownName
+from ..scoring.metrics import METRIC_KEYS
+from ..core.params import BASELINES, IDENTITY, Params
 
 RERUN_KEYS = {"train.seed", "train.threads"}  # settings whose change reruns a recipe without changing it
 

@@ -20,14 +20,14 @@ import numpy as np
 import torch
 from torchvision.ops import box_iou
 
-from .box_ops import COORDS, EDGES, xywh_to_xyxy
-from .config import Config
-from .data.coco import CocoBoxes, DataError, ImageRecord, is_json_int, read_instances
-from .data.results import parse_entry, read_results
+from ..core.box_ops import COORDS, EDGES, xywh_to_xyxy
+from ..core.config import Config
+from ..data.coco import CocoBoxes, DataError, ImageRecord, is_json_int, read_instances
+from ..data.results import parse_entry, read_results
 from .evaluate import no_confidence
 from .metrics import per_box_errors, summarize
-from .snap.adjust import adjust_boxes
-from .util.outputs import named_columns, write_csv
+from ..snap.adjust import adjust_boxes
+from ..util.outputs import named_columns, write_csv
 
 DEFAULT_IOU_THRESHOLD = 0.5  # COCO's AP50 threshold, the usual "this detection found that object"
 # 0: keep every detection. Low-score ones are ordered last, so they only take true boxes that no

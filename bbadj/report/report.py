@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...params import BASELINES, IDENTITY, Params
-from ...tiers import DEFAULT, folders
-from .. import provenance
+from ..core.params import BASELINES, IDENTITY, Params
+from ..core.tiers import DEFAULT, folders
+from ..study import provenance
 from . import budgets, by_size, confidence, curves, findings, plots, stats, tables
 from .results import Results, load_all
 
@@ -201,7 +201,7 @@ class Report:
         """The reruns of each recipe that has them, per metric, and their sd."""
         import pandas as pd
 
-        from ...metrics import METRIC_KEYS, METRIC_LABELS, pct
+        from ..scoring.metrics import METRIC_KEYS, METRIC_LABELS, pct
 
         parts = []
         for rep in dict.fromkeys(stats.representative(self.params, n) for n in res.models):
@@ -235,7 +235,7 @@ class Report:
         """``summary.csv``/``.md``, ``headline.md`` (the main result, which the README links) and
         ``plots/loss.csv`` (dvc plots): each an output of the report stage in dvc.yaml, and nothing
         else (a stage writes only what DVC knows it writes)."""
-        from ...util.outputs import write_text
+        from ..util.outputs import write_text
 
         tables.write_summary(self.results, self.reports_dir)
         res = self.main

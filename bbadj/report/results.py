@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from ...box_ops import COORDS
-from ...metrics import METRIC_KEYS
-from ...params import BASELINES, IDENTITY, Params
-from ...tiers import DEFAULT, folders
+from ..core.box_ops import COORDS
+from ..scoring.metrics import METRIC_KEYS
+from ..core.params import BASELINES, IDENTITY, Params
+from ..core.tiers import DEFAULT, folders
 from .per_box import read_per_box
 from .stats import bootstrap_ci, bootstrap_indices
 
@@ -103,10 +103,10 @@ def load_all(params: Params, reports_dir: str | Path | None = None) -> dict[str,
 def box_values(df) -> Any:
     """Per box (rows: ann_id, sorted), the six metrics averaged over the jitter draws, as
     fractions: the mean of a column over boxes is the metric (every draw has every box).
-    The per-box quantities come from ``bbadj.metrics``, as in ``bbadj evaluate``."""
+    The per-box quantities come from ``bbadj.scoring.metrics``, as in ``bbadj evaluate``."""
     import pandas as pd
 
-    from ...metrics import per_box_errors, per_box_metrics
+    from ..scoring.metrics import per_box_errors, per_box_metrics
 
     e = per_box_errors(df[[f"adj_{k}" for k in COORDS]].to_numpy(copy=True),
                        df[[f"gt_{k}" for k in COORDS]].to_numpy(copy=True))

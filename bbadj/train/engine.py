@@ -20,17 +20,17 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
-from .checkpoint import init_weights, read_checkpoint, save_atomic
-from .config import Config, TrainConfig
-from .data.coco import CocoBoxes
-from .data.dataset import TrainBatches, load_boxes
-from .util.device import resolve_device
-from .util.errors import RunError
-from .util.fingerprint import changed_parts, run_inputs
+from ..model.checkpoint import init_weights, read_checkpoint, save_atomic
+from ..core.config import Config, TrainConfig
+from ..data.coco import CocoBoxes
+from ..data.dataset import TrainBatches, load_boxes
+from ..util.device import resolve_device
+from ..util.errors import RunError
+from ..util.fingerprint import changed_parts, run_inputs
 from .losses import edge_loss
-from .model import build_model
-from .util.outputs import append_line, run_lock, write_text
-from .util.progress import progress_bar
+from ..model import build_model
+from ..util.outputs import append_line, run_lock, write_text
+from ..util.progress import progress_bar
 
 
 def warmup_cosine(warmup: int, total: int) -> Callable[[int], float]:

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from ...metrics import METRIC_KEYS, METRIC_LABELS, PAPER_TABLE1, pct
-from ...params import BASELINES, GRABCUT, IDENTITY
+from ..scoring.metrics import METRIC_KEYS, METRIC_LABELS, PAPER_TABLE1, pct
+from ..core.params import BASELINES, GRABCUT, IDENTITY
 from .results import Results, metric_table
 from .stats import comparisons, paired_difference, representative
 
@@ -166,7 +166,7 @@ def summary_markdown(frame) -> str:
 
 def write_summary(results: dict[str, Results], out_dir: str | Path = "reports") -> Any:
     """``summary.csv`` (read by ``dvc plots show``) and ``summary.md`` in ``out_dir``."""
-    from ...util.outputs import write_text
+    from ..util.outputs import write_text
 
     frame = summary(results)
     out = Path(out_dir)

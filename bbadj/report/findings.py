@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...metrics import METRIC_KEYS, METRIC_LABELS, pct
-from ...params import IDENTITY
+from ..scoring.metrics import METRIC_KEYS, METRIC_LABELS, pct
+from ..core.params import IDENTITY
 from .results import Results
 from .stats import comparisons, noise_sd, paired_difference, rerun_sd, reruns
 from .tables import AIM, PAPER_GAIN, pts

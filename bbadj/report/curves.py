@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...params import Params
+from ..core.params import Params
 
 
 def read_curves(curves_dir: str | Path, names: list[str], metric: str = "loss"):
@@ -25,7 +25,7 @@ def read_curves(curves_dir: str | Path, names: list[str], metric: str = "loss"):
 def write_loss_table(curves_dir: str | Path, names: list[str], out: str | Path) -> None:
     """Every trained row's loss curve in one long CSV (step, loss, row): what the top-level plot of
     dvc.yaml overlays, one line per row (template ``.dvc/plots/by_row.json``)."""
-    from ...util.outputs import write_text
+    from ..util.outputs import write_text
 
     write_text(out, read_curves(curves_dir, names, "loss").to_csv(index=False))
 

@@ -8,10 +8,10 @@ import math
 
 import numpy as np
 
-from ...box_ops import COORDS, EDGES
-from ...data.coco import load_coco
-from ...metrics import METRIC_KEYS, METRIC_LABELS
-from ...params import IDENTITY, Params
+from ..core.box_ops import COORDS, EDGES
+from ..data.coco import load_coco
+from ..scoring.metrics import METRIC_KEYS, METRIC_LABELS
+from ..core.params import IDENTITY, Params
 from .per_box import signed_edge_errors
 from .results import Results
 from .stats import paired_difference

@@ -1,5 +1,5 @@
 """Each ablation's answer at two budgets: its difference from its parent in the default tier
-(100 steps) and in the long tier (bbadj.tiers), side by side, and in words which answers hold
+(100 steps) and in the long tier (bbadj.core.tiers), side by side, and in words which answers hold
 (real at both, the same sign), which flip (real at both, opposite signs) and which appear at one
 budget only. "Real" is the report's rule at each budget (``stats.paired_difference``: beyond the
 paired interval over boxes and that tier's own training noise)."""
@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...metrics import METRIC_KEYS, METRIC_LABELS
-from ...params import IDENTITY
+from ..scoring.metrics import METRIC_KEYS, METRIC_LABELS
+from ..core.params import IDENTITY
 from .results import Results
 from .stats import comparisons, paired_difference
 from .tables import COLUMNS, pts, styled

@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .box_ops import COORDS, EDGES
-from .config import Config
-from .data.coco import CocoBoxes
-from .data.dataset import draw_eval_jitter
+from ..core.box_ops import COORDS, EDGES
+from ..core.config import Config
+from ..data.coco import CocoBoxes
+from ..data.dataset import draw_eval_jitter
 from .metrics import METRIC_KEYS, per_box_errors, summarize
-from .snap.adjust import adjust_boxes
-from .util.errors import ConfigError
-from .util.outputs import named_columns, write_csv
+from ..snap.adjust import adjust_boxes
+from ..util.errors import ConfigError
+from ..util.outputs import named_columns, write_csv
 
 # predict(coco, jittered boxes per image, cfg, desc) -> (boxes (N, 4), confidences (N, 4), expected errors (N, 4) px)
 Predictor = Callable[[CocoBoxes, list, Config, str], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import torch
-from .box_ops import paired_iou
+from ..core.box_ops import paired_iou
 
 # One set of keys everywhere: `bbadj evaluate`'s JSON (fractions), the study's metric files
 # (reports/metrics/<row>/<set>.json, percent), reports/summary.csv, `bbadj show --metric` and

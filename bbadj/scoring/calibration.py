@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .box_ops import EDGE_COORDS, COORDS
-from .checkpoint import load_model, read_checkpoint, save_atomic
-from .config import Config
-from .data.dataset import draw_eval_jitter, load_boxes
-from .snap.adjust import adjust_boxes
+from ..core.box_ops import EDGE_COORDS, COORDS
+from ..model.checkpoint import load_model, read_checkpoint, save_atomic
+from ..core.config import Config
+from ..data.dataset import draw_eval_jitter, load_boxes
+from ..snap.adjust import adjust_boxes
 
 _EDGE_COLUMNS = [COORDS.index(c) for c in EDGE_COORDS.values()]  # EDGES order from a box's coordinates
 

@@ -14,11 +14,11 @@ import math
 import numpy as np
 import torch
 
-from .config import GrabCutConfig
-from .data.coco import CocoBoxes
-from .box_ops import clip_to_image, crop_windows
-from .data.images import check_size, read_rgb
-from .util.progress import progress_bar
+from ..core.config import GrabCutConfig
+from ..data.coco import CocoBoxes
+from ..core.box_ops import clip_to_image, crop_windows
+from ..data.images import check_size, read_rgb
+from ..util.progress import progress_bar
 
 
 def grabcut_box(image: np.ndarray, box, cfg: GrabCutConfig) -> tuple[np.ndarray, bool]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from .util.errors import ConfigError, UnknownName, WrongType
+from ..util.errors import ConfigError, UnknownName, WrongType
 
 # ImageNet statistics: torchvision's pretrained ResNets expect them, and crops are filled with
 # the mean (zero after normalisation) where they leave the image.
@@ -26,7 +26,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # The names each setting may take (what the modules that use them build; tests/test_config.py
-# checks them against bbadj.model, bbadj.losses, bbadj.decoding): checked here, so a wrong one stops
+# checks them against bbadj.model, bbadj.train.losses, bbadj.model.decoding): checked here, so a wrong one stops
 # a command before data or weights load rather than deep inside a training.
 BACKBONES = ("resnet18", "resnet34", "resnet50", "efficientnet_lite0")
 FUSIONS = ("l4", "l34_mean", "l34_concat", "fpn")
@@ -74,7 +74,7 @@ class MixConfig:
 class CalibrationConfig:
     """Held-out boxes of the training photographs (never trained on) on which, after training, the
     scale of ``err_px`` is fitted: the mean expected error made equal to the mean observed one over
-    ``draws`` jitter draws (bbadj/calibration.py). "": none (err_px as the model gives it)."""
+    ``draws`` jitter draws (bbadj/scoring/calibration.py). "": none (err_px as the model gives it)."""
 
     annotations: str = ""
     images: str = ""
@@ -266,7 +266,7 @@ class EvalConfig:
 
 @dataclass
 class GrabCutConfig:
-    """The ``grabcut`` section: the classical baseline's settings (``bbadj/grabcut.py``)."""
+    """The ``grabcut`` section: the classical baseline's settings (``bbadj/scoring/grabcut.py``)."""
 
     enlarge: float = 1.12  # GrabCut's rectangle: the jittered box scaled about its centre by this
     iterations: int = 5  # GrabCut's EM iterations

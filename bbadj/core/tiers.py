@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ModelConfig, deep_merge
-from .util.errors import ConfigError
+from ..util.errors import ConfigError
 
 DEFAULT = "default"
 LONG = "long"

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ...metrics import METRIC_KEYS, METRIC_LABELS
+from ..scoring.metrics import METRIC_KEYS, METRIC_LABELS
 from .results import Results
 from .stats import percentile_interval
 

@@ -1,7 +1,7 @@
 """``params.yaml`` as one typed object, read once: the base recipe, every row of the study
 resolved to its own ``Config``, the baselines' settings and the report's.
 
-The file holds the base sections (data/model/train/eval, ``bbadj/config.py``), three groups of
+The file holds the base sections (data/model/train/eval, ``bbadj/core/config.py``), three groups of
 rows, each ``name -> overrides`` of the base sections:
 
 - ``rows``: trained once into ``runs/<name>/`` (``{}``: the default row);
@@ -10,7 +10,7 @@ rows, each ``name -> overrides`` of the base sections:
 - ``eval_only``: ``{from: <row>, eval: ..., data: {buffer_ratio: ...}}``, that row's
   model scored with other evaluation settings, never trained;
 
-and ``grabcut`` (the classical baseline, ``bbadj/grabcut.py``) and ``study`` (the report's
+and ``grabcut`` (the classical baseline, ``bbadj/scoring/grabcut.py``) and ``study`` (the report's
 settings). The stages, the command line, the benchmarks and the
 report all take a ``Params``; nothing else parses the file.
 """
@@ -25,7 +25,7 @@ import yaml
 
 from . import tiers
 from .config import Config, GrabCutConfig, build_dataclass, deep_merge
-from .util.errors import ConfigError, UnknownName
+from ..util.errors import ConfigError, UnknownName
 
 PARAMS = "params.yaml"
 IDENTITY = "identity"  # the jittered boxes as they are: no model
@@ -46,7 +46,7 @@ class ReportConfig:
     bootstrap: int = 1000  # resamples of the boxes for the 95% intervals
     bootstrap_seed: int = 0
     gallery: int = 8  # examples drawn in the gallery, half of them the worst cases
-    # per metric (the short names of reports/metrics; study.report.stats checks them), the least sd in points
+    # per metric (the short names of reports/metrics; bbadj.report.stats checks them), the least sd in points
     # the noise rule takes for one training: what reruns on other machines showed ({}: none)
     noise_floor: dict = field(default_factory=dict)
 
@@ -65,7 +65,7 @@ class Row:
     """One row of the study: its group, its full configuration, and where its model comes from."""
 
     name: str
-    group: str  # baseline | rows | finetune | eval_only | pretrain (a tier's synthetic pretraining, bbadj.tiers)
+    group: str  # baseline | rows | finetune | eval_only | pretrain (a tier's synthetic pretraining, bbadj.core.tiers)
     config: Config
     model_of: str | None = None  # the trained row whose model it is scored with (itself, if trained)
     starts_from: str | None = None  # finetune: the row whose model it starts from
@@ -85,7 +85,7 @@ class Params:
     grabcut: GrabCutConfig
     report: ReportConfig
     raw: dict = field(repr=False)  # the parsed file: DVC's own view, for presets
-    tier: str = tiers.DEFAULT  # the budget its rows are resolved for (bbadj.tiers)
+    tier: str = tiers.DEFAULT  # the budget its rows are resolved for (bbadj.core.tiers)
     _flat: dict = field(default_factory=dict, repr=False)
 
     @classmethod

@@ -1,0 +1,1 @@
+"""Training: the per-edge targets and loss (``losses``) and the resumable training loop (``engine``)."""
