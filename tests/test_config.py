@@ -144,11 +144,27 @@ def test_set_needs_key_and_value():
 def test_eval_set_paths():
     from bbadj.core.config import EvalConfig
 
-    cfg = Config(eval=EvalConfig(sets={"synth": {"annotations": "s.json", "images": "s"}, **Config().eval.sets}))
-    assert cfg.eval.set_paths() == ("s.json", "s")  # the first set by default
-    assert cfg.eval.set_paths("coco128") == ("data/coco128/annotations/val.json", "data/coco128/images")
+    cfg = Config(eval=EvalConfig(sets={"synth": {"annotations": "s.json", "images": "s"},
+                                       "coco128": {**Config().eval.sets["coco128"], "role": "test"}}))
+    assert cfg.eval.set_paths() == ("data/coco128/annotations/val.json", "data/coco128/images")  # the test set
+    assert cfg.eval.set_paths("synth") == ("s.json", "s")
+    assert (cfg.eval.test_set, cfg.eval.role("synth"), cfg.eval.role("coco128")) == ("coco128", "validation", "test")
     with pytest.raises(KeyError, match="no evaluation set 'nope'"):
         cfg.eval.set_paths("nope")
+
+
+@pytest.mark.parametrize("sets,match", [
+    ({"a": {"role": "test"}, "b": {"role": "test"}}, r"exactly one set `role: test`.*got 2: a, b"),
+    ({"a": {}, "b": {}}, r"exactly one set `role: test`.*got 0 among \['a', 'b'\]"),  # several sets: say which
+    ({"a": {"role": "validation"}}, r"exactly one set `role: test`"),
+    ({"a": {"role": "held-out"}}, r"eval\.sets\.a\.role must be one of validation, test"),
+])
+def test_exactly_one_test_set(sets, match):
+    paths = {"annotations": "a.json", "images": "a"}
+    with pytest.raises(ValueError, match=match):
+        Config.from_dict({"eval": {"sets": {n: {**paths, **s} for n, s in sets.items()}}})
+    one = Config.from_dict({"eval": {"sets": {"only": paths}}}).eval  # a preset's one set: the test set
+    assert one.test_set == "only" and one.role("only") == "test"
 
 
 def test_an_explicit_params_file_must_exist(tmp_path, monkeypatch, capsys):

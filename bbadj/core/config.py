@@ -90,6 +90,9 @@ def _default_eval_sets() -> dict[str, dict[str, str]]:
     return {"coco128": {"annotations": "data/coco128/annotations/val.json", "images": "data/coco128/images"}}
 
 
+ROLES = ("validation", "test")  # eval.sets.<name>.role: chosen on, or reported on (docs/protocol.md)
+
+
 @dataclass
 class DataConfig:
     train_annotations: str = "data/coco128/annotations/train.json"
@@ -239,7 +242,10 @@ class EvalConfig:
     seed: int = 1234
     batch_size: int = 128
     device: str = "auto"
-    # name -> {annotations, images}: the held-out sets every evaluation scores, each on its own
+    # name -> {annotations, images, role}: the held-out sets every evaluation scores, each on its own.
+    # role: validation (recipes, steps and thresholds are chosen on it) or test (the headline and every
+    # ablation are reported on it, and it is used for nothing else): exactly one test set; a set without
+    # a role is a validation set, and a single set without one is the test set
     sets: dict = field(default_factory=_default_eval_sets)
 
     def __post_init__(self):
@@ -253,12 +259,33 @@ class EvalConfig:
         if not isinstance(self.sets, dict) or not self.sets:
             raise ConfigError(f"eval.sets must be a non-empty mapping name -> {{annotations, images}}, got {self.sets!r}")
         for name, paths in self.sets.items():
-            if not isinstance(paths, dict) or set(paths) != {"annotations", "images"}:
-                raise ConfigError(f"eval.sets.{name} must have exactly the keys annotations and images, got {paths!r}")
+            if not isinstance(paths, dict) or not {"annotations", "images"} <= set(paths) <= {"annotations", "images",
+                                                                                              "role"}:
+                raise ConfigError(f"eval.sets.{name} must have the keys annotations and images (and a role), "
+                                  f"got {paths!r}")
+            check_name(paths.get("role", "validation"), f"eval.sets.{name}.role", ROLES)
+        self.test_set  # exactly one, named
+
+    @property
+    def test_set(self) -> str:
+        """The name of the set the study reports on (``role: test``; a single set without roles)."""
+        tests = [n for n, s in self.sets.items() if s.get("role") == "test"]
+        if not tests and len(self.sets) == 1 and not any("role" in s for s in self.sets.values()):
+            return next(iter(self.sets))
+        if len(tests) != 1:
+            raise ConfigError(f"eval.sets must mark exactly one set `role: test` (the one the study reports on; the "
+                              f"others are validation sets), got {len(tests)}{': ' + ', '.join(tests) if tests else ''} "
+                              f"among {list(self.sets)}")
+        return tests[0]
+
+    def role(self, name: str) -> str:
+        """``test`` or ``validation``: what evaluation set ``name`` is for."""
+        self.set_paths(name)
+        return "test" if name == self.test_set else "validation"
 
     def set_paths(self, name: str | None = None) -> tuple[str, str]:
-        """(annotations, images) of evaluation set ``name`` (default: the first)."""
-        name = next(iter(self.sets)) if name is None else name
+        """(annotations, images) of evaluation set ``name`` (default: the test set)."""
+        name = self.test_set if name is None else name
         if name not in self.sets:
             raise UnknownName(f"no evaluation set {name!r}; eval.sets has {sorted(self.sets)}")
         return self.sets[name]["annotations"], self.sets[name]["images"]
