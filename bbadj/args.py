@@ -13,7 +13,7 @@ from .core.tiers import DEFAULT
 
 def config_from_args(args) -> Config:
     """--params (the file given, which must exist; without it, params.yaml if present, else the
-    code defaults), or with --row that row of the study; then --set."""
+    code defaults), or with --row that row of the study (its seed --seed-index: train.seed + k); then --set."""
     path = args.params
     if path is None and Path(PARAMS).exists():
         path = PARAMS
@@ -24,7 +24,7 @@ def config_from_args(args) -> Config:
         cfg = Config()
     else:
         params = Params.load(path, runs_dir=getattr(args, "runs_dir", None), tier=getattr(args, "tier", DEFAULT))
-        cfg = params[row].config if row else params.base
+        cfg = params.seed_config(row, getattr(args, "seed_index", None) or 0) if row else params.base
     return cfg.with_overrides(parse_set(args.set))
 
 

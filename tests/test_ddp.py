@@ -147,14 +147,14 @@ def test_the_study_train_stage_runs_under_torchrun(setup, monkeypatch):
     root, cfg, overrides, single = setup
     params = root / "params.yaml"
     params.write_text(yaml.safe_dump({**overrides, "train": {**overrides["train"], "nproc_per_node": 2},
-                                      "rows": {"a": {}}}))
+                                      "rows": {"a": {}}, "study": {"seeds": 1}}))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     lines = []
     train_row(Params.load(params, runs_dir=root / "study_runs"), "a", root / "study_runs", root / "curves",
               echo=lines.append)
-    assert "torch.distributed.run" in lines[0] and "--nproc_per_node 2" in lines[0] and "--row a" in lines[0]
-    assert_same_weights(weights(root / "study_runs" / "a"), weights(single), initial_weights(cfg))
-    assert (root / "curves" / "a" / "plots" / "metrics" / "loss.tsv").exists()
+    assert "torch.distributed.run" in lines[0] and "--nproc_per_node 2" in lines[0] and "--row a --seed-index 0" in lines[0]
+    assert_same_weights(weights(root / "study_runs" / "a" / "seed0"), weights(single), initial_weights(cfg))
+    assert (root / "curves" / "a" / "seed0" / "plots" / "metrics" / "loss.tsv").exists()
     # across machines: torchrun's own PET_* variables replace --standalone
     monkeypatch.setenv("PET_NNODES", "2")
     assert "--standalone" not in torchrun_command("a", params, "runs", 8)

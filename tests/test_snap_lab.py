@@ -15,30 +15,34 @@ PHOTO = COCO128_IMAGES / "000000000077.jpg"  # 500 x 375
 
 @pytest.fixture
 def study(tmp_path, checkpoint):
-    """params.yaml with a baseline and three rows; two of them trained, and one stray run."""
+    """params.yaml with a baseline and three rows; two of them trained (two seeds each), and one stray run."""
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({
-        "rows": {"alpha": {}, "beta": {}, "gamma": {}}, "study": {"baseline": "beta"}}))
-    for name in ("alpha", "beta", "stray"):
-        (tmp_path / "runs" / name).mkdir(parents=True)
-        (tmp_path / "runs" / name / "model.pt").write_bytes(checkpoint.read_bytes())
+        "rows": {"alpha": {}, "beta": {}, "gamma": {}}, "study": {"baseline": "beta", "seeds": 2}}))
+    for name, seeds in (("alpha", 2), ("beta", 2), ("stray", 1)):
+        for k in range(seeds):
+            (tmp_path / "runs" / name / f"seed{k}").mkdir(parents=True)
+            (tmp_path / "runs" / name / f"seed{k}" / "model.pt").write_bytes(checkpoint.read_bytes())
     return tmp_path
 
 
 def test_trained_models_baseline_first_then_the_params_order(study):
+    """A row's model is its seed 0's; another seed when asked for by name."""
     models = snap_lab.trained_models(study / "params.yaml", study / "runs")
-    assert list(models) == ["beta", "alpha", "stray"]
+    assert list(models) == ["beta", "alpha", "stray"] and models["alpha"] == study / "runs/alpha/seed0/model.pt"
     assert list(snap_lab.trained_models(study / "params.yaml", study / "runs", ["stray", "alpha"])) == ["alpha", "stray"]
-    with pytest.raises(FileNotFoundError, match=r"gamma/model.pt .*dvc repro train@gamma"):
+    asked = snap_lab.trained_models(study / "params.yaml", study / "runs", ["alpha/seed1", "beta"])
+    assert asked == {"beta": study / "runs/beta/seed0/model.pt", "alpha/seed1": study / "runs/alpha/seed1/model.pt"}
+    with pytest.raises(FileNotFoundError, match=r"gamma/seed0/model.pt .*dvc repro train@gamma"):
         snap_lab.trained_models(study / "params.yaml", study / "runs", ["gamma"])
 
 
 def test_the_long_tiers_models_come_first_as_long_row(study, checkpoint):
     for name in ("alpha", "beta"):
-        (study / "runs" / "long" / name).mkdir(parents=True)
-        (study / "runs" / "long" / name / "model.pt").write_bytes(checkpoint.read_bytes())
+        (study / "runs" / "long" / name / "seed0").mkdir(parents=True)
+        (study / "runs" / "long" / name / "seed0" / "model.pt").write_bytes(checkpoint.read_bytes())
     models = snap_lab.trained_models(study / "params.yaml", study / "runs")
     assert list(models) == ["long/beta", "beta", "alpha", "long/alpha", "stray"]
-    assert models["long/alpha"] == study / "runs" / "long" / "alpha" / "model.pt"
+    assert models["long/alpha"] == study / "runs" / "long" / "alpha" / "seed0" / "model.pt"
 
 
 def test_without_models_it_says_which_command_trains_them(tmp_path):

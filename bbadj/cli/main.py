@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..args import add_config_args, config_from_args
 from ..core.params import PARAMS
-from ..core.tiers import DEFAULT, TIERS, folders
+from ..core.tiers import DEFAULT, TIERS, folders, seed_dir
 
 
 def cmd_synth(args) -> int:
@@ -33,8 +33,12 @@ def cmd_train(args) -> int:
     from ..train.engine import train
 
     if not args.out and not args.row:
-        raise SystemExit("bbadj train: give --out (or --row, which trains into <runs-dir>/<row>)")
-    out = args.out or str(Path(args.runs_dir or folders(args.tier).runs) / args.row)
+        raise SystemExit("bbadj train: give --out (or --row, which trains into <runs-dir>/<row>/seed<k>)")
+    if args.seed_index and not args.row:
+        raise SystemExit("bbadj train: --seed-index goes with --row")
+    k = args.seed_index or 0
+    out = args.out or str(seed_dir(Path(args.runs_dir) / args.row, k) if args.runs_dir
+                          else folders(args.tier).run_dir(args.row, k))
     cfg = config_from_args(args)
     entry = train(cfg, out, resume=not args.restart, other_run="restart" if args.restart_if_changed else "raise",
                   progress=not args.no_progress)
@@ -251,10 +255,12 @@ def _add_train_command(sub) -> None:
     p = sub.add_parser("train", help="train a model; rerunning the same command resumes from the last checkpoint")
     add_config_args(p)
     p.add_argument("--row", help="train this row of the study's params (rows or finetune)")
+    p.add_argument("--seed-index", type=int, metavar="K",
+                   help="with --row: its seed K (train.seed + K; a finetune row from its `from`'s seed K; default 0)")
     p.add_argument("--tier", default=DEFAULT, choices=TIERS, help="with --row: the study's budget (default: default)")
     p.add_argument("--runs-dir", help="with --row: where the study's runs live (default: the tier's, runs or runs/long)")
     p.add_argument("--out", help="run directory (last.pt, model.pt, train_log.jsonl); default with --row: "
-                                 "<runs-dir>/<row>")
+                                 "<runs-dir>/<row>/seed<K>")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint and start over")
     p.add_argument("--restart-if-changed", action="store_true",
                    help="start over when the checkpoint is from another configuration (default: stop with an error)")

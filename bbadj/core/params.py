@@ -40,9 +40,10 @@ _OTHER_SECTIONS = {GRABCUT, "study", *GROUPS, *tiers.TIERS}
 
 @dataclass
 class ReportConfig:
-    """The ``study`` section: how the report compares rows."""
+    """The ``study`` section: how many seeds each trained row has, and how the report compares rows."""
 
     baseline: str = ""  # the default row, the parent of the ablation rows ("": the first of `rows`)
+    seeds: int = 3  # each trained row is trained with train.seed + k, k = 0 .. seeds - 1 (runs/<row>/seed<k>/)
     bootstrap: int = 1000  # resamples of the boxes for the 95% intervals
     bootstrap_seed: int = 0
     gallery: int = 8  # examples drawn in the gallery, half of them the worst cases
@@ -51,6 +52,8 @@ class ReportConfig:
     noise_floor: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
+            raise ConfigError(f"study.seeds must be a whole number of trainings per row >= 1, got {self.seeds!r}")
         if self.bootstrap < 10:
             raise ConfigError(f"study.bootstrap must be at least 10 resamples, got {self.bootstrap}")
         if self.gallery < 0:
@@ -86,6 +89,7 @@ class Params:
     report: ReportConfig
     raw: dict = field(repr=False)  # the parsed file: DVC's own view, for presets
     tier: str = tiers.DEFAULT  # the budget its rows are resolved for (bbadj.core.tiers)
+    runs_dir: Path = Path("runs")  # where its rows' models are (a finetune row starts from one of them)
     _flat: dict = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -131,7 +135,7 @@ class Params:
             report.baseline = report.baseline or next(iter(raw.get("rows") or {}), "")
         except (KeyError, TypeError, ValueError) as e:
             raise ConfigError(f"{path}: {e}") from e
-        return cls(path, base, rows, grabcut, report, raw, tier)
+        return cls(path, base, rows, grabcut, report, raw, tier, runs_dir)
 
     @property
     def folders(self) -> tiers.Folders:
@@ -148,6 +152,24 @@ class Params:
         if which not in groups:
             raise ValueError(f"which must be one of {sorted(groups)}, got {which!r}")
         return [n for n, r in self.rows.items() if r.group in groups[which]]
+
+    def seeds(self, name: str) -> list[int]:
+        """The seed indices k of row ``name``'s models (``runs/<row>/seed<k>/``, the per-box files'
+        ``seed`` column): ``range(study.seeds)`` for a trained row and for an eval-only row (its
+        ``from``'s), ``[0]`` for the rows without training and for a tier's pretraining."""
+        row = self[name]
+        return list(range(self.report.seeds)) if row.group in GROUPS else [0]
+
+    def seed_config(self, name: str, k: int) -> Config:
+        """Row ``name``'s settings for its seed ``k``: ``train.seed + k`` (a finetune row starts from
+        its ``from``'s seed ``k``)."""
+        row = self[name]
+        if k not in self.seeds(name):
+            raise UnknownName(f"row {name!r} has no seed {k}; it has {self.seeds(name)} (study.seeds)")
+        over = {"train": {"seed": row.config.train.seed + k}}
+        if row.starts_from:
+            over["model"] = {"init_from": str(tiers.seed_dir(self.runs_dir / row.starts_from, k) / "model.pt")}
+        return row.config.with_overrides(over)
 
     def __getitem__(self, name: str) -> Row:
         if name not in self.rows:
@@ -209,8 +231,8 @@ def _row(raw: dict, name: str, group: str, base: Config, runs_dir: Path) -> Row:
     over, origin = _overrides(raw, name)
     if group == "rows":
         return Row(name, group, base.with_overrides(over), model_of=name)
-    if group == "finetune":
-        over = deep_merge(over, {"model": {"init_from": str(runs_dir / origin / "model.pt")}})
+    if group == "finetune":  # its seed k starts from its `from`'s seed k (Params.seed_config)
+        over = deep_merge(over, {"model": {"init_from": str(tiers.seed_dir(runs_dir / origin, 0) / "model.pt")}})
         return Row(name, group, base.with_overrides(over), model_of=name, starts_from=origin)
     return Row(name, group, base.with_overrides(over), model_of=origin)
 

@@ -52,20 +52,32 @@ class Folders:
     # A tier's synthetic pretrainings train like rows, into one folder of models and one of
     # results (one DVC stage makes them all: dvc.yaml need not name the starts)
 
-    def run_dir(self, row: str) -> Path:
-        """Where row ``row`` trains: ``runs/<row>``, or ``runs/pretrain/<start>``."""
+    def run_dir(self, row: str, seed: int | None = None) -> Path:
+        """Where row ``row`` trains: ``runs/<row>`` (its seed k in ``runs/<row>/seed<k>``), or
+        ``runs/pretrain/<start>`` (one seed)."""
         start = pretrain_start(row)
-        return self.runs / "pretrain" / start if start else self.runs / row
+        if start:
+            return self.runs / "pretrain" / start
+        return self.runs / row if seed is None else seed_dir(self.runs / row, seed)
 
-    def curves_dir(self, row: str) -> Path:
-        """Its training curves (dvclive): ``reports/train/<row>``, or ``reports/pretrain/<start>``."""
+    def curves_dir(self, row: str, seed: int | None = None) -> Path:
+        """Its training curves (dvclive): ``reports/train/<row>`` (seed k's in ``.../seed<k>``; the
+        stage's run.json in the row's), or ``reports/pretrain/<start>``."""
         start = pretrain_start(row)
-        return self.reports / "pretrain" / start if start else self.reports / "train" / row
+        if start:
+            return self.reports / "pretrain" / start
+        where = self.reports / "train" / row
+        return where if seed is None else seed_dir(where, seed)
 
     def notebook(self, stage: str, row: str) -> Path:
         """The executed copy of ``stage``'s notebook for ``row``."""
         start = pretrain_start(row)
         return self.reports / "pretrain" / f"train-{start}.ipynb" if start else self.reports / "notebooks" / f"{stage}-{row}.ipynb"
+
+
+def seed_dir(folder: str | Path, k: int) -> Path:
+    """A trained row's seed ``k`` within its folder: ``runs/<row>/seed<k>``."""
+    return Path(folder) / f"seed{k}"
 
 
 def pretrain_row(start: str) -> str:
@@ -76,6 +88,12 @@ def pretrain_row(start: str) -> str:
 def pretrain_start(row: str) -> str | None:
     """The starting weights of a pretraining row's name; None for any other row."""
     return row[len(PRETRAIN_PREFIX):] if row.startswith(PRETRAIN_PREFIX) else None
+
+
+def pipeline(tier: str = DEFAULT) -> Path:
+    """The DVC pipeline file of ``tier``: ``dvc.yaml``, ``long/dvc.yaml``."""
+    check_tier(tier)
+    return Path("dvc.yaml") if tier == DEFAULT else Path(tier, "dvc.yaml")
 
 
 def folders(tier: str = DEFAULT) -> Folders:

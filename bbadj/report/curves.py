@@ -9,31 +9,41 @@ from ..core.params import Params
 
 
 def read_curves(curves_dir: str | Path, names: list[str], metric: str = "loss"):
-    """The dvclive curves (``curves_dir/<name>/plots/metrics/<metric>.tsv``) as one long DataFrame."""
+    """The dvclive curves of every seed of each row (``curves_dir/<name>/seed<k>/plots/metrics/<metric>.tsv``;
+    a pretraining's, one seed, in ``curves_dir/<name>/plots/...``) as one long DataFrame: step, the
+    metric, row, seed."""
     import pandas as pd
 
     frames = []
     for name in names:
-        p = Path(curves_dir) / name / "plots" / "metrics" / f"{metric}.tsv"
-        if p.exists():
-            f = pd.read_csv(p, sep="\t")
-            f["row"] = name
-            frames.append(f[["step", metric, "row"]])
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["step", metric, "row"])
+        folder = Path(curves_dir) / name
+        tail = Path("plots", "metrics", f"{metric}.tsv")
+        found = [(int(p.name.removeprefix("seed")), p / tail) for p in folder.glob("seed*") if p.name[4:].isdigit()]
+        found = sorted(found) or [(0, folder / tail)]
+        for seed, p in found:
+            if p.exists():
+                f = pd.read_csv(p, sep="\t")
+                f["row"], f["seed"] = name, seed
+                frames.append(f[["step", metric, "row", "seed"]])
+    columns = ["step", metric, "row", "seed"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
 def write_loss_table(curves_dir: str | Path, names: list[str], out: str | Path) -> None:
-    """Every trained row's loss curve in one long CSV (step, loss, row): what the top-level plot of
-    dvc.yaml overlays, one line per row (template ``.dvc/plots/by_row.json``)."""
+    """Every trained row's loss curve, the mean over its seeds at each step, in one long CSV (step,
+    loss, row): what the top-level plot of dvc.yaml overlays, one line per row (template
+    ``.dvc/plots/by_row.json``)."""
     from ..util.outputs import write_text
 
-    write_text(out, read_curves(curves_dir, names, "loss").to_csv(index=False))
+    loss = read_curves(curves_dir, names, "loss")
+    mean = loss.groupby(["row", "step"], sort=False, as_index=False)["loss"].mean()[["step", "loss", "row"]]
+    write_text(out, mean.to_csv(index=False))
 
 
 def plot_training_curves(params: Params, curves_dir, smooth: int = 5, only: list[str] | None = None):
     """The loss curves of every trained row (or ``only`` these), one panel per loss kind (their
-    scales differ), a rolling mean over ``smooth`` logged steps over the raw values (faint), one
-    colour per row; the legend says which line is which."""
+    scales differ): each seed's raw values (faint) and a rolling mean over ``smooth`` logged steps of
+    their mean over the seeds, one colour per row; the legend says which line is which."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
@@ -47,16 +57,18 @@ def plot_training_curves(params: Params, curves_dir, smooth: int = 5, only: list
         for i, name in enumerate(members):
             f = loss[loss["row"] == name]
             c, ls = f"C{i % 10}", "-" if i < 10 else "--"
-            ax.plot(f.step, f.loss, c=c, lw=0.6, alpha=0.25)
-            ax.plot(f.step, f.loss.rolling(smooth, min_periods=1).mean(), c=c, ls=ls, lw=1.8, label=name)
+            for _, seed in f.groupby("seed"):
+                ax.plot(seed.step, seed.loss, c=c, lw=0.6, alpha=0.25)
+            mean = f.groupby("step").loss.mean()
+            ax.plot(mean.index, mean.rolling(smooth, min_periods=1).mean(), c=c, ls=ls, lw=1.8, label=name)
         ax.set_title(f"train.loss = {kind}", fontsize=10)
         ax.set_xlabel("step")
         ax.set_ylabel("training loss")
         handles, _ = ax.get_legend_handles_labels()
-        handles += [Line2D([], [], c="grey", lw=0.6, alpha=0.4, label="raw (each logged step)"),
-                    Line2D([], [], c="grey", lw=1.8, label=f"smoothed (mean of {smooth} logged steps)")]
+        handles += [Line2D([], [], c="grey", lw=0.6, alpha=0.4, label="raw (each seed, each logged step)"),
+                    Line2D([], [], c="grey", lw=1.8, label=f"smoothed (mean over seeds, of {smooth} logged steps)")]
         ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
-    fig.set_label(f"Training loss against step of {', '.join(names)}: faint lines the raw values, thick lines "
-                  f"their mean over {smooth} logged steps")
+    fig.set_label(f"Training loss against step of {', '.join(names)}: faint lines each seed's raw values, thick "
+                  f"lines their mean over the seeds and {smooth} logged steps")
     return fig

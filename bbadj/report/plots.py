@@ -252,8 +252,8 @@ def gallery_rows(df, n: int, seed: int = 0):
 
 def draw_gallery(res: Results, name: str, n: int = 8, seed: int = 0, cols: int = 4):
     """Real validation examples: true (green, solid), jittered (amber, dashed) and adjusted
-    (magenta, dotted) boxes (``GALLERY_STYLE``), with each adjusted edge's expected error (px)
-    written on it; worst cases first."""
+    (magenta, dotted) boxes (``GALLERY_STYLE``) of the row's first seed's model, with each adjusted
+    edge's expected error (px) written on it; worst cases first."""
     import matplotlib.patheffects as pe
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
@@ -261,7 +261,8 @@ def draw_gallery(res: Results, name: str, n: int = 8, seed: int = 0, cols: int =
     from PIL import Image
 
     paths = {r.image_id: r.path for r in load_coco(res.annotations, res.images, verbose=False).images}
-    rows = gallery_rows(res.per_box[name], n, seed)
+    df = res.per_box[name]
+    rows = gallery_rows(df[df["seed"] == df["seed"].min()], n, seed)  # the row's first seed's model
     jit_iou = res.per_box[IDENTITY].set_index(["repeat", "ann_id"])["iou"]
     nrows = max(1, math.ceil(len(rows) / cols))
     fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 4.1 * nrows), squeeze=False)

@@ -79,8 +79,8 @@ class Report:
 
     @property
     def main(self) -> Results:
-        """The set of the main result: the first real-photo set (else the first)."""
-        return next((r for r in self.results.values() if not r.synthetic), next(iter(self.results.values())))
+        """The set of the main result: the test set (``eval.sets``' ``role: test``), which nothing was chosen on."""
+        return self.results[self.params.base.eval.test_set]
 
     # --- the sections, in the report's order
 
@@ -198,22 +198,30 @@ class Report:
     # --- the parts
 
     def noise(self, res: Results) -> list:
-        """The reruns of each recipe that has them, per metric, and their sd."""
+        """Each recipe's seeds (or reruns), per metric, and their sd."""
         import pandas as pd
 
         from ..scoring.metrics import METRIC_KEYS, METRIC_LABELS, pct
 
         parts = []
         for rep in dict.fromkeys(stats.representative(self.params, n) for n in res.models):
-            runs = [n for n in stats.reruns(self.params, rep) if n in res.names]
-            if len(runs) < 2:
+            if not self.params[rep].trained or stats.rerun_sd(res, rep) is None:
                 continue
-            t = pd.DataFrame({n: [pct(res.value(n, k)) for k in METRIC_KEYS] for n in runs},
-                             index=[METRIC_LABELS[k] for k in METRIC_KEYS])
+            seeds = res.seed_metrics(rep)
+            if len(seeds) >= 2:
+                t = pd.DataFrame({f"seed {k}": [pct(v) for v in seeds[i]] for i, k in
+                                  enumerate(sorted(res.per_box[rep]["seed"].unique()))},
+                                 index=[METRIC_LABELS[k] for k in METRIC_KEYS])
+                what = f"Seeds of `{rep}` (percent):"
+            else:
+                runs = [n for n in stats.reruns(self.params, rep) if n in res.names]
+                t = pd.DataFrame({n: [pct(res.value(n, k)) for k in METRIC_KEYS] for n in runs},
+                                 index=[METRIC_LABELS[k] for k in METRIC_KEYS])
+                what = f"Reruns of `{rep}` (percent):"
             t["sd (points)"] = [round(100 * v, 2) for v in stats.rerun_sd(res, rep)]
             t["the rule's sd"] = [round(100 * v, 2) for v in stats.noise_sd(res, rep)]
-            parts += [f"Reruns of `{rep}` (percent):", t]
-        return parts or ["No recipe has reruns on this set: differences between trained rows are not judged."]
+            parts += [what, t]
+        return parts or ["No recipe has seeds or reruns on this set: differences between trained rows are not judged."]
 
     def rows_table(self) -> Any:
         import pandas as pd

@@ -1,6 +1,7 @@
 """What the evaluate stages wrote, read back for the report: per evaluation set, every row's
-per-box values (``reports/per_box/<row>/<set>.csv``, one line per jitter draw and box), from which
-every number of the report is computed, with the bootstrap resamples every interval shares."""
+per-box values (``reports/per_box/<row>/<set>.csv``, one line per seed, jitter draw and box), from
+which every number of the report is computed, with the bootstrap resamples every interval shares.
+A row's value is the mean over its seeds (each seed's model scored on the same boxes and draws)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -25,8 +26,8 @@ class Results:
     params: Params
     eval_set: str  # its name in eval.sets
     names: list[str]
-    values: dict[str, Any]  # each row's per-box metrics (DataFrame, index ann_id), averaged over draws
-    per_box: dict[str, Any]  # each row's per-box CSV
+    values: dict[str, Any]  # each row's per-box metrics (DataFrame, index ann_id), averaged over seeds and draws
+    per_box: dict[str, Any]  # each row's per-box CSV (its column `seed`: the seed index k, 0 without training)
     idx: np.ndarray  # (n_boot, n_boxes) resampled box positions, the same for every row
     missing: list[str] = field(default_factory=list)  # rows of params without results here
 
@@ -64,6 +65,14 @@ class Results:
     def value(self, name: str, metric: str) -> float:
         return float(self.values[name][metric].mean())
 
+    def seed_values(self, name: str) -> Any:
+        """Row ``name``'s per-box metrics for each seed (DataFrame, index (seed, ann_id)), averaged over draws."""
+        return box_values(self.per_box[name], by=("seed", "ann_id"))
+
+    def seed_metrics(self, name: str) -> np.ndarray:
+        """(seeds, metrics): each seed's six metrics (fractions, METRIC_KEYS order), the mean over boxes."""
+        return self.seed_values(name)[list(METRIC_KEYS)].groupby(level="seed").mean().to_numpy()
+
     def ci(self, name: str, metric: str) -> tuple[float, float]:
         lo, hi = bootstrap_ci(self.values[name][metric].to_numpy(), self.idx)
         return float(lo), float(hi)
@@ -100,18 +109,18 @@ def load_all(params: Params, reports_dir: str | Path | None = None) -> dict[str,
     return dict(sorted(sets.items(), key=lambda item: item[1].synthetic))
 
 
-def box_values(df) -> Any:
-    """Per box (rows: ann_id, sorted), the six metrics averaged over the jitter draws, as
-    fractions: the mean of a column over boxes is the metric (every draw has every box).
-    The per-box quantities come from ``bbadj.scoring.metrics``, as in ``bbadj evaluate``."""
+def box_values(df, by: tuple[str, ...] = ("ann_id",)) -> Any:
+    """Per box (rows: ann_id, sorted; or per ``by``), the six metrics averaged over the seeds and
+    jitter draws, as fractions: the mean of a column over boxes is the metric (every seed and draw
+    has every box). The per-box quantities come from ``bbadj.scoring.metrics``, as in ``bbadj evaluate``."""
     import pandas as pd
 
     from ..scoring.metrics import per_box_errors, per_box_metrics
 
     e = per_box_errors(df[[f"adj_{k}" for k in COORDS]].to_numpy(copy=True),
                        df[[f"gt_{k}" for k in COORDS]].to_numpy(copy=True))
-    v = pd.DataFrame({"ann_id": df["ann_id"].to_numpy(), **{k: t.numpy() for k, t in per_box_metrics(e).items()}})
-    return v.groupby("ann_id").mean().sort_index()
+    v = pd.DataFrame({**{c: df[c].to_numpy() for c in by}, **{k: t.numpy() for k, t in per_box_metrics(e).items()}})
+    return v.groupby(list(by)).mean().sort_index()
 
 
 def metric_table(res: Results) -> Any:

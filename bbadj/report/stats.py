@@ -5,9 +5,10 @@ Every row is compared with its *parent*, the row it differs from in the fewest s
 for an ablation of the default row): an eval-only row with the model it evaluates, a trained
 row with the nearest trained row. A difference is *real* when its paired interval over boxes
 excludes 0 **and** it is larger than the training noise: 2 sd per independently trained model in
-the pair, added in quadrature, each sd from its recipe's reruns (rows that differ only in
+the pair, added in quadrature, each sd from its recipe's seeds (``study.seeds``: a row's value is
+the mean of its seeds, so its sd over the root of their number) or reruns (rows that differ only in
 ``RERUN_KEYS``: other seeds, and other thread counts, whose float sums run in another order as
-another CPU's kernels would): a row's own reruns, or those of the parent it changes in one setting,
+another CPU's kernels would): a row's own, or those of the parent it changes in one setting,
 each sd at least ``study.noise_floor`` (the spread of reruns on other machines). Two rows
 scored with one model share its training, so only the box interval judges them. Where a trained
 row of the pair has no such reruns, the difference is *not judged*.
@@ -73,12 +74,22 @@ def parent(params: Params, name: str) -> str | None:
 
 
 def rerun_sd(res: Results, name: str) -> np.ndarray | None:
-    """The standard deviation of each metric (fractions) over ``name``'s reruns that have results
-    on ``res``'s set; None without at least two."""
+    """The standard deviation of each metric (fractions) over one training of ``name``'s recipe: over
+    its seeds (``study.seeds``) where it has two or more on ``res``'s set, else over its reruns (rows
+    that differ only in ``RERUN_KEYS``); None without at least two."""
+    if name in res.names and res.params[name].trained:
+        seeds = res.seed_metrics(name)
+        if len(seeds) >= 2:
+            return seeds.std(axis=0, ddof=1)
     runs = [n for n in reruns(res.params, name) if n in res.names]
     if len(runs) < 2:
         return None
     return np.array([[res.value(n, k) for k in METRIC_KEYS] for n in runs]).std(axis=0, ddof=1)
+
+
+def n_trainings(res: Results, name: str) -> int:
+    """How many trainings row ``name``'s value averages: its model's seeds on ``res``'s set."""
+    return int(res.per_box[name]["seed"].nunique()) if name in res.names else 1
 
 
 def noise_sd(res: Results, name: str) -> np.ndarray | None:
@@ -119,7 +130,8 @@ def training_noise(res: Results, a: str, b: str) -> tuple[np.ndarray, str | None
     sources = [noise_source(res, m) for m in models]
     if None in sources:
         return np.full(len(METRIC_KEYS), np.nan), None
-    variance = sum(noise_sd(res, s) ** 2 for s in sources)
+    # each row's value is the mean of its model's seeds: its training noise, one training's over sqrt(seeds)
+    variance = sum(noise_sd(res, s) ** 2 / n_trainings(res, m) for s, m in zip(sources, models))
     return 2 * np.sqrt(variance), ", ".join(dict.fromkeys(sources))
 
 

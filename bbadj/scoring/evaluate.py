@@ -33,7 +33,20 @@ def evaluate(coco: CocoBoxes, cfg: Config, model=None, *, repeats: int | None = 
 
     ``cfg`` gives the evaluation: its ``eval`` section, the jitter and the loader workers. The
     crops are the model's own (``model.geometry``), with ``buffer_ratio``, where given, as the
-    one thing evaluation may change in them (the crop at test time)."""
+    one thing evaluation may change in them (the crop at test time). ``per_box_csv``: one line per
+    draw and box (``score``'s table) written there."""
+    result, table = score(coco, cfg, model, repeats=repeats, seed=seed, buffer_ratio=buffer_ratio, progress=progress,
+                          per_box=per_box_csv is not None, predict=predict)
+    if per_box_csv is not None:
+        write_csv(per_box_csv, table)
+    return result
+
+
+def score(coco: CocoBoxes, cfg: Config, model=None, *, repeats: int | None = None, seed: int | None = None,
+          buffer_ratio: float | None = None, progress: bool = True, per_box: bool = False,
+          predict: Predictor | None = None) -> tuple[dict, dict[str, np.ndarray] | None]:
+    """``evaluate``'s result, and with ``per_box`` its per-box table (column -> values, one per draw
+    and box; None without)."""
     repeats = cfg.eval.repeats if repeats is None else repeats
     seed = cfg.eval.seed if seed is None else seed
     if repeats < 1 or seed < 0:
@@ -53,13 +66,11 @@ def evaluate(coco: CocoBoxes, cfg: Config, model=None, *, repeats: int | None = 
             pred, conf, err_px = adjust_boxes(coco, jittered, cfg, model, geometry, progress, desc)
         errors = per_box_errors(pred, gt)
         per_draw.append(summarize(errors))
-        if per_box_csv is not None:
+        if per_box:
             rows.append((k, np.concatenate(jittered), pred.numpy(), conf.numpy(), err_px.numpy(), errors))
     result = {"n_boxes": len(gt), "repeats": repeats}
     result.update({key: float(np.mean([d[key] for d in per_draw])) for key in METRIC_KEYS})
-    if per_box_csv is not None:
-        write_csv(per_box_csv, _per_box_table(coco, gt.numpy(), rows))
-    return result
+    return result, _per_box_table(coco, gt.numpy(), rows) if per_box else None
 
 
 def no_confidence(n: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -29,28 +29,39 @@ DEFAULT_RULE = ReviewRule(max_err_frac=0.05)
 def no_models_message(params_path, runs_dir: str = "runs") -> str:
     baseline = Params.load(params_path).report.baseline
     return (f"No trained model in {runs_dir}/ yet. `dvc repro` (= `make repro`) trains the study's models into "
-            f"{runs_dir}/<name>/model.pt; `dvc repro train@{baseline}` trains the default row ({baseline}) alone. "
-            f"Or give any checkpoint: models = {{'mine': 'path/to/model.pt'}}.")
+            f"{runs_dir}/<name>/seed<k>/model.pt; `dvc repro train@{baseline}` trains the default row ({baseline}) "
+            f"alone. Or give any checkpoint: models = {{'mine': 'path/to/model.pt'}}.")
 
 
 def trained_models(params_path="params.yaml", runs_dir: str = "runs", names=None) -> dict[str, Path]:
-    """name -> ``runs_dir/<name>/model.pt`` of every trained model (or of ``names``), the long
-    tier's as ``long/<name>`` (``runs_dir/long/<name>/model.pt``): the long tier's default row
-    (``study.baseline``) first, the model that works and whose err_px is calibrated, then the
-    default tier's, then the rest in ``params_path``'s order, then any other."""
+    """name -> the model of every trained row (or of ``names``): a row's model is its seed 0's,
+    ``runs_dir/<name>/seed0/model.pt`` (``<name>/seed<k>``, asked for in ``names``, another seed's);
+    the long tier's as ``long/<name>`` (``runs_dir/long/<name>/seed0/model.pt``): the long tier's
+    default row (``study.baseline``) first, the model that works, then the default tier's, then the
+    rest in ``params_path``'s order, then any other."""
     params = Params.load(params_path)
     trained = [params.report.baseline] + params.names("trained")
     order = [f"{LONG}/{trained[0]}"] + trained + [f"{LONG}/{n}" for n in trained]
-    found = {p.parent.name: p for p in sorted(Path(runs_dir).glob("*/model.pt"))}
-    found.update({f"{LONG}/{p.parent.name}": p for p in sorted(Path(runs_dir, LONG).glob("*/model.pt"))})
+    found = {p.parent.parent.name: p for p in sorted(Path(runs_dir).glob("*/seed0/model.pt"))}
+    found.update({f"{LONG}/{p.parent.parent.name}": p for p in sorted(Path(runs_dir, LONG).glob("*/seed0/model.pt"))})
     ranked = [n for n in dict.fromkeys(order) if n in found] + [n for n in found if n not in order]
-    if names is not None:
-        missing = [n for n in names if n not in found]
-        if missing:
-            raise FileNotFoundError(f"not trained: {', '.join(f'{runs_dir}/{n}/model.pt' for n in missing)} "
-                                    f"(`dvc repro train@{missing[0]}` trains it)")
-        ranked = [n for n in ranked if n in names]
-    return {n: found[n] for n in ranked}
+    if names is None:
+        return {n: found[n] for n in ranked}
+    asked = {n: _seed_model(runs_dir, n) for n in names}
+    missing = [n for n, p in asked.items() if not p.exists()]
+    if missing:
+        row = missing[0].removeprefix(f"{LONG}/").split("/")[0]
+        raise FileNotFoundError(f"not trained: {', '.join(str(asked[n]) for n in missing)} "
+                                f"(`dvc repro train@{row}` trains it)")
+    return {n: asked[n] for n in [n for n in ranked if n in asked] + [n for n in names if n not in ranked]}
+
+
+def _seed_model(runs_dir, name: str) -> Path:
+    """The model file of ``name``: ``row``, ``row/seed<k>``, ``long/row``, ``long/row/seed<k>``."""
+    parts = name.split("/")
+    if parts[-1].startswith("seed") and parts[-1][4:].isdigit():
+        return Path(runs_dir, *parts, "model.pt")
+    return Path(runs_dir, *parts, "seed0", "model.pt")
 
 
 def photos(annotations="data/coco128/annotations/val.json", images="data/coco128/images") -> list[Path]:

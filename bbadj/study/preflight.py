@@ -58,12 +58,12 @@ def preflight(cfg: Config, split: str, device: str | None = None) -> None:
         paths = [d.train_annotations, d.train_images]
         if d.mix.fraction > 0:
             paths += [d.mix.annotations, d.mix.images]
-        if d.calibration.annotations:
-            paths += [d.calibration.annotations, d.calibration.images]
         if cfg.model.init_from:
             paths.append(cfg.model.init_from)
-    else:
+    else:  # the sets, and the held-out boxes each model's err_px is calibrated on first
         paths = [p for name in cfg.eval.sets for p in cfg.eval.set_paths(name)]
+        if d.calibration.annotations:
+            paths += [d.calibration.annotations, d.calibration.images]
     missing = list(dict.fromkeys(p for p in paths if not Path(p).exists()))
     for p in missing:
         problems.append(f"{split} input missing: {p}: {_hint(p)}")

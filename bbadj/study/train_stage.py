@@ -1,5 +1,6 @@
-"""The train stage: one trained row of the study into ``runs/<name>/`` (resuming a crashed run of
-the same inputs), and its training curves, logged with dvclive."""
+"""The train stage: one trained row of the study, every seed of it in this one process (one
+kernel start per row), each into ``runs/<row>/seed<k>/`` (resuming a crashed run of the same
+inputs, and stopping at once where a seed has finished), and its training curves, logged with dvclive."""
 from __future__ import annotations
 
 import json
@@ -7,22 +8,23 @@ from pathlib import Path
 from typing import Callable
 
 from ..core.params import Params
-from ..core.tiers import DEFAULT
+from ..core.tiers import DEFAULT, seed_dir
 from .preflight import preflight
 
 
 def train_row(params: Params, name: str, runs_dir: str | Path | None = None, curves_dir: str | Path | None = None,
-              progress: bool = False, echo: Callable[[str], None] | None = print) -> dict:
-    """Train row ``name`` (of ``rows`` or ``finetune``, or a tier's synthetic pretraining) into
-    ``runs_dir/name`` (default: the tier's ``runs``; resuming a crashed run of the same inputs),
-    then fit its err_px scale on ``data.calibration``'s held-out boxes where given
-    (``bbadj.scoring.calibration``), write its training curves with dvclive into ``curves_dir/name``
-    (default: the tier's ``reports/train``), and the run's device and duration (``run.json``). With
-    ``train.nproc_per_node`` > 1 the training runs under torchrun (``bbadj train --row``),
-    one process per device."""
+              progress: bool = False, echo: Callable[[str], None] | None = print) -> dict[int, dict]:
+    """Train every seed k of row ``name`` (of ``rows`` or ``finetune``: ``train.seed + k``; a tier's
+    synthetic pretraining: one) into ``runs_dir/name/seed<k>`` (default: the tier's ``runs``; a
+    pretraining into its own folder), one after another, and write each one's training curves with
+    dvclive into ``curves_dir/name/seed<k>`` (default: the tier's ``reports/train``), and the
+    stage's device and duration into ``curves_dir/name/run.json``. A seed resumes a crashed run of
+    the same inputs, and a finished one (its checkpoint of the same inputs at its last step) stops at
+    once: a rerun of the stage for another seed's sake trains nothing twice. With
+    ``train.nproc_per_node`` > 1 each seed trains under torchrun (``bbadj train --row``), one
+    process per device. Returns each seed's last log entry."""
     import time
 
-    from ..scoring.calibration import calibrate
     from ..train.engine import train
     from ..util.device import resolve_device
     from .provenance import write_run_record
@@ -30,32 +32,42 @@ def train_row(params: Params, name: str, runs_dir: str | Path | None = None, cur
     started = time.time()
     if name not in params.names("trained") + params.names("pretrain"):
         raise KeyError(f"{name!r} is not a trained row (rows or finetune) of {params.path}")
-    cfg = params[name].config
-    preflight(cfg, "train")
-    run_dir = Path(runs_dir) / name if runs_dir else params.folders.run_dir(name)
-    curve_dir = Path(curves_dir) / name if curves_dir else params.folders.curves_dir(name)
-    # a crashed run resumes; DVC reruns this stage when its inputs change, and a checkpoint of the
-    # old inputs then starts over (bbadj.util.fingerprint)
-    if cfg.train.nproc_per_node > 1:
-        entry = _torchrun(name, params, run_dir, cfg.train.nproc_per_node, echo)
-    else:
-        def on_log(entry: dict) -> None:  # a line now and then where no progress bar reports the loss
-            if echo and not progress and entry["step"] % (cfg.train.log_every * 10) == 0:
-                echo(f"step {entry['step']}: loss {entry['loss']:.4f}, {entry['boxes_per_s']:.0f} boxes/s")
+    seeds = {k: params.seed_config(name, k) for k in params.seeds(name)}
+    for cfg in seeds.values():  # every seed's inputs checked before any trains
+        preflight(cfg, "train")
+    where = params.folders
+    entries = {}
+    for k, cfg in seeds.items():
+        run_dir = where.run_dir(name, k) if runs_dir is None else _seed_dir(Path(runs_dir) / name, name, k)
+        curve_dir = where.curves_dir(name, k) if curves_dir is None else _seed_dir(Path(curves_dir) / name, name, k)
+        if echo and len(seeds) > 1:
+            echo(f"{name}, seed {k + 1} of {len(seeds)} (train.seed {cfg.train.seed}) into {run_dir}")
+        # a crashed run resumes; DVC reruns this stage when its inputs change, and a checkpoint of the
+        # old inputs then starts over (bbadj.util.fingerprint)
+        if cfg.train.nproc_per_node > 1:
+            entries[k] = _torchrun(name, k, params, run_dir, cfg.train.nproc_per_node, echo)
+        else:
+            def on_log(entry: dict, cfg=cfg) -> None:  # a line now and then where no progress bar reports the loss
+                if echo and not progress and entry["step"] % (cfg.train.log_every * 10) == 0:
+                    echo(f"step {entry['step']}: loss {entry['loss']:.4f}, {entry['boxes_per_s']:.0f} boxes/s")
 
-        entry = train(cfg, run_dir, other_run="restart", progress=progress, on_log=on_log)
-    fit = calibrate(run_dir / "model.pt", cfg)
-    if fit and echo:
-        echo(f"err_px scale {fit['err_scale']:.3f}: {fit['observed_px']:.2f} px observed over {fit['expected_px']:.2f} "
-             f"px expected, {fit['edges']} edges of {fit['annotations']}")
-    write_training_curves(run_dir / "train_log.jsonl", curve_dir)
-    write_run_record(curve_dir, resolve_device(cfg.train.device), started)
-    return entry
+            entries[k] = train(cfg, run_dir, other_run="restart", progress=progress, on_log=on_log)
+        write_training_curves(run_dir / "train_log.jsonl", curve_dir)
+    stage_dir = where.curves_dir(name) if curves_dir is None else Path(curves_dir) / name
+    write_run_record(stage_dir, resolve_device(params[name].config.train.device), started)
+    return entries
+
+
+def _seed_dir(folder: Path, name: str, k: int) -> Path:
+    """Seed k's folder in a row's folder; a pretraining (one seed) has none."""
+    from ..core.tiers import pretrain_start
+
+    return folder if pretrain_start(name) else seed_dir(folder, k)
 
 
 def torchrun_command(name: str, params_path: str | Path, run_dir: str | Path, nproc: int,
-                     tier: str = DEFAULT) -> list[str]:
-    """``torchrun --nproc_per_node N -m bbadj train --row NAME ...``. Single machine by
+                     tier: str = DEFAULT, seed: int = 0) -> list[str]:
+    """``torchrun --nproc_per_node N -m bbadj train --row NAME --seed-index K ...``. Single machine by
     default (``--standalone``); with torchrun's own PET_NNODES/PET_NODE_RANK/PET_RDZV_ENDPOINT
     variables set, it joins a multi-machine run instead."""
     import os
@@ -64,14 +76,14 @@ def torchrun_command(name: str, params_path: str | Path, run_dir: str | Path, np
     launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc)]
     if os.environ.get("PET_NNODES", "1") == "1":
         launch.append("--standalone")
-    return launch + ["-m", "bbadj", "train", "--params", str(params_path), "--row", name, "--tier", tier,
-                     "--out", str(run_dir), "--no-progress", "--restart-if-changed"]
+    return launch + ["-m", "bbadj", "train", "--params", str(params_path), "--row", name, "--seed-index", str(seed),
+                     "--tier", tier, "--out", str(run_dir), "--no-progress", "--restart-if-changed"]
 
 
-def _torchrun(name, params, run_dir, nproc, echo) -> dict:
+def _torchrun(name, seed, params, run_dir, nproc, echo) -> dict:
     import subprocess
 
-    cmd = torchrun_command(name, params.path, run_dir, nproc, params.tier)
+    cmd = torchrun_command(name, params.path, run_dir, nproc, params.tier, seed)
     if echo:
         echo(" ".join(cmd))
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
