@@ -1,10 +1,9 @@
-"""dvc.yaml lists, for each stage, the code its notebook runs: every bbadj module the notebook can
-import (directly or through other modules, at any depth, including imports inside functions) is
-a dependency, and every bbadj dependency is imported: a file it lists, the notebook imports; a
-folder it lists (bbadj/data), the notebook imports one of its files at least, so a module added to
-the folder needs no edit of dvc.yaml. A stage whose code changed without DVC knowing would keep
-stale results; one that lists code it never runs reruns for nothing."""
-import ast
+"""dvc.yaml and long/dvc.yaml say "which code" one way: each stage depends on its own fingerprint
+file (bbadj/study/fingerprint_stage.py: the settings, data and code it runs, derived from
+bbadj/util/layout.py's STAGES) and on what another stage made (models, synthetic images); only
+the fingerprint stage depends on the package, the notebooks, params.yaml and the data files, and
+on exactly the data files params.yaml names for that tier, never the whole data/ folder (so that a
+file written under data/, such as `bbadj snap`'s output, stales nothing)."""
 import json
 import re
 from pathlib import Path
@@ -12,82 +11,89 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bbadj.core.params import Params
+from bbadj.core.tiers import TIERS, pipeline
+from bbadj.study.fingerprint_stage import FOLDER, data_inputs, fingerprints
+from bbadj.util.code import code_files, stage_files
+from bbadj.util.layout import STAGES
+
 ROOT = Path(__file__).resolve().parents[1]
+MAX_LINES = 80  # issue 32: each pipeline file fits a screen
 
 
-def module_file(module: str) -> Path | None:
-    p = ROOT / Path(*module.split("."))
-    for f in (p / "__init__.py", p.with_suffix(".py")):
-        if f.exists():
-            return f
-    return None
+def stages(tier: str) -> dict[str, dict]:
+    """Stage name -> its definition (a foreach stage's `do`) in ``tier``'s pipeline file."""
+    doc = yaml.safe_load((ROOT / pipeline(tier)).read_text())
+    return {name: stage.get("do", stage) for name, stage in doc["stages"].items()}
 
 
-def imported(code: str, package: str) -> set[str]:
-    """bbadj modules named by the import statements of ``code`` (anywhere in it)."""
-    out = set()
-    for node in ast.walk(ast.parse(code)):
-        if isinstance(node, ast.Import):
-            out |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join(parts + ([node.module] if node.module else []))
-            out |= {base} | {f"{base}.{a.name}" for a in node.names}
-    return {m for m in out if m.split(".")[0] == "bbadj"}
+def kind_of(stage: dict) -> str | None:
+    """The stage kind its command runs (bbadj/util/layout.py STAGES): `bbadj stage <kind>`, `bbadj <kind>`."""
+    m = re.match(r"bbadj (?:stage )?(\w+)", stage["cmd"])
+    return m.group(1) if m else None
 
 
-def closure(roots: set[str]) -> set[Path]:
-    """The files of every bbadj module reachable from ``roots`` (a.b.c imports a and a.b too)."""
-    seen, todo = set(), list(roots)
-    while todo:
-        parts = todo.pop().split(".")
-        for i in range(1, len(parts) + 1):
-            name = ".".join(parts[:i])
-            f = module_file(name)
-            if f and name not in seen:
-                seen.add(name)
-                todo.extend(imported(f.read_text(), name if f.name == "__init__.py" else name.rsplit(".", 1)[0]))
-    return {module_file(m).relative_to(ROOT) for m in seen}
+@pytest.mark.parametrize("tier", TIERS)
+def test_the_pipeline_fits_a_screen(tier):
+    assert len((ROOT / pipeline(tier)).read_text().splitlines()) <= MAX_LINES
 
 
-def notebook_code(path: Path) -> str:
-    cells = json.loads(path.read_text())["cells"]
-    return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
-
-
-PIPELINES = ("dvc.yaml", "long/dvc.yaml")  # the default tier's and the long tier's (bbadj/core/tiers.py)
-STAGES = {f"{pipeline}:{name}": stage.get("do", stage) for pipeline in PIPELINES
-          for name, stage in yaml.safe_load((ROOT / pipeline).read_text())["stages"].items()}
-# the stages that run a command of the package rather than a notebook: the modules that command runs
-COMMANDS = {"long/dvc.yaml:synth": "bbadj.data.synth"}
-
-
-def stage_notebook(stage: dict) -> str | None:
-    """The notebook a stage runs: `bbadj stage <train|evaluate|report> ...` (bbadj/study/stage.py)."""
-    from bbadj.study.stage import NOTEBOOKS
-
-    m = re.search(r"bbadj stage (\w+)", json.dumps(stage["cmd"]))
-    return NOTEBOOKS[m.group(1)] if m else None
-
-
-@pytest.mark.parametrize("name", [n for n, s in STAGES.items() if stage_notebook(s) or n in COMMANDS])
-def test_stage_deps_are_the_code_it_imports(name):
-    stage = STAGES[name]
-    notebook = stage_notebook(stage)
-    needed = closure(imported(notebook_code(ROOT / notebook), "bbadj") if notebook else {COMMANDS[name]})
-    deps = [Path(d) for d in stage["deps"] if isinstance(d, str) and d.startswith("bbadj")]
-    covered = lambda f: any(f == d or d in f.parents for d in deps)  # noqa: E731
-    assert notebook is None or notebook in stage["deps"]
-    missing = sorted(str(f) for f in needed if not covered(f))
-    assert not missing, f"{name}: imports {missing}, which are not in its deps"
-    unused = sorted(str(d) for d in deps if not any(f == d or d in f.parents for f in needed))  # file or folder
-    assert not unused, f"{name}: depends on {unused}, which it never imports"
-
-
-def test_every_stage_reads_its_data_through_a_dependency():
-    for name, stage in STAGES.items():
-        if name in COMMANDS:
+@pytest.mark.parametrize("tier", TIERS)
+def test_every_stage_depends_on_its_fingerprint_and_no_code(tier):
+    reports = Path(Params.load(ROOT / "params.yaml", tier=tier).folders.reports, FOLDER).as_posix()
+    for name, stage in stages(tier).items():
+        deps = [str(d) for d in stage.get("deps") or []]
+        if name == "fingerprint":
+            assert {"bbadj", "notebooks"} <= set(deps) and stage["params"] == [{"params.yaml": None}], name
+            assert stage["outs"] == [{reports: {"cache": False, "persist": True}}], name
             continue
-        assert "data" in stage["deps"] or "reports/metrics" in stage["deps"], name
+        kind = kind_of(stage)
+        assert kind in STAGES or stage["cmd"].startswith("bbadj stage report"), f"{name}: {stage['cmd']}"
+        own = [d for d in deps if d.startswith(reports + "/")]
+        assert len(own) == 1, f"{name} depends on {own}: one fingerprint each"
+        expected = "report" if name == "report" else "pretrain" if kind == "pretrain" else (
+            "synth" if kind == "synth" else f"{'train' if kind == 'train' else 'evaluate'}/")
+        assert own[0].removeprefix(reports + "/").startswith(expected), (name, own)
+        assert not [d for d in deps if d.split("/")[0] in ("bbadj", "notebooks", "data")], f"{name}: {deps}"
+        assert not stage.get("params"), f"{name}: its settings are in its fingerprint"
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_the_fingerprint_stage_lists_exactly_the_data_params_names(tier):
+    deps = [str(d) for d in stages(tier)["fingerprint"]["deps"]]
+    data = [d for d in deps if d not in ("bbadj", "notebooks")]
+    assert data == data_inputs(Params.load(ROOT / "params.yaml", tier=tier)), (
+        f"{pipeline(tier)}: its fingerprint stage's data deps differ from what params.yaml names")
+    assert "data" not in deps
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_every_fingerprint_a_stage_depends_on_is_written(tier):
+    params = Params.load(ROOT / "params.yaml", tier=tier)
+    written = set(fingerprints(params, ROOT))
+    reports = Path(params.folders.reports, FOLDER).as_posix()
+    for name, stage in stages(tier).items():
+        for d in stage.get("deps") or []:
+            if str(d).startswith(reports + "/"):
+                rel = str(d).removeprefix(reports + "/")
+                rows = [rel.replace("${key}", n).replace("${item}", n) for n in params.names("all")] if "$" in rel \
+                    else [rel]
+                assert any(r in written for r in rows), f"{name}: {d} is never written"
+
+
+def test_a_stage_s_code_is_its_entry_s_closure():
+    """The train stage's code: the notebook and what it imports, at any depth (imports inside
+    functions too), and nothing it never imports; the synth stage's: its module's."""
+    files = {f.as_posix() for f in stage_files(STAGES["train"], ROOT)}
+    assert {"notebooks/train.ipynb", "bbadj/study/train_stage.py", "bbadj/train/engine.py", "bbadj/model/fusion.py",
+            "bbadj/model/__init__.py", "bbadj/__init__.py"} <= files
+    assert not {f for f in files if f.startswith(("bbadj/cli", "bbadj/bench", "bbadj/scoring"))}, files
+    assert "bbadj/snap/adjust.py" not in files, "training no longer calibrates (evaluation does)"
+    evaluate = {f.as_posix() for f in stage_files(STAGES["evaluate"], ROOT)}
+    assert {"bbadj/scoring/calibration.py", "bbadj/scoring/evaluate.py", "bbadj/scoring/grabcut.py"} <= evaluate
+    assert "bbadj/train/engine.py" not in evaluate
+    synth = {f.as_posix() for f in stage_files(STAGES["synth"], ROOT)}
+    assert "bbadj/data/synth.py" in synth and not any(f.startswith("notebooks") for f in synth)
+    digests = code_files(STAGES["train"], ROOT)
+    assert list(digests) == sorted(files, key=lambda f: (not f.endswith(".ipynb"), f))
+    assert json.dumps(digests)  # plain strings, what the fingerprint files hold

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from bbadj.util import fingerprint
+from bbadj.util.layout import TRAINING
 from bbadj.train.engine import train
 from test_engine import _same, _weights, tiny_config
 
@@ -74,7 +75,7 @@ def test_a_replaced_image_starts_over(finished, capsys):
 
 def test_new_code_starts_over(finished, capsys, monkeypatch):
     cfg, run, _ = finished
-    monkeypatch.setattr(fingerprint, "code_digest", lambda: "another version of bbadj")
+    monkeypatch.setattr(fingerprint, "code_digest", lambda *args: "another version of bbadj")
     _restarted(cfg, run, "code", capsys)
 
 
@@ -90,17 +91,29 @@ def test_a_new_starting_model_starts_over(finished, tmp_path, capsys):
     _restarted(tuned, tmp_path / "tuned", "weights", capsys)
 
 
-def test_code_digest_covers_the_core_and_not_the_study(tmp_path):
+def test_code_digest_is_the_training_code_normalised(tmp_path):
+    """The checkpoint's code: what the training loop imports, at any depth; a comment, a docstring,
+    a reformatting, a new module or an edit of the report's code changes nothing; an edit of the
+    loss does."""
     pkg = tmp_path / "bbadj"
     shutil.copytree(Path(fingerprint.__file__).parents[1], pkg, ignore=shutil.ignore_patterns("__pycache__"))
-    base = fingerprint.code_digest(pkg)
-    assert fingerprint.code_digest(Path(fingerprint.__file__).parents[1]) == base
+    digest = lambda: fingerprint.code_digest(TRAINING, tmp_path)  # noqa: E731
+    base = digest()
+    assert fingerprint.code_digest(TRAINING, Path(fingerprint.__file__).parents[2]) == base
+    fusion = pkg / "model" / "fusion.py"
+    source = fusion.read_text()
+    fusion.write_text(source.replace('"""How the backbone', '"""Reworded: how the backbone')
+                      .replace("def _resize(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:",
+                               "def _resize(x: torch.Tensor,\n            like: torch.Tensor) -> torch.Tensor:  # wrapped")
+                      + "\n# a comment\n")
+    assert fusion.read_text() != source and digest() == base
+    (pkg / "model" / "unused.py").write_text("def nothing():\n    return 1\n")
     with open(pkg / "report" / "plots.py", "a") as f:
-        f.write("\n# the report's code\n")
-    assert fingerprint.code_digest(pkg) == base
+        f.write("\nREPORT_ONLY = 1\n")
+    assert digest() == base
     with open(pkg / "train" / "losses.py", "a") as f:
-        f.write("\n# the loss's code\n")
-    assert fingerprint.code_digest(pkg) != base
+        f.write("\nLOSS_CHANGE = 1\n")
+    assert digest() != base
 
 
 def test_a_checkpoint_without_fingerprints_is_never_resumed():

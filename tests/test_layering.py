@@ -1,23 +1,7 @@
-"""The package's layers, bottom to top. A module's folder places it (a new module in a folder is
-placed at once); a top-level module is listed by name. No module imports one of a higher layer,
-and no module imports itself back through others (checked on every import statement, including
-those inside functions).
-
-- ``util``: infrastructure, which knows nothing of boxes or models;
-- ``core``: the paper's pieces: ``core/`` (the settings, ``params.yaml`` and its two budgets, the box
-  conventions), ``data/`` (COCO, the jitter, crops, batches) and ``model/`` (the model, its decoding
-  and checkpoints);
-- ``train``: the loss and the resumable training loop;
-- ``snap``: the product, the trained model applied to rough boxes (``bbadj.adjust``, ``bbadj snap``,
-  the snap notebook's widget);
-- ``scoring``: the metrics, ``evaluate`` and ``detections`` score the product's adjustment
-  (``snap.adjust.adjust_boxes``), ``calibration`` fits its err_px to held-out boxes with it, and the
-  GrabCut baseline, so they stand above ``snap/``: the product never imports the study's metric loop;
-- ``study``: the DVC stages; ``report``: the report stage's code, which reads what they wrote;
-- ``options``: ``args.py``, the options ``bbadj`` and ``bbadj bench`` share. It stays a top-level
-  module below ``bench/``: in ``cli/`` it would have the benchmarks import the command line that
-  runs them;
-- ``bench``, then ``cli`` (with ``__main__``).
+"""The package's layers, bottom to top, as ``bbadj/util/layout.py`` declares them (``LAYERS``, with what
+each holds and why). A module's folder places it (a new module in a folder is placed at once); a
+top-level module is listed by name. No module imports one of a higher layer, and no module imports
+itself back through others (checked on every import statement, including those inside functions).
 
 ``bbadj/__init__.py``, the package's face, imports nothing by an import statement (its public
 names load on first use), so every module may name it (``from .. import adjust``).
@@ -25,24 +9,19 @@ names load on first use), so every module may name it (``from .. import adjust``
 import functools
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from test_dvc_yaml import ROOT, imported, module_file
+from bbadj.util import code
+from bbadj.util.layout import LAYERS, PACKAGE
 
-FACE = "bbadj"
-LAYERS = {
-    "util": ["bbadj.util"],
-    "core": ["bbadj.core", "bbadj.data", "bbadj.model"],
-    "train": ["bbadj.train"],
-    "snap": ["bbadj.snap"],
-    "scoring": ["bbadj.scoring"],
-    "study": ["bbadj.study"],
-    "report": ["bbadj.report"],
-    "options": ["bbadj.args"],
-    "bench": ["bbadj.bench"],
-    "cli": ["bbadj.cli", "bbadj.__main__"],
-}
+ROOT = Path(__file__).resolve().parents[1]
+FACE = PACKAGE
+
+
+def module_file(module: str) -> Path | None:
+    return code.module_file(module, ROOT)
 
 
 def layer(module: str) -> int | None:
@@ -67,7 +46,7 @@ def graph() -> dict[str, frozenset[str]]:
     for m in mods:
         f = module_file(m)
         pkg = m if f.name == "__init__.py" else m.rsplit(".", 1)[0]
-        out[m] = frozenset(t for t in imported(f.read_text(), pkg) if t in mods and t != m)
+        out[m] = frozenset(t for t in code.imported(f.read_text(), pkg) if t in mods and t != m)
     return out
 
 
@@ -84,7 +63,7 @@ def reachable(start: str, g: dict[str, frozenset[str]]) -> set[str]:
 def test_every_module_is_placed():
     """A module of a folder in LAYERS is placed by it; a new top-level module must be listed."""
     loose = [m for m in all_modules() if layer(m) is None]
-    assert not loose, f"add {loose} to a layer of LAYERS in tests/test_layering.py"
+    assert not loose, f"add {loose} to a layer of LAYERS in bbadj/util/layout.py"
 
 
 @pytest.mark.parametrize("module", all_modules())

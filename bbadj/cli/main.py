@@ -1,4 +1,4 @@
-"""The ``bbadj`` command line: synth, split, train, evaluate, adjust, snap, exp-run, show, stage, bench."""
+"""The ``bbadj`` command line: synth, split, train, evaluate, adjust, snap, exp-run, show, fingerprint, stage, bench."""
 from __future__ import annotations
 
 import argparse
@@ -178,6 +178,12 @@ def cmd_show(args) -> int:
     except ValueError as e:
         raise SystemExit(f"bbadj show: {e}")
     return 0
+
+
+def cmd_fingerprint(args) -> int:
+    from ..study.fingerprint_stage import run
+
+    return run(args.tier, dry=args.dry)
 
 
 def cmd_stage(args) -> int:
@@ -360,6 +366,12 @@ def _add_study_commands(sub) -> None:
     p.add_argument("--params", default=None, help=f"the study's params, for the order of its rows (default: {PARAMS})")
     p.add_argument("--tier", default=DEFAULT, choices=TIERS, help="the study's budget: default or long (default: default)")
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("fingerprint", help="write what each stage of the study depends on (settings, data, code), "
+                                            "one file per stage: the first stage of dvc.yaml and long/dvc.yaml")
+    p.add_argument("--tier", default=DEFAULT, choices=TIERS, help="the study's budget (default: default)")
+    p.add_argument("--dry", action="store_true", help="say which stages an edit makes stale, and why; write nothing")
+    p.set_defaults(func=cmd_fingerprint)
 
     p = sub.add_parser("stage", help="run one stage of the study's DVC pipeline: its notebook, executed with papermill "
                                      "(what dvc.yaml's commands call)")

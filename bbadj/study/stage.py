@@ -29,9 +29,9 @@ import threading
 from pathlib import Path
 
 from ..core.tiers import DEFAULT, folders
+from ..util.layout import notebooks
 
-NOTEBOOKS = {"train": "notebooks/train.ipynb", "evaluate": "notebooks/evaluate.ipynb", "report": "notebooks/report.ipynb",
-             "pretrain": "notebooks/train.ipynb"}  # a tier's pretrainings: the train notebook once each
+NOTEBOOKS = notebooks()  # stage kind -> its notebook (bbadj.util.layout.STAGES); pretrain: train's, once per start
 
 
 def stage_paths(stage: str, row: str | None, tier: str = DEFAULT) -> tuple[str, Path]:

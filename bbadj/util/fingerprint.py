@@ -1,24 +1,26 @@
 """What a training run is made of, so that a checkpoint resumes only the run it belongs to.
 
 A checkpoint records four fingerprints of its run's inputs: the settings that change the result
-(``config``), the training data (``data``: the annotation files' contents and the images' names,
-sizes and modification times), the code (``code``: bbadj's core modules, torch's and timm's
-versions) and the weights it started from (``weights``: ``model.init_from`` and a
+(``config``), the training data (``data``: the annotation files' contents and the images' names and
+sizes), the code (``code``: the normalised code the training loop reaches, ``bbadj.util.layout.TRAINING``,
+without the variants the row does not use, and torch's, torchvision's and timm's versions:
+``bbadj.util.code``) and the weights it started from (``weights``: ``model.init_from`` and a
 ``model.pretrained`` file). A run resumes only when all four match; otherwise the new inputs
-would be trained on top of weights learnt from the old ones, while DVC records the new ones.
+would be trained on top of weights learnt from the old ones, while DVC records the new ones. A
+comment, a docstring, a new module or a change to the study's, the report's or the command line's
+code changes none of them (docs/which-code-trains.md).
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from importlib import metadata
 from pathlib import Path
 from typing import Iterable
 
+from .code import code_digest, digest
+from .layout import TRAINING
+
 PARTS = ("config", "data", "code", "weights")
-# the package's modules that do not change what training computes: the study, the benchmarks, the
-# command line (a change there never makes a run's checkpoint stale)
-_NOT_TRAINING = ("study", "report", "bench", "cli", "args.py", "__main__.py")
 
 
 def comparable_config(cfg: dict) -> dict:
@@ -32,18 +34,29 @@ def comparable_config(cfg: dict) -> dict:
     return d
 
 
-def run_inputs(cfg, annotation_files: Iterable[str | Path], image_files: Iterable[str | Path]) -> dict[str, str]:
+def run_inputs(cfg, annotation_files: Iterable[str | Path], image_files: Iterable[str | Path],
+               root: str | Path | None = None) -> dict[str, str]:
     """The four fingerprints (hex digests) of a run of ``cfg`` (a ``bbadj.core.config.Config``: infrastructure
-    imports no settings) on these files."""
+    imports no settings) on these files, with the package under ``root`` (default: the one imported)."""
     weights = [cfg.model.init_from] if cfg.model.init_from else []
     if cfg.model.pretrained not in ("imagenet", "none"):
         weights.append(cfg.model.pretrained)
     return {
-        "config": _digest([json.dumps(comparable_config(cfg.to_dict()), sort_keys=True)]),
-        "data": _digest([_file_digest(p) for p in annotation_files] + [_stat(p) for p in sorted(set(map(str, image_files)))]),
-        "code": code_digest(),
-        "weights": _digest([_file_digest(p) for p in weights]),
+        "config": config_digest(cfg.to_dict()),
+        "data": data_digest(annotation_files, image_files),
+        "code": code_digest(TRAINING, root, cfg.to_dict()),
+        "weights": digest([file_digest(p) for p in weights]),
     }
+
+
+def config_digest(cfg: dict) -> str:
+    return digest([json.dumps(comparable_config(cfg), sort_keys=True)])
+
+
+def data_digest(annotation_files: Iterable[str | Path], image_files: Iterable[str | Path]) -> str:
+    """The annotation files' contents and each image's name and size: not where the files are (a clone
+    elsewhere trains the same), nor when they were written (a checkout rewrites them all)."""
+    return digest([file_digest(p) for p in annotation_files] + [_stat(p) for p in sorted(set(map(str, image_files)))])
 
 
 def changed_parts(saved: dict | None, now: dict[str, str]) -> list[str]:
@@ -53,21 +66,8 @@ def changed_parts(saved: dict | None, now: dict[str, str]) -> list[str]:
     return [p for p in PARTS if saved.get(p) != now[p]]
 
 
-def code_digest(root: str | Path | None = None) -> str:
-    """bbadj's core modules (their source; ``root``: the package folder), and the versions of torch,
-    torchvision and timm."""
-    root = Path(root or Path(__file__).resolve().parents[1])
-    files = sorted(p for p in root.rglob("*.py") if p.relative_to(root).parts[0] not in _NOT_TRAINING)
-    items = [f"{p.relative_to(root).as_posix()}\0{p.read_text()}" for p in files]
-    for dist in ("torch", "torchvision", "timm"):
-        try:
-            items.append(f"{dist}=={metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            items.append(f"{dist} absent")
-    return _digest(items)
-
-
-def _file_digest(path: str | Path) -> str:
+def file_digest(path: str | Path) -> str:
+    """A file's name and the sha256 of its contents."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -76,9 +76,4 @@ def _file_digest(path: str | Path) -> str:
 
 
 def _stat(path: str) -> str:
-    s = Path(path).stat()
-    return f"{path}:{s.st_size}:{s.st_mtime_ns}"
-
-
-def _digest(items: list[str]) -> str:
-    return hashlib.sha256("\n".join(items).encode()).hexdigest()
+    return f"{Path(path).name}:{Path(path).stat().st_size}"
