@@ -245,7 +245,7 @@ def test_the_study_pushed_and_pulled_into_a_fresh_clone(tmp_path, env):
 
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(repo), str(clone)], tmp_path, env)
-    cached = [Path("runs/l4/model.pt")]  # DVC's; the notebooks and per-box files are git's (cache: false)
+    cached = [Path("runs/l4/seed0/model.pt"), Path("runs/l4/seed1/model.pt")]  # DVC's; notebooks, per-box files: git's
     committed = [Path("reports/notebooks/train-l4.ipynb"), Path("reports/notebooks/evaluate-l4.ipynb"),
                  Path("reports/per_box/l4/coco128.csv"), Path("reports/per_box/identity/coco128.csv")]
     assert not any((clone / f).exists() for f in cached)

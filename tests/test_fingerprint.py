@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bbadj.util import fingerprint
+from bbadj.core import fingerprint
 from bbadj.util.layout import TRAINING
 from bbadj.train.engine import train
 from test_engine import _same, _weights, tiny_config

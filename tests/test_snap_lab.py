@@ -45,6 +45,24 @@ def test_the_long_tiers_models_come_first_as_long_row(study, checkpoint):
     assert models["long/alpha"] == study / "runs" / "long" / "alpha" / "seed0" / "model.pt"
 
 
+def test_the_long_tiers_models_carry_the_scale_their_evaluation_fitted(study, checkpoint, monkeypatch):
+    """The long tier calibrates err_px at evaluation (reports/long/per_box/<row>/calibration.json);
+    the notebook snaps with that scale, and with a model's own elsewhere."""
+    import json
+
+    monkeypatch.chdir(study)
+    (study / "runs" / "long" / "alpha" / "seed1").mkdir(parents=True)
+    (study / "runs" / "long" / "alpha" / "seed1" / "model.pt").write_bytes(checkpoint.read_bytes())
+    (study / "reports" / "long" / "per_box" / "alpha").mkdir(parents=True)
+    (study / "reports" / "long" / "per_box" / "alpha" / "calibration.json").write_text(
+        json.dumps({"seed1": {"err_scale": 1.5, "observed_px": 3.0, "expected_px": 2.0}}))
+    assert snap_lab.fitted_err_scale("runs/long/alpha/seed1/model.pt") == 1.5
+    assert snap_lab.fitted_err_scale("runs/alpha/seed0/model.pt") is None  # the default tier calibrates nothing
+    session = snap_lab.SnapSession({"long/alpha/seed1": "runs/long/alpha/seed1/model.pt",
+                                    "alpha": "runs/alpha/seed0/model.pt"})
+    assert session.model("long/alpha/seed1").err_scale == 1.5 and session.model("alpha").err_scale == 1.0
+
+
 def test_without_models_it_says_which_command_trains_them(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"rows": {"l4": {}}, "study": {"baseline": "l4"}}))
     assert snap_lab.trained_models(tmp_path / "params.yaml", tmp_path / "runs") == {}

@@ -57,8 +57,8 @@ from ..core.config import Config
 from ..data.coco import CocoBoxes, ImageRecord, boxes_from_instances, check_instances, is_json_box, read_json
 from ..data.images import CorruptImage
 from ..data.results import parse_entry, read_results
+from ..core.code import code_digest
 from ..util.errors import ConfigError, DataError
-from ..util.fingerprint import code_digest
 from ..util.progress import progress_bar
 from .adjust import adjust_boxes
 from .journal import Journal, write_json_atomic
@@ -68,6 +68,8 @@ from .targets import WRITTEN_BY, check_targets
 JOURNAL_SUFFIX = ".partial.jsonl"
 FORMAT = 2  # of the snap keys: 2 adds passes, history, failed edges and the model's hashes
 CORRUPT = "corrupt image"
+
+SNAP = "bbadj.snap.file"  # a journal belongs to the code bbadj snap runs (its imports, normalised)
 
 
 @dataclass(frozen=True)
@@ -471,6 +473,6 @@ def _fingerprint(inputs: list, images, weights: str, model, settings: SnapSettin
         h.update(_file_sha256(p).encode())
     h.update(str(Path(images).resolve()).encode())
     h.update(weights.encode())
-    h.update(json.dumps([asdict(settings), asdict(model.geometry), code_digest(), torch.get_num_threads()],
+    h.update(json.dumps([asdict(settings), asdict(model.geometry), code_digest(SNAP), torch.get_num_threads()],
                         sort_keys=True).encode())
     return h.hexdigest()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..core.box_ops import clip_to_image, xywh_to_xyxy
 from ..core.params import Params
-from ..core.tiers import LONG
+from ..core.tiers import LONG, folders
 from .draw import as_rule, render, table_html
 from .review import ReviewRule
 
@@ -64,6 +64,26 @@ def _seed_model(runs_dir, name: str) -> Path:
     return Path(runs_dir, *parts, "seed0", "model.pt")
 
 
+def fitted_err_scale(path: str | Path, runs_dir: str | Path = "runs") -> float | None:
+    """The err_px scale the study's evaluation fitted for the model at ``path`` (a tier's
+    ``runs_dir/[long/]<row>/seed<k>/model.pt``) on held-out photographs, from the per-box folder's
+    ``calibration.json`` (``bbadj.study.evaluate_stage``); None for any other model, or a tier
+    without calibration."""
+    import json
+
+    try:
+        rel = Path(path).relative_to(Path(runs_dir))
+    except ValueError:
+        return None
+    tier = LONG if rel.parts[0] == LONG else "default"
+    parts = rel.parts[1:] if tier == LONG else rel.parts
+    if len(parts) != 3 or not parts[1].startswith("seed"):
+        return None
+    fits = Path(runs_dir).parent / folders(tier).reports / "per_box" / parts[0] / "calibration.json"
+    fit = json.loads(fits.read_text()).get(parts[1]) if fits.exists() else None
+    return float(fit["err_scale"]) if fit else None
+
+
 def photos(annotations="data/coco128/annotations/val.json", images="data/coco128/images") -> list[Path]:
     """The photographs of a COCO file (default: coco128's val split, which no model trained on)."""
     from ..data.coco import read_instances
@@ -75,8 +95,8 @@ class SnapSession:
     """One photograph, decoded once (what an annotation tool holds while boxes are drawn), and the
     models, each loaded the first time it is asked for."""
 
-    def __init__(self, models: dict[str, str | Path], rule=DEFAULT_RULE, device: str = "cpu"):
-        self.paths, self.rule, self.device = dict(models), as_rule(rule), device
+    def __init__(self, models: dict[str, str | Path], rule=DEFAULT_RULE, device: str = "cpu", runs_dir="runs"):
+        self.paths, self.rule, self.device, self.runs_dir = dict(models), as_rule(rule), device, runs_dir
         self._models: dict = {}
         self.image = self.pil = None
 
@@ -89,10 +109,16 @@ class SnapSession:
         self.pil = Image.fromarray(self.image.permute(1, 2, 0).numpy())
 
     def model(self, name: str):
+        """The model ``name``, its err_px scaled as the study's evaluation fitted it where it did
+        (``fitted_err_scale``: the long tier's models; the model's own otherwise)."""
         if name not in self._models:
             from ..model.checkpoint import load_model
 
-            self._models[name] = load_model(self.paths[name], self.device)
+            model = load_model(self.paths[name], self.device)
+            scale = fitted_err_scale(self.paths[name], self.runs_dir)
+            if scale is not None:
+                model.err_scale = scale
+            self._models[name] = model
         return self._models[name]
 
     def rough_box(self, wbox: dict) -> list[float] | None:

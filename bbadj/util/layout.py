@@ -1,8 +1,8 @@
 """The package's plan, declared once: its layers, bottom to top, and what each kind of stage of the
 study runs. Everything that asks "which code" reads it: tests/test_layering.py checks every import
 against ``LAYERS``; ``bbadj stage`` runs the notebooks of ``STAGES``; the fingerprint stage digests
-the code each stage's entry reaches (``bbadj.util.code``), and a training checkpoint the code
-``TRAINING`` reaches (``bbadj.util.fingerprint``). docs/which-code-trains.md says why.
+the code each stage's entry reaches (``bbadj.core.code``), and a training checkpoint the code
+``TRAINING`` reaches (``bbadj.core.fingerprint``). docs/which-code-trains.md says why.
 
 - ``util``: infrastructure, which knows nothing of boxes or models;
 - ``core``: the paper's pieces: ``core/`` (the settings, ``params.yaml`` and its two budgets, the box

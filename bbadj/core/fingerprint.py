@@ -4,7 +4,7 @@ A checkpoint records four fingerprints of its run's inputs: the settings that ch
 (``config``), the training data (``data``: the annotation files' contents and the images' names and
 sizes), the code (``code``: the normalised code the training loop reaches, ``bbadj.util.layout.TRAINING``,
 without the variants the row does not use, and torch's, torchvision's and timm's versions:
-``bbadj.util.code``) and the weights it started from (``weights``: ``model.init_from`` and a
+``bbadj.core.code``) and the weights it started from (``weights``: ``model.init_from`` and a
 ``model.pretrained`` file). A run resumes only when all four match; otherwise the new inputs
 would be trained on top of weights learnt from the old ones, while DVC records the new ones. A
 comment, a docstring, a new module or a change to the study's, the report's or the command line's
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .code import code_digest, digest
-from .layout import TRAINING
+from ..util.layout import TRAINING
 
 PARTS = ("config", "data", "code", "weights")
 

@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Iterable
 
-from .layout import PACKAGE
+from ..util.layout import PACKAGE
 
 LIBRARIES = ("torch", "torchvision", "timm")  # their versions count as code: other kernels, other numbers
 
@@ -115,12 +115,13 @@ def stage_files(entry: str, root: str | Path) -> list[Path]:
     return ([Path(entry)] if entry.endswith(".ipynb") else []) + sorted(files)
 
 
-def unused_definitions(module: str, tree: ast.Module, config: dict | None) -> set[str]:
-    """The top-level definitions of ``module`` that a row with ``config`` (its resolved settings,
-    ``Config.to_dict()``) never runs: the variants of a registry it does not name.
+def unused_definitions(source: str, config: dict) -> set[str]:
+    """The top-level definitions of a module's ``source`` that a row with ``config`` (its resolved
+    settings, ``Config.to_dict()``) never runs: the variants of a registry it does not choose.
 
-    The registry (``bbadj/core/registry.py``, issue 32.3) reads the registered names from the
-    source; until it lands this is the one call to plug it into, and every definition counts."""
+    The registry (``bbadj/core/registry.py``, issue 32.3) reads the registered names from the source;
+    until it lands every definition counts, and this is the one call to plug it into:
+    ``from .registry import unused_definitions`` in place of this function."""
     return set()
 
 
@@ -163,9 +164,18 @@ def file_digest(path: str | Path, root: str | Path, config: dict | None = None) 
     path = Path(root, path)
     if path.suffix == ".ipynb":
         return hashlib.sha256(normalised(notebook_code(path), where=str(path)).encode()).hexdigest()
-    module = ".".join(path.relative_to(Path(root)).with_suffix("").parts).removesuffix(".__init__")
     key = _key(path)
-    return _file_digest(*key, frozenset(unused_definitions(module, _tree(*key), config)))
+    return _file_digest(*key, _unused(*key, json.dumps(config, sort_keys=True) if config is not None else None))
+
+
+@lru_cache(maxsize=None)
+def _unused(path: Path, mtime_ns: int, size: int, config: str | None) -> frozenset[str]:  # noqa: ARG001
+    """``unused_definitions`` of a module that registers variants (``.register(`` in it), for a row's
+    config (JSON, hashable); nothing for any other module, or without a row."""
+    source = path.read_text()
+    if config is None or ".register(" not in source:
+        return frozenset()
+    return frozenset(unused_definitions(source, json.loads(config)))
 
 
 def libraries() -> dict[str, str]:
