@@ -44,7 +44,7 @@ EXP_ROWS ?= identity|l4|fpn
 EXP_METRICS ?= miou|edge1
 HERE := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
 exp-show:
-	$(BIN)/dvc exp show --csv --only-changed --drop 'Created|.*/|data$$|bbadj$$' --keep 'reports/metrics/($(EXP_ROWS))/[^/]+[.]json:($(EXP_METRICS))$$' | $(BIN)/python $(HERE)scripts/exp_table.py
+	$(BIN)/dvc exp show --csv --only-changed --drop 'Created|.*/|data$$|bbadj$$|notebooks$$' --keep 'reports/metrics/($(EXP_ROWS))/[^/]+[.]json:($(EXP_METRICS))$$' | $(BIN)/python $(HERE)scripts/exp_table.py
 
 # .dvc/offline_plots.html: `dvc plots show` / `dvc plots diff` offline (vega bundled by vl-convert-python)
 plots-template: setup

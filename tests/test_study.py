@@ -1,6 +1,7 @@
 """The report's numbers (bbadj/study/): intervals, the rule that judges a difference, the tables
 that round once, the expected error's analyses, and the report assembled from a reports folder."""
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -142,6 +143,33 @@ def test_the_noise_floor_widens_the_rule_per_metric(reports, params, tmp_path):
     (tmp_path / "floor.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(UnknownName, match="study.noise_floor"):
         stats.noise_sd(results.load_results(Params.load(tmp_path / "floor.yaml"), "tiny", root), "perfect")
+
+
+def test_a_row_s_seeds_are_its_value_and_its_noise(reports, tmp_path, tiny_synth):
+    """A row's per-box file with a seed column (what the evaluate stage writes for every seed of its
+    model): the row's value is the mean over its seeds, its training noise their sd, and the noise
+    of a difference that of each row's mean (sd / sqrt(seeds))."""
+    root, _ = reports
+    seeded = tmp_path / "reports"
+    shutil.copytree(root, seeded)
+    (seeded / "per_box" / "noisy").mkdir()
+    parts = [read_per_box(root / "per_box" / n / "tiny.csv").assign(seed=k)
+             for k, n in enumerate(("perfect", "perfect_seed1", "perfect_threads1"))]
+    pd.concat(parts).to_csv(seeded / "per_box" / "noisy" / "tiny.csv", index=False)
+    p = {"eval": {"sets": {"tiny": {"annotations": str(tiny_synth / "val" / "annotations.json"),
+                                    "images": str(tiny_synth / "val" / "images")}}},
+         "rows": {"noisy": {}, "worse": {"model": {"fusion": "fpn"}}},
+         "study": {"baseline": "noisy", "bootstrap": 200, "bootstrap_seed": 0, "seeds": 3}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
+    res = results.load_results(Params.load(tmp_path / "params.yaml"), "tiny", seeded)
+    three = [[float(results.box_values(f)[k].mean()) for k in METRIC_KEYS] for f in parts]
+    assert np.allclose(res.seed_metrics("noisy"), three)
+    assert np.allclose([res.value("noisy", k) for k in METRIC_KEYS], np.mean(three, axis=0))
+    sd = np.std(three, axis=0, ddof=1)
+    assert np.allclose(stats.rerun_sd(res, "noisy"), sd) and stats.n_trainings(res, "noisy") == 3
+    assert stats.n_trainings(res, "worse") == 1  # a file written before seeds: one
+    d = stats.paired_difference(res, "worse", "noisy")  # worse: one training; noisy: the mean of three
+    assert np.allclose(d["noise"], 2 * np.sqrt(sd ** 2 + sd ** 2 / 3))
 
 
 def test_every_table_rounds_once_and_agrees(reports, params, tmp_path):
