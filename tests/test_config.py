@@ -5,6 +5,7 @@ import pytest
 
 from bbadj.core.config import Config, parse_set
 from bbadj.core.params import load_config
+from bbadj.core.registry import DECODERS, DECODINGS, FUSIONS, LOSSES, OBJECTIVES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,15 +80,21 @@ def test_the_command_line_prints_setting_errors(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "run").exists()
 
 
+def _one_of(registry) -> str:
+    return ", ".join(registry.names())
+
+
 @pytest.mark.parametrize("setting, message", [
     ("train.batch_size=100000", "train.batch_size must be in 1..4096 (boxes per step), got 100000"),
-    ("model.fusion=nope", "model.fusion must be one of l4, l34_mean, l34_concat, fpn, got 'nope'"),
+    ("model.fusion=nope", f"model.fusion must be one of {_one_of(FUSIONS)}, got 'nope'"),
     ("model.backbone=resnet51", "model.backbone must be one of resnet18, resnet34, resnet50, efficientnet_lite0"),
-    ("model.decoder=lstm", "model.decoder must be one of conv1d, linear, got 'lstm'"),
+    ("model.decoder=lstm", f"model.decoder must be one of {_one_of(DECODERS)}, got 'lstm'"),
     ("train.optimizer=sgd", "train.optimizer must be one of adam, adamw, got 'sgd'"),
-    ("train.loss=l1", "train.loss must be one of two_point, bce_onehot, gaussian, got 'l1'"),
-    ("eval.decoding=median", "eval.decoding must be one of argmax, subpixel, got 'median'"),
+    ("train.loss=l2", f"train.loss must be one of {_one_of(LOSSES)}, got 'l2'"),
+    ("train.objective=x", f"train.objective must be one of {_one_of(OBJECTIVES)}, got 'x'"),
+    ("eval.decoding=median", f"eval.decoding must be one of {_one_of(DECODINGS)}, got 'median'"),
     ("train.device=gpu", "train.device must be auto, cpu, cuda or cuda:N, got 'gpu'"),
+    ("model.decoder=regression", "train.loss must be a loss for model.decoder=regression's laplace"),
 ])
 def test_a_bad_setting_stops_the_command_before_anything_loads(tmp_path, capsys, monkeypatch, setting, message):
     """`bbadj train` (and every command that reads settings) exits 2 naming the setting and what it
@@ -126,14 +133,12 @@ def test_the_stage_command_checks_the_params_before_a_kernel_starts(tmp_path, ca
 
 
 def test_the_names_are_the_modules_own():
+    # fusions, decoders, losses, decodings and objectives: tests/test_registry.py
     from bbadj.core import config
-    from bbadj.model import decoding
-    from bbadj.train import losses
-    from bbadj.model import backbone, fusion
+    from bbadj.model import backbone
 
-    assert set(config.BACKBONES) == set(backbone.BACKBONES) and config.FUSIONS == fusion.FUSIONS
+    assert set(config.BACKBONES) == set(backbone.BACKBONES)
     assert config.NORMS == backbone.NORMS and config.TRAIN_FROM == backbone.TRAIN_FROM
-    assert config.LOSSES == losses.LOSSES and config.DECODINGS == decoding.DECODINGS
 
 
 def test_set_needs_key_and_value():

@@ -167,3 +167,31 @@ def test_cli_adjust_takes_negative_coordinates_and_names_bad_boxes(checkpoint, t
     assert "x1 > x0" in capsys.readouterr().err
     assert main(args + ["--box", "1,1,20,20", "--buffer-ratio", "0"]) == 2
     assert "bbadj adjust: error: the buffer ratio (--buffer-ratio) must be >= 1" in capsys.readouterr().err
+
+
+class FixedLaplace(torch.nn.Module):
+    """A model (the regression decoder's output) that places every edge of every crop the same."""
+
+    def __init__(self, geometry, mu, b):
+        super().__init__()
+        self.geometry = geometry
+        self.mu, self.log_b = torch.nn.Parameter(torch.tensor(mu)), torch.nn.Parameter(torch.tensor(b).log())
+
+    def forward(self, x):
+        from bbadj.model.decoders import Laplace
+
+        return Laplace(self.mu.expand(len(x), 4), self.log_b.expand(len(x), 4))
+
+
+def test_a_regressed_edge_lands_beyond_the_crop_and_its_err_px_is_its_scale():
+    cfg = Config().with_overrides({"data": {"crop_size": 11, "buffer_ratio": 1.0}})
+    # top 2 positions above the crop, bottom at its border, left and right inside; b in positions
+    model = FixedLaplace(cfg.data.geometry, [-2.0, 10.0, 1.0, 9.0], [1.0, 0.5, 2.0, 1.0])
+    image = torch.zeros(3, 200, 300, dtype=torch.uint8)
+    out = bbadj.adjust(image, [[10, 20, 60, 40], [100, 100, 200, 140]], model)
+    # the crop is the box (buffer 1): a position is (height / 10, width / 10) pixels
+    assert np.allclose(out["boxes"], [[10 + 5, 20 - 4, 10 + 45, 40], [100 + 10, 100 - 8, 100 + 90, 140]], atol=1e-4)
+    assert np.allclose(out["err_px"], [[1 * 2, 0.5 * 2, 2 * 5, 1 * 5], [1 * 4, 0.5 * 4, 2 * 10, 1 * 10]], atol=1e-4)
+    # above the image: the box stops at its border
+    top = bbadj.adjust(image, [[10, 0, 60, 20]], model)
+    assert top["boxes"][0][1] == 0.0

@@ -1,6 +1,9 @@
+import math
+
 import pytest
 import torch
 
+from bbadj.model.decoders import Laplace
 from bbadj.model.decoding import decode_edges
 from bbadj.train.losses import edge_loss, edge_targets
 
@@ -23,6 +26,8 @@ def test_other_targets():
     assert g[0, 0, 4] == pytest.approx(g[0, 0, 6])
     with pytest.raises(ValueError, match="unknown loss"):
         edge_targets(torch.zeros(1, 4), 10, "l2")
+    with pytest.raises(ValueError, match="regresses the edges"):
+        edge_targets(torch.zeros(1, 4), 10, "laplace_nll")
 
 
 @pytest.mark.parametrize("kind", ["two_point", "bce_onehot", "gaussian"])
@@ -81,3 +86,42 @@ def test_an_edge_at_the_image_border_is_decoded_and_scored_clipped():
     pos, conf, spread = decode_edges(logits, "subpixel", window=2, bounds=(lo, hi))
     assert pos[0].tolist() == [3.0, 7.0, 2.0, 7.0]
     assert spread[0].tolist() == [0.0, 1.0, 1.0, 1.0]  # 1 and 3 both mean 3 for top: no doubt left
+
+
+def _laplace(mu, b):
+    return Laplace(torch.tensor([mu]), torch.tensor([b]).log())
+
+
+def test_regression_losses_on_hand_made_cases():
+    out = _laplace([3.0, 7.0, 2.0, 8.0], [1.0, 2.0, 1.0, 1.0])
+    truth = torch.tensor([[5.0, 7.0, 2.0, 9.0]])
+    # log(2b) + |t - mu| / b: log 2 + 2, log 4 + 0, log 2 + 0, log 2 + 1
+    assert edge_loss(out, truth, "laplace_nll").item() == pytest.approx((5 * math.log(2) + 3) / 4, abs=1e-6)
+    assert edge_loss(out, truth, "l1").item() == pytest.approx((2 + 0 + 0 + 1) / 4)
+    # the scale that fits an error of 2 is b = 2
+    at = {b: edge_loss(_laplace([3.0] * 4, [b] * 4), torch.full((1, 4), 5.0), "laplace_nll").item() for b in (1, 2, 4)}
+    assert at[2] < at[1] and at[2] < at[4]
+
+
+def test_regression_targets_beyond_the_crop_are_not_clamped_classification_ones_are():
+    beyond, border = torch.tensor([[-4.0, 5.0, 5.0, 14.0]]), torch.tensor([[0.0, 5.0, 5.0, 9.0]])
+    out = _laplace([0.0, 5.0, 5.0, 9.0], [1.0] * 4)
+    assert edge_loss(out, beyond, "l1").item() == pytest.approx((4 + 5) / 4)
+    logits = torch.randn(1, 4, 10)
+    assert edge_loss(logits, beyond, "two_point") == edge_loss(logits, border, "two_point")
+
+
+def test_decoding_a_laplace():
+    out = _laplace([4.0, 2.0, 3.0, 12.0], [1.0, 2.0, 0.5, 3.0])
+    pos, conf, err = decode_edges(out, "subpixel", window=2)
+    # top and bottom crossed: sorted, each keeping its own scale; err = b; conf = P(|x - mu| <= 2.5)
+    assert pos[0].tolist() == [2.0, 4.0, 3.0, 12.0]
+    assert err[0].tolist() == pytest.approx([2.0, 1.0, 0.5, 3.0])
+    assert conf[0].tolist() == pytest.approx([1 - math.exp(-2.5 / b) for b in (2.0, 1.0, 0.5, 3.0)])
+    assert all(torch.equal(a, b) for a, b in zip(decode_edges(out, "argmax", window=2), (pos, conf, err)))
+    with pytest.raises(ValueError, match="unknown decoding 'median'"):
+        decode_edges(out, "median")
+    # beyond the image: on its border, the expected error still b (the tail beyond is memoryless)
+    lo, hi = torch.tensor([[0.0, 3.0, 0.0, 0.0]]), torch.tensor([[20.0, 20.0, 20.0, 10.0]])
+    pos, _, err = decode_edges(out, bounds=(lo, hi))
+    assert pos[0].tolist() == [3.0, 4.0, 3.0, 10.0] and err[0].tolist() == pytest.approx([2.0, 1.0, 0.5, 3.0])

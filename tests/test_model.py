@@ -13,38 +13,49 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 from bbadj.core.config import DataConfig, ModelConfig
 from bbadj.core.box_ops import EDGES
 from bbadj.model import BoxAdjuster, DirectionalPooling, build_backbone, build_model
-from bbadj.model.decoders import Conv1dDecoder, LinearDecoder
-
-FUSIONS = ("l4", "l34_mean", "l34_concat", "fpn")
+from bbadj.core.registry import DECODERS, FUSIONS
+from bbadj.model.decoders import Laplace, RegressionDecoder
+from bbadj.model.decoding import decode_edges
 
 
 def resnet(**kw) -> ModelConfig:
     """A ResNet-18 from scratch, all of it trained (these tests are about the ResNets; the default
     backbone, EfficientNet-Lite0, is tests/test_backbone.py's)."""
     return ModelConfig(**{"backbone": "resnet18", "pretrained": "none", "train_from": "stem", **kw})
-DECODERS = ("conv1d", "linear")
+
+
+def _fields(out) -> list[torch.Tensor]:
+    return list(out) if isinstance(out, Laplace) else [out]
 
 
 @pytest.mark.parametrize("S", [96, 224])
-@pytest.mark.parametrize("decoder", DECODERS)
-@pytest.mark.parametrize("fusion", FUSIONS)
+@pytest.mark.parametrize("decoder", DECODERS.names())
+@pytest.mark.parametrize("fusion", FUSIONS.names())
 def test_every_variant_forward_backward(fusion, decoder, S):
     torch.manual_seed(0)
     model = build_model(resnet(fusion=fusion, decoder=decoder, hidden=32), DataConfig(crop_size=S).geometry)
     out = model(torch.randn(2, 3, S, S))
-    assert out.shape == (2, len(EDGES), S)
-    assert torch.isfinite(out).all()
-    out.square().mean().backward()
+    # logits over the S positions of each edge, or a Laplace's (mu, log b) of each edge
+    shape = {"logits": (2, len(EDGES), S), "laplace": (2, len(EDGES))}[DECODERS.meta(decoder)["output"]]
+    assert all(t.shape == shape and torch.isfinite(t).all() for t in _fields(out))
+    if isinstance(out, Laplace):  # its last layer starts at zero: the rough box's edges, b = 1 position
+        anchor = (S - 1) * (0.5 + 0.5 / 1.3 * torch.tensor([-1.0, 1.0, -1.0, 1.0]))
+        assert torch.allclose(out.mu, anchor.expand(2, 4)) and torch.equal(out.log_b, torch.zeros(2, 4))
+        torch.manual_seed(1)
+        for d in (*model.y_decoders, *model.x_decoders):
+            torch.nn.init.normal_(d.out.weight, std=0.1)  # so that gradients reach the layers below
+        out = model(torch.randn(2, 3, S, S))
+    sum(t.square().mean() for t in _fields(out)).backward()
     for part in (model.backbone, model.y_decoders, model.x_decoders):
         grads = [p.grad for p in part.parameters()]
         assert grads and all(g is not None for g in grads)
     assert any(g.abs().sum() > 0 for g in (p.grad for p in model.backbone.parameters()))
-    decoder_cls = Conv1dDecoder if decoder == "conv1d" else LinearDecoder
-    assert all(isinstance(d, decoder_cls) for d in (*model.y_decoders, *model.x_decoders))
+    assert all(isinstance(d, DECODERS.get(decoder)) for d in (*model.y_decoders, *model.x_decoders))
 
 
 def test_fusion_channel_counts_and_fpn():
-    channels = {f: build_model(resnet(fusion=f, hidden=32), DataConfig(crop_size=96).geometry).fusion.channels for f in FUSIONS}
+    channels = {f: build_model(resnet(fusion=f, hidden=32), DataConfig(crop_size=96).geometry).fusion.channels
+                for f in FUSIONS.names()}
     assert channels == {"l4": [512], "l34_mean": [256, 512], "l34_concat": [256 + 512], "fpn": [32]}
     fpn = build_model(resnet(fusion="fpn", hidden=32), DataConfig(crop_size=96).geometry)
     assert any(isinstance(m, FeaturePyramidNetwork) for m in fpn.modules())
@@ -86,8 +97,10 @@ def test_directional_pooling_axes(mode):
     assert torch.equal(right_y, seq_y) and not torch.equal(right_x, seq_x)
 
 
-def _split(logits):
-    return logits[:, :2], logits[:, 2:]  # (top, bottom), (left, right) by EDGES
+def _split(out):
+    if isinstance(out, Laplace):  # (top, bottom), (left, right) by EDGES, each (mu, log b)
+        return torch.stack([out.mu[:, :2], out.log_b[:, :2]]), torch.stack([out.mu[:, 2:], out.log_b[:, 2:]])
+    return out[:, :2], out[:, 2:]
 
 
 def test_edges_order():
@@ -96,21 +109,33 @@ def test_edges_order():
     assert isinstance(model, BoxAdjuster) and model.crop_size == 96 and model.cfg == resnet()
 
 
+def _trained_looking(model):
+    """The regression decoders' last layer off zero (where it starts): their output then depends on the input."""
+    torch.manual_seed(2)
+    for d in (*model.y_decoders, *model.x_decoders):
+        if isinstance(d, RegressionDecoder):
+            torch.nn.init.normal_(d.out.weight, std=0.5)
+    return model
+
+
+@pytest.mark.parametrize("decoder", ["conv1d", "regression"])
 @pytest.mark.parametrize("pooling", ["mean", "max"])
-def test_adjuster_head_axes(pooling):
+def test_adjuster_head_axes(pooling, decoder):
     # The head (pooling + decoders) on a random fused map. Rolling the map along H permutes
     # each column's values, which mean/max pooling over H ignores: seq_x is unchanged (up to
     # summation order), so left/right must stay equal while top/bottom change. With the wrong
     # wiring it is top/bottom that would stay equal.
     torch.manual_seed(0)
-    model = build_model(resnet(fusion="l4", decoder="conv1d", pooling=pooling, hidden=32), DataConfig(crop_size=224).geometry).eval()
+    model = build_model(resnet(fusion="l4", decoder=decoder, pooling=pooling, hidden=32),
+                        DataConfig(crop_size=224).geometry).eval()
+    model = _trained_looking(model)
     fmap = torch.randn(2, 512, 7, 7)
     with torch.no_grad():
         base_tb, base_lr = _split(model.head([fmap]))
         down_tb, down_lr = _split(model.head([torch.roll(fmap, 2, dims=2)]))
         right_tb, right_lr = _split(model.head([torch.roll(fmap, 2, dims=3)]))
-    assert torch.allclose(down_lr, base_lr, rtol=0, atol=1e-5) and (down_tb - base_tb).abs().max() > 1e-2
-    assert torch.allclose(right_tb, base_tb, rtol=0, atol=1e-5) and (right_lr - base_lr).abs().max() > 1e-2
+    assert torch.allclose(down_lr, base_lr, rtol=1e-5, atol=1e-5) and (down_tb - base_tb).abs().max() > 1e-2
+    assert torch.allclose(right_tb, base_tb, rtol=1e-5, atol=1e-5) and (right_lr - base_lr).abs().max() > 1e-2
 
 
 class _PatchBackbone(nn.Module):
@@ -127,12 +152,14 @@ class _PatchBackbone(nn.Module):
         return {"layer2": None, "layer3": None, "layer4": f}
 
 
-def test_adjuster_forward_axes_on_images():
+@pytest.mark.parametrize("decoder", ["conv1d", "regression"])
+def test_adjuster_forward_axes_on_images(decoder):
     # The full forward path (fusion -> pooling -> decoders -> EDGES order) from images: an
     # object pasted at two heights (same columns) must move top/bottom and leave left/right
     # equal; pasted at two horizontal positions, the reverse.
     torch.manual_seed(0)
-    model = build_model(resnet(fusion="l4", decoder="conv1d", hidden=32), DataConfig(crop_size=224).geometry).eval()
+    model = build_model(resnet(fusion="l4", decoder=decoder, hidden=32), DataConfig(crop_size=224).geometry).eval()
+    model = _trained_looking(model)
     model.backbone = _PatchBackbone()
     obj = torch.rand(3, 50, 70)
 
@@ -145,8 +172,8 @@ def test_adjuster_forward_axes_on_images():
         base_tb, base_lr = _split(model(paste(20, 30)))
         down_tb, down_lr = _split(model(paste(20 + 64, 30)))  # two patch rows lower
         right_tb, right_lr = _split(model(paste(20, 30 + 96)))  # three patch columns right
-    assert torch.allclose(down_lr, base_lr, rtol=0, atol=1e-5) and (down_tb - base_tb).abs().max() > 1e-2
-    assert torch.allclose(right_tb, base_tb, rtol=0, atol=1e-5) and (right_lr - base_lr).abs().max() > 1e-2
+    assert torch.allclose(down_lr, base_lr, rtol=1e-5, atol=1e-5) and (down_tb - base_tb).abs().max() > 1e-2
+    assert torch.allclose(right_tb, base_tb, rtol=1e-5, atol=1e-5) and (right_lr - base_lr).abs().max() > 1e-2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,3 +253,19 @@ def test_input_size_checked():
     model = build_model(resnet(), DataConfig(crop_size=96).geometry)
     with pytest.raises(ValueError, match="96x96"):
         model(torch.randn(1, 3, 64, 64))
+
+
+def test_regression_places_an_edge_beyond_the_crop():
+    # buffer 1: the rough box's edges are the crop's borders, positions 0 and S - 1 = 10
+    dec = RegressionDecoder(8, 8, 3, DataConfig(crop_size=11, buffer_ratio=1.0).geometry)
+    with torch.no_grad():
+        dec.out.bias.copy_(torch.tensor([-0.3, 0.0, 0.25, 0.0]))  # (offset, log b) of each edge of the pair
+    out = dec(torch.randn(2, 8, 3))
+    assert torch.allclose(out.mu, torch.tensor([[-3.0, 12.5]] * 2))
+    assert out.log_b.tolist() == [[0.0, 0.0]] * 2
+    # decoded where it lies, beyond [0, 10]; but never beyond the image
+    four = Laplace(out.mu.repeat(1, 2), out.log_b.repeat(1, 2))
+    pos, _, _ = decode_edges(four)
+    assert torch.allclose(pos, torch.tensor([[-3.0, 12.5, -3.0, 12.5]] * 2))
+    lo, hi = torch.full((2, 4), -1.0), torch.full((2, 4), 20.0)
+    assert torch.allclose(decode_edges(four, bounds=(lo, hi))[0], torch.tensor([[-1.0, 12.5, -1.0, 12.5]] * 2))

@@ -68,7 +68,9 @@ def test_each_ablation_changes_one_setting_of_the_default():
     assert set(changed["scratch"]) == {"model.pretrained"}
     assert params.report.seeds >= 3 and all(params.seeds(n) == list(range(params.report.seeds))
                                             for n in params.names("models"))
-    assert all(len(v) == 1 for v in changed.values())
+    # classification over positions against regression: one choice, the decoder's output and the loss that trains it
+    assert {k: v[1] for k, v in changed["regression"].items()} == {"model.decoder": "regression", "train.loss": "laplace_nll"}
+    assert all(len(v) == 1 for n, v in changed.items() if n != "regression")
 
 
 def test_code_defaults_are_the_default_recipe():

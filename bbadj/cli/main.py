@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..args import add_config_args, config_from_args
 from ..core.params import PARAMS
+from ..core.registry import DECODINGS
 from ..core.tiers import DEFAULT, TIERS, folders, seed_dir
 
 
@@ -287,7 +288,7 @@ def _add_evaluate_command(sub) -> None:
     p.add_argument("--buffer-ratio", type=float)
     p.add_argument("--seed", type=int, help="jitter seed (default: eval.seed)")
     p.add_argument("--repeats", type=int, help="jitter draws to average (default: eval.repeats)")
-    p.add_argument("--decoding", choices=["argmax", "subpixel"])
+    p.add_argument("--decoding", choices=DECODINGS.names())
     p.add_argument("--detections", metavar="RESULTS_JSON",
                    help="score a detector's boxes (a COCO results file) matched to the ground truth, and the model's "
                         "adjustment of them (with --identity: the detector's boxes only), instead of jittered boxes")
@@ -309,7 +310,7 @@ def _add_snap_commands(sub) -> None:
     p.add_argument("--box", action="append", required=True, metavar="x0,y0,x1,y1",
                    help="a rough box in pixels (repeatable); it may start off the image: --box -20,-5,50,50")
     p.add_argument("--buffer-ratio", type=float)
-    p.add_argument("--decoding", choices=["argmax", "subpixel"])
+    p.add_argument("--decoding", choices=DECODINGS.names())
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_adjust)
 
@@ -340,7 +341,7 @@ def _add_snap_commands(sub) -> None:
     p.add_argument("--buffer-ratio", type=float, help="the crop around each box (default: the model's own)")
     p.add_argument("--min-box-size", type=float, default=1.0,
                    help="boxes narrower or lower than this many pixels are skipped (default: 1)")
-    p.add_argument("--decoding", choices=["argmax", "subpixel"], help="edge decoding (default: subpixel)")
+    p.add_argument("--decoding", choices=DECODINGS.names(), help="edge decoding (default: subpixel)")
     p.add_argument("--batch-size", type=int, default=128, help="boxes per model batch (default: 128)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
     p.add_argument("--no-progress", action="store_true")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..util.layout import PACKAGE
+from .registry import unused_definitions  # a row's unchosen variants (issue 32.3)
 
 LIBRARIES = ("torch", "torchvision", "timm")  # their versions count as code: other kernels, other numbers
 
@@ -113,16 +114,6 @@ def stage_files(entry: str, root: str | Path) -> list[Path]:
     _, roots = entry_code(entry, root)
     files = [module_file(m, root).relative_to(root) for m in closure(roots, root)]
     return ([Path(entry)] if entry.endswith(".ipynb") else []) + sorted(files)
-
-
-def unused_definitions(source: str, config: dict) -> set[str]:
-    """The top-level definitions of a module's ``source`` that a row with ``config`` (its resolved
-    settings, ``Config.to_dict()``) never runs: the variants of a registry it does not choose.
-
-    The registry (``bbadj/core/registry.py``, issue 32.3) reads the registered names from the source;
-    until it lands every definition counts, and this is the one call to plug it into:
-    ``from .registry import unused_definitions`` in place of this function."""
-    return set()
 
 
 def _strip(body: list[ast.stmt], drop: frozenset[str] = frozenset()) -> list[ast.stmt]:

@@ -19,24 +19,23 @@ from typing import Any
 import yaml
 
 from ..util.errors import ConfigError, UnknownName, WrongType
+from .registry import DECODERS, DECODINGS, FUSIONS, LOSSES, OBJECTIVES
 
 # ImageNet statistics: torchvision's pretrained ResNets expect them, and crops are filled with
 # the mean (zero after normalisation) where they leave the image.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# The names each setting may take (what the modules that use them build; tests/test_config.py
-# checks them against bbadj.model, bbadj.train.losses, bbadj.model.decoding): checked here, so a wrong one stops
-# a command before data or weights load rather than deep inside a training.
+# The names each setting may take, checked here, so a wrong one stops a command before data or
+# weights load rather than deep inside a training. Fusions, decoders, losses, decodings and
+# objectives are the names their modules register (bbadj.core.registry, read from their source:
+# importing them would import torch); the rest are listed here (tests/test_config.py checks them
+# against bbadj.model.backbone).
 BACKBONES = ("resnet18", "resnet34", "resnet50", "efficientnet_lite0")
-FUSIONS = ("l4", "l34_mean", "l34_concat", "fpn")
-DECODERS = ("conv1d", "linear")
 POOLINGS = ("mean", "max")
 NORMS = ("batchnorm", "frozen")
 TRAIN_FROM = ("stem", "layer2", "layer3", "layer4")
 OPTIMIZERS = ("adam", "adamw")
-LOSSES = ("two_point", "bce_onehot", "gaussian")
-DECODINGS = ("argmax", "subpixel")
 # boxes in one batch, at most: a batch of 4096 crops of 224 px is 2.5 GB of input alone, and the
 # activations are many times that (the paper's batch was 64; docs/gpu.md's H200 measured 128)
 MAX_BATCH = 4096
@@ -175,14 +174,14 @@ class ModelConfig:
     # the backbone trains from this level on (stem: all of it); the layers before it keep their initial
     # weights and normalisation statistics: stem | layer2 | layer3 | layer4
     train_from: str = "layer2"
-    fusion: str = "l4"  # l4 | l34_mean | l34_concat | fpn
-    decoder: str = "conv1d"  # conv1d | linear
+    fusion: str = "l4"  # a fusion of bbadj/model/fusion.py
+    decoder: str = "conv1d"  # a decoder of bbadj/model/decoders.py (regression: the edges regressed, not classified)
     pooling: str = "mean"  # directional pooling: mean | max
     hidden: int = 128  # channels inside the conv1d decoder and the FPN
 
     def __post_init__(self):
         require(self.hidden >= 1, "model.hidden", ">= 1", self.hidden)
-        for key, names in (("backbone", BACKBONES), ("fusion", FUSIONS), ("decoder", DECODERS),
+        for key, names in (("backbone", BACKBONES), ("fusion", FUSIONS.names()), ("decoder", DECODERS.names()),
                            ("pooling", POOLINGS), ("norm", NORMS), ("train_from", TRAIN_FROM)):
             check_name(getattr(self, key), f"model.{key}", names)
         require(bool(self.pretrained), "model.pretrained", "imagenet, none or a path to weights", self.pretrained)
@@ -198,7 +197,7 @@ class TrainConfig:
     max_steps: int = 100  # > 0 caps the run at this many steps whatever `epochs` says; 0: run the epochs
     warmup_steps: int = 10
     grad_clip: float = 1.0  # max gradient norm; 0 disables
-    loss: str = "two_point"  # two_point | bce_onehot | gaussian
+    loss: str = "two_point"  # a loss of bbadj/train/losses.py, for model.decoder's output
     gaussian_sigma: float = 1.0  # in positions, for loss=gaussian
     amp: bool = True  # used on CUDA only (bf16 where supported)
     channels_last: bool = True  # NHWC model and crops (faster convolutions on CUDA)
@@ -209,6 +208,8 @@ class TrainConfig:
     log_every: int = 10
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     nproc_per_node: int = 1  # > 1: the study's train stage runs under torchrun with this many processes
+    # what is trained (bbadj/train/objectives.py): boxes (the model, train.loss on its edges)
+    objective: str = "boxes"
 
     def __post_init__(self):
         # lr 0 is allowed (it trains only the batch-norm statistics; engine.train warns)
@@ -229,13 +230,14 @@ class TrainConfig:
         ]:
             require(ok, f"train.{key}", allowed, getattr(self, key))
         check_name(self.optimizer, "train.optimizer", OPTIMIZERS)
-        check_name(self.loss, "train.loss", LOSSES)
+        check_name(self.loss, "train.loss", LOSSES.names())
+        check_name(self.objective, "train.objective", OBJECTIVES.names())
         check_device(self.device, "train.device")
 
 
 @dataclass
 class EvalConfig:
-    decoding: str = "subpixel"  # argmax | subpixel
+    decoding: str = "subpixel"  # a decoding of bbadj/model/decoding.py (of the logits; a Laplace decodes at its mu)
     window: int = 2  # subpixel: positions either side of the peak in the expectation
     passes: int = 1  # > 1: the model is applied again to its own output (iterative refinement)
     repeats: int = 2  # jitter draws averaged
@@ -253,7 +255,7 @@ class EvalConfig:
         for key in ("passes", "repeats", "batch_size"):
             require(getattr(self, key) >= 1, f"eval.{key}", ">= 1", getattr(self, key))
         require(self.batch_size <= MAX_BATCH, "eval.batch_size", f"in 1..{MAX_BATCH} (boxes per batch)", self.batch_size)
-        check_name(self.decoding, "eval.decoding", DECODINGS)
+        check_name(self.decoding, "eval.decoding", DECODINGS.names())
         check_device(self.device, "eval.device")
         require(self.seed >= 0, "eval.seed", ">= 0", self.seed)
         if not isinstance(self.sets, dict) or not self.sets:
@@ -312,6 +314,15 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self):
+        # the loss trains the decoder's output: logits over positions, or a Laplace per edge
+        decoder, loss = self.model.decoder, self.train.loss
+        if decoder in DECODERS.names() and loss in LOSSES.names():
+            output = DECODERS.meta(decoder)["output"]
+            fits = [n for n in LOSSES.names() if LOSSES.meta(n)["output"] == output]
+            require(loss in fits, "train.loss", f"a loss for model.decoder={decoder}'s {output} "
+                    f"(one of {', '.join(fits)})", loss)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

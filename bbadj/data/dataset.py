@@ -163,7 +163,8 @@ def make_crops(records, img_idx, gt, jittered, geometry: CropGeometry, device="c
         crops[torch.as_tensor(rows, device=device)] = cut_crops(x, windows[rows], S, g.roi_sampling_ratio)
     return {
         "crops": crops,
-        "positions": boxes_to_positions(gt, windows, S).float(),
+        # not clamped to the crop: a regression places an edge beyond it; the classification losses clamp
+        "positions": boxes_to_positions(gt, windows, S, clamp=False).float(),
         "windows": windows,
         "jittered": torch.as_tensor(jittered),
         "gt": torch.as_tensor(gt),

@@ -28,17 +28,19 @@ def predict_windows(model, crops: torch.Tensor, windows, image_wh, decoding: str
     """Crops (N, 3, S, S) cut from ``windows`` of images of size ``image_wh`` ((W, H), or one per
     crop) -> adjusted boxes (N, 4) in image pixels (clipped to the image), confidences (N, 4) and
     expected absolute errors of the clipped edges in image pixels (N, 4), both in EDGES order (top,
-    bottom, left, right). The errors are the model's own times its ``err_scale`` (fitted on held-out
-    boxes after training, ``bbadj.scoring.calibration``; 1 without)."""
+    bottom, left, right). The errors are the model's own (its distribution's spread, or its Laplace
+    scale b) times its ``err_scale`` (fitted on held-out boxes after training,
+    ``bbadj.scoring.calibration``; 1 without). An edge may lie beyond its crop where the model
+    places it there (the ``regression`` decoder), never beyond the image."""
     S = crops.shape[-1]
     pos, conf, spread = [], [], []
     device = next(model.parameters()).device
     lo, hi = image_bounds(windows, image_wh, S)
     for i in range(0, len(crops), batch_size):
-        logits = model(crops[i:i + batch_size].to(device))
+        out = model(crops[i:i + batch_size].to(device))  # logits, or a Laplace per edge: decode_edges takes either
         part = slice(i, i + batch_size)
-        for out, t in zip((pos, conf, spread), decode_edges(logits, decoding, window, (lo[part], hi[part]))):
-            out.append(t.cpu())
+        for kept, t in zip((pos, conf, spread), decode_edges(out, decoding, window, (lo[part], hi[part]))):
+            kept.append(t.cpu())
     if not pos:
         return torch.zeros(0, 4, dtype=torch.float64), torch.zeros(0, 4), torch.zeros(0, 4, dtype=torch.float64)
     boxes = positions_to_boxes(torch.cat(pos), windows, S)

@@ -54,6 +54,7 @@ import torch
 
 from ..core.box_ops import EDGES, xyxy_to_xywh
 from ..core.config import Config
+from ..core.registry import DECODINGS
 from ..data.coco import CocoBoxes, ImageRecord, boxes_from_instances, check_instances, is_json_box, read_json
 from ..data.images import CorruptImage
 from ..data.results import parse_entry, read_results
@@ -93,8 +94,8 @@ class SnapSettings:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
         if not self.min_box_size >= 0:
             raise ConfigError(f"min_box_size must be >= 0 pixels, got {self.min_box_size}")
-        if self.decoding not in ("subpixel", "argmax"):
-            raise ConfigError(f"decoding must be subpixel or argmax, got {self.decoding!r}")
+        if self.decoding not in DECODINGS.names():
+            raise ConfigError(f"decoding must be one of {', '.join(DECODINGS.names())}, got {self.decoding!r}")
 
     @property
     def rule(self) -> ReviewRule:

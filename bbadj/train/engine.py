@@ -27,8 +27,7 @@ from ..data.dataset import TrainBatches, load_boxes
 from ..util.device import resolve_device
 from ..util.errors import RunError
 from ..core.fingerprint import changed_parts, run_inputs
-from .losses import edge_loss
-from ..model import build_model
+from .objectives import OBJECTIVES
 from ..util.outputs import append_line, run_lock, write_text
 from ..util.progress import progress_bar
 
@@ -83,8 +82,8 @@ def build_optimizer(model: torch.nn.Module, tc: TrainConfig) -> torch.optim.Opti
 def forward_loss(net, x: torch.Tensor, target: torch.Tensor, tc: TrainConfig, use_amp: bool,
                  dtype: torch.dtype) -> torch.Tensor:
     with torch.autocast(x.device.type, dtype=dtype, enabled=use_amp):
-        logits = net(x)
-    return edge_loss(logits, target, tc.loss, tc.gaussian_sigma)
+        out = net(x)
+    return OBJECTIVES.get(tc.objective).loss(out, target, tc, x.shape[-1])
 
 
 def optimizer_step(loss: torch.Tensor, model, optimizer, scaler, scheduler, grad_clip: float) -> None:
@@ -171,11 +170,11 @@ def build_data(cfg: Config, rank: int = 0, world_size: int = 1, device: str = "c
 
 
 def build_training(cfg: Config, device: torch.device, steps: int) -> Training:
-    """The model of ``cfg`` (from ``model.init_from`` where given) on ``device``, its optimiser,
-    the warm-up + cosine schedule over ``steps`` and the precision. Seed torch first
-    (``train.seed``): the initial weights come from its generator."""
+    """The model of ``cfg`` (``train.objective``'s; from ``model.init_from`` where given) on
+    ``device``, its optimiser, the warm-up + cosine schedule over ``steps`` and the precision. Seed
+    torch first (``train.seed``): the initial weights come from its generator."""
     tc = cfg.train
-    model = build_model(cfg.model, cfg.data.geometry)
+    model = OBJECTIVES.get(tc.objective).build(cfg)
     if cfg.model.init_from:
         init_weights(model, cfg.model.init_from)
     model = model.to(device)
