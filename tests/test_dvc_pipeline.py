@@ -119,7 +119,7 @@ def test_dvc_repro_end_to_end(tmp_path, env):
 
     # the report's code is a dependency of the report only: editing it retrains nothing
     run(["git", "checkout", "params.yaml"], repo, env)
-    with open(repo / "bbadj" / "study" / "report" / "plots.py", "a") as f:
+    with open(repo / "bbadj" / "report" / "plots.py", "a") as f:
         f.write("\n# an edit\n")
     assert set(json.loads(run(["dvc", "status", "dvc.yaml", "--json"], repo, env))) == {"report"}
     run(["git", "checkout", "bbadj/report/plots.py"], repo, env)
