@@ -44,15 +44,14 @@ def read_checkpoint(path: str | Path, what: str = "checkpoint", needs: tuple[str
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if "Weights only load failed" not in str(e):
-            raise DataError(f"{damaged} ({type(e).__name__}: {e}){hint}") from e
         # torch's own message goes on to suggest weights_only=False: never for a file from elsewhere
         why = re.search(r"WeightsUnpickler error:\s*([^\n]*?)(?:\. Please|\n|$)", str(e))
+        if why is None or "Unsupported operand" in why.group(1):  # not a pickle torch reads at all
+            raise DataError(f"{damaged} ({why.group(1) if why else type(e).__name__}){hint}") from None
         raise DataError(
             f"{path}: refused: this {what} holds objects other than tensors and plain values "
-            f"({why.group(1) if why else 'not weights only'}); such a file can run code as it is "
-            f"read, and no file bbadj writes holds one: do not use it unless you know who made it "
-            f"and why{hint}") from None
+            f"({why.group(1)}); such a file can run code as it is read, and no file bbadj writes "
+            f"holds one: do not use it unless you know who made it and why{hint}") from None
     except Exception as e:  # a damaged file: RuntimeError, OSError, EOFError, ...
         raise DataError(f"{damaged} ({type(e).__name__}: {e}){hint}") from e
     missing = [k for k in needs if not isinstance(ckpt, dict) or k not in ckpt]
