@@ -1,16 +1,20 @@
 """What a training run is made of, so that a checkpoint resumes only the run it belongs to.
 
 A checkpoint records four fingerprints of its run's inputs: the settings that change the result
-(``config``), the training data (``data``: the annotation files' contents and the images' names,
-sizes and modification times), the code (``code``: bbadj's core modules, torch's and timm's
-versions) and the weights it started from (``weights``: ``model.init_from`` and a
-``model.pretrained`` file). A run resumes only when all four match; otherwise the new inputs
-would be trained on top of weights learnt from the old ones, while DVC records the new ones.
+(``config``), the training data (``data``: the annotation files' contents and the images'
+contents, each image named by its path under the images' common folder: no absolute path and no
+modification time, so two clones of the same data, made at other times in other folders, have the
+same fingerprint, and a checkpoint trained in either has the same bytes), the code (``code``:
+bbadj's core modules, torch's and timm's versions) and the weights it started from (``weights``:
+``model.init_from`` and a ``model.pretrained`` file). A run resumes only when all four match;
+otherwise the new inputs would be trained on top of weights learnt from the old ones, while DVC
+records the new ones.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from importlib import metadata
 from pathlib import Path
 from typing import Iterable
@@ -40,7 +44,7 @@ def run_inputs(cfg, annotation_files: Iterable[str | Path], image_files: Iterabl
         weights.append(cfg.model.pretrained)
     return {
         "config": _digest([json.dumps(comparable_config(cfg.to_dict()), sort_keys=True)]),
-        "data": _digest([_file_digest(p) for p in annotation_files] + [_stat(p) for p in sorted(set(map(str, image_files)))]),
+        "data": _digest([_file_digest(p) for p in annotation_files] + _images_digests(image_files)),
         "code": code_digest(),
         "weights": _digest([_file_digest(p) for p in weights]),
     }
@@ -68,16 +72,27 @@ def code_digest(root: str | Path | None = None) -> str:
 
 
 def _file_digest(path: str | Path) -> str:
+    return f"{Path(path).name}:{_sha256(path)}"
+
+
+def _images_digests(image_files: Iterable[str | Path]) -> list[str]:
+    """``<name>:<sha256>`` of each image (once), in name order, the name its path under the images'
+    common folder (``000000000009.jpg``; with two sources, ``coco128/images/...``). The contents,
+    not the size and modification time: those differ between clones, and an image changed in place
+    at the same size would go unseen."""
+    paths = sorted({os.path.abspath(p) for p in image_files})
+    if not paths:
+        return []
+    root = os.path.commonpath([os.path.dirname(p) for p in paths])
+    return sorted(f"{Path(os.path.relpath(p, root)).as_posix()}:{_sha256(p)}" for p in paths)
+
+
+def _sha256(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    return f"{Path(path).name}:{h.hexdigest()}"
-
-
-def _stat(path: str) -> str:
-    s = Path(path).stat()
-    return f"{path}:{s.st_size}:{s.st_mtime_ns}"
+    return h.hexdigest()
 
 
 def _digest(items: list[str]) -> str:
