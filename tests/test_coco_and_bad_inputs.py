@@ -262,6 +262,6 @@ def test_file_names_from_another_machine_are_found_by_their_trailing_folders(tmp
     with pytest.raises(DataError, match=r"image ids 1 and 4 .* are both found as .*val/1\.jpg"):
         load_coco(ann, tmp_path / "imgs", verbose=False)
     ann = write_coco(tmp_path / "c.json", [_img_entry(1, "/elsewhere/none.jpg")], [_ann(1, 1, [1, 1, 5, 5])])
-    with pytest.raises(DataError, match=r"image file not found: /elsewhere/none\.jpg \(image id 1, .*nor any of its "
-                                        r"trailing folders"):
+    with pytest.raises(DataError, match=r"image file not found: /elsewhere/none\.jpg \(a name outside .*imgs: looked "
+                                        r"for only inside it\) \(image id 1, .*nor any of its trailing folders"):
         load_coco(ann, tmp_path / "imgs", verbose=False)

@@ -57,8 +57,13 @@ def test_annotations_are_snapped_into_a_new_file_keeping_the_originals(model, tm
     doc, orig = json.loads(out.read_text()), json.loads(before)
     assert list(doc)[0] == "snap" and list(doc)[1:] == list(orig), "the summary first, then the file's own keys"
     assert doc["images"] == orig["images"] and doc["categories"] == orig["categories"]
-    assert doc["snap"] == summary and (summary["pass"], summary["history"]) == (1, [])
     import hashlib
+
+    digest = summary.pop("output_sha256")
+    assert doc["snap"] == {"written_by": "bbadj snap", "sha256": digest, **summary}, "its digest second"
+    assert (summary["pass"], summary["history"]) == (1, [])
+    sealed = out.read_bytes().replace(digest.encode(), b"0" * 64, 1)
+    assert hashlib.sha256(sealed).hexdigest() == digest, "the file's digest with those 64 digits as zeros"
 
     ckpt = Path(summary["model"]["checkpoint"])
     assert summary["model"]["checkpoint_sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest()
@@ -98,7 +103,9 @@ def test_unsure_boxes_keep_their_box_and_are_listed_for_review(model, tmp_path):
     assert all(a["bbox"] == a["snap"]["bbox_original"] != a["snap"]["bbox_snapped"] for a in kept)
     assert all(max(a["snap"]["err_px"].values()) > threshold for a in kept)
     review = json.loads((tmp_path / "review.json").read_text())
-    assert review["summary"] == summary
+    digest = summary.pop("output_sha256")
+    assert review["summary"].pop("output_sha256") == digest
+    assert review["summary"].pop("sha256") != digest and review["summary"] == summary
     assert [r["id"] for r in review["kept"]] == [a["id"] for a in kept]
     r = review["kept"][0]
     assert r["file_name"].endswith(".jpg") and r["bbox_snapped"] == kept[0]["snap"]["bbox_snapped"]

@@ -145,7 +145,7 @@ def cmd_snap(args) -> int:
             raise FileNotFoundError(f"{what} file not found: {path}")
     if not Path(args.images).is_dir():
         raise FileNotFoundError(f"image folder not found: {args.images}")
-    check_targets(*targets(args.annotations, args.detections, args.out, args.review))
+    check_targets(*targets(args.annotations, args.detections, args.out, args.review), overwrite=args.overwrite)
     if settings.buffer_ratio is not None:
         from ..core.config import check_buffer_ratio
 
@@ -154,7 +154,8 @@ def cmd_snap(args) -> int:
 
     model = load_model(args.checkpoint, device)
     summary = snap_file(args.annotations, args.images, model, args.out, detections=args.detections,
-                        review=args.review, settings=settings, progress=not args.no_progress)
+                        review=args.review, settings=settings, progress=not args.no_progress,
+                        overwrite=args.overwrite)
     print(describe(summary))
     print(f"review list: {summary['review']}")
     return 0
@@ -192,6 +193,7 @@ def cmd_stage(args) -> int:
 
     from ..study.stage import StageInterrupted, run_stage
 
+    args.row = " ".join(args.row) or None  # a row name with a space comes as two words: the row rule names it
     name = f"bbadj stage {args.stage}{' ' + args.row if args.row else ''}"
     _check_stage_params(args)
     try:
@@ -322,9 +324,13 @@ def _add_snap_commands(sub) -> None:
                    help="snap a detector's boxes (a COCO results file on the annotations' images) instead")
     p.add_argument("--images", required=True, help="image folder")
     p.add_argument("--checkpoint", required=True, help="a bbadj model (e.g. runs/l4/model.pt)")
-    p.add_argument("--out", help="the snapped file (default: <input>.snapped.json beside the input; never the input, "
-                                 "nor any existing file that bbadj snap did not write)")
+    p.add_argument("--out", help="the snapped file (default: <input>.snapped.json beside the input; a folder: that "
+                                 "name inside it; never the input, nor any existing file that bbadj snap did not "
+                                 "write)")
     p.add_argument("--review", help="the boxes kept for review and the counts (default: <out>.review.json)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier output (and review file) of bbadj snap even if it was changed since "
+                        "snap wrote it (default: stop, so that no hand edit is lost)")
     p.add_argument("--max-err-px", type=float,
                    help="review rule: keep a box as it was, and list it for review, when an edge's expected error "
                         "(err_px) is above this many pixels (default: no such rule)")
@@ -377,7 +383,7 @@ def _add_study_commands(sub) -> None:
     p = sub.add_parser("stage", help="run one stage of the study's DVC pipeline: its notebook, executed with papermill "
                                      "(what dvc.yaml's commands call)")
     p.add_argument("stage", choices=["train", "evaluate", "report", "pretrain"])
-    p.add_argument("row", nargs="?", help="the row of params.yaml (train, evaluate); pretrain: the tier's synthetic "
+    p.add_argument("row", nargs="*", help="the row of params.yaml (train, evaluate); pretrain: the tier's synthetic "
                                          "pretrainings, every one")
     p.add_argument("--tier", default=DEFAULT, choices=TIERS,
                    help="the study's budget: default (dvc.yaml) or long (long/dvc.yaml) (default: default)")
@@ -425,3 +431,10 @@ def main(argv: list[str] | None = None) -> int:
     except (BbadjError, FileNotFoundError) as e:
         print(f"bbadj {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: one line, and the shell's code for SIGINT
+        print(f"bbadj {args.command}: interrupted{INTERRUPTED.get(args.command, '')}", file=sys.stderr)
+        return 130
+
+
+INTERRUPTED = {"snap": "; the chunks done are kept: the same command resumes after them",
+               "train": "; the same command resumes from the last checkpoint"}

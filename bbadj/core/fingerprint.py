@@ -1,8 +1,10 @@
 """What a training run is made of, so that a checkpoint resumes only the run it belongs to.
 
 A checkpoint records four fingerprints of its run's inputs: the settings that change the result
-(``config``), the training data (``data``: the annotation files' contents and the images' names and
-sizes), the code (``code``: the normalised code the training loop reaches, ``bbadj.util.layout.TRAINING``,
+(``config``), the training data (``data``: the annotation files' contents and the images'
+contents, each image named by its path under the images' common folder: no absolute path and no
+modification time, so two clones of the same data, made at other times in other folders, have the
+same fingerprint, and a checkpoint trained in either has the same bytes), the code (``code``: the normalised code the training loop reaches, ``bbadj.util.layout.TRAINING``,
 without the variants the row does not use, and torch's, torchvision's and timm's versions:
 ``bbadj.core.code``) and the weights it started from (``weights``: ``model.init_from`` and a
 ``model.pretrained`` file). A run resumes only when all four match; otherwise the new inputs
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Iterable
 
@@ -54,9 +57,20 @@ def config_digest(cfg: dict) -> str:
 
 
 def data_digest(annotation_files: Iterable[str | Path], image_files: Iterable[str | Path]) -> str:
-    """The annotation files' contents and each image's name and size: not where the files are (a clone
-    elsewhere trains the same), nor when they were written (a checkout rewrites them all)."""
-    return digest([file_digest(p) for p in annotation_files] + [_stat(p) for p in sorted(set(map(str, image_files)))])
+    """The annotation files' contents and each image's contents under its relative name: not where the
+    files are (a clone elsewhere trains the same), nor when they were written (a checkout rewrites them all)."""
+    return digest([file_digest(p) for p in annotation_files] + _images_digests(image_files))
+
+
+def _images_digests(image_files: Iterable[str | Path]) -> list[str]:
+    """``<name>:<sha256>`` of each image (once), in name order, the name its path under the images'
+    common folder (``000000000009.jpg``; with two sources, ``coco128/images/...``). The contents,
+    not the size and modification time: an image changed in place at the same size is seen."""
+    paths = sorted({os.path.abspath(p) for p in image_files})
+    if not paths:
+        return []
+    root = os.path.commonpath([os.path.dirname(p) for p in paths])
+    return sorted(f"{Path(os.path.relpath(p, root)).as_posix()}:{_sha256(p)}" for p in paths)
 
 
 def changed_parts(saved: dict | None, now: dict[str, str]) -> list[str]:
@@ -68,12 +82,12 @@ def changed_parts(saved: dict | None, now: dict[str, str]) -> list[str]:
 
 def file_digest(path: str | Path) -> str:
     """A file's name and the sha256 of its contents."""
+    return f"{Path(path).name}:{_sha256(path)}"
+
+
+def _sha256(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    return f"{Path(path).name}:{h.hexdigest()}"
-
-
-def _stat(path: str) -> str:
-    return f"{Path(path).name}:{Path(path).stat().st_size}"
+    return h.hexdigest()

@@ -80,6 +80,9 @@ def read_json(path: str | Path, what: str):
         return json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise DataError(f"{path}: not valid JSON ({e})") from e
+    except ValueError as e:  # Python refuses to read an integer of over 4300 digits
+        raise DataError(f"{path}: holds an integer too long to read ({e.args[0].split(';')[0]}); no id, "
+                        f"box or size is such a number") from e
 
 
 def read_instances(path: str | Path) -> dict:
@@ -98,16 +101,29 @@ def check_instances(doc, path: str | Path) -> dict:
 
 
 # What a JSON value must be to count as an id, a number or a COCO box. Python's int() and
-# float() would take 25.7 as id 25, "1234" as the box [1, 2, 3, 4] and true as 1.0.
+# float() would take 25.7 as id 25, "1234" as the box [1, 2, 3, 4] and true as 1.0; an integer
+# of 400 digits is a valid JSON number that no array of ids (int64) or coordinates (float64) holds.
+INT64 = 2 ** 63
+
 
 def is_json_int(value) -> bool:
-    """An integer: 25 or 25.0, not 25.7, "25", true or null."""
-    return (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float) and value.is_integer())
+    """An integer that fits 64 bits: 25 or 25.0, not 25.7, "25", true, null or 10**400."""
+    return (((isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float) and value.is_integer()))
+            and -INT64 <= value < INT64)
 
 
 def is_json_number(value) -> bool:
-    """A number (NaN and infinity included: they are refused by name later), not a string or a boolean."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A number that fits a float (NaN and infinity included: they are refused by name later), not
+    a string, a boolean or 10**400."""
+    if isinstance(value, float):
+        return True
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= 1e308
+
+
+def shown(value, limit: int = 120) -> str:
+    """``repr(value)``, cut to ``limit`` characters (an integer of 400 digits, a long list)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 20]}... ({len(text)} characters)"
 
 
 def is_json_box(value) -> bool:
@@ -136,7 +152,9 @@ def load_coco(
     A file name that is not found as written (an absolute path from another machine, say
     ``/content/drive/MyDrive/data/img/1.jpg``) is looked for under ``images_dir`` by its trailing
     folders, the longest that exists first (``img/1.jpg``, then ``1.jpg``); each such image is
-    counted and named (``resolved``).
+    counted and named (``resolved``). A name that points outside ``images_dir`` (absolute, or with
+    ``..``) is looked for so, and only so: no file outside the folder is opened, even one that
+    exists there.
 
     Errors (``DataError`` naming the id or file): a file that is not COCO instances JSON, an id
     that is not an integer, an annotation id given twice, an image without a file name or with a
@@ -195,13 +213,17 @@ def boxes_from_instances(doc: dict, annotations: str | Path, images_dir: str | P
     records, resolved, found_at = [], {}, {}
     for iid in sorted(iid for iid, rows in rows_of.items() if rows):
         im, rows = images[iid], rows_of[iid]
-        path = images_dir / im["file_name"]
-        if check_files and not path.exists():
-            path = resolve_file_name(im["file_name"], images_dir)
+        name = im["file_name"]
+        inside = is_inside(name)
+        path = images_dir / name if inside else images_dir.joinpath(*name_parts(name))
+        if check_files and not (inside and path.is_file()):
+            path = resolve_file_name(name, images_dir)
             if path is None:
-                raise DataError(f"image file not found: {images_dir / im['file_name']} (image id {iid}, from "
-                                f"{annotations}; nor any of its trailing folders under {images_dir})")
-            resolved[iid] = (im["file_name"], str(path))
+                where = (f"{images_dir / name}" if inside else
+                         f"{name} (a name outside {images_dir}: looked for only inside it)")
+                raise DataError(f"image file not found: {where} (image id {iid}, from {annotations}; nor any of "
+                                f"its trailing folders under {images_dir})")
+            resolved[iid] = (name, str(path))
         other = found_at.get(path.resolve()) if check_files else None
         if other is not None and (iid in resolved or other in resolved):
             raise DataError(f"{annotations}: image ids {other} and {iid} ({images[other]['file_name']!r} and "
@@ -214,12 +236,27 @@ def boxes_from_instances(doc: dict, annotations: str | Path, images_dir: str | P
     return out
 
 
+def is_inside(name: str) -> bool:
+    """Whether the file name ``name``, joined to the image folder, stays inside it: not absolute
+    (``/x``, ``C:\\x``, ``\\\\host\\x``) and without a ``..`` part. Links inside the folder are
+    followed: the folder is the user's own (DVC's symlink cache, a link to a data disk); the names
+    come from an annotation file, which may be anyone's."""
+    return not (name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:([\\/]|$)", name)
+                or ".." in re.split(r"[\\/]+", name))
+
+
+def name_parts(name: str) -> list[str]:
+    """``name``'s folders and file name, without drive letters, ``.`` and ``..``."""
+    return [p for p in re.split(r"[\\/]+", name) if p not in ("", ".", "..") and not re.fullmatch(r"[A-Za-z]:", p)]
+
+
 def resolve_file_name(name: str, images_dir: Path) -> Path | None:
-    """``name`` (not found under ``images_dir`` as written) by its trailing folders under
-    ``images_dir``, the longest that exists first: ``/content/drive/data/img/1.jpg`` is looked for
-    as ``img/1.jpg``... down to ``1.jpg``. Windows separators count; drive letters, ``.`` and
-    ``..`` are dropped. None when no such file exists."""
-    parts = [p for p in re.split(r"[\\/]+", name) if p not in ("", ".", "..") and not re.fullmatch(r"[A-Za-z]:", p)]
+    """``name`` (not found under ``images_dir`` as written, or a name outside it: absolute or with
+    ``..``, never opened as written) by its trailing folders under ``images_dir``, the longest that
+    exists first: ``/content/drive/data/img/1.jpg`` is looked for as ``img/1.jpg``... down to
+    ``1.jpg``. Windows separators count; drive letters, ``.`` and ``..`` are dropped. None when no
+    such file exists."""
+    parts = name_parts(name)
     for k in range(len(parts)):
         candidate = images_dir.joinpath(*parts[k:])
         if candidate.is_file():
@@ -245,7 +282,7 @@ def _read_images(entries: list, path: Path) -> tuple[dict[int, dict], set[int]]:
         elif not (isinstance(im["file_name"], str)
                   and all(is_json_int(im.get(k)) and im[k] > 0 for k in ("width", "height"))):
             raise DataError(f"{path}: image id {iid} needs a file_name string and positive integer width and height, "
-                            f"got {im['file_name']!r}, {im.get('width')!r}, {im.get('height')!r}")
+                            f"got {shown(im['file_name'])}, {shown(im.get('width'))}, {shown(im.get('height'))}")
         images[iid] = im
     return images, sizeless
 
@@ -274,10 +311,10 @@ def _read_annotations(entries: list, images: dict[int, dict], path: Path, string
         seen[aid] = k
         iid, bbox = ann.get("image_id"), ann.get("bbox")
         if not (is_json_int(iid) and int(iid) in images):
-            raise DataError(f"{path}: annotation id {aid!r} refers to image id {iid!r}, which does not exist")
+            raise DataError(f"{path}: annotation id {aid!r} refers to image id {shown(iid)}, which does not exist")
         where = f"{path}: annotation id {aid!r} (image id {iid})"
         if not is_json_box(bbox):
-            raise DataError(f"{where} has no 4-number bbox: {bbox!r}")
+            raise DataError(f"{where} has no 4-number bbox: {shown(bbox)}")
         if not all(math.isfinite(v) for v in bbox):
             raise DataError(f"{where} has a non-finite bbox {bbox}")
         if bbox[2] < 0 or bbox[3] < 0:

@@ -122,6 +122,14 @@ def prepared_image(rec, geometry: CropGeometry, device="cpu") -> torch.Tensor:
     return normalize(image, geometry.mean, geometry.std)
 
 
+def check_images(records) -> None:
+    """Every image of ``records`` decoded once and checked against its annotated size, so that a
+    damaged or mis-sized image is a ``DataError`` naming it before training starts, not at the step
+    that first draws it (after a checkpoint was written)."""
+    for rec in {str(r.path): r for r in records}.values():
+        check_size(read_rgb(rec.path), rec.width, rec.height, rec.path)
+
+
 class PreparedImages:
     """Prepared images (``prepared_image``) kept in memory up to ``max_mb`` (the least recently
     used leaves first; ``data.image_cache_mb``, 0: none). Training reads every image of a small set

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from ..util.errors import DataError
-from .coco import is_json_box, is_json_int, is_json_number, read_json
+from .coco import is_json_box, is_json_int, is_json_number, read_json, shown
 
 
 def read_results(path: str | Path) -> list:
@@ -26,9 +26,9 @@ def parse_entry(path: Path, i: int, det) -> tuple[int, int, list[float], float]:
     for key in ("image_id", "category_id", "bbox", "score"):
         if key not in det:
             raise DataError(f"{path}: entry {i} (image id {det.get('image_id')}) has no '{key}'")
-    where = f"{path}: entry {i} (image id {det['image_id']!r})"
+    where = f"{path}: entry {i} (image id {shown(det['image_id'])})"
     kinds = {"image_id": is_json_int, "category_id": is_json_int, "bbox": is_json_box, "score": is_json_number}
-    wrong = [f"{key} is {det[key]!r}" for key, ok in kinds.items() if not ok(det[key])]
+    wrong = [f"{key} is {shown(det[key])}" for key, ok in kinds.items() if not ok(det[key])]
     if wrong:
         raise DataError(f"{where}: ids must be integers, bbox 4 numbers and score a number; {', '.join(wrong)}")
     iid, cat = int(det["image_id"]), int(det["category_id"])

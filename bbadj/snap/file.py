@@ -44,6 +44,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -62,8 +63,10 @@ from ..core.code import code_digest
 from ..util.errors import ConfigError, DataError
 from ..util.progress import progress_bar
 from .adjust import adjust_boxes
-from .journal import Journal, write_json_atomic
+from ..util.outputs import atomic_open
+from .journal import Journal
 from .review import ReviewRule, reason
+from .sealed import dump, seal_head
 from .targets import WRITTEN_BY, check_targets
 
 JOURNAL_SUFFIX = ".partial.jsonl"
@@ -219,11 +222,23 @@ def default_review(out: str | Path) -> Path:
 
 
 def targets(annotations, detections=None, out=None, review=None) -> tuple[list[Path], Path, Path, str]:
-    """(input files, output, review file, kind) of a run, defaults filled in."""
+    """(input files, output, review file, kind) of a run, defaults filled in. An ``out`` or
+    ``review`` that is a folder (one that exists, or a name ending in ``/``) gets the default name
+    inside it, as ``cp`` does."""
     inputs = [Path(annotations)] + ([Path(detections)] if detections is not None else [])
-    out = Path(out) if out is not None else default_out(inputs[-1])
-    review = Path(review) if review is not None else default_review(out)
+    out = _inside(out, default_out(inputs[-1]).name) or default_out(inputs[-1])
+    review = _inside(review, default_review(out).name) or default_review(out)
     return inputs, out, review, "results" if detections is not None else "annotations"
+
+
+def _inside(target, name: str) -> Path | None:
+    """``target`` / ``name`` where ``target`` is a folder, else ``target`` (None: none given)."""
+    if target is None:
+        return None
+    text = str(target)
+    if text.endswith(("/", os.sep)) or Path(text).is_dir():
+        return Path(text) / name
+    return Path(text)
 
 
 def pieces(coco: CocoBoxes, batch_size: int) -> list[ImageRecord]:
@@ -257,27 +272,37 @@ def _now() -> str:
 
 def snap_file(annotations: str | Path, images: str | Path, model, out: str | Path | None = None, *,
               detections: str | Path | None = None, review: str | Path | None = None,
-              settings: SnapSettings = SnapSettings(), progress: bool = True,
+              settings: SnapSettings = SnapSettings(), progress: bool = True, overwrite: bool = False,
               stop_after: int | None = None) -> dict:
     """Snap every box of ``annotations`` (or of the results file ``detections``, on the
     annotations' images) with ``model`` into ``out`` (default: ``default_out`` of the input), and
     list the boxes kept for review in ``review`` (default: ``default_review(out)``). Returns the
     summary (counts, files, settings, provenance), which both files also hold (a results file, a
-    plain list, has no room for it). ``stop_after`` ends the run after that many chunks, as if
-    killed (tests)."""
+    plain list, has no room for it), with ``output_sha256``, the output's digest. An earlier output
+    changed since bbadj snap wrote it is replaced only with ``overwrite``. A second run on the same
+    ``out`` at the same time stops with an ``OutputError``. ``stop_after`` ends the run after that
+    many chunks, as if killed (tests)."""
     inputs, out, review, kind = targets(annotations, detections, out, review)
-    check_targets(inputs, out, review, kind)
+    journal = Journal(str(out) + JOURNAL_SUFFIX, "", {"started": _now()})
+    with journal.hold(str(out)):
+        check_targets(inputs, out, review, kind, overwrite)
+        return _snap(inputs, out, review, kind, journal, annotations, images, model, detections, settings,
+                     progress, stop_after)
+
+
+def _snap(inputs, out, review, kind, journal, annotations, images, model, detections, settings, progress,
+          stop_after) -> dict:
     data = read_input(annotations, images, detections, settings)
     weights = _weights_sha256(model)
-    journal = Journal(str(out) + JOURNAL_SUFFIX, _fingerprint(inputs, images, weights, model, settings),
-                      {"started": _now()})
+    journal.fingerprint = _fingerprint(inputs, images, weights, model, settings)
     work = pieces(data.coco, settings.batch_size)
     parts = chunks(work, settings.batch_size)
     counts: Counter = Counter()
     corrupt: dict[str, str] = {}
     ctx = dict(data=data, settings=settings, counts=counts, corrupt=corrupt, model_id=weights[:12])
     resumed = 0
-    for row in journal.done(len(parts)):  # the chunks a killed run finished
+    unchanged = lambda row: row.get("images") == _images_stat(work[parts[row["chunk"]]])  # noqa: E731
+    for row in journal.done(len(parts), unchanged):  # the chunks a killed run finished, on the same images
         _apply_chunk(work[parts[resumed]], row, **ctx)
         resumed += 1
 
@@ -291,7 +316,9 @@ def snap_file(annotations: str | Path, images: str | Path, model, out: str | Pat
         for k in range(resumed, len(parts)):
             if stop_after is not None and k - resumed >= stop_after:
                 return {"stopped_after_chunks": stop_after, "journal": str(journal.path)}
-            row = {"chunk": k, **_adjust_chunk(work[parts[k]], cfg, model, geometry)}
+            # the images' sizes and times before they are read: one changed while being read is redone
+            stat = _images_stat(work[parts[k]])
+            row = {"chunk": k, **_adjust_chunk(work[parts[k]], cfg, model, geometry), "images": stat}
             journal.append(row)
             # into the entries at once: what is kept per box is the output itself, never a second copy
             _apply_chunk(work[parts[k]], row, **ctx)
@@ -306,13 +333,31 @@ def snap_file(annotations: str | Path, images: str | Path, model, out: str | Pat
                "review_rule": settings.rule.describe(), "settings": asdict(settings)}
     if data.kind == "annotations":
         summary["history"] = data.history
-        doc = {"snap": summary, **{k: v for k, v in data.doc.items() if k != "snap"}}  # its head says what it is
+        doc = {"snap": seal_head(summary), **{k: v for k, v in data.doc.items() if k != "snap"}}  # its head says what it is
     else:
         doc = data.doc
-    write_json_atomic(review, {"summary": summary, "kept": _review_rows(data)}, indent=1)
-    write_json_atomic(out, doc)
+    # both written whole beside, then moved into place one right after the other (the review first)
+    with atomic_open(out, "wb") as f:
+        digest = dump(f, doc, seal=data.kind == "annotations")
+        with atomic_open(review, "wb") as g:
+            dump(g, {"summary": seal_head(summary, output_sha256=digest), "kept": _review_rows(data)}, indent=1,
+                 seal=True)
     journal.remove()
-    return summary
+    return {**summary, "output_sha256": digest}
+
+
+def _images_stat(records: list[ImageRecord]) -> str:
+    """The size and modification time of each image file of ``records``: a chunk of the journal
+    stands for these files as they were (an image replaced since, e.g. a corrupt one fixed, is
+    read again)."""
+    h = hashlib.sha256()
+    for path in sorted({str(r.path) for r in records}):
+        try:
+            st = os.stat(path)
+            h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        except OSError:
+            h.update(f"{path}\0missing\n".encode())
+    return h.hexdigest()[:16]
 
 
 def _adjust_chunk(records: list[ImageRecord], cfg, model, geometry) -> dict:

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 from ..model.checkpoint import init_weights, read_checkpoint, save_atomic
 from ..core.config import Config, TrainConfig
 from ..data.coco import CocoBoxes
-from ..data.dataset import TrainBatches, load_boxes
+from ..data.dataset import TrainBatches, check_images, load_boxes
 from ..util.device import resolve_device
 from ..util.errors import RunError
 from ..core.fingerprint import changed_parts, run_inputs
@@ -249,6 +249,8 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = True, other_run: s
         run = _Run(cfg, out_dir, env, data, total_steps(cfg, len(data)), inputs)
         training = build_training(cfg, env.device, run.steps)
         start = _resume(run, training, other_run) if resume else 0
+        if start < run.steps:  # a damaged image stops the run here, before any checkpoint is replaced
+            check_images([r for s in sources for r in s.images])
         if env.main:
             _truncate_log(run.log_path, start)
         return _loop(run, training, start, progress, on_log, stop_after)

@@ -1,9 +1,11 @@
 """Writing results: every file appears whole or not at all, and a full disk says so by name.
 
-A file is written to ``<name>.tmp`` beside it and moved into place (``os.replace``, atomic on
-POSIX) only once complete, so a reader, or a run killed mid-write, sees the old file or the new
-one, never a truncated one; on failure the temporary file is removed (a 60 MB ``last.pt.tmp``
-left on a full disk would keep it full). A training run holds a lock on its directory
+A file is written to a temporary file of its own beside it (``.<name>.<random>.tmp``, created
+new by ``tempfile.mkstemp``: never a fixed name, so it can never be another file, an input or
+another run's temporary file) and moved into place (``os.replace``, atomic on POSIX) only once
+complete, so a reader, or a run killed mid-write, sees the old file or the new one, never a
+truncated one; on failure that temporary file, and only it, is removed (a 60 MB temporary
+checkpoint left on a full disk would keep it full). A training run holds a lock on its directory
 (``run_lock``), so two runs never write the same files.
 """
 from __future__ import annotations
@@ -13,6 +15,7 @@ import errno
 import json
 import math
 import os
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
@@ -26,21 +29,49 @@ LOCK_NAME = "train.lock"
 
 @contextmanager
 def atomic_open(path: str | Path, mode: str = "w", **kwargs) -> Iterator[IO]:
-    """``open(path, mode)`` for writing, through ``<path>.tmp``: ``path`` is replaced only when
-    the block ends without an error. An ``OSError`` becomes an ``OutputError`` naming ``path``."""
+    """``open(path, mode)`` for writing, through a new temporary file beside it (``temporary``):
+    ``path`` is replaced only when the block ends without an error. An ``OSError`` becomes an
+    ``OutputError`` naming ``path``."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temporary(path)
         with open(tmp, mode, **kwargs) as f:
             yield f
         os.replace(tmp, path)
     except BaseException as e:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         os_error = _os_error(e)
         if os_error is not None:
             raise _output_error(path, os_error) from e
         raise
+
+
+def temporary(path: str | Path) -> Path:
+    """A new, empty file beside ``path`` for its next version (``.<name>.<random>.tmp``, made by
+    ``tempfile.mkstemp``, so no other file has that name), with the permissions ``path`` has, or
+    a new file gets (mkstemp's own are owner-only); its folder is made if needed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, _mode_of(path))
+    except BaseException:
+        os.unlink(name)
+        raise
+    finally:
+        os.close(fd)
+    return Path(name)
+
+
+def _mode_of(path: Path) -> int:
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def append_line(path: str | Path, line: str) -> None:
