@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..scoring.metrics import METRIC_KEYS, pct
+from ..core.box_ops import COORDS
+from ..scoring.metrics import box_metrics, metric_keys, pct
 from ..core.params import GRABCUT, IDENTITY, Params
 from ..util.outputs import write_json
 from .preflight import StudyError, preflight
@@ -53,14 +54,24 @@ def evaluate_row(params: Params, name: str, runs_dir: str | Path | None = None, 
     for set_name in cfg.eval.sets:
         coco = load_boxes(*cfg.eval.set_paths(set_name), d)
         # the buffer ratio of the params: the model's own, or an eval-only row's at test time
-        results[set_name] = evaluate(coco, cfg, model, buffer_ratio=cfg.data.buffer_ratio, progress=progress,
-                                     per_box_csv=Path(per_box_dir) / name / f"{set_name}.csv", predict=predict)
-        write_json(Path(metrics_dir) / name / f"{set_name}.json", metric_file(results[set_name]))
+        per_box_csv = Path(per_box_dir) / name / f"{set_name}.csv"
+        results[set_name] = evaluate(coco, cfg, model, buffer_ratio=cfg.data.buffer_ratio,
+                                     progress=progress, per_box_csv=per_box_csv, predict=predict)
+        write_json(Path(metrics_dir) / name / f"{set_name}.json", metric_file(per_box_csv))
     write_run_record(Path(per_box_dir) / name, device, started)
     return results
 
 
-def metric_file(result: dict) -> dict[str, float]:
-    """The six metrics of ``bbadj evaluate``'s result in percent (``pct``, as every table of the
-    report rounds them), under the same keys."""
-    return {k: pct(result[k]) for k in METRIC_KEYS}
+def metric_file(per_box_csv: str | Path) -> dict[str, float]:
+    """The metric file of a per-box file (docs/package.md): every metric in percent (``pct``),
+    computed from the per-box file as written, as the report computes it (the mean over seeds of
+    each seed's mean over its lines), so that the two round one number once and agree to the
+    decimal. A file without a ``seed`` column holds seed 0."""
+    import pandas as pd
+
+    df = pd.read_csv(per_box_csv)
+    seeds = df["seed"] if "seed" in df else pd.Series(0, index=df.index)
+    per_seed = [box_metrics(part[[f"adj_{c}" for c in COORDS]].to_numpy(float),
+                            part[[f"gt_{c}" for c in COORDS]].to_numpy(float))
+                for _, part in df.groupby(seeds, sort=True)]
+    return {k: pct(sum(m[k] for m in per_seed) / len(per_seed)) for k in metric_keys()}
