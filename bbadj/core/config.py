@@ -40,6 +40,7 @@ DECODINGS = ("argmax", "subpixel")
 # boxes in one batch, at most: a batch of 4096 crops of 224 px is 2.5 GB of input alone, and the
 # activations are many times that (the paper's batch was 64; docs/gpu.md's H200 measured 128)
 MAX_BATCH = 4096
+SET_ROLES = ("validation", "test")  # eval.sets.<name>.role (docs/statistics.md: the test set first)
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 
@@ -239,7 +240,8 @@ class EvalConfig:
     seed: int = 1234
     batch_size: int = 128
     device: str = "auto"
-    # name -> {annotations, images}: the held-out sets every evaluation scores, each on its own
+    # name -> {annotations, images, role}: the held-out sets every evaluation scores, each on its
+    # own; role (SET_ROLES): test, the one set the headline and verdicts come from, or validation
     sets: dict = field(default_factory=_default_eval_sets)
 
     def __post_init__(self):
@@ -253,8 +255,22 @@ class EvalConfig:
         if not isinstance(self.sets, dict) or not self.sets:
             raise ConfigError(f"eval.sets must be a non-empty mapping name -> {{annotations, images}}, got {self.sets!r}")
         for name, paths in self.sets.items():
-            if not isinstance(paths, dict) or set(paths) != {"annotations", "images"}:
-                raise ConfigError(f"eval.sets.{name} must have exactly the keys annotations and images, got {paths!r}")
+            if not isinstance(paths, dict) or set(paths) - {"role"} != {"annotations", "images"}:
+                raise ConfigError(f"eval.sets.{name} must have the keys annotations and images "
+                                  f"(and optionally role), got {paths!r}")
+            if paths.get("role", "validation") not in SET_ROLES:
+                raise ConfigError(f"eval.sets.{name}.role must be one of {SET_ROLES}, "
+                                  f"got {paths['role']!r}")
+        tests = [n for n, p in self.sets.items() if p.get("role") == "test"]
+        if len(tests) > 1:
+            raise ConfigError(f"eval.sets: one test set at most (the headline and every verdict "
+                              f"come from it), got {tests}")
+
+    def set_role(self, name: str) -> str:
+        """``test`` (the report's headline and verdicts) or ``validation`` (recipes chosen on it;
+        the default for a set without a role)."""
+        self.set_paths(name)
+        return self.sets[name].get("role", "validation")
 
     def set_paths(self, name: str | None = None) -> tuple[str, str]:
         """(annotations, images) of evaluation set ``name`` (default: the first)."""
