@@ -1,5 +1,5 @@
 """The per-box CSVs the evaluate stages wrote (``reports/per_box/<row>/<set>.csv``, one line per
-jitter draw and box: docs/package.md), read back, and the signed edge errors in them."""
+seed, jitter draw and box: docs/package.md), read back, and the signed edge errors in them."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,9 +8,14 @@ from ..core.box_ops import EDGE_COORDS
 
 
 def read_per_box(path: str | Path):
+    """The file as a DataFrame whose first column is ``seed`` (docs/package.md): a file written
+    before rows had seeds holds one model, seed 0."""
     import pandas as pd
 
-    return pd.read_csv(path)
+    df = pd.read_csv(path)
+    if "seed" not in df:
+        df.insert(0, "seed", 0)
+    return df
 
 
 def signed_edge_errors(df, which: str = "adj"):
