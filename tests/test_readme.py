@@ -103,3 +103,38 @@ def test_the_readme_show_sample_is_the_committed_study():
     for row, value in shown.items():
         metric = json.loads((ROOT / "reports" / "metrics" / row / f"{eval_set}.json").read_text())
         assert value == round(metric["miou"], 1), f"README's bbadj show sample: {row} {value}, committed {metric['miou']:.1f}"
+
+
+def test_the_readme_verdicts_are_comparisons_csv():
+    """The README's sentence on the long tier's default row says what reports/long/comparisons.csv
+    holds: its seeds, how many of the metrics its gain (decided, on the test set, else the first
+    set) reaches half the paper's gain on, and by how much the others fall short, each as the
+    report rounds it (one decimal)."""
+    import pandas as pd
+
+    from bbadj.report.findings import NUMBERS, reached
+    from bbadj.scoring import metrics
+
+    text = " ".join(README.read_text().split())
+    m = re.search(r"the default row `(\w+)`, chosen before the run \(the mean of its (\w+) "
+                  r"seeds\), reaches half the paper's gain on (\w+) of the (\w+) metrics \(short on (.*?) "
+                  r"points\), every gain (decided|not decided)", text)
+    assert m, "the README's sentence on the long tier's default row is not where the test reads it"
+    row, seeds, count, total, short, decided = m.groups()
+    path = ROOT / "reports" / "long" / "comparisons.csv"
+    assert path.exists(), f"{path.relative_to(ROOT)} is missing: `bbadj stage report --tier long`"
+    csv = pd.read_csv(path)
+    test = csv["role"] == "test"
+    main = csv[test] if test.any() else csv[csv["set"] == csv["set"].iloc[0]]
+    gain = main[(main["kind"] == "gain") & (main["row"] == row) & (main["parent"] == "identity")]
+    gain = gain.set_index("metric")
+    words = {v: k for k, v in NUMBERS.items()}
+    assert words[seeds] == int(gain["seeds_row"].iloc[0]) and words[total] == len(gain)
+    reach = [k for k in gain.index if reached(gain.loc[k], k)]
+    assert words[count] == len(reach), f"the CSV: half the paper's gain on {reach}"
+    said = re.findall(r"([a-zA-Z0-9<>%. ]+?) by (\d+\.\d)(?:,|$)", short.replace(" and ", ", "))
+    gap = {k: round(metrics.metric(k).aim, 1) - round(gain.loc[k, "difference"], 1)
+           for k in gain.index}
+    expected = {metrics.label(k): f"{gap[k]:.1f}" for k in gain.index if k not in reach}
+    assert {k.strip(): v for k, v in said} == expected
+    assert (decided == "decided") == (gain["verdict"] == "better").all()

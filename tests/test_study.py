@@ -1,5 +1,6 @@
-"""The report's numbers (bbadj/study/): intervals, the rule that judges a difference, the tables
-that round once, the expected error's analyses, and the report assembled from a reports folder."""
+"""The report's numbers (bbadj/report/): seeds and photographs read back, what each comparison
+carries, the tables that round once, the expected error's analyses, and the report assembled from a
+reports folder (the formulas themselves: tests/test_statistics.py)."""
 import json
 import shutil
 from pathlib import Path
@@ -11,36 +12,53 @@ import yaml
 
 from bbadj.core.box_ops import COORDS, EDGE_COORDS, EDGES
 from bbadj.core.config import Config
-from bbadj.util.errors import UnknownName
+from bbadj.scoring import metrics
 from bbadj.scoring.metrics import METRIC_KEYS, pct
 from bbadj.core.params import Params
 from bbadj.study import provenance
-from bbadj.report import by_size, confidence, findings, plots, results, stats, tables
-from bbadj.report.per_box import read_per_box
+from bbadj.report import (by_size, comparisons, confidence, differences, findings, plots, results,
+                          stats, tables)
 
 
-def test_bootstrap_interval():
-    rng = np.random.default_rng(0)
-    v = rng.random(400)
-    idx = stats.bootstrap_indices(400, 500, seed=1)
-    lo, hi = stats.bootstrap_ci(v, idx)
-    assert lo < v.mean() < hi
-    assert 0.02 < hi - lo < 0.08  # ~ 4 standard errors of a U(0,1) mean over 400
-    lo2, hi2 = stats.bootstrap_ci(np.stack([v, v], 1), idx)
-    assert np.allclose(lo2, lo) and np.allclose(hi2, hi)
-    assert np.array_equal(idx, stats.bootstrap_indices(400, 500, seed=1))
+def test_photograph_resamples_keep_a_photographs_boxes_together():
+    photos = np.array([7, 7, 7, 3, 3, 9, 1, 1, 1, 1])
+    w = stats.photo_weights(photos, 300, seed=1)
+    assert w.shape == (300, 10) and np.array_equal(w, stats.photo_weights(photos, 300, seed=1))
+    for group in ([0, 1, 2], [3, 4], [6, 7, 8, 9]):  # the boxes of one photograph: one weight
+        assert (w[:, group] == w[:, group[:1]]).all()
+    per_photo = w[:, [0, 3, 5, 6]]
+    assert (per_photo.sum(1) == 4).all()  # each resample draws as many photographs as there are
+    assert np.isclose(per_photo.mean(), 1.0, atol=0.1)
+    assert 0.5 < (w[:, 5] == 0).mean() ** (1 / 4) < 0.95  # P(photograph left out) = (3/4)^4
 
 
 # ------------------------------------------------------------------ a reports folder by hand
 
+# per seed: adjusted = jittered + frac * (true - jittered)
+FRACS = {"perfect": (1.0, 0.97, 0.99), "worse": (0.6, 0.58, 0.62),
+         "perfect_pass2": (1.0, 0.97, 0.99), "solo": (0.5,)}
+
+
+def moved(ident, frac: float, seed: int):
+    """The identity row's lines moved ``frac`` of the way to the truth, as seed ``seed``; each
+    expected error the true error plus 0.01 px (a perfect ranking)."""
+    df = ident.copy()
+    for c in COORDS:
+        df[f"adj_{c}"] = df[f"jit_{c}"] + frac * (df[f"gt_{c}"] - df[f"jit_{c}"])
+    for e, c in EDGE_COORDS.items():
+        err = (df[f"adj_{c}"] - df[f"gt_{c}"]).abs()
+        df[f"conf_{e}"], df[f"err_px_{e}"] = 0.5, err + 0.01
+    df["seed"] = seed
+    return df
+
 
 @pytest.fixture(scope="module")
 def reports(tiny_synth, tmp_path_factory):
-    """On one evaluation set ("tiny"), laid out as the evaluate stages write them: the identity row
-    (jittered boxes) and rows that move them part of the way to the truth: ``perfect`` (all of it),
-    its reruns ``perfect_seed1`` (80%) and ``perfect_threads1`` (90%), ``worse`` (85%, an
-    ablation of it), an eval-only row of ``perfect`` (all of it) and ``solo`` (half way, no reruns).
-    Each expected error is the true error plus 0.01 px: a perfect ranking."""
+    """On one evaluation set ("tiny"), laid out as the evaluate stages write them (the per-box files
+    with a first column ``seed``): the identity row (jittered boxes, no seed column: seed 0) and
+    rows that move them part of the way to the truth (``FRACS``, one fraction per seed): ``perfect``
+    (three seeds), ``worse`` (an ablation of it, three seeds), an eval-only row of ``perfect`` (its
+    three models scored again, identically) and ``solo`` (one seed)."""
     from bbadj.data.coco import load_coco
     from bbadj.scoring.evaluate import evaluate
 
@@ -48,160 +66,161 @@ def reports(tiny_synth, tmp_path_factory):
     coco = load_coco(tiny_synth / "val" / "annotations.json", tiny_synth / "val" / "images", verbose=False)
     m = evaluate(coco, Config(), None, repeats=3, seed=5, progress=False,
                  per_box_csv=root / "per_box" / "identity" / "tiny.csv")
-    ident = read_per_box(root / "per_box" / "identity" / "tiny.csv")
-
-    def row(name, frac):  # adjusted = jittered + frac * (true - jittered)
-        df = ident.copy()
-        for c in COORDS:
-            df[f"adj_{c}"] = df[f"jit_{c}"] + frac * (df[f"gt_{c}"] - df[f"jit_{c}"])
-        for e, c in EDGE_COORDS.items():
-            err = (df[f"adj_{c}"] - df[f"gt_{c}"]).abs()
-            df[f"conf_{e}"], df[f"err_px_{e}"] = 0.5, err + 0.01
+    ident = pd.read_csv(root / "per_box" / "identity" / "tiny.csv")
+    for name, fracs in FRACS.items():
         (root / "per_box" / name).mkdir(parents=True, exist_ok=True)
-        df.to_csv(root / "per_box" / name / "tiny.csv", index=False)
-        vals = results.box_values(df)
-        (root / "metrics" / f"{name}.json").write_text(json.dumps(
-            {"tiny": {**m, **{k: float(vals[k].mean()) for k in METRIC_KEYS}}}))
-
-    (root / "metrics").mkdir()
-    (root / "metrics" / "identity.json").write_text(json.dumps({"tiny": m}))
-    for name, frac in [("perfect", 1.0), ("perfect_seed1", 0.8), ("perfect_threads1", 0.9), ("worse", 0.85),
-                       ("perfect_pass2", 1.0), ("solo", 0.5)]:
-        row(name, frac)
+        df = pd.concat([moved(ident, f, k) for k, f in enumerate(fracs)], ignore_index=True)
+        df[["seed", *ident.columns]].to_csv(root / "per_box" / name / "tiny.csv", index=False)
     return root, m
+
+
+def write_params(path, tiny_synth, **extra):
+    p = {"eval": {"sets": {"tiny": {"annotations": str(tiny_synth / "val" / "annotations.json"),
+                                    "images": str(tiny_synth / "val" / "images")}}},
+         "rows": {"perfect": {}, "worse": {"model": {"fusion": "fpn"}},
+                  "solo": {"data": {"train_annotations": "x.json"}, "model": {"decoder": "linear"}},
+                  "missing_one": {"model": {"fusion": "l34_mean"}}},
+         "eval_only": {"perfect_pass2": {"from": "perfect", "eval": {"passes": 2}}},
+         "study": {"baseline": "perfect", "bootstrap": 200, "bootstrap_seed": 0, "gallery": 2}}
+    for k, v in extra.items():
+        p[k] = {**p.get(k, {}), **v}
+    path.write_text(yaml.safe_dump(p, sort_keys=False))
+    return Params.load(path)
 
 
 @pytest.fixture()
 def params(tmp_path, tiny_synth):
-    p = {"eval": {"sets": {"tiny": {"annotations": str(tiny_synth / "val" / "annotations.json"),
-                                    "images": str(tiny_synth / "val" / "images")}}},
-         "rows": {"perfect": {}, "perfect_seed1": {"train": {"seed": 1}}, "perfect_threads1": {"train": {"threads": 1}},
-                         "worse": {"model": {"fusion": "fpn"}}, "solo": {"data": {"train_annotations": "x.json"},
-                                                                        "model": {"decoder": "linear"}},
-                         "missing_one": {"model": {"fusion": "l34_mean"}}},
-         "eval_only": {"perfect_pass2": {"from": "perfect", "eval": {"passes": 2}}},
-         "study": {"baseline": "perfect", "bootstrap": 200, "bootstrap_seed": 0, "gallery": 2}}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
-    return Params.load(tmp_path / "params.yaml")
+    return write_params(tmp_path / "params.yaml", tiny_synth)
 
 
 def test_results_read_back_what_the_stages_wrote(reports, params):
     root, m = reports
     res = results.load_results(params, "tiny", root)
-    assert res.names == ["identity", "perfect", "perfect_seed1", "perfect_threads1", "worse", "solo", "perfect_pass2"]
+    assert res.names == ["identity", "perfect", "worse", "solo", "perfect_pass2"]
     assert res.missing == ["grabcut", "missing_one"] and not res.synthetic
+    assert res.role == "validation"
+    assert res.seeds == {"identity": [0], "perfect": [0, 1, 2], "worse": [0, 1, 2], "solo": [0],
+                         "perfect_pass2": [0, 1, 2]}
+    assert res.by_seed["perfect"].shape == (3, res.n_boxes, len(METRIC_KEYS)) and res.n_photos == 8
     for k in METRIC_KEYS:
         assert res.value("identity", k) == pytest.approx(m[k], abs=1e-3), k
-        assert res.value("perfect", k) == 1.0
+        assert res.seed_values("perfect", k)[0] == 1.0
+        assert res.value("perfect", k) == pytest.approx(np.mean(res.seed_values("perfect", k)))
     t = results.metric_table(res).set_index(["row", "metric"])
     assert (t["lo"] <= t["value"]).all() and (t["value"] <= t["hi"]).all()
 
 
-def test_parents_reruns_and_the_noise_rule(reports, params):
+def test_a_rows_reruns_of_the_older_layout_are_its_seeds(reports, tiny_synth, tmp_path):
+    """Rows that differ from another only in train.seed / train.threads, each file without a seed
+    column (one model), are read as that row's seeds (their train.seed minus the row's); a rerun
+    that repeats a seed is refused."""
     root, _ = reports
-    res = results.load_results(params, "tiny", root)
-    assert stats.reruns(params, "perfect") == ["perfect", "perfect_seed1", "perfect_threads1"]
-    assert stats.parent(params, "worse") == stats.parent(params, "perfect_threads1") == "perfect"
-    assert stats.parent(params, "perfect_pass2") == "perfect" and stats.parent(params, "perfect") is None
-    assert stats.best_model(res) == "perfect"
-    sd = stats.rerun_sd(res, "perfect")
-    assert stats.rerun_sd(res, "worse") is None and stats.rerun_sd(res, "perfect_threads1") is not None
-    three = [[res.value(n, k) for k in METRIC_KEYS] for n in ("perfect", "perfect_seed1", "perfect_threads1")]
-    assert np.allclose(stats.rerun_sd(res, "perfect"), np.std(three, axis=0, ddof=1))
-    # two trained rows: 2 sqrt(2) sd of the parent's recipe; clear of the interval, yet within the noise
-    d = stats.paired_difference(res, "worse", "perfect")
-    assert np.allclose(d["noise"], 2 * np.sqrt(2) * sd) and (d["noise_from"] == "perfect").all()
-    assert d.loc["miou", "clear"] and not d.loc["miou", "real"]
-    # one trained row against the identity row: 2 sd
-    di = stats.paired_difference(res, "perfect", "identity")
-    assert np.allclose(di["noise"], 2 * sd) and di.loc["miou", "real"]
-    # an ablation without reruns of its own carries its parent's recipe's noise (one setting apart)
-    dw = stats.paired_difference(res, "worse", "identity")
-    assert dw["judged"].all() and np.allclose(dw["noise"], 2 * sd) and stats.noise_source(res, "worse") == "perfect"
-    # one model evaluated two ways: no training noise between them, the interval alone judges
-    dp = stats.paired_difference(res, "perfect_pass2", "perfect")
-    assert (dp["noise"] == 0).all() and dp["judged"].all() and not dp["real"].any()  # identical boxes
-    # no reruns on either side: not judged, never real
-    ds = stats.paired_difference(res, "solo", "worse")
-    assert not ds["judged"].any() and not ds["real"].any() and ds["noise"].isna().all()
-    assert ("worse", "perfect") in stats.comparisons(res) and stats.comparisons(res)[0] == ("perfect", "identity")
+    legacy = tmp_path / "legacy"
+    (legacy / "per_box").mkdir(parents=True)
+    import shutil
 
-
-def test_the_noise_floor_widens_the_rule_per_metric(reports, params, tmp_path):
-    """study.noise_floor raises the rule's sd to at least its value (points), metric by metric;
-    an unknown metric name is an error naming the key."""
-    root, _ = reports
-    raw = yaml.safe_load((tmp_path / "params.yaml").read_text())
-    raw["study"]["noise_floor"] = {"miou": 50.0}
-    (tmp_path / "floor.yaml").write_text(yaml.safe_dump(raw))
-    res = results.load_results(Params.load(tmp_path / "floor.yaml"), "tiny", root)
-    sd, used = stats.rerun_sd(res, "perfect"), stats.noise_sd(res, "perfect")
-    assert used[0] == 0.5 and np.allclose(used[1:], sd[1:])
-    d = stats.paired_difference(res, "worse", "perfect")
-    assert np.isclose(d.loc["miou", "noise"], 2 * np.sqrt(2) * 0.5) and not d.loc["miou", "real"]
-    raw["study"]["noise_floor"] = {"mIoU": 1.0}
-    (tmp_path / "floor.yaml").write_text(yaml.safe_dump(raw))
-    with pytest.raises(UnknownName, match="study.noise_floor"):
-        stats.noise_sd(results.load_results(Params.load(tmp_path / "floor.yaml"), "tiny", root), "perfect")
-
-
-def test_a_row_s_seeds_are_its_value_and_its_noise(reports, tmp_path, tiny_synth):
-    """A row's per-box file with a seed column (what the evaluate stage writes for every seed of its
-    model): the row's value is the mean over its seeds, its training noise their sd, and the noise
-    of a difference that of each row's mean (sd / sqrt(seeds))."""
-    root, _ = reports
-    seeded = tmp_path / "reports"
-    shutil.copytree(root, seeded)
-    (seeded / "per_box" / "noisy").mkdir()
-    parts = [read_per_box(root / "per_box" / n / "tiny.csv").assign(seed=k)
-             for k, n in enumerate(("perfect", "perfect_seed1", "perfect_threads1"))]
-    pd.concat(parts).to_csv(seeded / "per_box" / "noisy" / "tiny.csv", index=False)
+    shutil.copytree(root / "per_box" / "identity", legacy / "per_box" / "identity")
+    ident = pd.read_csv(root / "per_box" / "identity" / "tiny.csv")
+    for name, frac in (("a", 1.0), ("a_seed1", 0.8), ("a_seed2_threads1", 0.9)):
+        (legacy / "per_box" / name).mkdir()
+        one = moved(ident, frac, 0).drop(columns="seed")
+        one.to_csv(legacy / "per_box" / name / "tiny.csv", index=False)
+    rows = {"a": {}, "a_seed1": {"train": {"seed": 1}},
+            "a_seed2_threads1": {"train": {"seed": 2, "threads": 1}}}
     p = {"eval": {"sets": {"tiny": {"annotations": str(tiny_synth / "val" / "annotations.json"),
                                     "images": str(tiny_synth / "val" / "images")}}},
-         "rows": {"noisy": {}, "worse": {"model": {"fusion": "fpn"}}},
-         "study": {"baseline": "noisy", "bootstrap": 200, "bootstrap_seed": 0, "seeds": 3}}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
-    res = results.load_results(Params.load(tmp_path / "params.yaml"), "tiny", seeded)
-    three = [[float(results.box_values(f)[k].mean()) for k in METRIC_KEYS] for f in parts]
-    assert np.allclose(res.seed_metrics("noisy"), three)
-    assert np.allclose([res.value("noisy", k) for k in METRIC_KEYS], np.mean(three, axis=0))
-    sd = np.std(three, axis=0, ddof=1)
-    assert np.allclose(stats.rerun_sd(res, "noisy"), sd) and stats.n_trainings(res, "noisy") == 3
-    assert stats.n_trainings(res, "worse") == 1  # a file written before seeds: one
-    d = stats.paired_difference(res, "worse", "noisy")  # worse: one training; noisy: the mean of three
-    assert np.allclose(d["noise"], 2 * np.sqrt(sd ** 2 + sd ** 2 / 3))
+         "rows": rows, "study": {"baseline": "a", "bootstrap": 50}}
+    (tmp_path / "legacy.yaml").write_text(yaml.safe_dump(p))
+    res = results.load_results(Params.load(tmp_path / "legacy.yaml"), "tiny", legacy)
+    assert res.names == ["identity", "a"] and res.seeds["a"] == [0, 1, 2]
+    assert res.folded == {"a_seed1": "a", "a_seed2_threads1": "a"}
+    assert res.seed_values("a", "miou")[0] == 1.0 and res.seed_values("a", "miou")[1] < 1.0
+    rows["a_seed1"] = {"train": {"threads": 1}}  # seed 0 again
+    (tmp_path / "legacy.yaml").write_text(yaml.safe_dump(p))
+    with pytest.raises(ValueError, match="repeats seed"):
+        results.load_results(Params.load(tmp_path / "legacy.yaml"), "tiny", legacy)
+
+
+def test_parents_and_what_each_comparison_carries(reports, params):
+    """Each row against its parent's mean over seeds: two trained rows independent, each with its
+    seeds' variance over their number; an eval-only row paired with its model's row seed by seed
+    (identical here: difference 0, p 1); a row trained once borrows the pooled seeds' variance."""
+    root, _ = reports
+    res = results.load_results(params, "tiny", root)
+    assert stats.parent(params, "worse") == stats.parent(params, "perfect_pass2") == "perfect"
+    assert stats.parent(params, "perfect") is None and comparisons.best_model(res) == "perfect"
+    assert [p[:2] for p in comparisons.pairs(res)] == [
+        ("perfect", "identity"), ("worse", "perfect"), ("solo", "perfect"),
+        ("perfect_pass2", "perfect")]
+    d = differences.difference(res, "worse", "perfect")
+    va, vb = res.seed_values("worse"), res.seed_values("perfect")
+    assert np.allclose(d.est, va.mean(0) - vb.mean(0)) and d.seeds == (3, 3)
+    seeds_var = va.var(0, ddof=1) / 3 + vb.var(0, ddof=1) / 3
+    assert np.allclose(sum(t.variance for t in d.seed_terms), seeds_var)
+    assert np.allclose(d.terms()[0].df, res.n_photos - 1)
+    same = differences.difference(res, "perfect_pass2", "perfect")
+    assert np.allclose(same.est, 0) and np.allclose(same.boot, 0) and same.seeds == (3, 3)
+    solo = differences.difference(res, "solo", "perfect")
+    pooled = differences.pooled_seed_variance(res)
+    assert "borrowed" in solo.notes[0] and np.allclose(solo.seed_terms[0].variance, pooled[0])
+    assert np.allclose(pooled[1], 4)  # perfect and worse, 2 degrees of freedom each
+    t = comparisons.table({"tiny": res})
+    assert set(t["kind"]) == {"gain", "ablation"}
+    assert list(t.columns[:len(comparisons.COLUMNS)]) == comparisons.COLUMNS
+    pass2 = comparisons.lines_of(t, "tiny", "ablation", "perfect_pass2", "perfect")
+    assert (pass2["p"] == 1).all() and (pass2["verdict"] == "inconclusive").all()
+    gain = comparisons.lines_of(t, "tiny", "gain", "perfect", "identity")
+    assert (gain["difference"] > 0).all() and (gain["low"] < gain["difference"]).all()
+    assert np.allclose(t["p_adjusted"], stats.holm(t["p"]))  # one family: the set's every line
+
+
+def test_a_verdict_needs_the_seeds_variance(reports, tiny_synth, tmp_path):
+    """Without any row with two seeds, a difference between trained rows is not judged."""
+    root, _ = reports
+    params = write_params(tmp_path / "p.yaml", tiny_synth)
+    res = results.load_results(params, "tiny", root)
+    for n in ("perfect", "worse", "perfect_pass2"):
+        res.by_seed[n], res.seeds[n] = res.by_seed[n][:1], [0]
+    t = comparisons.table({"tiny": res})
+    worse = comparisons.lines_of(t, "tiny", "ablation", "worse", "perfect")
+    assert (worse["verdict"] == "not judged").all()
+    assert (comparisons.lines_of(t, "tiny", "ablation", "perfect_pass2", "perfect")["note"]
+            .str.contains("photographs only")).all()
 
 
 def test_every_table_rounds_once_and_agrees(reports, params, tmp_path):
     """summary.md, Table 1, the headline and the summary CSV show the same number in every cell:
-    the raw value rounded once (pct)."""
+    the raw value (a row's mean over its seeds) rounded once (pct)."""
     root, _ = reports
     res = results.load_results(params, "tiny", root)
     frame = tables.write_summary({"tiny": res}, tmp_path)
     md = (tmp_path / "summary.md").read_text()
     t1 = tables.table1({"tiny": res}).data
-    for name in ("identity", "perfect_threads1", "worse"):
+    for name in ("identity", "worse", "solo"):
         raw = [res.value(name, k) for k in METRIC_KEYS]
         cells = [f"{round(100 * v, 1):.1f}" for v in raw]
-        assert f"| {name} | " + " | ".join(cells) + " |" in md
+        assert f"| {name} | {len(res.seeds[name])} | " + " | ".join(cells) + " |" in md
         assert list(frame.set_index("row").loc[name, list(METRIC_KEYS)]) == [float(c) for c in cells]
-        if name != "perfect_threads1":  # reruns are left out of Table 1
-            label = tables.row_label(name)
-            assert [v.split("<br>")[0] for v in t1.loc[(t1.index[-1][0], label)]] == cells
-    head = tables.headline(res, "perfect").data
+        label = tables.row_label(name)
+        assert [v.split("<br>")[0] for v in t1.loc[(t1.index[-1][0], label)]] == cells
+    head = tables.headline(res, comparisons.table({"tiny": res}), "perfect").data
     assert list(head.loc["ours: jittered boxes, tiny"]) == [f"{round(100 * res.value('identity', k), 1):.1f}"
                                                             for k in METRIC_KEYS]
     assert pct(0.12949999) == 12.9 and pct(0.1295001) == 13.0
 
 
-def bold_cells(styler) -> list[tuple]:
-    """The (row, column) labels a Styler sets in bold (one CSS rule lists every bold cell)."""
+def shaded_cells(styler, what: str = "font-weight: bold") -> list[tuple]:
+    """The (row, column) labels a Styler styles with ``what`` (one CSS rule lists every such
+    cell)."""
     import re
 
     html = styler.to_html()
-    rules = [r for r in html.split("}") if "font-weight: bold" in r]
+    rules = [r for r in html.split("}") if what in r]
     cells = {(int(i), int(j)) for r in rules for i, j in re.findall(r"row(\d+)_col(\d+)", r)}
     return [(styler.data.index[i], styler.data.columns[j]) for i, j in sorted(cells)]
+
+
+bold_cells = shaded_cells
 
 
 def test_bold_never_goes_to_a_baseline(reports, params):
@@ -209,23 +228,47 @@ def test_bold_never_goes_to_a_baseline(reports, params):
     root, _ = reports
     res = results.load_results(params, "tiny", root)
     for name in res.models:
-        res.values[name] = res.values["identity"] - 0.01
+        res.by_seed[name], res.seeds[name] = res.by_seed["identity"] - 0.01, [0]
     bold = bold_cells(tables.table1({"tiny": res}))
     assert len(bold) >= 6, "one bold cell per metric at least"
     assert not {row for (_, row), _ in bold} & {tables.row_label(n) for n in ("identity", "grabcut")}
 
 
+def test_a_difference_is_shaded_by_its_sign(reports, params):
+    """In the ablation table a decided loss is red and a decided gain green, never the same
+    colour."""
+    root, _ = reports
+    res = results.load_results(params, "tiny", root)
+    t = comparisons.table({"tiny": res})
+    styler = tables.ablation_table(res, t)
+    red, green = shaded_cells(styler, tables.SHADE["worse"].split(";")[1].replace(":", ": ")), \
+        shaded_cells(styler, tables.SHADE["better"].split(";")[1].replace(":", ": "))
+    lines = comparisons.lines_of(t, "tiny", "ablation")
+    worse = {(r.row, tables.columns([r.metric])[0]) for r in lines.itertuples()
+             if r.verdict == "worse"}
+    assert worse and set(red) == worse and not set(green) & worse
+    assert all(c.startswith("-") for c in (styler.data.loc[r, col] for r, col in red))
+
+
 def test_the_headline_says_how_far_from_the_paper(reports, params):
     root, _ = reports
     res = results.load_results(params, "tiny", root)
-    text = findings.headline(res, "perfect")
-    assert "beyond the interval and the training noise on **all six metrics**" in text
+    frame = comparisons.table({"tiny": res}, {"tiny": "worse"})
+    text = findings.headline(res, frame, "perfect")
+    assert "improves on the jittered boxes on **all six metrics**" in text
+    assert "(three seeds)" in text
     assert "reach the aim, half the paper's gain, on every metric" in text or "fall short on" in text
-    share = tables.share_of_paper(res, "perfect")
+    d = comparisons.lines_of(frame, "tiny", "gain", "perfect", "identity")
+    share = np.array([d.loc[k, "difference"] / metrics.metric(k).gain for k in METRIC_KEYS])
     assert f"{share.min():.2f} to {share.max():.2f}" in text
-    weak = findings.headline(res, "perfect_threads1")
+    room = [d.loc[k, "difference"] / (100 - 100 * res.value("identity", k)) for k in METRIC_KEYS]
+    assert f"{min(room):.2f} to {max(room):.2f} of the headroom" in text
+    head = tables.headline(res, frame, "perfect").data
+    assert list(head.loc["ours: gain / headroom"]) == [f"{r:.2f}" for r in room]
+    weak = findings.headline(res, frame, "worse")
     assert "fall short on" in weak or "reach the aim" in weak
-    assert "noise" in findings.rule(res) and "`perfect` was trained 3 times" in findings.rule(res)
+    rule = findings.rule(res, frame)
+    assert "Welch-Satterthwaite" in rule and "Holm" in rule
 
 
 def test_weighted_auroc_on_hand_made_cases():
@@ -243,41 +286,55 @@ def test_expected_error_analyses(reports, params):
     diagonal of the reliability plot; box size alone ranks worse; the confidence, constant, at 0.5."""
     root, _ = reports
     res = results.load_results(params, "tiny", root)
-    assert not confidence.has_confidence(res, "identity") and confidence.has_confidence(res, "perfect_seed1")
-    a = confidence.auroc(res, "perfect_seed1")
+    assert not confidence.has_confidence(res, "identity")
+    assert confidence.has_confidence(res, "worse")
+    a = confidence.auroc(res, "worse")
     assert a.loc["err_px", "auroc"] == 1.0 and a.loc["conf", "auroc"] == 0.5
     assert a.loc["size", "auroc"] < 1.0 and a.loc["err_px", "vs_size_lo"] > 0
-    assert a.attrs["edges"] == 4 * len(res.per_box["perfect_seed1"])
-    rel = confidence.reliability(res, "perfect_seed1", n_bins=5)
+    assert a.attrs["edges"] == 4 * len(res.per_box["worse"])  # every seed's edges
+    rel = confidence.reliability(res, "worse", n_bins=5)
     assert np.allclose(rel.predicted, rel.observed + 0.01) and (rel.lo <= rel.observed + 1e-9).all()
-    curve = confidence.selective_curve(res, "perfect_seed1")
+    curve = confidence.selective_curve(res, "worse")
     assert np.allclose(curve.err_px, curve.perfect) and curve.random.iloc[0] == pytest.approx(a.attrs["accurate"])
-    text = confidence.conclusion(res, "perfect_seed1")
-    assert "adds to what box size alone tells" in text and "reaches the aim of 0.85" in text
+    text = confidence.conclusion(res, "worse")
+    assert "adds to what box size alone tells" in text and "reaches the aim of 0.850" in text
+    assert "AUROC 1.000 against" in text and "%" in confidence.detail(res, "worse")
+    assert list(confidence.short_table(a).index) == list(confidence.SCORES.values())
     import matplotlib.pyplot as plt
 
-    plt.close(plots.plot_confidence(res, ["perfect_seed1"]))
+    plt.close(plots.plot_confidence(res, ["worse"]))
+
+
+def test_an_auroc_is_compared_with_its_aim_as_it_is_shown():
+    """0.8494 is shown 0.849 and falls short of 0.850 by 0.001, never "0.85 ... by 0.00"; 0.8496 is
+    shown 0.850 and reaches it."""
+    assert confidence._aim(0.8494, 0.85, "the aim") == "falls short of the aim of 0.850 by 0.001"
+    assert confidence._aim(0.8496, 0.85, "the aim") == "reaches the aim of 0.850"
 
 
 def test_object_size_classes(reports, params):
+    """COCO's classes by the TRUE box's area (width x height), every row (the mean over its
+    seeds)."""
     root, _ = reports
     res = results.load_results(params, "tiny", root)
     areas = by_size.object_areas(res)
-    anns = {a["id"]: a["area"] for a in json.loads(Path(res.annotations).read_text())["annotations"]}
-    assert all(areas[i] == anns[i] for i in areas.index)  # COCO's rule: the annotation's area
+    anns = json.loads(Path(res.annotations).read_text())["annotations"]
+    boxes = {a["id"]: a["bbox"] for a in anns}
+    assert all(np.isclose(areas[i], boxes[i][2] * boxes[i][3], rtol=1e-3) for i in areas.index)
     cls = by_size.size_classes(res)
     assert ((areas < 32 ** 2) == (cls == "small")).all() and ((areas >= 96 ** 2) == (cls == "large")).all()
-    t = by_size.size_table(res, ["identity", "perfect"])
+    t = by_size.size_table(res)
+    assert set(t.index.get_level_values("row")) == set(res.names)
     assert sum(int(label.split("(")[1].rstrip(")")) for label in t.loc["identity"].index) == len(areas)
-    assert (t.loc["perfect"].to_numpy() == 100.0).all()
+    assert (t.loc["perfect"].to_numpy() < 100.0).any()  # seeds 1 and 2 fall short of the truth
     ci = by_size.size_table(res, ["identity"], with_intervals=True)
-    assert ci.iloc[0, 0].startswith(f"{t.iloc[0, 0]:.1f} [")
+    assert ci.iloc[0, 0].startswith(f"{t.loc['identity'].iloc[0, 0]:.1f} [")
     assert (by_size.size_gains(res, "identity", ["perfect"]).loc["perfect"] > 0).all()
 
 
 def test_the_report_renders_from_a_reports_folder(reports, params, tmp_path):
     """Every section of the report from the files the stages write (training curves included), and
-    its outputs."""
+    its outputs, comparisons.csv among them."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -288,13 +345,21 @@ def test_the_report_renders_from_a_reports_folder(reports, params, tmp_path):
     curves.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"step": [1, 2, 3], "loss": [3.0, 2.0, 1.5]}).to_csv(curves / "loss.tsv", sep="\t", index=False)
     r = Report.load(params.path, reports_dir=root)
-    assert r.best == {"tiny": stats.best_model(r.main)} and r.main.eval_set == "tiny"
+    assert r.best == {"tiny": comparisons.best_model(r.main)} and r.main.eval_set == "tiny"
     assert "Base recipe" in r.header() and "one CPU family only" in r.header()
-    for part in (*r.main_result(), *r.ablations(r.main), *r.confidence(r.main), r.table1(), *r.figures(),
-                 *r.appendix()):
+    # the fixture's one set is a validation set
+    assert "No evaluation set has the role `test`" in r.header()
+    answer = r.answer()
+    assert answer[0] == "## The answer"
+    assert "Which design choices matter at this budget?" in answer[1]
+    for part in (*answer, *r.main_result(), *r.ablations(r.main), *r.confidence(r.main), r.table1(),
+                 *r.figures(), *r.appendix()):
         assert part is not None
     r.write_outputs()
     assert "jittered boxes" in (root / "headline.md").read_text()
+    written = pd.read_csv(root / "comparisons.csv")
+    assert list(written.columns) == comparisons.COLUMNS and len(written) == len(r.comparisons)
+    assert set(written["verdict"]) <= set(comparisons.VERDICTS)
     assert (root / "summary.md").exists() and (root / "plots" / "loss.csv").read_text().startswith("step,loss,row")
     assert any(n in r.rows_table().index for n in ("perfect", "solo"))
 
@@ -381,8 +446,8 @@ def test_the_tables_promise_only_what_they_show(reports, params):
     root, _ = reports
     res = results.load_results(params, "tiny", root)
     for best in ("perfect", "worse"):
-        head = tables.headline(res, best)
-        assert ("Bold:" in head.caption) == bool(bold_cells(head)), (best, head.caption)
+        head = tables.headline(res, comparisons.table({"tiny": res}, {"tiny": best}), best)
+        assert ("Shaded:" in head.caption) == bool(bold_cells(head)), (best, head.caption)
     html = tables.table1({"tiny": res}).to_html()
     assert ">source<" not in html and ">row<" not in html
     frame = pd.DataFrame({"row": ["a", "b"], "minutes": [1.0, 2.0]})

@@ -367,7 +367,9 @@ def _add_study_commands(sub) -> None:
 
     p = sub.add_parser("show", help="the study's runs side by side in percent (the workspace, HEAD and every DVC "
                                      "experiment), one table per evaluation set and metric")
-    p.add_argument("--metric", default="miou", help="miou, iou90, edge1, edge3, corner1, corner3, or all (default: miou)")
+    p.add_argument("--metric", default="miou",
+                   help="a metric's key as bbadj/scoring/metrics.py declares it (e.g. miou, edge1), "
+                        "or all (default: miou)")
     p.add_argument("--set", help="one evaluation set (default: every set)")
     p.add_argument("--width", type=int, help="columns that do not fit go into a second table (default: the terminal's)")
     p.add_argument("--params", default=None, help=f"the study's params, for the order of its rows (default: {PARAMS})")

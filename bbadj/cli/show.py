@@ -2,7 +2,7 @@
 
 A run is the workspace, the committed baseline (HEAD) or a DVC experiment on it: what ``dvc exp
 show --json`` lists. Each run holds the study's metric files, ``reports/metrics/<row>/<set>.json``
-(the six metrics in percent under ``bbadj.scoring.metrics.METRIC_KEYS``). For each set and metric
+(every metric in percent under its key, ``bbadj.scoring.metrics``). For each set and metric
 one table: a line per row of the study (``Params.names()`` order: identity, GrabCut, then the
 rows; rows only other runs have come last), a column per run, ``-`` where a run lacks the row.
 Columns that do not fit the width go into a second table below the first.
@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..scoring.metrics import METRIC_LABELS
+from ..scoring import metrics
 from ..core.params import BASELINES, Params, flatten
 from ..core.tiers import DEFAULT, folders
 
@@ -25,8 +25,12 @@ def metric_file(tier: str = DEFAULT) -> re.Pattern:
     """The paths of ``tier``'s metric files: ``reports/metrics/<row>/<set>.json`` (long:
     ``reports/long/metrics/...``)."""
     return re.compile(rf"(?:^|/){re.escape((folders(tier).reports / 'metrics').as_posix())}/(?P<row>[^/]+)/(?P<set>[^/]+)\.json$")
-LABELS = METRIC_LABELS  # miou -> mIoU
 GAP = 2  # spaces between columns
+
+
+def labels() -> dict[str, str]:
+    """Each declared metric's key and label (miou -> mIoU), read at call time."""
+    return {m.key: m.label for m in metrics.declared()}
 
 
 @dataclass
@@ -168,7 +172,7 @@ def table(runs: list[Run], rows: list[str], eval_set: str, metric: str, width: i
         chunk.append(r.name)
         used += GAP + widths[r.name]
     chunks.append(chunk)
-    title = f"{eval_set}: {LABELS.get(metric, metric)}, percent"
+    title = f"{eval_set}: {labels().get(metric, metric)}, percent"
     out = []
     for k, names in enumerate(chunks):
         lines = [title + (f" ({k + 1}/{len(chunks)})" if len(chunks) > 1 else ""),
@@ -201,8 +205,8 @@ def show(params_path: str | Path = "params.yaml", metric: str = "miou", eval_set
     """What ``bbadj show`` prints for ``tier``'s metric files, run in the repository root (``doc``:
     ``dvc exp show --json``'s output, read with DVC when not given)."""
     width = width or shutil.get_terminal_size((120, 50)).columns
-    if metric != "all" and metric not in LABELS:
-        raise ValueError(f"--metric must be one of {[*LABELS, 'all']}, got {metric!r}")
+    if metric != "all" and metric not in labels():
+        raise ValueError(f"--metric must be one of {[*labels(), 'all']}, got {metric!r}")
     params = Params.load(params_path) if Path(params_path).exists() else None
     notes = []
     if doc is None:
@@ -226,5 +230,5 @@ def show(params_path: str | Path = "params.yaml", metric: str = "miou", eval_set
         where = (folders(tier).reports / "metrics").as_posix()
         return "\n".join([f"no run has metric files ({where}/<row>/<set>.json): run "
                           f"{'`dvc repro`' if tier == DEFAULT else '`make repro-long`'}"] + notes)
-    metrics = list(LABELS) if metric == "all" else [metric]
-    return "\n\n".join([render(runs, rows, sets, metrics, width)] + notes)
+    shown = list(labels()) if metric == "all" else [metric]
+    return "\n\n".join([render(runs, rows, sets, shown, width)] + notes)

@@ -44,12 +44,9 @@ class ReportConfig:
 
     baseline: str = ""  # the default row, the parent of the ablation rows ("": the first of `rows`)
     seeds: int = 3  # each trained row is trained with train.seed + k, k = 0 .. seeds - 1 (runs/<row>/seed<k>/)
-    bootstrap: int = 1000  # resamples of the boxes for the 95% intervals
+    bootstrap: int = 1000  # resamples of the photographs for the 95% intervals (docs/statistics.md)
     bootstrap_seed: int = 0
     gallery: int = 8  # examples drawn in the gallery, half of them the worst cases
-    # per metric (the short names of reports/metrics; bbadj.report.stats checks them), the least sd in points
-    # the noise rule takes for one training: what reruns on other machines showed ({}: none)
-    noise_floor: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
@@ -58,9 +55,6 @@ class ReportConfig:
             raise ConfigError(f"study.bootstrap must be at least 10 resamples, got {self.bootstrap}")
         if self.gallery < 0:
             raise ConfigError(f"study.gallery must be >= 0, got {self.gallery}")
-        bad = {k: v for k, v in self.noise_floor.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0}
-        if bad:
-            raise ConfigError(f"study.noise_floor: each value must be a number of points >= 0, got {bad}")
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,34 @@
-"""Each ablation's answer at two budgets: its difference from its parent in the default tier
-(100 steps) and in the long tier (bbadj.core.tiers), side by side, and in words which answers hold
-(real at both, the same sign), which flip (real at both, opposite signs) and which appear at one
-budget only. "Real" is the report's rule at each budget (``stats.paired_difference``: beyond the
-paired interval over boxes and that tier's own training noise)."""
+"""Each ablation's answer at two budgets: its difference from its parent in the default tier (100
+steps) and in the long tier (bbadj.core.tiers), and the difference of the two differences (long
+minus default) with its own interval: the interaction test that says whether the budget changes the
+answer. "Decided at one budget and not at the other" is not evidence that the budget matters; only
+a decided difference of differences is (docs/statistics.md). Everything is read from the two tiers'
+comparisons tables (``comparisons``)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..scoring.metrics import METRIC_KEYS, METRIC_LABELS
-from ..core.params import IDENTITY
-from .results import Results
-from .stats import comparisons, paired_difference
-from .tables import COLUMNS, pts, styled
+from ..scoring import metrics
+from .comparisons import CORRECTION, lines_of
+from .tables import SMALL, columns, signed, styled
 
 BUDGETS = ("default", "long")
+DECIDED = ("better", "worse")
+ORDER = [
+    ("changes", "the budget changes the answer (the difference of differences decided)"),
+    ("holds", "the same answer at both budgets"),
+    (
+        "one budget",
+        "decided at one budget only; the other budget's difference is not shown to differ from "
+        "it (the difference of differences inconclusive)",
+    ),
+    ("neither", "inconclusive at both budgets"),
+]
+# the table's column
+SHORT = {"changes": "the budget changes it", "holds": "same at both",
+         "one budget": "one budget only", "neither": "inconclusive at both"}
 
 
 @dataclass
@@ -23,101 +37,150 @@ class Answer:
 
     row: str
     parent: str
-    changes: str
-    diffs: dict[str, Any]  # budget -> paired_difference frame
-    holds: list[str] = field(default_factory=list)  # real at both budgets, the same sign
-    flips: list[str] = field(default_factory=list)  # real at both, opposite signs
-    only: dict[str, list[str]] = field(default_factory=dict)  # budget -> real there alone
+    # "default", "long", "both" (long - default) -> comparisons lines, by metric
+    lines: dict[str, Any]
+    changes: list[str] = field(default_factory=list)  # the difference of differences decided
+    holds: list[str] = field(default_factory=list)  # decided at both budgets, the same direction
+    # budget -> decided there only, no interaction
+    one: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def verdict(self) -> str:
-        if self.flips:
-            return "flips"
+        if self.changes:
+            return "changes"
         if self.holds:
             return "holds"
-        if self.only["long"] and not self.only["default"]:
-            return "long budget only"
-        if self.only["default"] and not self.only["long"]:
-            return "default budget only"
-        if self.only["default"]:
-            return "real at each budget on other metrics"
-        return "no real difference at either budget"
+        if any(self.one.values()):
+            return "one budget"
+        return "neither"
 
 
-def answers(short: Results, long: Results) -> list[Answer]:
-    """Every ablation both tiers score on one set (rows against their parents, in file order)."""
+def answers(default_frame, long_frame, eval_set: str) -> list[Answer]:
+    """Every ablation both tiers score on ``eval_set``, from the default tier's comparisons and the
+    long tier's (its ablation and two_budgets lines)."""
     out = []
-    for name, parent in comparisons(long):
-        if parent == IDENTITY or name not in short.names or parent not in short.names:
-            continue
-        d = {"default": paired_difference(short, name, parent), "long": paired_difference(long, name, parent)}
-        changed = short.params.changed(name, parent)
-        a = Answer(name, parent, "; ".join(f"{k}: {x} → {y}" for k, (x, y) in changed.items()) or "evaluation only",
-                   d, only={b: [] for b in BUDGETS})
-        for k in METRIC_KEYS:
-            real = {b: bool(d[b].loc[k, "real"]) for b in BUDGETS}
-            if all(real.values()):
-                same = (d["default"].loc[k, "diff"] > 0) == (d["long"].loc[k, "diff"] > 0)
-                (a.holds if same else a.flips).append(k)
-            for b in BUDGETS:
-                if real[b] and not all(real.values()):
-                    a.only[b].append(k)
+    both = lines_of(long_frame, eval_set, "two_budgets")
+    for (row, parent), inter in both.groupby(["row", "parent"], sort=False):
+        lines = {
+            "default": lines_of(default_frame, eval_set, "ablation", row, parent),
+            "long": lines_of(long_frame, eval_set, "ablation", row, parent),
+            "both": inter.set_index("metric"),
+        }
+        a = Answer(row, parent, lines, one={b: [] for b in BUDGETS})
+        for k in lines["both"].index:
+            v = {b: lines[b].loc[k, "verdict"] for b in BUDGETS}
+            if lines["both"].loc[k, "verdict"] in DECIDED:
+                a.changes.append(k)
+            elif v["default"] in DECIDED and v["default"] == v["long"]:
+                a.holds.append(k)
+            else:
+                for b in BUDGETS:
+                    if v[b] in DECIDED:
+                        a.one[b].append(k)
         out.append(a)
     return out
 
 
-def _signed(a: Answer, keys: list[str], budgets=BUDGETS) -> str:
-    return ", ".join(f"{METRIC_LABELS[k]} " + " / ".join(pts(a.diffs[b].loc[k, "diff"]) for b in budgets) for k in keys)
+def _each(a: Answer, keys: list[str], budgets=BUDGETS) -> str:
+    return ", ".join(
+        f"{metrics.label(k)} "
+        + " / ".join(signed(a.lines[b].loc[k, "difference"]) for b in budgets)
+        for k in keys
+    )
 
 
 def sentence(a: Answer) -> str:
-    """One sentence: the verdict, then the metrics behind it with their differences in points."""
-    head = f"`{a.row}` ({a.changes}, against `{a.parent}`)"
+    """One sentence: what the interaction test decided, then what holds and what is decided at one
+    budget only, with the differences in points (default / long)."""
+    both = a.lines["both"]
+
+    def diff(budget: str, k: str) -> str:
+        return signed(a.lines[budget].loc[k, "difference"])
+
+    def mdds(keys) -> str:
+        return ", ".join(f"{metrics.label(k)} {both.loc[k, 'mdd']:.1f}" for k in keys)
+
     parts = []
+    if a.changes:
+        parts.append(
+            "**the budget changes it** on "
+            + ", ".join(
+                f"{metrics.label(k)} ({diff('default', k)} at the default budget, "
+                f"{diff('long', k)} at the long one: long minus default "
+                f"{signed(both.loc[k, 'difference'])} "
+                f"[{signed(both.loc[k, 'low'])}, {signed(both.loc[k, 'high'])}])"
+                for k in a.changes
+            )
+        )
     if a.holds:
-        signs = {a.diffs["long"].loc[k, "diff"] > 0 for k in a.holds}
-        direction = ("better " if signs == {True} else "worse " if signs == {False} else "")
-        parts.append(f"**holds**: {direction}at both budgets on {_signed(a, a.holds)} (default / long)")
-    if a.flips:
-        parts.append(f"**flips** on {_signed(a, a.flips)} (default / long)")
+        signs = "/".join(sorted({a.lines["long"].loc[k, "verdict"] for k in a.holds}))
+        parts.append(f"**holds**: {signs} at both budgets on {_each(a, a.holds)} (default / long)")
     for b in BUDGETS:
-        if a.only[b]:
-            parts.append(f"real at the {b} budget only on {_signed(a, a.only[b], (b,))}")
-    return f"{head}: " + ("; ".join(parts) if parts else "no real difference at either budget") + "."
+        if a.one[b]:
+            parts.append(
+                f"decided at the {b} budget only on {_each(a, a.one[b])} (default / long), "
+                f"the budget's effect inconclusive (could have seen {mdds(a.one[b])})"
+            )
+    if not parts:
+        parts.append(
+            "inconclusive at both budgets and between them (the budget's effect could have "
+            f"been seen from {mdds(both.index)})"
+        )
+    return f"`{a.row}` (against `{a.parent}`): " + "; ".join(parts) + "."
 
 
 def answer_in_words(found: list[Answer]) -> str:
     """The study's question, "which design choices matter?", answered from both budgets."""
-    groups = {}
+    groups: dict[str, list[str]] = {}
     for a in found:
         groups.setdefault(a.verdict, []).append(f"`{a.row}`")
-    order = [("holds", "matter at both budgets, in the same direction"),
-             ("flips", "matter at both budgets, in opposite directions"),
-             ("long budget only", "matter only once the model works (the long budget)"),
-             ("default budget only", "mattered only at the default budget (gone with the long one)"),
-             ("real at each budget on other metrics", "matter at each budget, on different metrics"),
-             ("no real difference at either budget", "make no real difference at either budget")]
-    said = [f"{', '.join(groups[v])} {words}" for v, words in order if v in groups]
-    return ("**Which design choices matter?** " + "; ".join(said) + "." if said else
-            "**Which design choices matter?** No ablation is scored at both budgets yet.")
+    said = [f"{', '.join(groups[v])}: {words}" for v, words in ORDER if v in groups]
+    return (
+        "**Which design choices matter, and does the budget change the answer?** "
+        + "; ".join(said)
+        + "."
+        if said
+        else "**Which design choices matter?** No ablation is scored at both budgets yet."
+    )
 
 
 def table(found: list[Answer]) -> Any:
-    """Per ablation and metric: the difference at the default and at the long budget (points),
-    bold where real, and the verdict."""
+    """Per ablation and metric: the difference at the default and at the long budget (points, each
+    marked · where inconclusive), and under them long minus default with its interval, shaded where
+    that is decided."""
     import pandas as pd
 
-    rows, bold = {}, set()
+    rows, shade = {}, {}
+    keys = list(found[0].lines["both"].index) if found else list(metrics.metric_keys())
     for a in found:
         cells = []
-        for k, col in zip(METRIC_KEYS, COLUMNS):
-            cells.append(" / ".join(pts(a.diffs[b].loc[k, "diff"]) + ("" if a.diffs[b].loc[k, "real"] else " ·")
-                                    for b in BUDGETS))
-            if k in a.holds or k in a.flips:
-                bold.add((a.row, col))
-        rows[a.row] = [a.parent, a.changes, *cells, a.verdict]
-    frame = pd.DataFrame.from_dict(rows, orient="index", columns=["against", "what changes", *COLUMNS, "verdict"])
-    return styled(frame, "Points, row minus the row it is compared with, at the default budget / at the long one, "
-                         "each paired over the same boxes and draws. ·: not real at that budget (within its interval "
-                         "or that tier's training noise). Bold: real at both budgets.", bold,
-                  text=["against", "what changes", "verdict"])
+        for k, col in zip(keys, columns(keys)):
+            both = a.lines["both"].loc[k]
+            cells.append(
+                " / ".join(
+                    signed(a.lines[b].loc[k, "difference"])
+                    + ("" if a.lines[b].loc[k, "verdict"] in DECIDED else " ·")
+                    for b in BUDGETS
+                )
+                + SMALL.format(
+                    f"Δ {signed(both['difference'])} "
+                    f"[{signed(both['low'])}, {signed(both['high'])}]"
+                )
+            )
+            if both["verdict"] in DECIDED:
+                shade[(a.row, col)] = "changes"
+        rows[a.row] = [a.parent, *cells, SHORT[a.verdict]]
+    frame = pd.DataFrame.from_dict(
+        rows, orient="index", columns=["against", *columns(keys), "answer"]
+    )
+    return styled(
+        frame,
+        f"Points, the row's mean over its seeds minus its parent's, at the default budget / at the "
+        f"long one (·: inconclusive at that budget), and under them Δ, the long budget's "
+        f"difference minus the default's, with its 95% interval (photographs and both tiers' "
+        f"seeds). Shaded: "
+        f"the budget changes the answer, long minus default decided ({CORRECTION}-adjusted "
+        f"p < 0.05 over the two_budgets lines of comparisons.csv).",
+        shade,
+        text=["against", "answer"],
+    )

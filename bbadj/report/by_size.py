@@ -1,30 +1,24 @@
 """The metrics by object size, with COCO's size classes: small (area < 32^2 px), medium, large
-(area >= 96^2). As in COCO's evaluation, the area is the annotation's ``area`` field (the
-segment's area, for COCO); where a file has none, the true box's area."""
+(area >= 96^2), the area that of the TRUE box (width x height of ``gt_*`` in the per-box files:
+the same rule for every set, whether its annotations carry a segment ``area`` or not)."""
+
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..scoring.metrics import METRIC_KEYS, METRIC_LABELS
-from .results import Results
-from .stats import percentile_interval
+from ..scoring import metrics
+from .results import Results, box_table
+from .stats import boot_ratio, percentile_interval
 
-SIZE_CLASSES = {"small": (0.0, 32.0 ** 2), "medium": (32.0 ** 2, 96.0 ** 2), "large": (96.0 ** 2, np.inf)}
+SIZE_CLASSES = {"small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2), "large": (96.0**2, np.inf)}
 
 
 def object_areas(res: Results) -> Any:
-    """Area of every box of ``res`` (a Series indexed like ``res.values``)."""
-    import pandas as pd
-
-    anns = {a["id"]: a for a in json.loads(Path(res.annotations).read_text())["annotations"]}
-    ids = res.values[res.names[0]].index
-    gt = res.per_box[res.names[0]].drop_duplicates("ann_id").set_index("ann_id").loc[ids]
-    box_area = (gt.gt_x1 - gt.gt_x0) * (gt.gt_y1 - gt.gt_y0)
-    return pd.Series([float(anns[i].get("area", box_area[i])) for i in ids], index=ids, name="area")
+    """The true box's area of every box of ``res`` (a Series indexed like ``res.values``)."""
+    gt = box_table(res.per_box[res.names[0]]).loc[res.box_ids]
+    return ((gt.gt_x1 - gt.gt_x0) * (gt.gt_y1 - gt.gt_y0)).rename("area")
 
 
 def size_classes(res: Results) -> Any:
@@ -37,40 +31,52 @@ def size_classes(res: Results) -> Any:
 
 
 def size_table(res: Results, names: list[str] | None = None, with_intervals: bool = False) -> Any:
-    """Rows: (row, size class with its box count); columns: the six metrics in percent (with the
-    95% bootstrap interval within the class where asked)."""
+    """Rows: (row, size class with its box count); columns: every metric in percent, each row the
+    mean over its seeds (with the 95% interval within the class, photographs resampled, where
+    asked)."""
     import pandas as pd
 
-    cls = size_classes(res)
+    cls = size_classes(res).to_numpy()
     rows, index = [], []
     for name in names or res.names:
-        v = res.values[name]
+        vals = res.by_seed[name].mean(0)
         for c in SIZE_CLASSES:
-            mask = (cls == c).to_numpy()
+            mask = cls == c
             if not mask.any():
                 continue
-            vals = v[list(METRIC_KEYS)].to_numpy()
             cells = 100 * vals[mask].mean(0)
-            if with_intervals:  # the report's resamples of all boxes, each averaged over its boxes of this class
-                inside = mask[res.idx][..., None]
-                means = (vals[res.idx] * inside).sum(1) / np.maximum(inside.sum(1), 1)
-                lo, hi = percentile_interval(means)
-                rows.append([f"{m:.1f} [{100 * a:.1f}, {100 * b:.1f}]" for m, a, b in zip(cells, lo, hi)])
+            if with_intervals:  # the report's photograph resamples, each over its class's boxes
+                inside = mask[:, None].astype(float)
+                lo, hi = percentile_interval(
+                    boot_ratio(res.weights, vals * inside, np.broadcast_to(inside, vals.shape))
+                )
+                rows.append(
+                    [f"{m:.1f} [{100 * a:.1f}, {100 * b:.1f}]" for m, a, b in zip(cells, lo, hi)]
+                )
             else:
                 rows.append([round(float(m), 1) for m in cells])
             index.append((name, f"{c} ({int(mask.sum())})"))
-    return pd.DataFrame(rows, columns=[METRIC_LABELS[k] for k in METRIC_KEYS],
-                        index=pd.MultiIndex.from_tuples(index, names=["row", "size (boxes)"]))
+    return pd.DataFrame(
+        rows,
+        columns=[metrics.label(k) for k in res.keys],
+        index=pd.MultiIndex.from_tuples(index, names=["row", "size (boxes)"]),
+    )
 
 
-def size_gains(res: Results, against: str, names: list[str] | None = None, metric: str = "miou") -> Any:
+def size_gains(
+    res: Results, against: str, names: list[str] | None = None, metric: str = "miou"
+) -> Any:
     """``metric`` of each row minus ``against``'s, per size class, in points (rows x classes)."""
     import pandas as pd
 
-    cls = size_classes(res)
+    cls = size_classes(res).to_numpy()
+    j = res.column(metric)
     out = {}
     for name in names or [n for n in res.names if n != against]:
-        d = res.values[name][metric] - res.values[against][metric]
-        out[name] = {f"{c} ({int((cls == c).sum())})": 100 * float(d[(cls == c).to_numpy()].mean())
-                     for c in SIZE_CLASSES if (cls == c).any()}
+        d = res.by_seed[name].mean(0)[:, j] - res.by_seed[against].mean(0)[:, j]
+        out[name] = {
+            f"{c} ({int((cls == c).sum())})": 100 * float(d[cls == c].mean())
+            for c in SIZE_CLASSES
+            if (cls == c).any()
+        }
     return pd.DataFrame.from_dict(out, orient="index").round(1)

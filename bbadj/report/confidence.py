@@ -7,7 +7,9 @@ lies within 1 px of the true edge. Three scores rank the cases:
 - ``size``: the rough box's side along the edge's axis alone (smaller boxes have finer crops);
 - ``conf``: the probability mass near the decoded position (in crop positions, blind to scale).
 
-Intervals resample boxes (each keeps its four edges and all its draws), with the report's resamples.
+Intervals resample photographs (each box keeps its four edges, all its draws and seeds), with the
+report's resamples. AUROCs are shown, compared with their aims and subtracted at three decimals,
+rounded once (``r3``).
 """
 from __future__ import annotations
 
@@ -56,11 +58,9 @@ def ranking(d, score: str) -> np.ndarray:
     return d[score].to_numpy() if score == "conf" else -d[score].to_numpy()
 
 
-def _box_weights(idx: np.ndarray, n_boxes: int) -> np.ndarray:
-    """(n_boot, n_boxes): how often each box occurs in each resample."""
-    w = np.zeros((len(idx), n_boxes))
-    np.add.at(w, (np.arange(len(idx))[:, None], idx), 1.0)
-    return w
+def r3(x: float) -> float:
+    """An AUROC as every sentence and table of the report shows it: three decimals."""
+    return round(float(x), 3)
 
 
 def weighted_auroc(score: np.ndarray, positive: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -112,7 +112,7 @@ def auroc(res: Results, name: str) -> Any:
 
     d = edge_cases(res, name)
     pos = d.accurate.to_numpy()
-    weights = _box_weights(res.idx, len(res.values[name]))[:, d.box.to_numpy()]
+    weights = res.weights[:, d.box.to_numpy()]
     ones = np.ones((1, len(d)))
     point = {s: float(weighted_auroc(ranking(d, s), pos, ones)[0]) for s in SCORES}
     boot = {s: weighted_auroc(ranking(d, s), pos, weights) for s in SCORES}
@@ -141,7 +141,7 @@ def reliability(res: Results, name: str, n_bins: int = 10) -> Any:
     np.add.at(total, (d.box, d.bin), 1.0)
     np.add.at(err, (d.box, d.bin), d.abs_err.to_numpy())
     with np.errstate(invalid="ignore", divide="ignore"):
-        boot = err[res.idx].sum(1) / total[res.idx].sum(1)  # (n_boot, n_bins)
+        boot = (res.weights @ err) / (res.weights @ total)  # (n_boot, n_bins)
     g = d.groupby("bin").agg(predicted=("err_px", "mean"), observed=("abs_err", "mean"),
                              accurate=("accurate", "mean"), edges=("err_px", "size"))
     g["lo"], g["hi"] = percentile_interval(boot)
@@ -168,32 +168,58 @@ def selective_curve(res: Results, name: str, steps: int = 100) -> Any:
 
 def _signed(x: float) -> str:
     """+0.016, -0.002; never -0.000."""
-    return f"{x + 0.0:+.3f}".replace("-0.000", "+0.000")
+    return f"{r3(x) + 0.0:+.3f}".replace("-0.000", "+0.000")
 
 
-def conclusion(res: Results, name: str, accept: float = 25.0) -> str:
-    """One computed sentence: does the expected error rank accurate edges first, beyond box size,
-    against the aim; and what accepting the ``accept``% best-ranked edges without review gives."""
-    a = auroc(res, name)
+def _aim(value: float, aim: float, what: str) -> str:
+    """Reaches the aim, or falls short by the difference of the two numbers as shown."""
+    value = r3(value)
+    return (f"reaches {what} of {aim:.3f}" if value >= aim else
+            f"falls short of {what} of {aim:.3f} by {aim - value:.3f}")
+
+
+def short_table(a) -> Any:
+    """The trust section's table: per score, its AUROC for "within 1 px" and its AUROC among boxes
+    of one size, each with its 95% interval (three decimals)."""
+    import pandas as pd
+
+    def cell(s: str, value: str, lo: str, hi: str) -> str:
+        return f"{r3(a.loc[s, value]):.3f} [{r3(a.loc[s, lo]):.3f}, {r3(a.loc[s, hi]):.3f}]"
+
+    within = [cell(s, "within_size", "within_lo", "within_hi") for s in SCORES]
+    return pd.DataFrame({"AUROC [95%]": [cell(s, "auroc", "lo", "hi") for s in SCORES],
+                         "among boxes of one size [95%]": within},
+                        index=[SCORES[s] for s in SCORES])
+
+
+def conclusion(res: Results, name: str, a=None) -> str:
+    """The trust section's one sentence: does the expected error rank accurate edges first, beyond
+    box size, against the aims."""
+    a = auroc(res, name) if a is None else a
     e = a.loc["err_px"]
-    top = float(np.interp(accept, (c := selective_curve(res, name)).accepted, c.err_px))
-    size_top = float(np.interp(accept, c.accepted, c["size"]))
+    long_aim = _aim(e.within_size, WITHIN_SIZE_AIM, "the long tier's aim")
     adds = ("adds to what box size alone tells" if e.vs_size_lo > 0 else
             "tells **less** than box size alone" if e.vs_size_hi < 0 else
-            "does **not** add to what box size alone tells (the interval of the difference includes 0)")
-    aim = (f"reaches the aim of {AUROC_AIM:.2f}" if e.auroc >= AUROC_AIM
-           else f"falls short of the aim of {AUROC_AIM:.2f} by {AUROC_AIM - e.auroc:.2f}")
-    within = (f"Among boxes of one size (the mean over {SIZE_BINS} equal bins of the box side) its AUROC is "
-              f"{e.within_size:.2f} [{e.within_lo:.2f}, {e.within_hi:.2f}] against {a.loc['size', 'within_size']:.2f} "
-              f"for box size alone: it " + (f"reaches the long tier's aim of {WITHIN_SIZE_AIM:.2f}" if
-                                            e.within_size >= WITHIN_SIZE_AIM else
-                                            f"falls short of the long tier's aim of {WITHIN_SIZE_AIM:.2f} by "
-                                            f"{WITHIN_SIZE_AIM - e.within_size:.2f}") +
-              f"; were err_px exactly each edge's expected error (Laplace errors of that mean), it would rank them "
-              f"at {within_size_ceiling(res, name):.2f}. ")
-    return (f"On {res.eval_set}, `{name}`'s expected error ranks edges within {ACCURATE_PX:g} px with AUROC "
-            f"{e.auroc:.2f} [{e.lo:.2f}, {e.hi:.2f}], against {a.loc['size', 'auroc']:.2f} for box size alone "
-            f"and {a.loc['conf', 'auroc']:.2f} for the confidence: it {adds} ({_signed(e.vs_size)} "
-            f"[{_signed(e.vs_size_lo)}, {_signed(e.vs_size_hi)}]) and {aim}. {within}Accepting the {accept:g}% of edges it is surest "
-            f"of without review accepts edges within {ACCURATE_PX:g} px {100 * top:.0f}% of the time "
-            f"({100 * size_top:.0f}% by box size, {100 * a.attrs['accurate']:.0f}% for all edges).")
+            "does **not** add to what box size alone tells")
+    return (f"On {res.eval_set}, `{name}`'s expected error ranks the edges that land within "
+            f"{ACCURATE_PX:g} px first with AUROC {r3(e.auroc):.3f} against "
+            f"{r3(a.loc['size', 'auroc']):.3f} for box size alone: it {adds} ({_signed(e.vs_size)} "
+            f"[{_signed(e.vs_size_lo)}, {_signed(e.vs_size_hi)}]), "
+            f"{_aim(e.auroc, AUROC_AIM, 'the aim')}, and among boxes of one size "
+            f"({r3(e.within_size):.3f}) {long_aim}.")
+
+
+def detail(res: Results, name: str, a=None, accept: float = 25.0) -> str:
+    """The rest, for the appendix: the ceiling a perfect err_px would reach among boxes of one
+    size, and what accepting the ``accept``% best-ranked edges without review gives."""
+    a = auroc(res, name) if a is None else a
+    c = selective_curve(res, name)
+    top = float(np.interp(accept, c.accepted, c.err_px))
+    size_top = float(np.interp(accept, c.accepted, c["size"]))
+    return (f"On {res.eval_set}, `{name}`: were err_px exactly each edge's expected error (Laplace "
+            f"errors of that mean), it would rank the edges of one size at "
+            f"{r3(within_size_ceiling(res, name)):.3f} (it ranks them at "
+            f"{r3(a.loc['err_px', 'within_size']):.3f}). Accepting the {accept:g}% of edges it is "
+            f"surest of without review accepts edges within {ACCURATE_PX:g} px {100 * top:.0f}% of "
+            f"the time ({100 * size_top:.0f}% by box size, {100 * a.attrs['accurate']:.0f}% for all "
+            "edges).")

@@ -7,6 +7,11 @@ from pathlib import Path
 
 from ..core.params import Params
 
+# matplotlib's tab10 without its grey (C7) and olive (C8, close to it on a light background): no row
+# shares a colour with the legend's line kinds, and the rows are told apart
+ROW_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+               "#17becf", "#000080", "#b8860b")
+
 
 def read_curves(curves_dir: str | Path, names: list[str], metric: str = "loss"):
     """The dvclive curves of every seed of each row (``curves_dir/<name>/seed<k>/plots/metrics/<metric>.tsv``;
@@ -56,7 +61,7 @@ def plot_training_curves(params: Params, curves_dir, smooth: int = 5, only: list
     for ax, (kind, members) in zip(axes[0], kinds.items()):
         for i, name in enumerate(members):
             f = loss[loss["row"] == name]
-            c, ls = f"C{i % 10}", "-" if i < 10 else "--"
+            c, ls = ROW_COLOURS[i % len(ROW_COLOURS)], "-" if i < len(ROW_COLOURS) else "--"
             for _, seed in f.groupby("seed"):
                 ax.plot(seed.step, seed.loss, c=c, lw=0.6, alpha=0.25)
             mean = f.groupby("step").loss.mean()
@@ -65,8 +70,12 @@ def plot_training_curves(params: Params, curves_dir, smooth: int = 5, only: list
         ax.set_xlabel("step")
         ax.set_ylabel("training loss")
         handles, _ = ax.get_legend_handles_labels()
-        handles += [Line2D([], [], c="grey", lw=0.6, alpha=0.4, label="raw (each seed, each logged step)"),
-                    Line2D([], [], c="grey", lw=1.8, label=f"smoothed (mean over seeds, of {smooth} logged steps)")]
+        # the two line kinds in black, a colour no row has: a row is told by its colour, a kind by
+        # its width
+        handles += [Line2D([], [], c="black", lw=0.6, alpha=0.35,
+                           label="thin, faint: raw (each seed, each logged step)"),
+                    Line2D([], [], c="black", lw=1.8,
+                           label=f"thick: smoothed (mean over seeds, of {smooth} logged steps)")]
         ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     fig.set_label(f"Training loss against step of {', '.join(names)}: faint lines each seed's raw values, thick "

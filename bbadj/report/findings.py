@@ -1,85 +1,201 @@
-"""The report's sentences, computed from the numbers each time it is rendered: how far the best
-model is from the paper, what each ablation changes, and how the rule judges them."""
+"""The report's sentences, written from the comparisons table (``comparisons``) each time it is
+rendered: how far the main row is from the paper, which design choices matter at this budget, and
+the rule that decides."""
+
 from __future__ import annotations
 
 import numpy as np
 
-from ..scoring.metrics import METRIC_KEYS, METRIC_LABELS, pct
 from ..core.params import IDENTITY
+from ..scoring import metrics
+from .comparisons import CORRECTION, lines_of
 from .results import Results
-from .stats import comparisons, noise_sd, paired_difference, rerun_sd, reruns
-from .tables import AIM, PAPER_GAIN, pts
+from .tables import headroom, signed
+
+NUMBERS = {
+    1: "one",
+    2: "two",
+    3: "three",
+    4: "four",
+    5: "five",
+    6: "six",
+    7: "seven",
+    8: "eight",
+    9: "nine",
+}
 
 
 def _names(keys) -> str:
-    keys = [METRIC_LABELS[k] for k in keys]
+    keys = [metrics.label(k) for k in keys]
     return ", ".join(keys) if keys else "none"
 
 
-def headline(res: Results, best: str, chosen_before: bool = False, best_of_all: str | None = None) -> str:
-    """How far ``best`` is from the paper on ``res``'s set: which gains are real, which reach half
-    the paper's, by how much the others fall short, and the share of the paper's gain. ``best`` is
-    the best row on this set, or with ``chosen_before`` the row chosen before the run (the default
-    row), ``best_of_all`` then named beside it."""
-    d = paired_difference(res, best, IDENTITY)
-    real = [k for k in METRIC_KEYS if d.loc[k, "real"] and d.loc[k, "diff"] > 0]
-    reach = [k for k in real if pct(d.loc[k, "diff"]) >= AIM[k]]
-    short = [f"{METRIC_LABELS[k]} by {AIM[k] - pct(d.loc[k, 'diff']):.1f}" for k in METRIC_KEYS if k not in reach]
-    share = np.array([pct(d.loc[k, "diff"]) / PAPER_GAIN[k] for k in METRIC_KEYS])
-    who = (f"the default row, `{best}`, chosen before the run" if chosen_before
-           else f"the best model, `{best}` ({res.params.describe(best)})")
-    text = (f"On **{res.source}**, {who}, improves on the jittered "
-            f"boxes beyond the interval and the training noise on "
-            f"{'**all six metrics**' if len(real) == len(METRIC_KEYS) else _names(real)}. Its gains are "
-            f"{share.min():.2f} to {share.max():.2f} of the paper's Snapper gains (mean {share.mean():.2f}); ")
-    text += ("they reach the aim, half the paper's gain, on every metric." if not short else
-             f"they reach the aim, half the paper's gain, on {_names(reach)}, and fall short on {'; '.join(short)} "
-             f"points.")
+def _count(n: int) -> str:
+    return NUMBERS.get(n, str(n))
+
+
+def reached(line, key: str) -> bool:
+    """A decided gain at or above the aim, both as the tables round them (one decimal)."""
+    return line["verdict"] == "better" and round(line["difference"], 1) >= round(
+        metrics.metric(key).aim, 1
+    )
+
+
+def headline(
+    res: Results,
+    frame,
+    best: str,
+    chosen_before: bool = False,
+    best_of_all: str | None = None,
+    chosen_on: str | None = None,
+) -> str:
+    """How far ``best`` is from the paper on ``res``'s set: which gains are decided, which reach
+    half the paper's, by how much the others fall short, the share of the paper's gain and of the
+    headroom. ``best``: the row chosen before the run (``chosen_before``, the default row;
+    ``best_of_all`` named beside it), or the best row, chosen on the set ``chosen_on``."""
+    d = lines_of(frame, res.eval_set, "gain", best, IDENTITY)
+    keys = list(res.keys)
+    decided = [k for k in keys if d.loc[k, "verdict"] == "better"]
+    undecided = [k for k in keys if k not in decided]
+    reach = [k for k in keys if reached(d.loc[k], k)]
+    gap = {k: round(metrics.metric(k).aim, 1) - round(d.loc[k, "difference"], 1) for k in keys}
+    short = [f"{metrics.label(k)} by {gap[k]:.1f}" for k in keys if k not in reach]
+    share = np.array([d.loc[k, "difference"] / metrics.metric(k).gain for k in keys])
+    room = np.array([headroom(100 * res.value(IDENTITY, k), d.loc[k, "difference"]) for k in keys])
+    paper_room = np.array(
+        [headroom(metrics.metric(k).jittered, metrics.metric(k).gain) for k in keys]
+    )
+    who = (
+        f"the default row, `{best}`, chosen before the run"
+        if chosen_before
+        else f"the best model, `{best}` ({res.params.describe(best)})"
+    )
+    seeds = int(d["seeds_row"].iloc[0])
+    every = f"**all {_count(len(keys))} metrics**"
+    text = (
+        f"On **{res.source}**, {who} ({_count(seeds)} seed{'s' * (seeds > 1)}), improves on the "
+        f"jittered boxes on {every if not undecided else _names(decided)} ({CORRECTION}-adjusted "
+        f"p < 0.05, the interval adding the photographs' and the seeds' variance)"
+    )
+    if undecided and decided:
+        text += "; inconclusive on " + ", ".join(
+            f"{metrics.label(k)} ({signed(d.loc[k, 'difference'])}, "
+            f"could have seen {d.loc[k, 'mdd']:.1f})"
+            for k in undecided
+        )
+    text += (
+        f". Its gains are {share.min():.2f} to {share.max():.2f} of the paper's Snapper gains "
+        f"(mean {share.mean():.2f}) and {room.min():.2f} to {room.max():.2f} of the headroom its "
+        f"jittered boxes leave (the paper's: {paper_room.min():.2f} to {paper_room.max():.2f}); "
+    )
+    text += (
+        "they reach the aim, half the paper's gain, on every metric."
+        if not short
+        else f"they reach the aim, half the paper's gain, on {_names(reach)}, and fall short on "
+        f"{'; '.join(short)} points."
+    )
     if chosen_before:
-        return text + (f" The best row on this set is `{best_of_all}`." if best_of_all and best_of_all != best else "")
-    return text + (f" The best of several rows, chosen on the set it is reported on: its numbers are optimistic "
-                   f"(`{res.params.report.baseline}`, the default row, is the row chosen beforehand).")
+        return text + (
+            f" The best row on this set is `{best_of_all}`."
+            if best_of_all and best_of_all != best
+            else ""
+        )
+    if chosen_on and chosen_on != res.eval_set:
+        return (
+            text
+            + f" The best row was chosen on `{chosen_on}`, the validation set, and is reported "
+            "here."
+        )
+    return text + (
+        f" The best of several rows, chosen on the set it is reported on: its numbers are "
+        f"optimistic (`{res.params.report.baseline}`, the default row, is the row chosen "
+        "beforehand)."
+    )
 
 
-def ablation_verdicts(res: Results) -> str:
-    """One line per row against its parent: better or worse where real, else no difference."""
-    lines = []
-    for name, parent in comparisons(res):
-        if parent == IDENTITY:
-            continue
-        d = paired_difference(res, name, parent)
-        if not d["judged"].any():
-            lines.append(f"- `{name}` vs `{parent}`: not judged (no reruns of either recipe).")
-            continue
-        up = [f"{METRIC_LABELS[k]} {pts(d.loc[k, 'diff'])}" for k in METRIC_KEYS if d.loc[k, "real"] and d.loc[k, "diff"] > 0]
-        down = [f"{METRIC_LABELS[k]} {pts(d.loc[k, 'diff'])}" for k in METRIC_KEYS if d.loc[k, "real"] and d.loc[k, "diff"] < 0]
-        verdict = "; ".join(filter(None, [f"better on {', '.join(up)}" if up else "",
-                                          f"worse on {', '.join(down)}" if down else ""]))
-        lines.append(f"- `{name}` vs `{parent}`: {verdict or 'no real difference'}.")
-    return "\n".join(lines)
+def _cells(t, keys) -> str:
+    return ", ".join(f"{metrics.label(k)} {signed(t.loc[k, 'difference'])}" for k in keys)
 
 
-def rule(res: Results) -> str:
-    """The rule in words, with this set's training noise and the count of tests."""
-    baseline = res.params.report.baseline
-    sd = rerun_sd(res, baseline)
-    tests = [c for c in comparisons(res) if c[1] != IDENTITY]
-    text = ("A difference is real when its paired 95% interval over boxes excludes 0 **and** it is larger than the "
-            "training noise: 2 sd of its recipe's reruns (rows that differ only in `train.seed` or `train.threads`: "
-            "other seeds, and float sums in another order, as on another CPU), each sd at least `study.noise_floor` "
-            "(what reruns on other machines showed, docs/noise.md), per independently trained model in the pair "
-            "(2 x sqrt(2) sd between two trained rows). Two rows scored with one model share its training: only the "
-            "interval judges them.")
-    if sd is not None:
-        runs = [n for n in reruns(res.params, baseline) if n in res.names]
-        used = noise_sd(res, baseline)
-        text += (f" Here `{baseline}` was trained {len(runs)} times ({', '.join(f'`{n}`' for n in runs)}); the sd in "
-                 f"points, and the one the rule takes: " + ", ".join(
-                     f"{METRIC_LABELS[k]} {100 * s:.2f}" + (f" ({100 * u:.2f})" if u > s else "")
-                     for k, s, u in zip(METRIC_KEYS, sd, used)) + ".")
-    else:
-        text += f" `{baseline}` has no reruns here, so the differences between trained rows are **not judged**."
-    text += (f" {len(tests) * len(METRIC_KEYS)} differences are tested on this set; at 95% each, about "
-             f"{0.05 * len(tests) * len(METRIC_KEYS):.1f} would clear the interval by chance alone (no correction for "
-             f"multiple comparisons: a single small difference is a lead, not a result).")
+def answer(res: Results, frame) -> str:
+    """The study's question at this budget, "which design choices matter?", in words and a few
+    bullets: the rows decided better, worse, those inconclusive on every metric with what the data
+    could have seen, and what remains of the buffer ablations on the cases every buffer reaches."""
+    groups = {"better": [], "worse": [], "none": []}
+    for (row, parent), t in lines_of(frame, res.eval_set, "ablation").groupby(
+        ["row", "parent"], sort=False
+    ):
+        t = t.set_index("metric")
+        said = False
+        for v in ("better", "worse"):
+            keys = [k for k in res.keys if t.loc[k, "verdict"] == v]
+            if keys:
+                groups[v].append(f"`{row}` ({_cells(t, keys)})")
+                said = True
+        if not said:
+            groups["none"].append(f"`{row}` (could have seen {_cells_mdd(t, res.keys)})")
+    bullets = [
+        f"- {words}: {'; '.join(groups[v])}"
+        for v, words in (
+            ("better", "better than its parent"),
+            ("worse", "worse than its parent"),
+            ("none", "inconclusive on every metric"),
+        )
+        if groups[v]
+    ]
+    for (row, parent), t in lines_of(frame, res.eval_set, "reachable").groupby(
+        ["row", "parent"], sort=False
+    ):
+        t = t.set_index("metric")
+        where = t["note"].iloc[0].split(";")[0].replace("cases reachable at buffer ", "")
+        said = [
+            f"{v} on {_cells(t, keys)}"
+            for v in ("worse", "better")
+            if (keys := [k for k in res.keys if t.loc[k, "verdict"] == v])
+        ]
+        bullets.append(
+            f"- `{row}` against `{parent}` on the cases both crops reach (those inside the crop at "
+            f"buffer {where}): " + ("; ".join(said) or "decided on no metric")
+        )
+    family = int(
+        frame[(frame["set"] == res.eval_set) & (frame["kind"] != "two_budgets")]["p"].notna().sum()
+    )
+    return (
+        f"**Which design choices matter at this budget?** On {res.eval_set} ({res.role} set), each "
+        f"row's mean over its seeds against its parent's, in points, decided where the "
+        f"{CORRECTION}-adjusted p over this set's {family} tests is below 0.05:\n\n"
+        + ("\n".join(bullets) if bullets else "- no ablation here")
+    )
+
+
+def _cells_mdd(t, keys) -> str:
+    return ", ".join(f"{metrics.label(k)} {t.loc[k, 'mdd']:.1f}" for k in keys)
+
+
+def rule(res: Results, frame) -> str:
+    """The rule in words, with this set's seeds and the size of its family of tests."""
+    family = int(
+        frame[(frame["set"] == res.eval_set) & (frame["kind"] != "two_budgets")]["p"].notna().sum()
+    )
+    seeds = {n: len(res.seeds[n]) for n in res.models if res.params[n].trained}
+    counts = sorted(set(seeds.values()))
+    text = (
+        f"Each difference is the row's mean over its seeds minus its parent's, on the same boxes "
+        f"and draws. Its 95% interval adds two variances: the sampling one, from "
+        f"{res.params.report.bootstrap} resamples of the {res.n_photos} photographs (the boxes of "
+        f"one photograph stay together), and the training one, each trained side's variance over "
+        f"its seeds divided by their number; the multiplier is Student's t at the "
+        f"Welch-Satterthwaite degrees of freedom, honest for a few seeds. A difference is decided "
+        f"(better or worse) where its {CORRECTION}-adjusted p value over this set's {family} "
+        f"tests is below 0.05, else inconclusive (docs/statistics.md). Trained rows here have "
+        f"{' to '.join(str(c) for c in counts) if counts else 'no'} seed(s)."
+    )
+    borrowed = sorted(
+        {n for n in lines_of(frame, res.eval_set, "ablation")["note"] if "borrowed" in n}
+    )
+    if borrowed:
+        text += (
+            " A row trained once (the study's older layout) borrows the pooled seeds' variance of "
+            "the rows that have seeds."
+        )
     return text

@@ -8,11 +8,12 @@ from ..core.box_ops import EDGE_COORDS
 
 
 def read_per_box(path: str | Path):
-    """One per-box CSV; its first column ``seed`` (a file written before seeds, without it: seed 0)."""
+    """The file as a DataFrame whose first column is ``seed`` (docs/package.md): a file written
+    before rows had seeds holds one model, seed 0."""
     import pandas as pd
 
     df = pd.read_csv(path)
-    if "seed" not in df.columns:
+    if "seed" not in df:
         df.insert(0, "seed", 0)
     return df
 

@@ -10,12 +10,11 @@ import numpy as np
 
 from ..core.box_ops import COORDS, EDGES
 from ..data.coco import load_coco
-from ..scoring.metrics import METRIC_KEYS, METRIC_LABELS
-from ..core.params import IDENTITY, Params
+from ..scoring import metrics
+from ..core.params import IDENTITY
+from .comparisons import single
 from .per_box import signed_edge_errors
 from .results import Results
-from .stats import paired_difference
-from .tables import AIM, PAPER_GAIN
 
 COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")  # Okabe-Ito
 
@@ -50,58 +49,69 @@ def gain_limits(values: list[tuple[float, float, float]], always: tuple[float, .
 
 
 def plot_gains(results: dict[str, Results]):
-    """Dot and whisker: each model row's gain over the identity row of its set (points, paired 95%
-    interval); one row of panels per set, one panel per metric, each axis sized to its rows, the
-    aim (half the paper's gain) a dashed line. Filled: a real gain or loss by the report's rule;
-    hollow: not. A row far off the others (``gain_limits``) is a triangle at the panel's edge with
-    its value, so that it does not flatten the rest; the paper's gain is in each panel's title."""
+    """Dot and whisker: each model row's gain over the identity row of its set (points, the mean
+    over its seeds, its 95% interval adding the photographs' and the seeds' variance); one row of
+    panels per set, one panel per metric, each axis sized to its rows, the aim (half the paper's
+    gain) a dashed line. Filled: the interval, alone (uncorrected), excludes 0; the corrected
+    verdicts are the tables'. A row far off the others (``gain_limits``) is a triangle at the
+    panel's edge with its value, so that it does not flatten the rest; the paper's gain is in each
+    panel's title."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
     sets = [r for r in results.values() if r.models]
+    keys = list(sets[0].keys)
     n = max(len(r.models) for r in sets)
-    fig, axes = plt.subplots(len(sets), len(METRIC_KEYS), figsize=(17, (0.3 * n + 1.2) * len(sets)), squeeze=False)
+    size = (17 * len(keys) / 6, (0.3 * n + 1.2) * len(sets))
+    fig, axes = plt.subplots(len(sets), len(keys), figsize=size, squeeze=False)
     clipped = False
     for row, res in zip(axes, sets):
         names = res.models
-        diffs = {name: paired_difference(res, name, IDENTITY) for name in names}
-        for ax, key in zip(row, METRIC_KEYS):
-            values = [(100 * diffs[nm].loc[key, "diff"], 100 * diffs[nm].loc[key, "lo"], 100 * diffs[nm].loc[key, "hi"])
+        diffs = {name: single(res, name, IDENTITY) for name in names}
+        for ax, key in zip(row, keys):
+            m = metrics.metric(key)
+            values = [tuple(diffs[nm].loc[key, c] for c in ("difference", "low", "high"))
                       for nm in names]
-            (x0, x1), outliers = gain_limits(values, (0.0, AIM[key]))
+            (x0, x1), outliers = gain_limits(values, (0.0, m.aim))
             for i, name in enumerate(names):
-                d, (mid, lo, hi) = diffs[name].loc[key], values[i]
+                mid, lo, hi = values[i]
+                filled = lo > 0 or hi < 0
                 if i in outliers:
                     left = mid < x0
                     edge = x0 + 0.02 * (x1 - x0) if left else x1 - 0.02 * (x1 - x0)
-                    ax.plot(edge, i, "<" if left else ">", ms=7, mec=COLOURS[1], mfc=COLOURS[1] if d.real else "white")
+                    ax.plot(edge, i, "<" if left else ">", ms=7, mec=COLOURS[1],
+                            mfc=COLOURS[1] if filled else "white")
                     ax.annotate(f"{mid:+.1f}", (edge, i), xytext=(8 if left else -8, 0), textcoords="offset points",
                                 ha="left" if left else "right", va="center", fontsize=8, color=COLOURS[1])
                     clipped = True
                     continue
                 ax.plot([lo, hi], [i, i], c=COLOURS[0], lw=1.4)
-                ax.plot(mid, i, "o", ms=5, mec=COLOURS[0], mfc=COLOURS[0] if d.real else "white")
+                ax.plot(mid, i, "o", ms=5, mec=COLOURS[0], mfc=COLOURS[0] if filled else "white")
             ax.axvline(0, c="grey", lw=1)
-            ax.axvline(AIM[key], c=COLOURS[2], lw=1.2, ls="--")
+            ax.axvline(m.aim, c=COLOURS[2], lw=1.2, ls="--")
             ax.set_xlim(x0, x1)
-            ax.set_title(f"{METRIC_LABELS[key]}\n(paper's gain {PAPER_GAIN[key]:+.1f})", fontsize=9)
+            ax.set_title(f"{m.label}\n(paper's gain {m.gain:+.1f})", fontsize=9)
             ax.set_yticks(range(len(names)), names if ax is row[0] else [""] * len(names))
             ax.set_ylim(len(names) - 0.5, -0.5)
             ax.grid(axis="y", alpha=0.3)
         row[0].set_ylabel(res.eval_set)
     for ax in axes[-1]:
         ax.set_xlabel("points over identity")
-    handles = [Line2D([], [], marker="o", ls="-", c=COLOURS[0], label="real (beyond interval and noise)"),
-               Line2D([], [], marker="o", ls="-", c=COLOURS[0], mfc="white", label="not real, or not judged"),
+    handles = [Line2D([], [], marker="o", ls="-", c=COLOURS[0],
+                      label="95% interval excludes 0 (uncorrected)"),
+               Line2D([], [], marker="o", ls="-", c=COLOURS[0], mfc="white",
+                      label="95% interval includes 0"),
                Line2D([], [], c="grey", label="no change"),
                Line2D([], [], c=COLOURS[2], ls="--", label="aim: half the paper's gain")]
     if clipped:
         handles.append(Line2D([], [], marker=">", ls="", c=COLOURS[1], label="off the axis (its gain written beside)"))
     _legend_below(fig, handles)
     fig.tight_layout()
-    fig.set_label("Each model row's gain over the jittered boxes, in points with its 95% interval, one panel per "
-                  "metric, the aim (half the paper's gain) a dashed line" + (
-                      "; rows far off the others are triangles at the edge with their gain" if clipped else ""))
+    fig.set_label("Each model row's gain over the jittered boxes, in points with its 95% interval "
+                  "(photographs and seeds), one panel per metric, the aim (half the paper's gain) a "
+                  "dashed line"
+                  + ("; rows far off the others are triangles at the edge with their gain"
+                     if clipped else ""))
     return fig
 
 
@@ -125,16 +135,17 @@ def plot_buffer_curve(res: Results):
     from matplotlib.lines import Line2D
 
     groups = buffer_rows(res)
-    fig, axes = plt.subplots(1, len(METRIC_KEYS), figsize=(17, 3.2))
+    keys = list(res.keys)
+    fig, axes = plt.subplots(1, len(keys), figsize=(17 * len(keys) / 6, 3.2))
     style = {"trained": dict(marker="o", c=COLOURS[0], ls="-"), "eval_only": dict(marker="s", c=COLOURS[1], ls="none")}
-    for ax, key in zip(axes, METRIC_KEYS):
+    for ax, key in zip(axes, keys):
         for group, members in groups.items():
             x = [r for r, _ in members]
             v = np.array([100 * res.value(n, key) for _, n in members])
             ci = np.array([res.ci(n, key) for _, n in members]) * 100
             ax.errorbar(x, v, yerr=[v - ci[:, 0], ci[:, 1] - v], capsize=3, **style[group])
         ax.axhline(100 * res.value(IDENTITY, key), c="grey", ls=":", lw=1)
-        ax.set_title(METRIC_LABELS[key], fontsize=10)
+        ax.set_title(metrics.label(key), fontsize=10)
         ax.set_xlabel("buffer ratio")
     axes[0].set_ylabel(f"percent ({res.eval_set})")
     _legend_below(fig, [Line2D([], [], label="trained and evaluated at the ratio", **style["trained"]),
@@ -160,18 +171,19 @@ def plot_passes(results: dict[str, Results]):
     with 95% intervals, one line per set, identity dotted."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(METRIC_KEYS), figsize=(17, 3.0))
+    keys = list(metrics.metric_keys())
+    fig, axes = plt.subplots(1, len(keys), figsize=(17 * len(keys) / 6, 3.0))
     for (s, res), colour in zip(results.items(), COLOURS):
         runs = pass_rows(res)
         if not runs:
             continue
         x = [p for p, _ in runs]
-        for ax, key in zip(axes, METRIC_KEYS):
+        for ax, key in zip(axes, keys):
             v = np.array([100 * res.value(n, key) for _, n in runs])
             ci = np.array([res.ci(n, key) for _, n in runs]) * 100
             ax.errorbar(x, v, yerr=[v - ci[:, 0], ci[:, 1] - v], marker="o", c=colour, capsize=3, label=s)
             ax.axhline(100 * res.value(IDENTITY, key), c=colour, ls=":", lw=1)
-            ax.set_title(METRIC_LABELS[key], fontsize=10)
+            ax.set_title(metrics.label(key), fontsize=10)
             ax.set_xticks(x)
             ax.set_xlabel("passes")
     axes[0].set_ylabel("percent")

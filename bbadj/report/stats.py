@@ -1,54 +1,151 @@
-"""How the report compares rows: 95% bootstrap intervals over boxes, paired differences, and the
-noise of training itself.
+"""The formulas the report judges differences with (docs/statistics.md writes them out):
 
-Every row is compared with its *parent*, the row it differs from in the fewest settings (one,
-for an ablation of the default row): an eval-only row with the model it evaluates, a trained
-row with the nearest trained row. A difference is *real* when its paired interval over boxes
-excludes 0 **and** it is larger than the training noise: 2 sd per independently trained model in
-the pair, added in quadrature, each sd from its recipe's seeds (``study.seeds``: a row's value is
-the mean of its seeds, so its sd over the root of their number) or reruns (rows that differ only in
-``RERUN_KEYS``: other seeds, and other thread counts, whose float sums run in another order as
-another CPU's kernels would): a row's own, or those of the parent it changes in one setting,
-each sd at least ``study.noise_floor`` (the spread of reruns on other machines). Two rows
-scored with one model share its training, so only the box interval judges them. Where a trained
-row of the pair has no such reruns, the difference is *not judged*.
+- a bootstrap that resamples **photographs** (the boxes of one photograph stay together), the same
+  resamples for every row of a set, so that every difference is paired;
+- one standard error per estimate that adds the sampling variance (the photograph bootstrap) and
+  the training variance (each trained row's variance over its seeds, over its number of seeds);
+- a t multiplier with Welch-Satterthwaite degrees of freedom, for an interval honest about how
+  few seeds estimate the training variance;
+- Holm's correction of a family of p values, and the minimum detectable difference at 80% power.
+
+And the study's structure the report compares along: which rows are seeds of one recipe, and each
+row's parent (the row it differs from in the fewest settings).
 """
+
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..util.errors import UnknownName
-from ..scoring.metrics import METRIC_KEYS
-from ..core.params import BASELINES, IDENTITY, Params
+from ..core.params import BASELINES, Params
 
-RERUN_KEYS = {"train.seed", "train.threads"}  # settings whose change reruns a recipe without changing it
-
-
-def bootstrap_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
-    """(n_boot, n) resampled box indices; the same for every row (paired comparisons)."""
-    return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+RERUN_KEYS = {"train.seed", "train.threads"}  # settings whose change reruns a recipe, unchanged
+LEVEL = 0.95  # every interval of the report
+ALPHA = 1 - LEVEL  # the family-wise error rate Holm's correction keeps
+POWER = 0.80  # the power the minimum detectable difference is stated at
 
 
-def bootstrap_ci(values: np.ndarray, idx: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval of the mean of ``values`` (n,) or (n, k) over resampled rows ``idx``."""
-    return percentile_interval(np.asarray(values, dtype=float)[idx].mean(axis=1), level)
+# ------------------------------------------------------------------ the photograph bootstrap
 
 
-def percentile_interval(boot: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+def photo_weights(photos, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, n_boxes): how often each box occurs in each resample when the *photographs* are
+    drawn with replacement (``photos``: each box's image id). Every box of a drawn photograph comes
+    with it; the same weights serve every row of a set (paired comparisons)."""
+    ids, which = np.unique(np.asarray(photos), return_inverse=True)
+    draws = np.random.default_rng(seed).integers(0, len(ids), size=(n_boot, len(ids)))
+    counts = np.zeros((n_boot, len(ids)))
+    np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
+    return counts[:, which]
+
+
+def boot_ratio(weights: np.ndarray, num: np.ndarray, den: np.ndarray | None = None) -> np.ndarray:
+    """Each resample's sum of ``num`` over its boxes divided by the sum of ``den`` (default: one
+    per box, i.e. the mean): (n_boot,) or (n_boot, k) for (n_boxes,) or (n_boxes, k) values."""
+    num = np.asarray(num, dtype=float)
+    den = (
+        np.ones(num.shape)
+        if den is None
+        else np.broadcast_to(np.asarray(den, dtype=float), num.shape)
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (weights @ num) / (weights @ den)
+
+
+def percentile_interval(boot: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
     """The percentile interval of a statistic's bootstrap replicates (axis 0), NaN replicates
-    left out: the one place the report turns resamples into an interval."""
+    left out (the report's descriptive intervals: per size class, AUROC)."""
     a = (1 - level) / 2
     return np.nanquantile(boot, a, axis=0), np.nanquantile(boot, 1 - a, axis=0)
 
 
+# ------------------------------------------------------------------ combining the variances
+
+
+@dataclass(frozen=True)
+class Term:
+    """One independent component of an estimate's variance (per metric) and its degrees of
+    freedom: the photograph bootstrap's (df: photographs - 1), or a row's seeds' (seeds - 1)."""
+
+    variance: np.ndarray
+    df: np.ndarray
+
+
+def seed_term(per_seed: np.ndarray) -> Term | None:
+    """The training variance of a mean over seeds: the seeds' variance (ddof 1) over their number,
+    with n - 1 degrees of freedom; ``per_seed``: (n_seeds, k). None with one seed."""
+    per_seed = np.atleast_2d(np.asarray(per_seed, dtype=float))
+    n = len(per_seed)
+    if n < 2:
+        return None
+    return Term(per_seed.var(axis=0, ddof=1) / n, np.full(per_seed.shape[1], n - 1.0))
+
+
+def combine(terms: list[Term]) -> tuple[np.ndarray, np.ndarray]:
+    """The standard error sqrt(sum of the variances) and its Welch-Satterthwaite degrees of freedom
+    (sum v)^2 / sum(v^2 / df); a term with no variance adds nothing."""
+    var = sum(t.variance for t in terms)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        denom = sum(np.where(t.variance > 0, t.variance**2 / t.df, 0.0) for t in terms)
+        df = np.where(denom > 0, var**2 / np.where(denom > 0, denom, 1.0), np.inf)
+    return np.sqrt(var), df
+
+
+def t_test(est: np.ndarray, se: np.ndarray, df: np.ndarray, level: float = LEVEL):
+    """(lo, hi, p): the t interval est +- t(df) se and the two-sided p value of est = 0. An
+    estimate with no variance at all has p 1 when it is 0 (two identical rows), else 0."""
+    from scipy import stats as st
+
+    est, se, df = (np.asarray(x, dtype=float) for x in (est, se, df))
+    q = st.t.ppf(1 - (1 - level) / 2, df)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.where(
+            se > 0,
+            2 * st.t.sf(np.abs(est) / np.where(se > 0, se, 1.0), df),
+            np.where(est == 0, 1.0, 0.0),
+        )
+    return est - q * se, est + q * se, np.where(np.isnan(se) | np.isnan(est), np.nan, p)
+
+
+def holm(p) -> np.ndarray:
+    """Holm's step-down adjusted p values (family-wise error, any dependence between the tests):
+    the i-th smallest of m becomes max over j <= i of min(1, (m - j + 1) p_(j)). NaN stays NaN and
+    is not counted. Five lines of numpy rather than statsmodels for one function."""
+    p = np.asarray(p, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m = len(order)
+    out[order] = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    return out
+
+
+def mdd(se, df, family: int, alpha: float = ALPHA, power: float = POWER) -> np.ndarray:
+    """The minimum detectable difference: the true difference a two-sided t test at Bonferroni's
+    level alpha / family (Holm's strictest step) would declare with probability ``power``,
+    (t(1 - alpha / 2 family, df) + t(power, df)) se."""
+    from scipy import stats as st
+
+    se, df = np.asarray(se, dtype=float), np.asarray(df, dtype=float)
+    a = alpha / max(int(family), 1)
+    return (st.t.ppf(1 - a / 2, df) + st.t.ppf(power, df)) * se
+
+
+# ------------------------------------------------------------------ the study's structure
+
+
 def reruns(params: Params, name: str) -> list[str]:
-    """``name`` and the trained rows that differ from it only in ``RERUN_KEYS``: reruns of one
-    recipe, in file order. A row without reruns gives ``[name]``."""
+    """``name`` and the trained rows that differ from it only in ``RERUN_KEYS``: seeds of one
+    recipe, in file order (the report reads them as one row with several seeds). A row without
+    reruns gives ``[name]``."""
     if not params[name].trained:
         return [name]
-    return [n for n in params.names("trained") if n == name or set(params.changed(n, name)) <= RERUN_KEYS]
+    return [
+        n
+        for n in params.names("trained")
+        if n == name or set(params.changed(n, name)) <= RERUN_KEYS
+    ]
 
 
 def representative(params: Params, name: str) -> str:
@@ -68,106 +165,11 @@ def parent(params: Params, name: str) -> str | None:
     rep = representative(params, name)
     if rep != name:
         return rep
-    candidates = [n for n in params.names("trained") if n != name and representative(params, n) == n]
-    order = {n: (len(params.changed(name, n)), n != params.report.baseline, i) for i, n in enumerate(candidates)}
+    candidates = [
+        n for n in params.names("trained") if n != name and representative(params, n) == n
+    ]
+    order = {
+        n: (len(params.changed(name, n)), n != params.report.baseline, i)
+        for i, n in enumerate(candidates)
+    }
     return min(candidates, key=order.get) if candidates else None
-
-
-def rerun_sd(res: Results, name: str) -> np.ndarray | None:
-    """The standard deviation of each metric (fractions) over one training of ``name``'s recipe: over
-    its seeds (``study.seeds``) where it has two or more on ``res``'s set, else over its reruns (rows
-    that differ only in ``RERUN_KEYS``); None without at least two."""
-    if name in res.names and res.params[name].trained:
-        seeds = res.seed_metrics(name)
-        if len(seeds) >= 2:
-            return seeds.std(axis=0, ddof=1)
-    runs = [n for n in reruns(res.params, name) if n in res.names]
-    if len(runs) < 2:
-        return None
-    return np.array([[res.value(n, k) for k in METRIC_KEYS] for n in runs]).std(axis=0, ddof=1)
-
-
-def n_trainings(res: Results, name: str) -> int:
-    """How many trainings row ``name``'s value averages: its model's seeds on ``res``'s set."""
-    return int(res.per_box[name]["seed"].nunique()) if name in res.names else 1
-
-
-def noise_sd(res: Results, name: str) -> np.ndarray | None:
-    """The sd the rule takes for one training of ``name``'s recipe: its reruns' sd, raised per
-    metric to ``study.noise_floor`` (what reruns on other machines showed); None without reruns."""
-    sd = rerun_sd(res, name)
-    if sd is None:
-        return None
-    floor = res.params.report.noise_floor
-    unknown = sorted(set(floor) - set(METRIC_KEYS))
-    if unknown:
-        raise UnknownName(f"study.noise_floor: unknown metric(s) {unknown}; known: {list(METRIC_KEYS)}")
-    return np.maximum(sd, [floor.get(k, 0.0) / 100 for k in METRIC_KEYS])
-
-
-def noise_source(res: Results, name: str) -> str | None:
-    """The recipe whose reruns measure the training noise of row ``name``'s model: its own, or
-    that of the parent it differs from in one setting (an ablation of a rerun recipe); None if
-    neither has reruns on ``res``'s set."""
-    params = res.params
-    model = params[name].model_of
-    if rerun_sd(res, model) is not None:
-        return representative(params, model)
-    p = parent(params, model)
-    if p is not None and len(params.changed(model, p)) == 1 and rerun_sd(res, p) is not None:
-        return representative(params, p)
-    return None
-
-
-def training_noise(res: Results, a: str, b: str) -> tuple[np.ndarray, str | None]:
-    """The noise bound of the difference a - b per metric (fractions), and the recipes whose reruns
-    gave it (None: no training noise in the pair; a NaN bound: not judged)."""
-    models = list(dict.fromkeys(res.params[n].model_of for n in (a, b) if n not in BASELINES))
-    if len(models) < 2 and len({n for n in (a, b) if n not in BASELINES}) == 2:
-        return np.zeros(len(METRIC_KEYS)), None  # one model, evaluated two ways
-    if not models:
-        return np.zeros(len(METRIC_KEYS)), None
-    sources = [noise_source(res, m) for m in models]
-    if None in sources:
-        return np.full(len(METRIC_KEYS), np.nan), None
-    # each row's value is the mean of its model's seeds: its training noise, one training's over sqrt(seeds)
-    variance = sum(noise_sd(res, s) ** 2 / n_trainings(res, m) for s, m in zip(sources, models))
-    return 2 * np.sqrt(variance), ", ".join(dict.fromkeys(sources))
-
-
-def paired_difference(res: Results, a: str, b: str) -> Any:
-    """a - b for each metric (fractions) with its paired 95% bootstrap interval over boxes:
-    ``clear`` (the interval excludes 0), ``noise`` (``training_noise``), ``judged`` (a noise bound
-    exists) and ``real`` (clear, judged and larger than the noise)."""
-    import pandas as pd
-
-    d = (res.values[a][list(METRIC_KEYS)] - res.values[b][list(METRIC_KEYS)]).to_numpy()
-    lo, hi = bootstrap_ci(d, res.idx)
-    mean = d.mean(0)
-    noise, recipe = training_noise(res, a, b)
-    judged = ~np.isnan(noise)
-    clear = (lo > 0) | (hi < 0)
-    return pd.DataFrame({"metric": list(METRIC_KEYS), "diff": mean, "lo": lo, "hi": hi, "clear": clear,
-                         "noise": noise, "judged": judged, "real": clear & judged & (np.abs(mean) > np.nan_to_num(noise)),
-                         "noise_from": recipe}).set_index("metric")
-
-
-def best_model(res: Results) -> str:
-    """The row with a model and the highest mean of the six metrics on ``res``'s set, reruns of a
-    recipe not counted apart. Chosen on the set it is then reported on: its numbers are optimistic."""
-    candidates = [n for n in res.models if representative(res.params, n) == n]
-    if not candidates:
-        raise ValueError(f"no row with a model has results on {res.eval_set}")
-    return max(candidates, key=lambda n: np.mean([res.value(n, k) for k in METRIC_KEYS]))
-
-
-def comparisons(res: Results) -> list[tuple[str, str]]:
-    """(row, parent) for every row with a parent on ``res``'s set, in file order; the default
-    row against the identity row first."""
-    params = res.params
-    out = [(params.report.baseline, IDENTITY)] if params.report.baseline in res.names else []
-    for name in res.models:
-        p = parent(params, name)
-        if p is not None and p in res.names and representative(params, name) == name:
-            out.append((name, p))
-    return out

@@ -15,7 +15,7 @@ from ..core.box_ops import COORDS, EDGES
 from ..core.config import Config
 from ..data.coco import CocoBoxes
 from ..data.dataset import draw_eval_jitter
-from .metrics import METRIC_KEYS, per_box_errors, summarize
+from .metrics import metric_keys, per_box_errors, summarize
 from ..snap.adjust import adjust_boxes
 from ..util.errors import ConfigError
 from ..util.outputs import named_columns, write_csv
@@ -28,7 +28,7 @@ def evaluate(coco: CocoBoxes, cfg: Config, model=None, *, repeats: int | None = 
              buffer_ratio: float | None = None, progress: bool = True, per_box_csv: str | Path | None = None,
              predict: Predictor | None = None) -> dict:
     """Score ``model`` (or ``predict``, or with neither the jittered boxes themselves: the
-    identity row) on ``coco``. Returns ``{"n_boxes", "repeats", <the six METRIC_KEYS>}``:
+    identity row) on ``coco``. Returns ``{"n_boxes", "repeats", <every metric_keys()>}``:
     fractions in 0..1, each the mean over ``repeats`` draws.
 
     ``cfg`` gives the evaluation: its ``eval`` section, the jitter and the loader workers. The
@@ -69,7 +69,7 @@ def score(coco: CocoBoxes, cfg: Config, model=None, *, repeats: int | None = Non
         if per_box:
             rows.append((k, np.concatenate(jittered), pred.numpy(), conf.numpy(), err_px.numpy(), errors))
     result = {"n_boxes": len(gt), "repeats": repeats}
-    result.update({key: float(np.mean([d[key] for d in per_draw])) for key in METRIC_KEYS})
+    result.update({key: float(np.mean([d[key] for d in per_draw])) for key in metric_keys()})
     return result, _per_box_table(coco, gt.numpy(), rows) if per_box else None
 
 

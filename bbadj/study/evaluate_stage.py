@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..scoring.metrics import METRIC_KEYS, pct
+from ..core.box_ops import COORDS
+from ..scoring.metrics import box_metrics, metric_keys, pct
 from ..core.params import GRABCUT, IDENTITY, Params
 from ..core.tiers import seed_dir
 from ..util.outputs import write_json
@@ -60,9 +61,8 @@ def evaluate_row(params: Params, name: str, runs_dir: str | Path | None = None, 
         per_seed, tables = _score(coco, cfg, models, predict, progress)
         write_csv(per_box_dir / f"{set_name}.csv", tables)
         results[set_name] = {"n_boxes": per_seed[0]["n_boxes"], "repeats": per_seed[0]["repeats"],
-                             **{k: float(np.mean([r[k] for r in per_seed])) for k in METRIC_KEYS},
-                             "seeds": {k: [r[k] for r in per_seed] for k in METRIC_KEYS}}
-        write_json(metrics_dir / name / f"{set_name}.json", metric_file(results[set_name]))
+                             **{k: float(np.mean([r[k] for r in per_seed])) for k in metric_keys()}}
+        write_json(metrics_dir / name / f"{set_name}.json", metric_file(per_box_dir / f"{set_name}.csv"))
     if fits:
         write_json(per_box_dir / CALIBRATION_FILE, fits)
     write_run_record(per_box_dir, device, started)
@@ -106,10 +106,19 @@ def _score(coco, cfg, models: dict, predict, progress: bool) -> tuple[list[dict]
     return per_seed, {c: np.concatenate([p[c] for p in parts]) for c in parts[0]}
 
 
-def metric_file(result: dict) -> dict:
-    """The six metrics of ``evaluate_row``'s result in percent (``pct``, as every table of the
-    report rounds them), under the same keys: the mean over the seeds; each seed's under ``seeds``
-    (in the order of the seeds), and their number, ``n_seeds``."""
-    seeds = result.get("seeds") or {k: [result[k]] for k in METRIC_KEYS}
-    return {**{k: pct(result[k]) for k in METRIC_KEYS}, "n_seeds": len(seeds[METRIC_KEYS[0]]),
-            "seeds": {k: [pct(v) for v in seeds[k]] for k in METRIC_KEYS}}
+def metric_file(per_box_csv: str | Path) -> dict:
+    """The metric file of a per-box file (docs/package.md): every metric in percent (``pct``),
+    computed from the per-box file as written, as the report computes it (the mean over seeds of
+    each seed's mean over its lines), so that the two round one number once and agree to the
+    decimal; each seed's value under ``seeds`` (in the order of the seeds) and their number,
+    ``n_seeds``. A file without a ``seed`` column holds seed 0."""
+    import pandas as pd
+
+    df = pd.read_csv(per_box_csv)
+    seeds = df["seed"] if "seed" in df else pd.Series(0, index=df.index)
+    per_seed = [box_metrics(part[[f"adj_{c}" for c in COORDS]].to_numpy(float),
+                            part[[f"gt_{c}" for c in COORDS]].to_numpy(float))
+                for _, part in df.groupby(seeds, sort=True)]
+    keys = metric_keys()
+    return {**{k: pct(sum(m[k] for m in per_seed) / len(per_seed)) for k in keys},
+            "n_seeds": len(per_seed), "seeds": {k: [pct(m[k]) for m in per_seed] for k in keys}}
