@@ -82,6 +82,7 @@ def test_push_to_a_local_remote_and_pull_into_a_fresh_clone(tmp_path, env):
     run(["git", "commit", "-qm", "results"], repo, env)
     # README "Share your results", with a shared folder for the remote
     run(["dvc", "remote", "add", "-d", "shared", str(tmp_path / "dvc-remote")], repo, env)
+    run(documented_verify(), repo, env)
     run(["git", "commit", "-qam", "the shared DVC remote"], repo, env)
     out = run(["dvc", "push"], repo, env)
     assert "1 file pushed" in out or "pushed" in out, out
@@ -99,6 +100,58 @@ def test_push_to_a_local_remote_and_pull_into_a_fresh_clone(tmp_path, env):
         "Cache and remote 'shared' are in sync" in run(["dvc", "status", "--cloud"], clone, env)
     metrics = run(["dvc", "metrics", "show", "--json"], clone, env)
     assert '"miou": 84.01' in metrics
+
+
+def documented_verify() -> list[str]:
+    """The `dvc remote modify ... verify true` line docs/sharing.md gives after `dvc remote add`, as
+    arguments; the README's "Share your results" gives the same one."""
+    lines = [ln.split("#")[0].split() for ln in (ROOT / "docs" / "sharing.md").read_text().splitlines()
+             if ln.startswith("dvc remote modify") and "verify" in ln]
+    assert lines == [["dvc", "remote", "modify", "shared", "verify", "true"]], lines
+    readme = (ROOT / "README.md").read_text()
+    assert re.search(r"^dvc remote add -d shared .*?^dvc remote modify shared verify true\b", readme, re.M | re.S)
+    return lines[0]
+
+
+def test_a_replaced_object_on_the_remote_is_refused_with_verify(tmp_path, env):
+    """Issue 31.1: an object replaced on the DVC remote. A clone whose remote has `verify = false`
+    (DVC's default) checks it out with exit 0 and a clean `dvc status`; with docs/sharing.md's
+    `verify true` the pull exits non-zero and the file is not checked out. The replacement keeps
+    the object's read-only mode (0444): DVC hashes a local remote's object in any other mode
+    anyway, so a test that left it writable would pass without verify."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    run(["git", "init", "-q", "-b", "main"], repo, env)
+    run(["dvc", "init", "-q"], repo, env)
+    (repo / "runs").mkdir()
+    (repo / "runs" / "model.pt").write_bytes(b"the pushed weights\n")
+    run(["dvc", "add", "-q", "runs/model.pt"], repo, env)
+    run(["dvc", "remote", "add", "-d", "shared", str(tmp_path / "dvc-remote")], repo, env)
+    run(documented_verify(), repo, env)
+    assert "verify = true" in (repo / ".dvc" / "config").read_text()
+    run(["git", "add", "-A"], repo, env)
+    run(["git", "commit", "-qm", "a model and the shared DVC remote"], repo, env)
+    run(["dvc", "push"], repo, env)
+    (obj,) = [p for p in (tmp_path / "dvc-remote").rglob("*") if p.is_file()]
+    mode = obj.stat().st_mode & 0o777
+    obj.chmod(0o644)
+    obj.write_bytes(b"someone else's file\n")
+    obj.chmod(mode)
+
+    trusting = tmp_path / "trusting"
+    run(["git", "clone", "-q", str(repo), str(trusting)], tmp_path, env)
+    run(["dvc", "remote", "modify", "--local", "shared", "verify", "false"], trusting, env)
+    run(["dvc", "pull"], trusting, env)  # exit 0: the tampering is real, and DVC alone does not see it
+    assert (trusting / "runs" / "model.pt").read_bytes() == b"someone else's file\n"
+    assert "up to date" in run(["dvc", "status"], trusting, env)
+
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(repo), str(clone)], tmp_path, env)
+    proc = subprocess.run(["dvc", "pull"], cwd=clone, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "runs/model.pt" in proc.stderr, proc.stderr
+    assert not (clone / "runs" / "model.pt").exists()
+    assert "not in cache" in run(["dvc", "status"], clone, env)
 
 
 def queue_status(repo: Path, env) -> str:
@@ -240,6 +293,7 @@ def test_the_study_pushed_and_pulled_into_a_fresh_clone(tmp_path, env):
     run(["git", "add", "-A"], repo, env)
     run(["git", "commit", "-qm", "the tiny study"], repo, env)
     run(["dvc", "remote", "add", "-d", "shared", str(tmp_path / "dvc-remote")], repo, env)
+    run(documented_verify(), repo, env)
     run(["git", "commit", "-qam", "the shared DVC remote"], repo, env)
     run(["dvc", "push"], repo, env)
 
