@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def repo(tmp_path):
-    """The package, the notebooks, params.yaml, both pipelines and coco128 (its images linked)."""
+    """The package, the notebooks, params.yaml, both pipelines, coco128 and coco_val2017 (images linked)."""
     for d in ("bbadj", "notebooks"):
         shutil.copytree(ROOT / d, tmp_path / d, ignore=shutil.ignore_patterns("__pycache__"))
     for f in ("params.yaml", "dvc.yaml", "long/dvc.yaml"):
@@ -28,6 +28,8 @@ def repo(tmp_path):
         shutil.copy(ROOT / f, tmp_path / f)
     shutil.copytree(ROOT / "data" / "coco128" / "annotations", tmp_path / "data" / "coco128" / "annotations")
     (tmp_path / "data" / "coco128" / "images").symlink_to(ROOT / "data" / "coco128" / "images")
+    shutil.copytree(ROOT / "data" / "coco_val2017" / "annotations", tmp_path / "data" / "coco_val2017" / "annotations")
+    (tmp_path / "data" / "coco_val2017" / "images").symlink_to(ROOT / "data" / "coco_val2017" / "images")
     return tmp_path
 
 
@@ -124,7 +126,6 @@ def test_a_preset_s_data_the_stage_does_not_list_is_said(repo, capsys):
     p = yaml.safe_load((repo / "params.yaml").read_text())
     p["eval"]["sets"]["extra"] = {"annotations": "data/coco128/annotations/train_fit.json",
                                   "images": "data/coco128/images", "role": "validation"}
-    p["eval"]["sets"]["coco128"]["role"] = "test"
     (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     assert fs.run("default", dry=True, root=repo) == 0
     assert "does not list ['data/coco128/annotations/train_fit.json'] in its deps" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """params.yaml as one object (bbadj/core/params.py), the default study it describes, the presets, and
 dvc.yaml's view of it."""
+import json
 from pathlib import Path
 
 import pytest
@@ -39,10 +40,16 @@ def materialise(preset: Path, tmp_path: Path) -> Path:
 
 
 def test_the_default_study_is_on_real_photographs():
-    """Every trained row learns from coco128's train split and is scored on its val split only,
-    from ImageNet weights except the row that asks what they are worth."""
+    """Every trained row learns from coco128's train split and is scored on the test set (188 COCO
+    val2017 photographs, none of them a training photograph) and on coco128's val split, a validation
+    set, from ImageNet weights except the row that asks what they are worth."""
     params = Params.load(PARAMS)
-    assert list(params.base.eval.sets) == ["coco128"]
+    assert list(params.base.eval.sets) == ["coco_val2017", "coco128"]
+    assert params.base.eval.test_set == "coco_val2017" and params.base.eval.role("coco128") == "validation"
+    assert params.base.eval.set_paths() == ("data/coco_val2017/annotations/test.json", "data/coco_val2017/images")
+    train = {i["file_name"] for i in json.loads((ROOT / "data/coco128/annotations/train.json").read_text())["images"]}
+    test = {i["file_name"] for i in json.loads((ROOT / "data/coco_val2017/annotations/test.json").read_text())["images"]}
+    assert len(test) >= 100 and not train & test
     assert params.base.eval.set_paths("coco128") == ("data/coco128/annotations/val.json", "data/coco128/images")
     trained = {n: params[n].config for n in params.names("trained")}
     assert all(c.data.train_annotations == "data/coco128/annotations/train.json" for c in trained.values())
@@ -170,7 +177,7 @@ def test_paper_preset(tmp_path):
     assert (cfg.train.batch_size, cfg.train.lr, cfg.train.optimizer, cfg.train.epochs, cfg.train.max_steps) == \
         (64, 1e-4, "adam", 5.0, 0)
     assert cfg.data.train_annotations == "data/coco/annotations/instances_train2017.json"
-    assert list(cfg.eval.sets) == ["coco128", "coco_val2017"] and "val2017" in cfg.eval.set_paths("coco_val2017")[1]
+    assert list(cfg.eval.sets) == ["coco_val2017", "coco128"] and cfg.eval.set_paths("coco_val2017")[1] == "data/coco/val2017"
     assert cfg.eval.test_set == "coco_val2017"  # the paper's test set; coco128's val split a validation set
     assert params.names("trained") == params.names("rows")  # the ablations of params.yaml, at paper scale
 
@@ -180,7 +187,7 @@ def test_coco128_preset_is_the_paper_recipe_on_real_coco128(tmp_path):
     paper = Params.load(materialise(ROOT / "params" / "paper-coco.yaml", tmp_path / "p")).base
     assert (cfg.model, cfg.data.crop_size, cfg.train.lr) == (paper.model, 224, paper.train.lr)
     assert cfg.data.train_annotations == "data/coco128/annotations/train.json"
-    assert list(cfg.eval.sets) == ["coco128"]
+    assert list(cfg.eval.sets) == ["coco_val2017", "coco128"]
 
 
 @pytest.mark.parametrize("pipeline", ["dvc.yaml", "long/dvc.yaml"])

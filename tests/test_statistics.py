@@ -265,7 +265,7 @@ def test_the_test_set_comes_first_and_the_best_row_is_chosen_on_validation(
     for s in ("tiny", "val"):
         part = t[t["set"] == s]
         assert np.allclose(part["p_adjusted"], stats.holm(part["p"]))
-    with pytest.raises(Exception, match="one test set at most"):
+    with pytest.raises(Exception, match="one set `role: test` at most"):
         write_params(
             tmp_path / "q.yaml",
             tiny_synth,

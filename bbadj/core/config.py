@@ -86,7 +86,10 @@ class CalibrationConfig:
 
 
 def _default_eval_sets() -> dict[str, dict[str, str]]:
-    return {"coco128": {"annotations": "data/coco128/annotations/val.json", "images": "data/coco128/images"}}
+    return {"coco_val2017": {"annotations": "data/coco_val2017/annotations/test.json",
+                             "images": "data/coco_val2017/images", "role": "test"},
+            "coco128": {"annotations": "data/coco128/annotations/val.json", "images": "data/coco128/images",
+                        "role": "validation"}}
 
 
 ROLES = ("validation", "test")  # eval.sets.<name>.role: chosen on, or reported on (docs/protocol.md)
@@ -266,28 +269,25 @@ class EvalConfig:
                 raise ConfigError(f"eval.sets.{name} must have the keys annotations and images (and a role), "
                                   f"got {paths!r}")
             check_name(paths.get("role", "validation"), f"eval.sets.{name}.role", ROLES)
-        self.test_set  # exactly one, named
+        tests = [n for n, p in self.sets.items() if p.get("role") == "test"]
+        if len(tests) > 1:
+            raise ConfigError(f"eval.sets: one set `role: test` at most (the headline and every verdict come "
+                              f"from it; the others are validation sets), got {len(tests)}: {', '.join(tests)}")
 
     @property
-    def test_set(self) -> str:
-        """The name of the set the study reports on (``role: test``; a single set without roles)."""
-        tests = [n for n, s in self.sets.items() if s.get("role") == "test"]
-        if not tests and len(self.sets) == 1 and not any("role" in s for s in self.sets.values()):
-            return next(iter(self.sets))
-        if len(tests) != 1:
-            raise ConfigError(f"eval.sets must mark exactly one set `role: test` (the one the study reports on; the "
-                              f"others are validation sets), got {len(tests)}{': ' + ', '.join(tests) if tests else ''} "
-                              f"among {list(self.sets)}")
-        return tests[0]
+    def test_set(self) -> str | None:
+        """The name of the set the study reports on (``role: test``), None where no set has that role:
+        then the report's verdicts come from a validation set, and it says so."""
+        return next((n for n, s in self.sets.items() if s.get("role") == "test"), None)
 
     def role(self, name: str) -> str:
-        """``test`` or ``validation``: what evaluation set ``name`` is for."""
+        """``test`` or ``validation`` (the default): what evaluation set ``name`` is for."""
         self.set_paths(name)
-        return "test" if name == self.test_set else "validation"
+        return self.sets[name].get("role", "validation")
 
     def set_paths(self, name: str | None = None) -> tuple[str, str]:
-        """(annotations, images) of evaluation set ``name`` (default: the test set)."""
-        name = self.test_set if name is None else name
+        """(annotations, images) of evaluation set ``name`` (default: the test set, else the first)."""
+        name = (self.test_set or next(iter(self.sets))) if name is None else name
         if name not in self.sets:
             raise UnknownName(f"no evaluation set {name!r}; eval.sets has {sorted(self.sets)}")
         return self.sets[name]["annotations"], self.sets[name]["images"]
