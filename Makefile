@@ -27,6 +27,8 @@ $(DATUMARO)/.installed:
 	touch $@
 
 test: setup $(DATUMARO)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
 repro: setup

@@ -168,7 +168,6 @@ def test_a_diverging_learning_rate_exits_with_an_error(tiny_synth, tmp_path):
 
 
 def test_a_damaged_checkpoint_is_named(tiny_synth, tmp_path, capsys):
-    from bbadj.cli.main import main
     from bbadj.util.errors import DataError
 
     run = tmp_path / "run"

@@ -238,6 +238,9 @@ def recompute(tier_name: str, csv: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.mark.parametrize("tier", list(TIERS))
 def test_an_independent_recomputation_agrees_with_comparisons_csv(tier):
+    frozen = TIERS[tier] / "params.frozen.yaml"
+    if frozen.exists():  # its outputs were made with other settings and the default tier's earlier files
+        pytest.skip(f"{frozen.relative_to(ROOT)}: this tier predates params.yaml's study; rerun it to check it")
     path = TIERS[tier] / "comparisons.csv"
     if not path.exists():
         pytest.fail(

@@ -117,7 +117,6 @@ def test_a_rows_reruns_of_the_older_layout_are_its_seeds(reports, tiny_synth, tm
     root, _ = reports
     legacy = tmp_path / "legacy"
     (legacy / "per_box").mkdir(parents=True)
-    import shutil
 
     shutil.copytree(root / "per_box" / "identity", legacy / "per_box" / "identity")
     ident = pd.read_csv(root / "per_box" / "identity" / "tiny.csv")

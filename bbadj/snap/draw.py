@@ -76,8 +76,8 @@ def render(image: Image.Image, rough, snaps: dict[str, dict], rule) -> Image.Ima
 
 def _label(d: ImageDraw.ImageDraw, at, text: str, colour, size, font) -> None:
     """``text`` on a dark box at ``at``, kept inside the panel."""
-    l, t, r, b = d.textbbox((0, 0), text, font=font)
-    w, h = r - l + 4, b - t + 4
+    left, t, r, b = d.textbbox((0, 0), text, font=font)
+    w, h = r - left + 4, b - t + 4
     x = min(max(at[0] - w / 2, 0), size[0] - w)
     y = min(max(at[1] - h / 2, 0), size[1] - h)
     d.rectangle([x, y, x + w, y + h], fill=(0, 0, 0))
