@@ -259,9 +259,9 @@ def test_a_file_bbadj_snap_writes_under_data_stales_nothing(study, env):
 @pytest.mark.slow
 def test_a_new_fusion_variant_trains_its_row_only(study, env):
     """A fusion registered in bbadj/model/fusion.py and its row in params.yaml: that row trains, in
-    each tier, and no other (the registry's variants count per row: bbadj/core/code.py)."""
+    each tier, and no other (the registry's variants count per row: bbadj/fingerprint/code.py)."""
     if not registry_plugged():
-        pytest.skip("needs the registry (bbadj/core/registry.py, issue 32.3) plugged into bbadj.core.code")
+        pytest.skip("needs the registry (bbadj/core/registry.py, issue 32.3) plugged into bbadj.fingerprint.code")
     repo = study["repo"]
     reset(repo, env)
     with open(repo / "bbadj" / "model" / "fusion.py", "a") as f:
@@ -307,7 +307,7 @@ def test_what_a_change_reruns_in_the_default_tier(study, env):
     assert stale(repo, env, "dvc.yaml") == {"evaluate@l4", "finetune@l4_ft", "evaluate_only@l4_buffer_1p0", "report"}
 
     reset(repo, env)
-    with open(repo / "bbadj" / "report" / "plots.py", "a") as f:
+    with open(repo / "bbadj" / "figures" / "plots.py", "a") as f:
         f.write("\nGALLERY_COLUMNS = 4  # an edit of the report's code\n")
     print(run(["bbadj", "fingerprint", "--dry"], repo, env))
     run(["dvc", "repro", "fingerprint"], repo, env)
@@ -411,8 +411,8 @@ def experiments(repo: Path, env) -> list[str]:
 
 
 def registry_plugged() -> bool:
-    """Whether the code digest leaves out the variants a row does not use (bbadj.core.code)."""
-    from bbadj.core import code
+    """Whether the code digest leaves out the variants a row does not use (bbadj.fingerprint.code)."""
+    from bbadj.fingerprint import code
 
     source = '@FUSIONS.register("a")\nclass A:\n    pass\n\n\n@FUSIONS.register("b")\nclass B:\n    pass\n'
     return bool(code.unused_definitions(source, {"model": {"fusion": "a"}}))

@@ -14,7 +14,7 @@ import yaml
 from bbadj.core.params import Params
 from bbadj.core.tiers import TIERS, pipeline
 from bbadj.study.fingerprint_stage import FOLDER, data_inputs, fingerprints
-from bbadj.core.code import code_files, stage_files
+from bbadj.fingerprint.code import code_files, stage_files
 from bbadj.util.layout import STAGES
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bbadj.core import fingerprint
+from bbadj.fingerprint import run as fingerprint
 from bbadj.util.layout import TRAINING
 from bbadj.train.engine import train
 from test_engine import _same, _weights, tiny_config
@@ -108,7 +108,7 @@ def test_code_digest_is_the_training_code_normalised(tmp_path):
                       + "\n# a comment\n")
     assert fusion.read_text() != source and digest() == base
     (pkg / "model" / "unused.py").write_text("def nothing():\n    return 1\n")
-    with open(pkg / "report" / "plots.py", "a") as f:
+    with open(pkg / "figures" / "plots.py", "a") as f:
         f.write("\nREPORT_ONLY = 1\n")
     assert digest() == base
     with open(pkg / "train" / "losses.py", "a") as f:

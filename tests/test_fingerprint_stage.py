@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bbadj.core import code
+from bbadj.fingerprint import code
 from bbadj.core.params import Params
 from bbadj.study import fingerprint_stage as fs
 from bbadj.util.layout import STAGES
@@ -67,9 +67,9 @@ def test_what_each_edit_changes(repo):
     assert write(repo) == {"evaluate/fpn.json": ["config"], "report.json": ["config"]}
 
     # the report's code: the report; the training loop's: every train stage, no evaluation
-    with open(repo / "bbadj" / "report" / "plots.py", "a") as f:
+    with open(repo / "bbadj" / "figures" / "plots.py", "a") as f:
         f.write("\nCOLUMNS = 4\n")
-    assert write(repo) == {"report.json": ["code: bbadj/report/plots.py"]}
+    assert write(repo) == {"report.json": ["code: bbadj/figures/plots.py"]}
     with open(repo / "bbadj" / "train" / "losses.py", "a") as f:
         f.write("\nSMOOTHING = 0.0\n")
     changed = write(repo)
@@ -95,7 +95,7 @@ def test_what_each_edit_changes(repo):
 
 
 def test_a_registered_variant_counts_for_its_rows_only(repo, monkeypatch):
-    """With the registry plugged in (bbadj.core.code.unused_definitions; here a stand-in that drops
+    """With the registry plugged in (bbadj.fingerprint.code.unused_definitions; here a stand-in that drops
     the classes registered under another name than the row's model.fusion), a new fusion changes
     the digest of the rows that use it and of no other."""
     import ast

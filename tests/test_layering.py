@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bbadj.core import code
+from bbadj.fingerprint import code
 from bbadj.util.layout import LAYERS, PACKAGE
 
 ROOT = Path(__file__).resolve().parents[1]

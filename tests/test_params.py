@@ -9,7 +9,7 @@ import yaml
 from bbadj.core.config import Config
 from bbadj.core.params import BASELINES, Params, load_config
 from bbadj.study import preflight
-from bbadj.report import stats
+from bbadj.analysis import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params.yaml"

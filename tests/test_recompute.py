@@ -14,7 +14,7 @@ import pytest
 from scipy import stats as st
 
 from bbadj.core.params import Params
-from bbadj.report.stats import reruns  # which rows are seeds of one recipe: the study's structure
+from bbadj.analysis.stats import reruns  # which rows are seeds of one recipe: the study's structure
 
 ROOT = Path(__file__).resolve().parents[1]
 TIERS = {"default": ROOT / "reports", "long": ROOT / "reports" / "long"}

@@ -44,6 +44,7 @@ def params(tmp_path):
     p = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
     p["rows"] = {"l4": {}, "fpn": {"model": {"fusion": "fpn"}}}
     p["eval_only"] = {}
+    p["eval"]["sets"] = {"coco128": p["eval"]["sets"]["coco128"]}  # the sets the runs below have
     p["train"]["lr"] = 0.001  # the DVC test's HEAD; its experiment sets 0.002
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(p, sort_keys=False))

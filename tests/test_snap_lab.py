@@ -1,4 +1,4 @@
-"""The snap notebook's app (bbadj/snap/lab.py, draw.py) without a browser: which models it
+"""The snap notebook's app (bbadj/widget/lab.py, draw.py) without a browser: which models it
 offers, what it says with none, the close-ups it draws, and draw -> snap -> accept -> undo driven
 through the widgets' own state (tests/test_snap_notebook.py does the same in Chromium)."""
 import numpy as np
@@ -7,7 +7,7 @@ import yaml
 from conftest import COCO128_IMAGES
 from PIL import Image
 
-from bbadj.snap import draw as snap_draw, lab as snap_lab
+from bbadj.widget import draw as snap_draw, lab as snap_lab
 from bbadj.snap.review import ReviewRule
 
 PHOTO = COCO128_IMAGES / "000000000077.jpg"  # 500 x 375

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bbadj.report import comparisons, context, results, stats
-from bbadj.report.stats import Term
+from bbadj.analysis import comparisons, context, results, stats
+from bbadj.analysis.stats import Term
 from bbadj.scoring import metrics
 
 import test_study
@@ -287,7 +287,8 @@ def test_a_seventh_metric_renders_everywhere(reports, params, monkeypatch, tmp_p
 
     matplotlib.use("Agg")
     from bbadj.cli.show import Run, render
-    from bbadj.report import findings, plots, tables
+    from bbadj.report import findings, tables
+    from bbadj.figures import plots
 
     edge2 = metrics.Metric(
         "edge2",

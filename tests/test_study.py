@@ -16,8 +16,9 @@ from bbadj.scoring import metrics
 from bbadj.scoring.metrics import METRIC_KEYS, pct
 from bbadj.core.params import Params
 from bbadj.study import provenance
-from bbadj.report import (by_size, comparisons, confidence, differences, findings, plots, results,
-                          stats, tables)
+from bbadj.analysis import by_size, comparisons, confidence, differences, results, stats
+from bbadj.report import findings, tables
+from bbadj.figures import plots
 
 
 def test_photograph_resamples_keep_a_photographs_boxes_together():
@@ -386,7 +387,7 @@ def test_the_within_size_ceiling_of_a_spread_of_expected_errors(monkeypatch):
     from far below to far above 1 px can (ceiling near 1)."""
     import pandas as pd
 
-    from bbadj.report import confidence
+    from bbadj.analysis import confidence
 
     n = 400
     for err_px, low, high in ((np.full(n, 1.0), 0.45, 0.55), (np.tile([0.01, 100.0], n // 2), 0.95, 1.0)):
@@ -421,7 +422,7 @@ def test_training_curves_replace_their_files_whole(tmp_path):
 def test_one_broken_row_does_not_flatten_the_gains_figure():
     """The gains figure's axis covers the rows near one another, 0 and the aim; a row far off them
     (l4_buffer_1p0 at -20 to -25 points) is drawn at the edge, not on the axis."""
-    from bbadj.report.plots import gain_limits
+    from bbadj.figures.plots import gain_limits
 
     rows = [(3.1, 2.5, 3.8), (2.4, 1.8, 3.0), (2.9, 2.2, 3.5), (-0.6, -1.2, 0.1), (-22.9, -25.0, -20.6)]
     (lo, hi), outliers = gain_limits(rows, (0.0, 3.5))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..scoring import metrics
-from .comparisons import CORRECTION, lines_of
+from ..analysis.comparisons import CORRECTION, lines_of
 from .tables import SMALL, columns, signed, styled
 
 BUDGETS = ("default", "long")

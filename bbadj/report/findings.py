@@ -8,8 +8,8 @@ import numpy as np
 
 from ..core.params import IDENTITY
 from ..scoring import metrics
-from .comparisons import CORRECTION, lines_of
-from .results import Results
+from ..analysis.comparisons import CORRECTION, lines_of
+from ..analysis.results import Results
 from .tables import headroom, signed
 
 NUMBERS = {

@@ -16,19 +16,10 @@ from typing import Any
 from ..core.params import BASELINES, IDENTITY, Params
 from ..core.tiers import DEFAULT
 from ..study import provenance
-from . import (
-    budgets,
-    by_size,
-    comparisons,
-    confidence,
-    context,
-    curves,
-    findings,
-    plots,
-    stats,
-    tables,
-)
-from .results import Results, load_all
+from . import budgets, findings, tables
+from ..analysis import by_size, comparisons, confidence, context, curves, stats
+from ..figures import plots
+from ..analysis.results import Results, load_all
 
 
 def figure_html(fig, alt: str | None = None) -> str:

@@ -16,8 +16,8 @@ import numpy as np
 from ..scoring import metrics
 from ..scoring.metrics import PAPER_ROWS, pct
 from ..core.params import GRABCUT, IDENTITY
-from .comparisons import CORRECTION, lines_of
-from .results import Results, metric_table
+from ..analysis.comparisons import CORRECTION, lines_of
+from ..analysis.results import Results, metric_table
 
 ROW_NAMES = {IDENTITY: "jittered boxes (identity)", GRABCUT: "GrabCut (OpenCV)"}
 SMALL = '<br><span style="font-size:75%;color:#666">{}</span>'

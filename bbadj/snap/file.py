@@ -59,7 +59,7 @@ from ..core.registry import DECODINGS
 from ..data.coco import CocoBoxes, ImageRecord, boxes_from_instances, check_instances, is_json_box, read_json
 from ..data.images import CorruptImage
 from ..data.results import parse_entry, read_results
-from ..core.code import code_digest
+from ..fingerprint.code import code_digest
 from ..util.errors import ConfigError, DataError
 from ..util.progress import progress_bar
 from .adjust import adjust_boxes

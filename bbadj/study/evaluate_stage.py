@@ -1,6 +1,6 @@
 """The evaluate stage: one row of the study (a model, the identity row or GrabCut) scored on every
 held-out set, every seed of its model in this one process, and the per-box CSVs it writes (one
-line per seed, jitter draw and box), which the report reads back (``bbadj.report.per_box``).
+line per seed, jitter draw and box), which the report reads back (``bbadj.analysis.per_box``).
 
 Where ``data.calibration`` names held-out boxes of the training photographs, each seed's err_px
 scale is fitted on them first (``bbadj.scoring.calibration``): calibration is part of evaluation,

@@ -5,13 +5,13 @@ that stage's result depends on, and each stage of dvc.yaml depends on its own fi
 folders of code, the whole params file and ``data/`` (docs/which-code-trains.md):
 
 - ``config``: the settings that change the stage's result: a trained row's
-  (``bbadj.core.fingerprint.comparable_config``) and its seeds; an evaluation's settings and seeds;
+  (``bbadj.fingerprint.run.comparable_config``) and its seeds; an evaluation's settings and seeds;
   everything, for the report, which names every setting;
 - ``data``: the repository's data the stage reads: the annotation files (their contents) and the
   images they name (name and size). What another stage makes (``runs/``: models, the long tier's
   synthetic images) is a DVC dependency of the stage instead, so DVC orders the two;
 - ``code``: each file of the code the stage runs (its entry's imports, ``bbadj.util.layout.STAGES``),
-  normalised, without the variants the row does not use (``bbadj.core.code``), and the versions of
+  normalised, without the variants the row does not use (``bbadj.fingerprint.code``), and the versions of
   torch, torchvision and timm.
 
 The stage reruns on any edit of the package, the notebooks, params.yaml or the data it lists (its
@@ -27,8 +27,8 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-from ..core.code import code_files, libraries
-from ..core.fingerprint import comparable_config, data_digest
+from ..fingerprint.code import code_files, libraries
+from ..fingerprint.run import comparable_config, data_digest
 from ..core.params import BASELINES, GRABCUT, Params
 from ..core.tiers import DEFAULT, folders, pipeline
 from ..util.layout import STAGES

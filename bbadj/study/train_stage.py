@@ -43,7 +43,7 @@ def train_row(params: Params, name: str, runs_dir: str | Path | None = None, cur
         if echo and len(seeds) > 1:
             echo(f"{name}, seed {k + 1} of {len(seeds)} (train.seed {cfg.train.seed}) into {run_dir}")
         # a crashed run resumes; DVC reruns this stage when its inputs change, and a checkpoint of the
-        # old inputs then starts over (bbadj.core.fingerprint)
+        # old inputs then starts over (bbadj.fingerprint.run)
         if cfg.train.nproc_per_node > 1:
             entries[k] = _torchrun(name, k, params, run_dir, cfg.train.nproc_per_node, echo)
         else:

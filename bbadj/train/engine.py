@@ -26,7 +26,7 @@ from ..data.coco import CocoBoxes
 from ..data.dataset import TrainBatches, check_images, load_boxes
 from ..util.device import resolve_device
 from ..util.errors import RunError
-from ..core.fingerprint import changed_parts, run_inputs
+from ..fingerprint.run import changed_parts, run_inputs
 from .objectives import OBJECTIVES
 from ..util.outputs import append_line, run_lock, write_text
 from ..util.progress import progress_bar
@@ -224,7 +224,7 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = True, other_run: s
     and config; ``train_log.jsonl``: one line per logged step). Returns the final log entry.
 
     With ``resume``, a ``last.pt`` of the same run is picked up where it stopped: the same
-    settings, training data, code and starting weights (``bbadj.core.fingerprint``). One of another run
+    settings, training data, code and starting weights (``bbadj.fingerprint.run``). One of another run
     is an error (``other_run="raise"``, the command line's default) or is started over
     (``"restart"``: what the study does when DVC reruns a stage whose inputs changed).
     ``stop_after`` ends the run after that many steps as if it had been killed (tests).

@@ -1,20 +1,24 @@
 """The package's plan, declared once: its layers, bottom to top, and what each kind of stage of the
 study runs. Everything that asks "which code" reads it: tests/test_layering.py checks every import
 against ``LAYERS``; ``bbadj stage`` runs the notebooks of ``STAGES``; the fingerprint stage digests
-the code each stage's entry reaches (``bbadj.core.code``), and a training checkpoint the code
-``TRAINING`` reaches (``bbadj.core.fingerprint``). docs/which-code-trains.md says why.
+the code each stage's entry reaches (``bbadj.fingerprint.code``), and a training checkpoint the code
+``TRAINING`` reaches (``bbadj.fingerprint.run``). docs/which-code-trains.md says why.
 
 - ``util``: infrastructure, which knows nothing of boxes or models;
 - ``core``: the paper's pieces: ``core/`` (the settings, ``params.yaml`` and its two budgets, the box
   conventions), ``data/`` (COCO, the jitter, crops, batches) and ``model/`` (the model, its decoding
   and checkpoints);
+- ``fingerprint``: what a stage and a training run are made of (the normalised code, the four
+  fingerprints of a checkpoint);
 - ``train``: the loss and the resumable training loop;
-- ``snap``: the product, the trained model applied to rough boxes (``bbadj.adjust``, ``bbadj snap``,
-  the snap notebook's widget);
+- ``snap``: the product, the trained model applied to rough boxes (``bbadj.adjust``, ``bbadj snap``);
+  ``widget``: the snap notebook's widget;
 - ``scoring``: the metrics, ``evaluate`` and ``detections`` score the product's adjustment
   (``snap.adjust.adjust_boxes``), ``calibration`` fits its err_px to held-out boxes with it, and the
   GrabCut baseline, so they stand above ``snap/``: the product never imports the study's metric loop;
-- ``study``: the DVC stages; ``report``: the report stage's code, which reads what they wrote;
+- ``study``: the DVC stages; ``analysis``: what they wrote read back and compared (seeds,
+  photographs, intervals, verdicts); ``figures`` and ``report``: the report stage's figures, tables,
+  sentences and sections;
 - ``options``: ``args.py``, the options ``bbadj`` and ``bbadj bench`` share. It stays a top-level
   module below ``bench/``: in ``cli/`` it would have the benchmarks import the command line that
   runs them;
@@ -30,10 +34,14 @@ PACKAGE = "bbadj"
 LAYERS: dict[str, tuple[str, ...]] = {
     "util": ("bbadj.util",),
     "core": ("bbadj.core", "bbadj.data", "bbadj.model"),
+    "fingerprint": ("bbadj.fingerprint",),
     "train": ("bbadj.train",),
     "snap": ("bbadj.snap",),
+    "widget": ("bbadj.widget",),
     "scoring": ("bbadj.scoring",),
     "study": ("bbadj.study",),
+    "analysis": ("bbadj.analysis",),
+    "figures": ("bbadj.figures",),
     "report": ("bbadj.report",),
     "options": ("bbadj.args",),
     "bench": ("bbadj.bench",),

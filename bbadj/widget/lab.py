@@ -17,7 +17,7 @@ from ..core.box_ops import clip_to_image, xywh_to_xyxy
 from ..core.params import Params
 from ..core.tiers import LONG, folders
 from .draw import as_rule, render, table_html
-from .review import ReviewRule
+from ..snap.review import ReviewRule
 
 MIN_SIDE = 2  # px: a click without a drag makes a box of 0 x 0; nothing to snap
 # The notebook's rule: an edge expected off by more than 5% of the box's side is red. err_px grows
@@ -130,7 +130,7 @@ class SnapSession:
     def snap(self, rough, names) -> dict[str, dict]:
         """name -> ``{"box": x0 y0 x1 y1, "err_px": 4, "confidence": 4}`` (EDGES order; the notebook
         shows err_px)."""
-        from .adjust import adjust
+        from ..snap.adjust import adjust
 
         out = {}
         for name in names:

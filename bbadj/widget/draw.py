@@ -10,7 +10,7 @@ import html
 from PIL import Image, ImageDraw, ImageFont
 
 from ..core.box_ops import EDGES
-from .review import ReviewRule, reason
+from ..snap.review import ReviewRule, reason
 
 SURE, UNSURE = (0, 200, 0), (230, 0, 0)  # an edge the review rule passes, and one it fails
 ROUGH = (255, 255, 255)

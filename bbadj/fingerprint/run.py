@@ -6,7 +6,7 @@ contents, each image named by its path under the images' common folder: no absol
 modification time, so two clones of the same data, made at other times in other folders, have the
 same fingerprint, and a checkpoint trained in either has the same bytes), the code (``code``: the normalised code the training loop reaches, ``bbadj.util.layout.TRAINING``,
 without the variants the row does not use, and torch's, torchvision's and timm's versions:
-``bbadj.core.code``) and the weights it started from (``weights``: ``model.init_from`` and a
+``bbadj.fingerprint.code``) and the weights it started from (``weights``: ``model.init_from`` and a
 ``model.pretrained`` file). A run resumes only when all four match; otherwise the new inputs
 would be trained on top of weights learnt from the old ones, while DVC records the new ones. A
 comment, a docstring, a new module or a change to the study's, the report's or the command line's

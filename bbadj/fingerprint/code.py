@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..util.layout import PACKAGE
-from .registry import unused_definitions  # a row's unchosen variants (issue 32.3)
+from ..core.registry import unused_definitions  # a row's unchosen variants (issue 32.3)
 
 LIBRARIES = ("torch", "torchvision", "timm")  # their versions count as code: other kernels, other numbers
 

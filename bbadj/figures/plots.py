@@ -12,9 +12,9 @@ from ..core.box_ops import COORDS, EDGES
 from ..data.coco import load_coco
 from ..scoring import metrics
 from ..core.params import IDENTITY
-from .comparisons import single
-from .per_box import signed_edge_errors
-from .results import Results
+from ..analysis.comparisons import single
+from ..analysis.per_box import signed_edge_errors
+from ..analysis.results import Results
 
 COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")  # Okabe-Ito
 
@@ -200,7 +200,7 @@ def plot_confidence(res: Results, names: list[str]):
     Right: accept the k% edges each score is surest of: the share of them within 1 px."""
     import matplotlib.pyplot as plt
 
-    from .confidence import SCORES, reliability, selective_curve
+    from ..analysis.confidence import SCORES, reliability, selective_curve
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(14, 4.2))
     for name, colour in zip(names, COLOURS):
