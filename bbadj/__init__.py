@@ -3,6 +3,7 @@
 The public names below load on first use (PEP 562): importing one light module of the package
 (``bbadj.study.stage``, which every DVC stage starts in; ``bbadj synth``) does not import torch.
 """
+
 import importlib
 import os
 
@@ -12,9 +13,16 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
-_PUBLIC = {"adjust": "snap.adjust", "load_model": "model.checkpoint", "Config": "core.config", "Params": "core.params",
-           "load_config": "core.params", "EDGES": "core.box_ops", "METRIC_KEYS": "scoring.metrics",
-           "box_metrics": "scoring.metrics"}
+_PUBLIC = {
+    "adjust": "snap.adjust",
+    "load_model": "model.checkpoint",
+    "Config": "core.config",
+    "Params": "core.params",
+    "load_config": "core.params",
+    "EDGES": "core.box_ops",
+    "METRIC_KEYS": "scoring.metrics",
+    "box_metrics": "scoring.metrics",
+}
 __all__ = [*_PUBLIC, "__version__"]
 
 

@@ -1,6 +1,7 @@
 """The command-line options every command that reads a configuration shares (``bbadj`` and
 ``bbadj bench``): --params, --set, and the study's --row. Not in ``cli/``: the benchmarks
 import it, and ``bbadj bench`` is reached from the command line (tests/test_layering.py)."""
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,15 @@ def config_from_args(args) -> Config:
 
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--params", default=None,
-                   help=f"YAML with data/model/train/eval sections (default: {PARAMS} if present, "
-                        f"else the defaults of bbadj/core/config.py)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override one setting, e.g. --set model.fusion=fpn (repeatable)")
+    p.add_argument(
+        "--params",
+        default=None,
+        help=f"YAML with data/model/train/eval sections (default: {PARAMS} if present, "
+        f"else the defaults of bbadj/core/config.py)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override one setting, e.g. --set model.fusion=fpn (repeatable)",
+    )

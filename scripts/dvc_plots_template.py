@@ -15,6 +15,7 @@ Licences: vega, vega-lite and vega-embed are BSD-3-Clause (University of Washing
 Data Lab); vl-convert-python is BSD-3-Clause (Vega); the bundle also holds their dependencies
 (d3 modules: ISC; lodash.debounce: MIT), as the header of the written file says.
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -57,8 +58,12 @@ def render() -> str:
         raise SystemExit("the vl-convert bundle cannot be inlined as it is (it holds </script or a DVC placeholder)")
     # replace, not str.format: DVC's own placeholders ({plot_divs}, {refresh_tag}) stay for DVC to fill
     page = PAGE
-    fields = {"vega": vlc.get_vega_version(), "vega_lite": vlc.get_vegalite_versions()[-1],
-              "vega_embed": vlc.get_vega_embed_version(), "vl_convert": vlc.__version__}
+    fields = {
+        "vega": vlc.get_vega_version(),
+        "vega_lite": vlc.get_vegalite_versions()[-1],
+        "vega_embed": vlc.get_vega_embed_version(),
+        "vl_convert": vlc.__version__,
+    }
     for key, value in fields.items():
         page = page.replace("{" + key + "}", value)
     return page.replace("{bundle}", bundle)

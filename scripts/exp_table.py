@@ -10,6 +10,7 @@ go to a second table, each table led by the experiment's name. Standard library 
 
     dvc exp show --csv --only-changed --drop '.*/|data$' --keep '...' | python scripts/exp_table.py
 """
+
 import argparse
 import csv
 import os
@@ -28,7 +29,7 @@ def short_names(header: list[str]) -> list[str]:
         if m := METRIC.match(h):
             out.append(f"{m['row']}{'/' + m['set'] if len(sets) > 1 else ''} {m['key']}")
         elif h.startswith("rows.") and h.count(".") >= 2:
-            row, key = h[len("rows."):].split(".", 1)
+            row, key = h[len("rows.") :].split(".", 1)
             out.append(f"{row}: {key}")
         else:
             out.append(h)

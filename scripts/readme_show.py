@@ -2,6 +2,7 @@
 `bbadj show` at 120 columns and puts its output in the fenced block that starts with `$ bbadj show`.
 tests/test_readme.py checks the sample's numbers against the committed metric files, so a study rerun
 without this is caught."""
+
 import os
 import re
 import subprocess
@@ -14,8 +15,9 @@ BLOCK = re.compile(r"```\n\$ bbadj show\n.*?```", flags=re.S)
 
 def main() -> None:
     env = {**os.environ, "COLUMNS": "120"}
-    shown = subprocess.run([sys.executable, "-m", "bbadj", "show"], cwd=ROOT, env=env, check=True,
-                           capture_output=True, text=True).stdout.rstrip()
+    shown = subprocess.run(
+        [sys.executable, "-m", "bbadj", "show"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    ).stdout.rstrip()
     readme = ROOT / "README.md"
     text, n = BLOCK.subn(lambda _: f"```\n$ bbadj show\n{shown}\n```", readme.read_text(), count=1)
     if n != 1:

@@ -13,13 +13,19 @@ COCO128_ANN = COCO128 / "annotations" / "instances_train2017.json"
 COCO128_IMAGES = COCO128 / "images"
 
 
-
 def tool_env(**extra: str) -> dict:
     """The environment for dvc, git and bbadj in a scratch repository: this environment's tools first
     on PATH, no DVC analytics, a git identity (a CI machine has none)."""
-    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
-            "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
-            "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com", **extra}
+    return {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "GIT_AUTHOR_NAME": "test",
+        "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "test",
+        "GIT_COMMITTER_EMAIL": "test@example.com",
+        **extra,
+    }
 
 
 def run(args, cwd, env, timeout: float = 900, check: bool = True, stdout_only: bool = False) -> str:
@@ -30,6 +36,7 @@ def run(args, cwd, env, timeout: float = 900, check: bool = True, stdout_only: b
         assert proc.returncode == 0, f"{' '.join(map(str, args))} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-4000:]}"
     return proc.stdout if stdout_only else proc.stdout + proc.stderr
 
+
 @pytest.fixture(scope="session")
 def coco128():
     """All 929 boxes of the in-repository coco128 (annotations, images)."""
@@ -39,8 +46,9 @@ def coco128():
 
 
 def write_coco(path: Path, images, annotations):
-    path.write_text(json.dumps({"images": images, "annotations": annotations,
-                                "categories": [{"id": 1, "name": "object"}]}))
+    path.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "object"}]})
+    )
     return path
 
 
@@ -61,11 +69,22 @@ def tiny_synth(tmp_path_factory):
 # (tests/test_snap.py measures it).
 SNAP_STEPS = 300
 SNAP_RECIPE = {
-    "data": {"train_annotations": str(COCO128 / "annotations" / "train.json"), "train_images": str(COCO128_IMAGES),
-             "crop_size": 64, "buffer_ratio": 1.3},
+    "data": {
+        "train_annotations": str(COCO128 / "annotations" / "train.json"),
+        "train_images": str(COCO128_IMAGES),
+        "crop_size": 64,
+        "buffer_ratio": 1.3,
+    },
     "model": {"backbone": "efficientnet_lite0", "pretrained": "imagenet"},
-    "train": {"batch_size": 32, "lr": 1e-3, "max_steps": SNAP_STEPS, "warmup_steps": 30, "device": "cpu",
-              "checkpoint_every": SNAP_STEPS, "log_every": SNAP_STEPS},
+    "train": {
+        "batch_size": 32,
+        "lr": 1e-3,
+        "max_steps": SNAP_STEPS,
+        "warmup_steps": 30,
+        "device": "cpu",
+        "checkpoint_every": SNAP_STEPS,
+        "log_every": SNAP_STEPS,
+    },
 }
 
 
@@ -94,6 +113,7 @@ def checkpoint(tmp_path_factory):
     cfg = Config().with_overrides({"data": {"crop_size": 32}, "model": {"hidden": 16}})
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("ckpt") / "model.pt"
-    save_atomic({"model": build_model(cfg.model, cfg.data.geometry).state_dict(), "config": cfg.to_dict(), "step": 0},
-                path)
+    save_atomic(
+        {"model": build_model(cfg.model, cfg.data.geometry).state_dict(), "config": cfg.to_dict(), "step": 0}, path
+    )
     return path

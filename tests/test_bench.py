@@ -2,6 +2,7 @@
 
 Speed goals belong to the benchmarks themselves (reports/benchmarks/), not to timed tests.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,10 +51,33 @@ def no_params_file(tmp_path, monkeypatch):
 
 def test_crops(tiny, tmp_path):
     ann, images = tiny
-    r = run(["bench", "crops", "--annotations", str(ann), "--images", str(images), "--crop-size", "32",
-             "--rounds", "2", *TINY], tmp_path / "crops.json")
-    for key in ("per_box_pil_crops_per_s", "bbadj_crops_per_s", "speedup", "device", "crop_size", "n_boxes",
-                "rounds", "torch_threads", "machine"):
+    r = run(
+        [
+            "bench",
+            "crops",
+            "--annotations",
+            str(ann),
+            "--images",
+            str(images),
+            "--crop-size",
+            "32",
+            "--rounds",
+            "2",
+            *TINY,
+        ],
+        tmp_path / "crops.json",
+    )
+    for key in (
+        "per_box_pil_crops_per_s",
+        "bbadj_crops_per_s",
+        "speedup",
+        "device",
+        "crop_size",
+        "n_boxes",
+        "rounds",
+        "torch_threads",
+        "machine",
+    ):
         assert key in r
     assert r["per_box_pil_crops_per_s"] > 0 and r["bbadj_crops_per_s"] > 0
     assert r["speedup"] == r["bbadj_crops_per_s"] / r["per_box_pil_crops_per_s"]
@@ -77,9 +101,28 @@ def test_pil_baseline_cuts_the_same_boxes(tiny):
 
 def test_train_step(tiny, tmp_path):
     ann, images = tiny
-    r = run(["bench", "train-step", "--annotations", str(ann), "--images", str(images), "--steps", "2",
-             "--warmup", "1", "--rounds", "2", "--set", "train.batch_size=4", "--set", "train.device=cpu", *TINY],
-            tmp_path / "train.json")
+    r = run(
+        [
+            "bench",
+            "train-step",
+            "--annotations",
+            str(ann),
+            "--images",
+            str(images),
+            "--steps",
+            "2",
+            "--warmup",
+            "1",
+            "--rounds",
+            "2",
+            "--set",
+            "train.batch_size=4",
+            "--set",
+            "train.device=cpu",
+            *TINY,
+        ],
+        tmp_path / "train.json",
+    )
     assert r["loader_images_per_s"] > 0 and r["memory_images_per_s"] > 0
     assert r["ratio"] == r["loader_images_per_s"] / r["memory_images_per_s"]
     assert r["rounds"] == 2 and all(len(v) == 2 for v in r["all_rounds_images_per_s"].values())
@@ -95,8 +138,21 @@ def test_gpu_decode_needs_cuda(tiny, tmp_path):
         pytest.skip("CUDA is available here")
     ann, images = tiny
     with pytest.raises(ValueError, match="CUDA"):
-        run(["bench", "train-step", "--annotations", str(ann), "--images", str(images), "--gpu-decode",
-             "--set", "train.device=cpu", *TINY], tmp_path / "x.json")
+        run(
+            [
+                "bench",
+                "train-step",
+                "--annotations",
+                str(ann),
+                "--images",
+                str(images),
+                "--gpu-decode",
+                "--set",
+                "train.device=cpu",
+                *TINY,
+            ],
+            tmp_path / "x.json",
+        )
 
 
 def test_adjust_latency(tmp_path):
@@ -114,20 +170,54 @@ def test_adjust_latency_with_checkpoint(tiny, tmp_path):
     from bbadj.model import build_model
 
     cfg = load_config(None, {"data": {"crop_size": 32}, "model": {"hidden": 16}})
-    save_atomic({"model": build_model(cfg.model, cfg.data.geometry).state_dict(), "config": cfg.to_dict()},
-                tmp_path / "m.pt")
+    save_atomic(
+        {"model": build_model(cfg.model, cfg.data.geometry).state_dict(), "config": cfg.to_dict()}, tmp_path / "m.pt"
+    )
     image = next(iter(sorted(tiny[1].iterdir())))
-    r = run(["bench", "adjust-latency", "--checkpoint", str(tmp_path / "m.pt"), "--image", str(image),
-             "--box", "10,10,60,50", "--runs", "3", "--warmup", "1", "--threads", "1", "--no-progress"],
-            tmp_path / "lat.json")
+    r = run(
+        [
+            "bench",
+            "adjust-latency",
+            "--checkpoint",
+            str(tmp_path / "m.pt"),
+            "--image",
+            str(image),
+            "--box",
+            "10,10,60,50",
+            "--runs",
+            "3",
+            "--warmup",
+            "1",
+            "--threads",
+            "1",
+            "--no-progress",
+        ],
+        tmp_path / "lat.json",
+    )
     assert r["model"] == f"checkpoint {tmp_path / 'm.pt'}" and r["box"] == [10.0, 10.0, 60.0, 50.0]
     assert r["adjust_p95_ms"] >= r["adjust_p50_ms"] > 0
 
 
 def test_evaluate_extrapolates_a_subset(tiny, tmp_path):
     ann, images = tiny
-    r = run(["bench", "evaluate", "--annotations", str(ann), "--images", str(images), "--boxes", "100",
-             "--max-boxes", "30", "--device", "cpu", *TINY], tmp_path / "eval.json")
+    r = run(
+        [
+            "bench",
+            "evaluate",
+            "--annotations",
+            str(ann),
+            "--images",
+            str(images),
+            "--boxes",
+            "100",
+            "--max-boxes",
+            "30",
+            "--device",
+            "cpu",
+            *TINY,
+        ],
+        tmp_path / "eval.json",
+    )
     assert (r["n_boxes"], r["boxes_timed"], r["extrapolated"]) == (100, 30, True)
     assert r["seconds_full"] == pytest.approx(r["seconds_timed"] * 100 / 30)
     assert r["boxes_per_s"] == pytest.approx(30 / r["seconds_timed"])
@@ -144,18 +234,48 @@ def test_evaluate_takes_the_evaluation_settings_of_set(tiny, tmp_path):
     ann, images = tiny
     cfg = load_config(None, {"data": {"crop_size": 32}, "model": {"hidden": 16}})
     torch.manual_seed(0)
-    save_atomic({"model": build_model(cfg.model, cfg.data.geometry).state_dict(), "config": cfg.to_dict()},
-                tmp_path / "m.pt")
-    base = ["bench", "evaluate", "--checkpoint", str(tmp_path / "m.pt"), "--annotations", str(ann), "--images",
-            str(images), "--boxes", "20", "--device", "cpu", "--threads", "1", "--no-progress"]
+    save_atomic(
+        {"model": build_model(cfg.model, cfg.data.geometry).state_dict(), "config": cfg.to_dict()}, tmp_path / "m.pt"
+    )
+    base = [
+        "bench",
+        "evaluate",
+        "--checkpoint",
+        str(tmp_path / "m.pt"),
+        "--annotations",
+        str(ann),
+        "--images",
+        str(images),
+        "--boxes",
+        "20",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--no-progress",
+    ]
     a = run(base, tmp_path / "a.json")
     b = run(base + ["--set", "data.jitter.shift=0.0", "--set", "data.jitter.scale=0.0"], tmp_path / "b.json")
     assert a["miou"] != b["miou"]
 
 
 def test_evaluate_synthetic_cache(tmp_path):
-    r = run(["bench", "evaluate", "--synth-dir", str(tmp_path / "cache"), "--synth-images", "2", "--boxes", "12",
-             "--device", "cpu", *TINY], tmp_path / "eval.json")
+    r = run(
+        [
+            "bench",
+            "evaluate",
+            "--synth-dir",
+            str(tmp_path / "cache"),
+            "--synth-images",
+            "2",
+            "--boxes",
+            "12",
+            "--device",
+            "cpu",
+            *TINY,
+        ],
+        tmp_path / "eval.json",
+    )
     assert (r["boxes_timed"], r["extrapolated"]) == (12, False)
     assert r["seconds_full"] == r["seconds_timed"] > 0
     assert (tmp_path / "cache" / "annotations.json").exists()
@@ -177,19 +297,61 @@ def test_train_step_row(tiny, tmp_path):
     pytest.importorskip("bbadj.study")
     ann, images = tiny
     params = tmp_path / "p.yaml"
-    params.write_text(json.dumps({"data": {"crop_size": 32}, "model": {"hidden": 16},
-                                  "train": {"batch_size": 4, "device": "cpu"},
-                                  "rows": {"base": {}, "mean34": {"model": {"fusion": "l34_mean"}}}}))
-    r = run(["bench", "train-step", "--params", str(params), "--row", "mean34", "--annotations", str(ann),
-             "--images", str(images), "--steps", "1", "--warmup", "1", "--threads", "1", "--no-progress"],
-            tmp_path / "train.json")
+    params.write_text(
+        json.dumps(
+            {
+                "data": {"crop_size": 32},
+                "model": {"hidden": 16},
+                "train": {"batch_size": 4, "device": "cpu"},
+                "rows": {"base": {}, "mean34": {"model": {"fusion": "l34_mean"}}},
+            }
+        )
+    )
+    r = run(
+        [
+            "bench",
+            "train-step",
+            "--params",
+            str(params),
+            "--row",
+            "mean34",
+            "--annotations",
+            str(ann),
+            "--images",
+            str(images),
+            "--steps",
+            "1",
+            "--warmup",
+            "1",
+            "--threads",
+            "1",
+            "--no-progress",
+        ],
+        tmp_path / "train.json",
+    )
     assert (r["fusion"], r["crop_size"], r["batch_size"]) == ("l34_mean", 32, 4)
 
 
 def test_snap(tiny, tmp_path):
     ann, images = tiny
-    r = run(["bench", "snap", "--annotations", str(ann), "--images", str(images), "--boxes", "25",
-             "--batch-size", "8", "--device", "cpu", *TINY], tmp_path / "snap.json")
+    r = run(
+        [
+            "bench",
+            "snap",
+            "--annotations",
+            str(ann),
+            "--images",
+            str(images),
+            "--boxes",
+            "25",
+            "--batch-size",
+            "8",
+            "--device",
+            "cpu",
+            *TINY,
+        ],
+        tmp_path / "snap.json",
+    )
     assert (r["n_boxes"], r["boxes_snapped"], r["batch_size"], r["crop_size"]) == (25, 25, 8, 32)
     assert r["boxes_per_s"] == pytest.approx(25 / r["seconds"]) and r["images_per_s"] > 0
     assert 0 < r["peak_rss_mb_before"] <= r["peak_rss_mb_after"] and r["file_mb"] > 0

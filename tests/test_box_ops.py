@@ -1,5 +1,6 @@
 """The box conventions of bbadj/core/box_ops.py: COCO boxes to corners and back, clipping to the image,
 for numpy arrays and torch tensors alike."""
+
 import numpy as np
 import pytest
 import torch

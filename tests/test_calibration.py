@@ -1,5 +1,6 @@
 """err_px's scale fitted on held-out boxes (bbadj/scoring/calibration.py): the stored number is the mean
 observed error over the mean expected one, and every reader of the model then scales by it."""
+
 import shutil
 
 import numpy as np
@@ -14,8 +15,11 @@ from bbadj.data.dataset import draw_eval_jitter, load_boxes
 from bbadj.snap.adjust import adjust, adjust_boxes
 from conftest import COCO128, COCO128_IMAGES
 
-CALIBRATION = {"annotations": str(COCO128 / "annotations" / "calibration.json"), "images": str(COCO128_IMAGES),
-               "draws": 2}
+CALIBRATION = {
+    "annotations": str(COCO128 / "annotations" / "calibration.json"),
+    "images": str(COCO128_IMAGES),
+    "draws": 2,
+}
 
 
 def test_the_scale_is_observed_over_expected_and_every_reader_applies_it(checkpoint, tmp_path):
@@ -30,8 +34,9 @@ def test_the_scale_is_observed_over_expected_and_every_reader_applies_it(checkpo
     gt = torch.as_tensor(coco.all_boxes())[:, [COORDS.index(c) for c in EDGE_COORDS.values()]]
     obs, exp = [], []
     for k in range(2):
-        pred, _, err = adjust_boxes(coco, draw_eval_jitter(coco, cfg.data, cfg.eval.seed, k), cfg, model,
-                                    model.geometry, progress=False)
+        pred, _, err = adjust_boxes(
+            coco, draw_eval_jitter(coco, cfg.data, cfg.eval.seed, k), cfg, model, model.geometry, progress=False
+        )
         obs.append((pred[:, [1, 3, 0, 2]] - gt).abs().numpy())  # top, bottom, left, right: y0, y1, x0, x1
         exp.append(err.numpy())
     assert fit["edges"] == 2 * 4 * coco.n_boxes == np.size(obs)

@@ -1,4 +1,5 @@
 """The in-repository real photographs: coco128 and its written-down train/val split."""
+
 import json
 from pathlib import Path
 
@@ -21,8 +22,24 @@ def test_all_128_images_and_929_boxes_are_here():
 
 def test_committed_split_is_the_written_rule(tmp_path):
     """`bbadj split --every 4 --offset 1` (data/coco128/README.md) rewrites both files byte for byte."""
-    assert main(["split", "--annotations", str(COCO128_ANN), "--train-out", str(tmp_path / "train.json"),
-                 "--val-out", str(tmp_path / "val.json"), "--every", "4", "--offset", "1"]) == 0
+    assert (
+        main(
+            [
+                "split",
+                "--annotations",
+                str(COCO128_ANN),
+                "--train-out",
+                str(tmp_path / "train.json"),
+                "--val-out",
+                str(tmp_path / "val.json"),
+                "--every",
+                "4",
+                "--offset",
+                "1",
+            ]
+        )
+        == 0
+    )
     for name in ("train.json", "val.json"):
         assert (tmp_path / name).read_bytes() == (COCO128 / "annotations" / name).read_bytes(), name
 
@@ -31,8 +48,24 @@ def test_the_calibration_split_is_the_written_rule(tmp_path):
     """The long tier's held-out calibration boxes: `bbadj split --every 8 --offset 3` of the train
     split (data/coco128/README.md), byte for byte; never a val image."""
     train = COCO128 / "annotations" / "train.json"
-    assert main(["split", "--annotations", str(train), "--train-out", str(tmp_path / "train_fit.json"),
-                 "--val-out", str(tmp_path / "calibration.json"), "--every", "8", "--offset", "3"]) == 0
+    assert (
+        main(
+            [
+                "split",
+                "--annotations",
+                str(train),
+                "--train-out",
+                str(tmp_path / "train_fit.json"),
+                "--val-out",
+                str(tmp_path / "calibration.json"),
+                "--every",
+                "8",
+                "--offset",
+                "3",
+            ]
+        )
+        == 0
+    )
     for name in ("train_fit.json", "calibration.json"):
         assert (tmp_path / name).read_bytes() == (COCO128 / "annotations" / name).read_bytes(), name
     val = {im["id"] for im in json.loads((COCO128 / "annotations" / "val.json").read_text())["images"]}
@@ -61,8 +94,14 @@ def test_split_rule_errors():
 def test_tests_and_ci_do_not_read_outside_the_repository():
     """A plain clone passes its tests: nothing here points at ../shared."""
     root = Path(__file__).resolve().parents[1]
-    for path in [*root.glob("tests/*.py"), *root.glob("bbadj/**/*.py"), root / ".ci" / "run", root / "Makefile",
-                 root / "params.yaml", root / "dvc.yaml"]:
+    for path in [
+        *root.glob("tests/*.py"),
+        *root.glob("bbadj/**/*.py"),
+        root / ".ci" / "run",
+        root / "Makefile",
+        root / "params.yaml",
+        root / "dvc.yaml",
+    ]:
         if path.name == Path(__file__).name:
             continue
         assert "../shared" not in path.read_text() and "REFERENCE.md" not in path.read_text(), path

@@ -1,4 +1,5 @@
 """Configuration as data: --set overrides, unknown keys and wrong types rejected with the key path."""
+
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,11 @@ def test_code_defaults_are_params_yaml():
 
 def test_set_overrides_nest_and_parse_values():
     over = parse_set(["train.lr=3e-4", "model.fusion=fpn", "data.jitter.shift=0.2", "train.amp=false"])
-    assert over == {"train": {"lr": "3e-4", "amp": False}, "model": {"fusion": "fpn"}, "data": {"jitter": {"shift": 0.2}}}
+    assert over == {
+        "train": {"lr": "3e-4", "amp": False},
+        "model": {"fusion": "fpn"},
+        "data": {"jitter": {"shift": 0.2}},
+    }
     cfg = Config().with_overrides(over)
     # PyYAML reads 3e-4 (no dot) as a string; a float setting takes it as the number it spells
     assert cfg.train.lr == pytest.approx(3e-4) and isinstance(cfg.train.lr, float)
@@ -25,36 +30,46 @@ def test_set_overrides_nest_and_parse_values():
     assert Config().with_overrides({"train": {"lr": 1}}).train.lr == 1.0
 
 
-@pytest.mark.parametrize("over,error,match", [
-    ({"train": {"lrr": 0.1}}, KeyError, r"config\.train: unknown key\(s\) \['lrr'\]"),
-    ({"train": {"lr": "fast"}}, TypeError, r"config\.train\.lr: expected float"),
-    ({"train": {"max_steps": 1.5}}, TypeError, r"config\.train\.max_steps: expected int"),
-    ({"train": {"amp": 1}}, TypeError, r"config\.train\.amp: expected true/false"),
-    ({"data": {"jitter": 0.1}}, TypeError, r"config\.data\.jitter: expected a mapping"),
-    ({"data": {"mix": {"fraction": 0.5}}}, ValueError, r"data\.mix\.fraction > 0 needs"),
-    ({"data": {"mix": {"fraction": 1.0, "annotations": "a", "images": "b"}}}, ValueError, r"in \[0, 1\)"),
-    ({"eval": {"sets": {"x": {"annotations": "a"}}}}, ValueError, r"eval\.sets\.x must have"),
-])
+@pytest.mark.parametrize(
+    "over,error,match",
+    [
+        ({"train": {"lrr": 0.1}}, KeyError, r"config\.train: unknown key\(s\) \['lrr'\]"),
+        ({"train": {"lr": "fast"}}, TypeError, r"config\.train\.lr: expected float"),
+        ({"train": {"max_steps": 1.5}}, TypeError, r"config\.train\.max_steps: expected int"),
+        ({"train": {"amp": 1}}, TypeError, r"config\.train\.amp: expected true/false"),
+        ({"data": {"jitter": 0.1}}, TypeError, r"config\.data\.jitter: expected a mapping"),
+        ({"data": {"mix": {"fraction": 0.5}}}, ValueError, r"data\.mix\.fraction > 0 needs"),
+        ({"data": {"mix": {"fraction": 1.0, "annotations": "a", "images": "b"}}}, ValueError, r"in \[0, 1\)"),
+        ({"eval": {"sets": {"x": {"annotations": "a"}}}}, ValueError, r"eval\.sets\.x must have"),
+    ],
+)
 def test_bad_settings_name_their_key(over, error, match):
     with pytest.raises(error, match=match):
         Config().with_overrides(over)
 
 
-@pytest.mark.parametrize("key, value, match", [
-    # issue 17's probes: each crashed deep inside (ZeroDivisionError, a conv's kernel size) or ran on
-    ("train.batch_size", 0, r"train\.batch_size must be in 1\.\.4096"),
-    ("train.log_every", 0, r"train\.log_every must be >= 1"),
-    ("train.checkpoint_every", 0, r"train\.checkpoint_every must be >= 1"),
-    ("train.max_steps", -5, r"train\.max_steps must be >= 0 \(0: run train\.epochs\), got -5"),
-    ("train.lr", -1e-3, r"train\.lr must be >= 0 and finite"),
-    ("train.lr", float("nan"), r"train\.lr must be >= 0 and finite"),
-    ("data.crop_size", 0, r"data\.crop_size must be an integer >= 2"),
-    ("data.buffer_ratio", 0.5, r"data\.buffer_ratio must be >= 1 \(the crop window is the box scaled by it\), got 0\.5"),
-    ("data.jitter.scale", 1.0, r"data\.jitter\.scale must be in \[0, 1\)"),
-    ("data.hflip", 2.0, r"data\.hflip must be in \[0, 1\]"),
-    ("eval.repeats", 0, r"eval\.repeats must be >= 1"),
-    ("train.batch_size", True, r"config\.train\.batch_size: expected int, got True"),
-])
+@pytest.mark.parametrize(
+    "key, value, match",
+    [
+        # issue 17's probes: each crashed deep inside (ZeroDivisionError, a conv's kernel size) or ran on
+        ("train.batch_size", 0, r"train\.batch_size must be in 1\.\.4096"),
+        ("train.log_every", 0, r"train\.log_every must be >= 1"),
+        ("train.checkpoint_every", 0, r"train\.checkpoint_every must be >= 1"),
+        ("train.max_steps", -5, r"train\.max_steps must be >= 0 \(0: run train\.epochs\), got -5"),
+        ("train.lr", -1e-3, r"train\.lr must be >= 0 and finite"),
+        ("train.lr", float("nan"), r"train\.lr must be >= 0 and finite"),
+        ("data.crop_size", 0, r"data\.crop_size must be an integer >= 2"),
+        (
+            "data.buffer_ratio",
+            0.5,
+            r"data\.buffer_ratio must be >= 1 \(the crop window is the box scaled by it\), got 0\.5",
+        ),
+        ("data.jitter.scale", 1.0, r"data\.jitter\.scale must be in \[0, 1\)"),
+        ("data.hflip", 2.0, r"data\.hflip must be in \[0, 1\]"),
+        ("eval.repeats", 0, r"eval\.repeats must be >= 1"),
+        ("train.batch_size", True, r"config\.train\.batch_size: expected int, got True"),
+    ],
+)
 def test_out_of_range_settings_name_their_key_and_range(key, value, match):
     from bbadj.util.errors import ConfigError
 
@@ -74,7 +89,10 @@ def test_the_command_line_prints_setting_errors(tmp_path, capsys, monkeypatch):
     assert main(["train", "--set", "train.batch_size=0", "--out", str(tmp_path / "run")]) == 2
     assert "bbadj train: error: train.batch_size must be in 1..4096 (boxes per step), got 0" in capsys.readouterr().err
     assert main(["evaluate", "--identity", "--eval-set", "nope", "--out", str(tmp_path / "m.json")]) == 2
-    assert "bbadj evaluate: error: no evaluation set 'nope'; eval.sets has ['coco128', 'coco_val2017']" in capsys.readouterr().err
+    assert (
+        "bbadj evaluate: error: no evaluation set 'nope'; eval.sets has ['coco128', 'coco_val2017']"
+        in capsys.readouterr().err
+    )
     assert main(["train", "--set", "train.lrr=1", "--out", str(tmp_path / "run")]) == 2
     assert "unknown key(s) ['lrr']" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
@@ -84,18 +102,21 @@ def _one_of(registry) -> str:
     return ", ".join(registry.names())
 
 
-@pytest.mark.parametrize("setting, message", [
-    ("train.batch_size=100000", "train.batch_size must be in 1..4096 (boxes per step), got 100000"),
-    ("model.fusion=nope", f"model.fusion must be one of {_one_of(FUSIONS)}, got 'nope'"),
-    ("model.backbone=resnet51", "model.backbone must be one of resnet18, resnet34, resnet50, efficientnet_lite0"),
-    ("model.decoder=lstm", f"model.decoder must be one of {_one_of(DECODERS)}, got 'lstm'"),
-    ("train.optimizer=sgd", "train.optimizer must be one of adam, adamw, got 'sgd'"),
-    ("train.loss=l2", f"train.loss must be one of {_one_of(LOSSES)}, got 'l2'"),
-    ("train.objective=x", f"train.objective must be one of {_one_of(OBJECTIVES)}, got 'x'"),
-    ("eval.decoding=median", f"eval.decoding must be one of {_one_of(DECODINGS)}, got 'median'"),
-    ("train.device=gpu", "train.device must be auto, cpu, cuda or cuda:N, got 'gpu'"),
-    ("model.decoder=regression", "train.loss must be a loss for model.decoder=regression's laplace"),
-])
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("train.batch_size=100000", "train.batch_size must be in 1..4096 (boxes per step), got 100000"),
+        ("model.fusion=nope", f"model.fusion must be one of {_one_of(FUSIONS)}, got 'nope'"),
+        ("model.backbone=resnet51", "model.backbone must be one of resnet18, resnet34, resnet50, efficientnet_lite0"),
+        ("model.decoder=lstm", f"model.decoder must be one of {_one_of(DECODERS)}, got 'lstm'"),
+        ("train.optimizer=sgd", "train.optimizer must be one of adam, adamw, got 'sgd'"),
+        ("train.loss=l2", f"train.loss must be one of {_one_of(LOSSES)}, got 'l2'"),
+        ("train.objective=x", f"train.objective must be one of {_one_of(OBJECTIVES)}, got 'x'"),
+        ("eval.decoding=median", f"eval.decoding must be one of {_one_of(DECODINGS)}, got 'median'"),
+        ("train.device=gpu", "train.device must be auto, cpu, cuda or cuda:N, got 'gpu'"),
+        ("model.decoder=regression", "train.loss must be a loss for model.decoder=regression's laplace"),
+    ],
+)
 def test_a_bad_setting_stops_the_command_before_anything_loads(tmp_path, capsys, monkeypatch, setting, message):
     """`bbadj train` (and every command that reads settings) exits 2 naming the setting and what it
     may be, before any data or weights load (the training folder is never made)."""
@@ -149,8 +170,14 @@ def test_set_needs_key_and_value():
 def test_eval_set_paths():
     from bbadj.core.config import EvalConfig
 
-    cfg = Config(eval=EvalConfig(sets={"synth": {"annotations": "s.json", "images": "s"},
-                                       "coco128": {**Config().eval.sets["coco128"], "role": "test"}}))
+    cfg = Config(
+        eval=EvalConfig(
+            sets={
+                "synth": {"annotations": "s.json", "images": "s"},
+                "coco128": {**Config().eval.sets["coco128"], "role": "test"},
+            }
+        )
+    )
     assert cfg.eval.set_paths() == ("data/coco128/annotations/val.json", "data/coco128/images")  # the test set
     assert cfg.eval.set_paths("synth") == ("s.json", "s")
     assert (cfg.eval.test_set, cfg.eval.role("synth"), cfg.eval.role("coco128")) == ("coco128", "validation", "test")
@@ -158,10 +185,13 @@ def test_eval_set_paths():
         cfg.eval.set_paths("nope")
 
 
-@pytest.mark.parametrize("sets,match", [
-    ({"a": {"role": "test"}, "b": {"role": "test"}}, r"one set `role: test` at most.*got 2: a, b"),
-    ({"a": {"role": "held-out"}}, r"eval\.sets\.a\.role must be one of validation, test"),
-])
+@pytest.mark.parametrize(
+    "sets,match",
+    [
+        ({"a": {"role": "test"}, "b": {"role": "test"}}, r"one set `role: test` at most.*got 2: a, b"),
+        ({"a": {"role": "held-out"}}, r"eval\.sets\.a\.role must be one of validation, test"),
+    ],
+)
 def test_one_test_set_at_most(sets, match):
     paths = {"annotations": "a.json", "images": "a"}
     with pytest.raises(ValueError, match=match):

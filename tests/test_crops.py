@@ -21,7 +21,9 @@ def test_positions_round_trip_both_ways():
     q = boxes_to_positions(boxes, windows, S, clamp=False)
     assert torch.allclose(positions_to_boxes(q, windows, S), torch.as_tensor(boxes), atol=1e-9)
     q2 = torch.as_tensor(rng.uniform(0, S - 1, (100, 4)))
-    assert torch.allclose(boxes_to_positions(positions_to_boxes(q2, windows, S), windows, S, clamp=False), q2, atol=1e-9)
+    assert torch.allclose(
+        boxes_to_positions(positions_to_boxes(q2, windows, S), windows, S, clamp=False), q2, atol=1e-9
+    )
 
 
 def test_positions_edges_order_and_clamp():

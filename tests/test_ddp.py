@@ -13,6 +13,7 @@ GroupNorm, which is per sample). ``bce_onehot`` and ``hidden=64`` avoid paramete
 gradient is zero in exact arithmetic (a bias before per-channel GroupNorm; the head bias under
 a softmax loss): Adam turns the rounding noise in such gradients into full-size steps.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,11 +45,23 @@ def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("ddp")
     make_synthetic(root / "data", 8, seed=3, progress=False)
     overrides = {
-        "data": {"train_annotations": str(root / "data" / "annotations.json"),
-                 "train_images": str(root / "data" / "images"), "crop_size": 32, "num_workers": 0},
+        "data": {
+            "train_annotations": str(root / "data" / "annotations.json"),
+            "train_images": str(root / "data" / "images"),
+            "crop_size": 32,
+            "num_workers": 0,
+        },
         "model": {"backbone": "resnet18", "pretrained": "none", "train_from": "stem", "norm": "frozen", "hidden": 64},
-        "train": {"batch_size": 8, "max_steps": STEPS, "warmup_steps": 1, "lr": 1e-3, "loss": "bce_onehot",
-                  "device": "cpu", "log_every": 1, "checkpoint_every": 2},
+        "train": {
+            "batch_size": 8,
+            "max_steps": STEPS,
+            "warmup_steps": 1,
+            "lr": 1e-3,
+            "loss": "bce_onehot",
+            "device": "cpu",
+            "log_every": 1,
+            "checkpoint_every": 2,
+        },
     }
     cfg = load_config(None, overrides)
     single = root / "single"
@@ -123,7 +136,8 @@ def test_two_process_checkpoint_resumes_in_one_process(setup):
         "import json, sys\n"
         "from bbadj.core.config import Config\n"
         "from bbadj.train.engine import train\n"
-        "train(Config.from_dict(json.loads(sys.argv[1])), sys.argv[2], progress=False, stop_after=2)\n")
+        "train(Config.from_dict(json.loads(sys.argv[1])), sys.argv[2], progress=False, stop_after=2)\n"
+    )
     run = root / "ddp_then_single"
     torchrun([str(script), json.dumps(cfg.to_dict()), str(run)], cwd=root)
     ckpt = torch.load(run / "last.pt", map_location="cpu", weights_only=False)
@@ -146,13 +160,26 @@ def test_the_study_train_stage_runs_under_torchrun(setup, monkeypatch):
 
     root, cfg, overrides, single = setup
     params = root / "params.yaml"
-    params.write_text(yaml.safe_dump({**overrides, "train": {**overrides["train"], "nproc_per_node": 2},
-                                      "rows": {"a": {}}, "study": {"seeds": 1}}))
+    params.write_text(
+        yaml.safe_dump(
+            {
+                **overrides,
+                "train": {**overrides["train"], "nproc_per_node": 2},
+                "rows": {"a": {}},
+                "study": {"seeds": 1},
+            }
+        )
+    )
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     lines = []
-    train_row(Params.load(params, runs_dir=root / "study_runs"), "a", root / "study_runs", root / "curves",
-              echo=lines.append)
-    assert "torch.distributed.run" in lines[0] and "--nproc_per_node 2" in lines[0] and "--row a --seed-index 0" in lines[0]
+    train_row(
+        Params.load(params, runs_dir=root / "study_runs"), "a", root / "study_runs", root / "curves", echo=lines.append
+    )
+    assert (
+        "torch.distributed.run" in lines[0]
+        and "--nproc_per_node 2" in lines[0]
+        and "--row a --seed-index 0" in lines[0]
+    )
     assert_same_weights(weights(root / "study_runs" / "a" / "seed0"), weights(single), initial_weights(cfg))
     assert (root / "curves" / "a" / "seed0" / "plots" / "metrics" / "loss.tsv").exists()
     # across machines: torchrun's own PET_* variables replace --standalone

@@ -1,6 +1,7 @@
 """Refining a detector's boxes (bbadj.scoring.detections, `bbadj evaluate --detections`): the matching rule
 on hand-made cases, exact counts and metrics on detections made from coco128's val ground truth,
 and the adjusted row end to end with a tiny untrained model."""
+
 import csv
 import json
 import math
@@ -43,30 +44,39 @@ def det(image_id, category_id, box, score):
 
 # --- the rule, on hand-made cases ------------------------------------------------------------
 
+
 @pytest.fixture
 def hand_made(tmp_path):
     """Four 100x100 images; image 3 holds only a crowd box. Categories 1, 2 (and 3, unused)."""
+
     def ann(aid, iid, cat, box, crowd=0):
         x0, y0, x1, y1 = box
         return {"id": aid, "image_id": iid, "category_id": cat, "bbox": [x0, y0, x1 - x0, y1 - y0], "iscrowd": crowd}
 
     images = [{"id": i, "file_name": f"{i}.jpg", "width": 100, "height": 100} for i in (1, 2, 3, 4)]
-    anns = [ann(10, 1, 1, [0, 0, 10, 10]), ann(11, 1, 1, [50, 50, 70, 70]), ann(12, 1, 2, [0, 0, 10, 10]),
-            ann(20, 2, 1, [20, 20, 40, 40]), ann(30, 3, 1, [0, 0, 50, 50], crowd=1),
-            ann(40, 4, 1, [0, 0, 10, 10]), ann(41, 4, 1, [5, 0, 15, 10])]
-    path = write_json(tmp_path / "ann.json", {"images": images, "annotations": anns,
-                                              "categories": [{"id": c} for c in (1, 2, 3)]})
+    anns = [
+        ann(10, 1, 1, [0, 0, 10, 10]),
+        ann(11, 1, 1, [50, 50, 70, 70]),
+        ann(12, 1, 2, [0, 0, 10, 10]),
+        ann(20, 2, 1, [20, 20, 40, 40]),
+        ann(30, 3, 1, [0, 0, 50, 50], crowd=1),
+        ann(40, 4, 1, [0, 0, 10, 10]),
+        ann(41, 4, 1, [5, 0, 15, 10]),
+    ]
+    path = write_json(
+        tmp_path / "ann.json", {"images": images, "annotations": anns, "categories": [{"id": c} for c in (1, 2, 3)]}
+    )
     detections = [
-        det(1, 1, [0, 0, 10, 10], 0.9),     # 0: the exact box, but 1 has the higher score and takes ann 10
-        det(1, 1, [0, 0, 10, 11], 0.95),    # 1: -> ann 10 (IoU 0.909)
-        det(1, 2, [50, 50, 70, 70], 0.8),   # 2: on ann 11's box, but of category 2: unmatched
-        det(1, 1, [50, 50, 70, 90], 0.5),   # 3: IoU exactly 0.5 with ann 11: matched
+        det(1, 1, [0, 0, 10, 10], 0.9),  # 0: the exact box, but 1 has the higher score and takes ann 10
+        det(1, 1, [0, 0, 10, 11], 0.95),  # 1: -> ann 10 (IoU 0.909)
+        det(1, 2, [50, 50, 70, 70], 0.8),  # 2: on ann 11's box, but of category 2: unmatched
+        det(1, 1, [50, 50, 70, 90], 0.5),  # 3: IoU exactly 0.5 with ann 11: matched
         det(2, 1, [20, 20, 40, 60.01], 0.7),  # 4: IoU just under 0.5 with ann 20: unmatched, ann 20 missed
-        det(1, 1, [50, 50, 70, 70], 0.1),   # 5: below the score threshold 0.2: skipped, not matched
-        det(3, 1, [0, 0, 50, 50], 0.9),     # 6: on the crowd box, which is not matchable
-        det(1, 99, [0, 0, 10, 10], 0.9),    # 7: a category the annotations do not have: skipped
-        det(4, 1, [3, 0, 13, 10], 0.9),     # 8: IoU 0.54 with ann 40, 0.67 with ann 41 -> ann 41
-        det(4, 1, [3, 0, 13, 10], 0.8),     # 9: ann 41 taken -> ann 40, its next best above 0.5
+        det(1, 1, [50, 50, 70, 70], 0.1),  # 5: below the score threshold 0.2: skipped, not matched
+        det(3, 1, [0, 0, 50, 50], 0.9),  # 6: on the crowd box, which is not matchable
+        det(1, 99, [0, 0, 10, 10], 0.9),  # 7: a category the annotations do not have: skipped
+        det(4, 1, [3, 0, 13, 10], 0.9),  # 8: IoU 0.54 with ann 40, 0.67 with ann 41 -> ann 41
+        det(4, 1, [3, 0, 13, 10], 0.8),  # 9: ann 41 taken -> ann 40, its next best above 0.5
     ]
     return path, write_json(tmp_path / "results.json", detections)
 
@@ -87,7 +97,11 @@ def test_matching_is_greedy_by_score_per_category_and_takes_each_truth_once(hand
     c = m.counts
     assert c["skipped"] == {"category not in the annotations": 1, "score below 0.2": 1}
     assert (c["detections_read"], c["detections_kept"], c["matched"], c["unmatched_detections"]) == (10, 8, 4, 4)
-    assert (c["gt_boxes"], c["missed_gt"], c["gt_skipped"]) == (6, 2, {"crowd": 1, "images without usable boxes": 1})  # missed: 12, 20
+    assert (c["gt_boxes"], c["missed_gt"], c["gt_skipped"]) == (
+        6,
+        2,
+        {"crowd": 1, "images without usable boxes": 1},
+    )  # missed: 12, 20
     assert (c["iou_threshold"], c["score_threshold"]) == (0.5, 0.2)
 
 
@@ -117,6 +131,7 @@ def test_low_scores_are_skipped_only_below_the_threshold_and_crowds_follow_load_
 
 
 # --- detections made from coco128's val ground truth -------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def val():
@@ -179,7 +194,9 @@ def test_perturbed_ground_truth_matches_its_own_boxes_with_exact_counts_and_metr
 
 def test_the_ground_truth_as_detections_scores_perfectly(val, tmp_path):
     labels = read_labels(VAL_ANN)
-    entries = [det(r.image_id, labels.category_of[int(a)], b, 0.5) for r in val.images for a, b in zip(r.ann_ids, r.boxes)]
+    entries = [
+        det(r.image_id, labels.category_of[int(a)], b, 0.5) for r in val.images for a, b in zip(r.ann_ids, r.boxes)
+    ]
     result = evaluate_detections(write_json(tmp_path / "gt.json", entries), val, Config(), progress=False)
     assert result["matching"]["matched"] == 294 and result["matching"]["unmatched_detections"] == 0
     for key in METRIC_KEYS:
@@ -195,8 +212,16 @@ def test_cli_scores_the_detector_and_its_adjustment(val, checkpoint, tmp_path, m
     first = {r.image_id for r in val.images[:3]}  # a few images keep the untrained forward short
     entries = [e for e in entries if e["image_id"] in first]
     results = write_json(tmp_path / "results.json", entries)
-    base = ["evaluate", "--detections", str(results), "--annotations", str(VAL_ANN), "--images", str(IMAGES),
-            "--no-progress"]
+    base = [
+        "evaluate",
+        "--detections",
+        str(results),
+        "--annotations",
+        str(VAL_ANN),
+        "--images",
+        str(IMAGES),
+        "--no-progress",
+    ]
     assert main(base + ["--checkpoint", str(checkpoint), "--out", "m.json", "--per-box", "pb.csv"]) == 0
     out = json.loads((tmp_path / "m.json").read_text())
     assert json.dumps(out, indent=2) in capsys.readouterr().out  # printed too
@@ -217,8 +242,9 @@ def test_cli_scores_the_detector_and_its_adjustment(val, checkpoint, tmp_path, m
     # the model's rough box is the detector's: the same boxes as bbadj.adjust from those boxes
     rec = val.images[0]
     mine = [r for r in rows if int(r["image_id"]) == rec.image_id]
-    ref = bbadj.adjust(rec.path, [[float(r[f"det_{c}"]) for c in ("x0", "y0", "x1", "y1")] for r in mine],
-                       bbadj.load_model(checkpoint))
+    ref = bbadj.adjust(
+        rec.path, [[float(r[f"det_{c}"]) for c in ("x0", "y0", "x1", "y1")] for r in mine], bbadj.load_model(checkpoint)
+    )
     got = np.array([[float(r[f"adj_{c}"]) for c in ("x0", "y0", "x1", "y1")] for r in mine])
     assert np.allclose(got, ref["boxes"], atol=2e-3)
 
@@ -252,20 +278,23 @@ def test_the_cli_help_states_the_default_thresholds(capsys):
 GOOD = {"image_id": 25, "category_id": 25, "bbox": [1, 2, 30, 40], "score": 0.5}
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"image_id": 25, "category_id": 25, "bbox": [1, 2, 30, 40]}, r"entry 1 \(image id 25\) has no 'score'"),
-    ({**GOOD, "bbox": [1, 2, float("nan"), 40]}, r"entry 1 \(image id 25\) has a non-finite bbox"),
-    ({**GOOD, "score": float("inf")}, r"entry 1 \(image id 25\) has a non-finite bbox or score"),
-    ({**GOOD, "bbox": [1, 2, -3, 40]}, r"entry 1 \(image id 25\) has a negative size bbox"),
-    ({**GOOD, "bbox": [1, 2, 3]}, r"entry 1 \(image id 25\): ids must be integers, bbox 4 numbers"),
-    ({**GOOD, "image_id": 123456}, r"entry 1 refers to image id 123456, which is not in .*val.json"),
-    ([1, 2, 3, 4], r"entry 1 is not an object"),
-    # what int() and float() would take (issue 17's probe): a string bbox, a fractional id, a boolean score
-    ({**GOOD, "bbox": "1234"}, r"entry 1 \(image id 25\): ids must be integers.*; bbox is '1234'"),
-    ({**GOOD, "image_id": 25.7}, r"entry 1 \(image id 25.7\): ids must be integers.*; image_id is 25.7"),
-    ({**GOOD, "score": True}, r"entry 1 \(image id 25\): ids must be integers.*; score is True"),
-    ({**GOOD, "category_id": "25"}, r"entry 1 \(image id 25\): ids must be integers.*; category_id is '25'"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"image_id": 25, "category_id": 25, "bbox": [1, 2, 30, 40]}, r"entry 1 \(image id 25\) has no 'score'"),
+        ({**GOOD, "bbox": [1, 2, float("nan"), 40]}, r"entry 1 \(image id 25\) has a non-finite bbox"),
+        ({**GOOD, "score": float("inf")}, r"entry 1 \(image id 25\) has a non-finite bbox or score"),
+        ({**GOOD, "bbox": [1, 2, -3, 40]}, r"entry 1 \(image id 25\) has a negative size bbox"),
+        ({**GOOD, "bbox": [1, 2, 3]}, r"entry 1 \(image id 25\): ids must be integers, bbox 4 numbers"),
+        ({**GOOD, "image_id": 123456}, r"entry 1 refers to image id 123456, which is not in .*val.json"),
+        ([1, 2, 3, 4], r"entry 1 is not an object"),
+        # what int() and float() would take (issue 17's probe): a string bbox, a fractional id, a boolean score
+        ({**GOOD, "bbox": "1234"}, r"entry 1 \(image id 25\): ids must be integers.*; bbox is '1234'"),
+        ({**GOOD, "image_id": 25.7}, r"entry 1 \(image id 25.7\): ids must be integers.*; image_id is 25.7"),
+        ({**GOOD, "score": True}, r"entry 1 \(image id 25\): ids must be integers.*; score is True"),
+        ({**GOOD, "category_id": "25"}, r"entry 1 \(image id 25\): ids must be integers.*; category_id is '25'"),
+    ],
+)
 def test_bad_entries_stop_with_an_error_naming_the_file_and_entry(tmp_path, bad, message):
     path = tmp_path / "bad_results.json"
     path.write_text(json.dumps([GOOD, bad]))  # NaN and Infinity as Python's json writes and reads them
@@ -280,11 +309,28 @@ def test_bad_files_stop_with_an_error_naming_them(val, tmp_path, monkeypatch, ca
     with pytest.raises(FileNotFoundError, match="detections file not found: .*none.json"):
         load_detections(tmp_path / "none.json", labels)
     far = write_json(tmp_path / "far.json", [{**GOOD, "bbox": [600, 400, 5, 5]}])
-    with pytest.raises(DataError, match=r"far.json: no detection matched a ground-truth box of .*val.json at IoU >= 0.5"):
+    with pytest.raises(
+        DataError, match=r"far.json: no detection matched a ground-truth box of .*val.json at IoU >= 0.5"
+    ):
         evaluate_detections(far, val, Config(), progress=False)
     monkeypatch.chdir(tmp_path)
-    assert main(["evaluate", "--identity", "--detections", str(far), "--annotations", str(VAL_ANN),
-                 "--images", str(IMAGES), "--out", "x.json"]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                "--identity",
+                "--detections",
+                str(far),
+                "--annotations",
+                str(VAL_ANN),
+                "--images",
+                str(IMAGES),
+                "--out",
+                "x.json",
+            ]
+        )
+        == 2
+    )
     assert "far.json: no detection matched" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
 

@@ -11,6 +11,7 @@ and the commands README.md ("Tweak, rerun, compare") and docs/tiers.md show do w
 one-row experiment in a fresh clone without models included. `dvc repro --dry` is printed for each
 edit (run with -s to see it): DVC sees only the fingerprint stage as changed until it has run.
 """
+
 import hashlib
 import json
 import re
@@ -31,8 +32,13 @@ SEEDS = 2
 
 
 def copy_repo(dest: Path) -> None:
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split("\0")
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
     for f in filter(None, files):
         src = ROOT / f
         if src.is_file() and not f.startswith(("reports/", "dvc.lock")):  # start from no results
@@ -116,8 +122,11 @@ def study(tmp_path_factory, env):
     p["rows"] = {"l4": {}, "fpn": {"model": {"fusion": "fpn"}}}
     p["finetune"] = {"l4_ft": {"from": "l4", "train": {"lr": 5.0e-4}}}
     p["eval_only"] = {"l4_buffer_1p0": {"from": "l4", "data": {"buffer_ratio": 1.0}}}
-    p["long"].update(synth={"images": 6, "seed": 0, "mix": 0.25}, pretrain={"train": {"max_steps": 2}},
-                     train={"max_steps": 4, "warmup_steps": 1})
+    p["long"].update(
+        synth={"images": 6, "seed": 0, "mix": 0.25},
+        pretrain={"train": {"max_steps": 2}},
+        train={"max_steps": 4, "warmup_steps": 1},
+    )
     init_repo(repo, env, p)
     out = run(["dvc", "repro"], repo, env)
     assert not (repo / "runs" / "long").exists()
@@ -203,8 +212,9 @@ def fusion_comment(repo: Path) -> None:
 
 
 def unused_module(repo: Path) -> None:
-    (repo / "bbadj" / "model" / "unused.py").write_text('"""Nothing imports this yet."""\n\n\ndef later():\n    '
-                                                        'return 1\n')
+    (repo / "bbadj" / "model" / "unused.py").write_text(
+        '"""Nothing imports this yet."""\n\n\ndef later():\n    return 1\n'
+    )
 
 
 @pytest.mark.slow
@@ -231,8 +241,10 @@ def test_a_killed_training_resumes_after_a_comment_edit(study, env):
     seed1 = repo / "runs" / "l4" / "seed1"
     before = md5(seed1 / "model.pt")
     shutil.rmtree(seed1)
-    code = ("from bbadj.core.params import Params; from bbadj.train.engine import train; "
-            "p = Params.load(); train(p.seed_config('l4', 1), 'runs/l4/seed1', stop_after=2, progress=False)")
+    code = (
+        "from bbadj.core.params import Params; from bbadj.train.engine import train; "
+        "p = Params.load(); train(p.seed_config('l4', 1), 'runs/l4/seed1', stop_after=2, progress=False)"
+    )
     run([str(BIN / "python"), "-c", code], repo, env)  # the scratch copy's own package (the working directory's)
     assert (seed1 / "last.pt").exists() and not (seed1 / "model.pt").exists()
     fusion_comment(repo)
@@ -248,8 +260,21 @@ def test_a_killed_training_resumes_after_a_comment_edit(study, env):
 def test_a_file_bbadj_snap_writes_under_data_stales_nothing(study, env):
     repo = study["repo"]
     reset(repo, env)
-    run(["bbadj", "snap", "--annotations", "data/coco128/annotations/val.json", "--images", "data/coco128/images",
-         "--checkpoint", "runs/l4/seed0/model.pt", "--no-progress"], repo, env)
+    run(
+        [
+            "bbadj",
+            "snap",
+            "--annotations",
+            "data/coco128/annotations/val.json",
+            "--images",
+            "data/coco128/images",
+            "--checkpoint",
+            "runs/l4/seed0/model.pt",
+            "--no-progress",
+        ],
+        repo,
+        env,
+    )
     assert (repo / "data" / "coco128" / "annotations" / "val.snapped.json").exists()
     for pipeline in ("dvc.yaml", LONG):
         assert "Data and pipelines are up to date" in run(["dvc", "status", pipeline], repo, env), pipeline
@@ -265,8 +290,9 @@ def test_a_new_fusion_variant_trains_its_row_only(study, env):
     repo = study["repo"]
     reset(repo, env)
     with open(repo / "bbadj" / "model" / "fusion.py", "a") as f:
-        f.write('\n\n@FUSIONS.register("l3")\nclass Layer3(Levels):\n    """layer3 alone."""\n\n'
-                '    levels = ("layer3",)\n')
+        f.write(
+            '\n\n@FUSIONS.register("l3")\nclass Layer3(Levels):\n    """layer3 alone."""\n\n    levels = ("layer3",)\n'
+        )
     p = json.loads(json.dumps(study["params"]))
     p["rows"]["l3"] = {"model": {"fusion": "l3"}}
     write_params(repo, p)
@@ -347,8 +373,14 @@ def test_what_a_change_reruns_in_the_long_tier(study, env):
     assert stale(repo, env, LONG) == {f"{LONG}:train@fpn", f"{LONG}:evaluate@fpn", f"{LONG}:report"}
     # the long report reads the default tier's results: its rerun brings them up to date first
     out = run(["dvc", "repro", LONG], repo, env)
-    assert ran(out) == {"fingerprint", "train@fpn", "evaluate@fpn", f"{LONG}:train@fpn", f"{LONG}:evaluate@fpn",
-                        f"{LONG}:report"}, ran(out)
+    assert ran(out) == {
+        "fingerprint",
+        "train@fpn",
+        "evaluate@fpn",
+        f"{LONG}:train@fpn",
+        f"{LONG}:evaluate@fpn",
+        f"{LONG}:report",
+    }, ran(out)
     reset(repo, env)
 
 
@@ -379,10 +411,18 @@ def test_the_readme_and_tiers_commands(study, env):
     reset(repo, env)
     readme, tiers = (ROOT / "README.md").read_text(), (ROOT / "docs" / "tiers.md").read_text()
     shown = commands(readme, "## Tweak, rerun, compare") + commands(tiers, "## Tweak one row of either tier")
-    expected = ["dvc exp run -S train.lr=2e-3", "dvc exp run --allow-missing -S '+rows.fpn.train.lr=3e-4'",
-                "bbadj show", "dvc metrics diff", "dvc plots diff", "dvc exp apply <name>",
-                "dvc exp run long/dvc.yaml --allow-missing -S '+rows.fpn.train.lr=2e-3'",
-                "dvc exp run long/dvc.yaml -S 'long.train.max_steps=600'", "bbadj show --tier long", "dvc metrics diff"]
+    expected = [
+        "dvc exp run -S train.lr=2e-3",
+        "dvc exp run --allow-missing -S '+rows.fpn.train.lr=3e-4'",
+        "bbadj show",
+        "dvc metrics diff",
+        "dvc plots diff",
+        "dvc exp apply <name>",
+        "dvc exp run long/dvc.yaml --allow-missing -S '+rows.fpn.train.lr=2e-3'",
+        "dvc exp run long/dvc.yaml -S 'long.train.max_steps=600'",
+        "bbadj show --tier long",
+        "dvc metrics diff",
+    ]
     assert shown == expected, shown
     out = run(["dvc", "exp", "run", "-S", "train.lr=2e-3"], repo, env)
     assert {"train@l4", "train@fpn", "finetune@l4_ft"} <= ran(out)  # the base recipe: every row
@@ -434,10 +474,22 @@ def test_coco128_preset_runs_the_paper_path_on_real_data(tmp_path, env):
     p = tiny(yaml.safe_load((ROOT / "params.yaml").read_text()))
     p["study"]["seeds"] = 1
     init_repo(repo, env, p)
-    cpu = ["model.backbone=resnet18", "model.pretrained=none", "model.hidden=32", "data.crop_size=32",
-           "data.num_workers=0", "train.max_steps=2", "train.batch_size=8", "train.warmup_steps=1",
-           "train.device=cpu", "eval.device=cpu", "eval.batch_size=64"]
-    out = run(["bbadj", "exp-run", "params/coco128.yaml", *[a for s in cpu for a in ("-S", s)]], repo, env, timeout=1500)
+    cpu = [
+        "model.backbone=resnet18",
+        "model.pretrained=none",
+        "model.hidden=32",
+        "data.crop_size=32",
+        "data.num_workers=0",
+        "train.max_steps=2",
+        "train.batch_size=8",
+        "train.warmup_steps=1",
+        "train.device=cpu",
+        "eval.device=cpu",
+        "eval.batch_size=64",
+    ]
+    out = run(
+        ["bbadj", "exp-run", "params/coco128.yaml", *[a for s in cpu for a in ("-S", s)]], repo, env, timeout=1500
+    )
     assert "Running stage 'report'" in out
     applied = yaml.safe_load((repo / "params.yaml").read_text())  # dvc exp run leaves the run in the workspace
     assert applied["data"]["train_annotations"] == "data/coco128/annotations/train.json"

@@ -9,6 +9,7 @@ temporary folder (a stage that writes a "model" and a metrics file in a second),
   dvc.yaml's plots section, and, where Chromium is installed, the plots drawn with the network off;
 - `dvc exp show` in the README's form ("Compare experiments", `make exp-show`) fits 120 columns.
 """
+
 import functools
 import json
 import re
@@ -39,8 +40,15 @@ for i, row in enumerate(("identity", "l4", "l4_seed1", "l34_mean", "fpn", "linea
 PARAMS = {
     "data": {"crop_size": 96, "num_workers": 0, "image_cache_mb": 0, "splits": "data/coco128/annotations"},
     "model": {"backbone": "efficientnet_lite0", "fusion": "l4", "decoder": "conv1d", "hidden": 128},
-    "train": {"lr": 0.001, "seed": 0, "batch_size": 32, "max_steps": 100, "device": "cpu",
-              "optimizer": "adamw", "weight_decay": 0.0001},
+    "train": {
+        "lr": 0.001,
+        "seed": 0,
+        "batch_size": 32,
+        "max_steps": 100,
+        "device": "cpu",
+        "optimizer": "adamw",
+        "weight_decay": 0.0001,
+    },
     "eval": {"repeats": 2, "passes": 1, "device": "cpu"},
 }
 
@@ -62,11 +70,22 @@ def tiny_project(repo: Path, env) -> Path:
     repo.mkdir(parents=True, exist_ok=True)
     (repo / "train.py").write_text(TRAIN)
     (repo / "params.yaml").write_text(yaml.safe_dump(PARAMS, sort_keys=False))
-    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"train": {
-        "cmd": f"{sys.executable} train.py", "deps": ["train.py"],
-        "params": ["data", "model", "train", "eval"],
-        "outs": ["runs/tiny"],
-        "metrics": [{"reports/metrics": {"cache": False}}]}}}, sort_keys=False))
+    (repo / "dvc.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "stages": {
+                    "train": {
+                        "cmd": f"{sys.executable} train.py",
+                        "deps": ["train.py"],
+                        "params": ["data", "model", "train", "eval"],
+                        "outs": ["runs/tiny"],
+                        "metrics": [{"reports/metrics": {"cache": False}}],
+                    }
+                }
+            },
+            sort_keys=False,
+        )
+    )
     run(["git", "init", "-q", "-b", "main"], repo, env)
     run(["dvc", "init", "-q"], repo, env)
     run(["dvc", "config", "core.analytics", "false"], repo, env)
@@ -91,13 +110,16 @@ def test_push_to_a_local_remote_and_pull_into_a_fresh_clone(tmp_path, env):
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(repo), str(clone)], tmp_path, env)
     assert not (clone / "runs" / "tiny" / "model.pt").exists()  # a clone has the metrics (git), not the model
-    assert json.loads((clone / "reports" / "metrics" / "fpn" / "coco128.json").read_text())["miou"] == pytest.approx(84.01)
+    assert json.loads((clone / "reports" / "metrics" / "fpn" / "coco128.json").read_text())["miou"] == pytest.approx(
+        84.01
+    )
     run(["dvc", "pull"], clone, env)
     assert (clone / "runs" / "tiny" / "model.pt").read_text() == (repo / "runs" / "tiny" / "model.pt").read_text()
     status = run(["dvc", "status"], clone, env)
     assert "up to date" in status, status
-    assert "Data and pipelines are up to date" in run(["dvc", "status", "--cloud"], clone, env) or \
-        "Cache and remote 'shared' are in sync" in run(["dvc", "status", "--cloud"], clone, env)
+    assert "Data and pipelines are up to date" in run(
+        ["dvc", "status", "--cloud"], clone, env
+    ) or "Cache and remote 'shared' are in sync" in run(["dvc", "status", "--cloud"], clone, env)
     metrics = run(["dvc", "metrics", "show", "--json"], clone, env)
     assert '"miou": 84.01' in metrics
 
@@ -105,8 +127,11 @@ def test_push_to_a_local_remote_and_pull_into_a_fresh_clone(tmp_path, env):
 def documented_verify() -> list[str]:
     """The `dvc remote modify ... verify true` line docs/sharing.md gives after `dvc remote add`, as
     arguments; the README's "Share your results" gives the same one."""
-    lines = [ln.split("#")[0].split() for ln in (ROOT / "docs" / "sharing.md").read_text().splitlines()
-             if ln.startswith("dvc remote modify") and "verify" in ln]
+    lines = [
+        ln.split("#")[0].split()
+        for ln in (ROOT / "docs" / "sharing.md").read_text().splitlines()
+        if ln.startswith("dvc remote modify") and "verify" in ln
+    ]
     assert lines == [["dvc", "remote", "modify", "shared", "verify", "true"]], lines
     readme = (ROOT / "README.md").read_text()
     assert re.search(r"^dvc remote add -d shared .*?^dvc remote modify shared verify true\b", readme, re.M | re.S)
@@ -230,7 +255,8 @@ def plots_project(repo: Path, env) -> Path:
     (repo / "reports" / "plots").mkdir(parents=True)
     (repo / "reports" / "summary.csv").write_text(SUMMARY)
     (repo / "reports" / "plots" / "loss.csv").write_text(
-        "step,loss,row\n" + "".join(f"{s},{3 - s / 50:.3f},{r}\n" for r in ("l4", "fpn") for s in (10, 50, 100)))
+        "step,loss,row\n" + "".join(f"{s},{3 - s / 50:.3f},{r}\n" for r in ("l4", "fpn") for s in (10, 50, 100))
+    )
     return repo
 
 
@@ -246,10 +272,22 @@ def test_dvc_plots_show_renders_offline_with_named_axes(tmp_path, env):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium:
         # no network at all (an unreachable proxy for everything): the plots must still be drawn
-        dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--proxy-server=127.0.0.1:9",
-                              "--proxy-bypass-list=<-loopback>", "--virtual-time-budget=15000", "--dump-dom",
-                              (repo / "out" / "index.html").as_uri()],
-                             capture_output=True, text=True, timeout=120).stdout
+        dom = subprocess.run(
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--proxy-server=127.0.0.1:9",
+                "--proxy-bypass-list=<-loopback>",
+                "--virtual-time-budget=15000",
+                "--dump-dom",
+                (repo / "out" / "index.html").as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
         assert dom.count("<canvas") + dom.count("<svg") >= 3, dom[-3000:]
         assert "vega-embed" in dom
 
@@ -271,8 +309,9 @@ def test_the_offline_page_is_what_the_script_writes():
     assert "{plot_divs}" in page and "{scripts}" not in page
     if f"vl-convert-python {vlc.__version__} " not in page:
         pytest.skip(f"the page was written by another vl-convert-python than {vlc.__version__}")
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "dvc_plots_template.py"), "--check"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "dvc_plots_template.py"), "--check"], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -300,8 +339,12 @@ def test_the_study_pushed_and_pulled_into_a_fresh_clone(tmp_path, env):
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(repo), str(clone)], tmp_path, env)
     cached = [Path("runs/l4/seed0/model.pt"), Path("runs/l4/seed1/model.pt")]  # DVC's; notebooks, per-box files: git's
-    committed = [Path("reports/notebooks/train-l4.ipynb"), Path("reports/notebooks/evaluate-l4.ipynb"),
-                 Path("reports/per_box/l4/coco128.csv"), Path("reports/per_box/identity/coco128.csv")]
+    committed = [
+        Path("reports/notebooks/train-l4.ipynb"),
+        Path("reports/notebooks/evaluate-l4.ipynb"),
+        Path("reports/per_box/l4/coco128.csv"),
+        Path("reports/per_box/identity/coco128.csv"),
+    ]
     assert not any((clone / f).exists() for f in cached)
     assert all((clone / f).read_bytes() == (repo / f).read_bytes() for f in committed)
     # the default tier's outputs (a plain `dvc pull` also names the long tier's, never run here, and
@@ -320,16 +363,24 @@ def test_the_study_pushed_and_pulled_into_a_fresh_clone(tmp_path, env):
 def test_the_slurm_array_runs_one_line_of_the_list_per_task(env):
     """docs/gpu/slurm_array.sh, dry: task k runs line k of docs/gpu/experiments.txt (a preset that
     exists) with bbadj exp-run, then dvc exp push; past the list, it stops with exit 2."""
-    lines = [ln.split() for ln in (ROOT / "docs" / "gpu" / "experiments.txt").read_text().splitlines()
-             if ln.strip() and not ln.lstrip().startswith("#")]
+    lines = [
+        ln.split()
+        for ln in (ROOT / "docs" / "gpu" / "experiments.txt").read_text().splitlines()
+        if ln.strip() and not ln.lstrip().startswith("#")
+    ]
     assert lines and all((ROOT / ln[1]).is_file() for ln in lines), lines
     script = ROOT / "docs" / "gpu" / "slurm_array.sh"
     for k, (name, preset, *args) in enumerate(lines):
         out = run(["bash", str(script)], ROOT, {**env, "DRY_RUN": "1", "SLURM_ARRAY_TASK_ID": str(k), "REPO_URL": "/r"})
         assert f"+ bbadj exp-run {preset} -n {name} -- {' '.join(args)}".rstrip() in out, out
         assert f"+ dvc exp push origin {name}" in out
-    proc = subprocess.run(["bash", str(script)], cwd=ROOT, capture_output=True, text=True,
-                          env={**env, "DRY_RUN": "1", "SLURM_ARRAY_TASK_ID": str(len(lines)), "REPO_URL": "/r"})
+    proc = subprocess.run(
+        ["bash", str(script)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**env, "DRY_RUN": "1", "SLURM_ARRAY_TASK_ID": str(len(lines)), "REPO_URL": "/r"},
+    )
     assert proc.returncode == 2 and "no line" in proc.stderr
     sky = yaml.safe_load((ROOT / "docs" / "gpu" / "sky.yaml").read_text())
     assert "dvc exp push origin" in sky["run"] and (ROOT / sky["envs"]["PRESET"]).is_file()

@@ -4,6 +4,7 @@ bbadj/util/layout.py's STAGES) and on what another stage made (models, synthetic
 the fingerprint stage depends on the package, the notebooks, params.yaml and the data files, and
 on exactly the data files params.yaml names for that tier, never the whole data/ folder (so that a
 file written under data/, such as `bbadj snap`'s output, stales nothing)."""
+
 import json
 import re
 from pathlib import Path
@@ -51,8 +52,13 @@ def test_every_stage_depends_on_its_fingerprint_and_no_code(tier):
         assert kind in STAGES or stage["cmd"].startswith("bbadj stage report"), f"{name}: {stage['cmd']}"
         own = [d for d in deps if d.startswith(reports + "/")]
         assert len(own) == 1, f"{name} depends on {own}: one fingerprint each"
-        expected = "report" if name == "report" else "pretrain" if kind == "pretrain" else (
-            "synth" if kind == "synth" else f"{'train' if kind == 'train' else 'evaluate'}/")
+        expected = (
+            "report"
+            if name == "report"
+            else "pretrain"
+            if kind == "pretrain"
+            else ("synth" if kind == "synth" else f"{'train' if kind == 'train' else 'evaluate'}/")
+        )
         assert own[0].removeprefix(reports + "/").startswith(expected), (name, own)
         assert not [d for d in deps if d.split("/")[0] in ("bbadj", "notebooks", "data")], f"{name}: {deps}"
         assert not stage.get("params"), f"{name}: its settings are in its fingerprint"
@@ -63,7 +69,8 @@ def test_the_fingerprint_stage_lists_exactly_the_data_params_names(tier):
     deps = [str(d) for d in stages(tier)["fingerprint"]["deps"]]
     data = [d for d in deps if d not in ("bbadj", "notebooks")]
     assert data == data_inputs(Params.load(ROOT / "params.yaml", tier=tier)), (
-        f"{pipeline(tier)}: its fingerprint stage's data deps differ from what params.yaml names")
+        f"{pipeline(tier)}: its fingerprint stage's data deps differ from what params.yaml names"
+    )
     assert "data" not in deps
 
 
@@ -76,8 +83,11 @@ def test_every_fingerprint_a_stage_depends_on_is_written(tier):
         for d in stage.get("deps") or []:
             if str(d).startswith(reports + "/"):
                 rel = str(d).removeprefix(reports + "/")
-                rows = [rel.replace("${key}", n).replace("${item}", n) for n in params.names("all")] if "$" in rel \
+                rows = (
+                    [rel.replace("${key}", n).replace("${item}", n) for n in params.names("all")]
+                    if "$" in rel
                     else [rel]
+                )
                 assert any(r in written for r in rows), f"{name}: {d} is never written"
 
 
@@ -85,8 +95,14 @@ def test_a_stage_s_code_is_its_entry_s_closure():
     """The train stage's code: the notebook and what it imports, at any depth (imports inside
     functions too), and nothing it never imports; the synth stage's: its module's."""
     files = {f.as_posix() for f in stage_files(STAGES["train"], ROOT)}
-    assert {"notebooks/train.ipynb", "bbadj/study/train_stage.py", "bbadj/train/engine.py", "bbadj/model/fusion.py",
-            "bbadj/model/__init__.py", "bbadj/__init__.py"} <= files
+    assert {
+        "notebooks/train.ipynb",
+        "bbadj/study/train_stage.py",
+        "bbadj/train/engine.py",
+        "bbadj/model/fusion.py",
+        "bbadj/model/__init__.py",
+        "bbadj/__init__.py",
+    } <= files
     assert not {f for f in files if f.startswith(("bbadj/cli", "bbadj/bench", "bbadj/scoring"))}, files
     assert "bbadj/snap/adjust.py" not in files, "training no longer calibrates (evaluation does)"
     evaluate = {f.as_posix() for f in stage_files(STAGES["evaluate"], ROOT)}

@@ -1,4 +1,5 @@
 """Training: warm-up + cosine schedule, deterministic resume after a kill, clear config errors."""
+
 import json
 import signal
 import subprocess
@@ -13,13 +14,26 @@ from bbadj.train.engine import train, warmup_cosine
 
 
 def tiny_config(root, **train_over) -> Config:
-    return Config().with_overrides({
-        "data": {"train_annotations": str(root / "train/annotations.json"), "train_images": str(root / "train/images"),
-                 "crop_size": 32, "num_workers": 0},
-        "model": {"hidden": 16},
-        "train": {"batch_size": 4, "max_steps": 6, "warmup_steps": 2, "checkpoint_every": 2, "log_every": 1,
-                  "device": "cpu", **train_over},
-    })
+    return Config().with_overrides(
+        {
+            "data": {
+                "train_annotations": str(root / "train/annotations.json"),
+                "train_images": str(root / "train/images"),
+                "crop_size": 32,
+                "num_workers": 0,
+            },
+            "model": {"hidden": 16},
+            "train": {
+                "batch_size": 4,
+                "max_steps": 6,
+                "warmup_steps": 2,
+                "checkpoint_every": 2,
+                "log_every": 1,
+                "device": "cpu",
+                **train_over,
+            },
+        }
+    )
 
 
 def _weights(path):
@@ -89,7 +103,9 @@ def test_a_checkpoint_of_another_configuration(tiny_synth, tmp_path):
     cfg = tiny_config(tiny_synth, max_steps=2)
     train(cfg, tmp_path / "run", progress=False)
     train(cfg.with_overrides({"train": {"log_every": 2, "nproc_per_node": 4}}), tmp_path / "run", progress=False)
-    assert len((tmp_path / "run" / "train_log.jsonl").read_text().splitlines()) == 2  # resumed at the end: nothing redone
+    assert (
+        len((tmp_path / "run" / "train_log.jsonl").read_text().splitlines()) == 2
+    )  # resumed at the end: nothing redone
     other = cfg.with_overrides({"train": {"lr": 0.5}})
     with pytest.raises(RuntimeError, match="its config differ"):
         train(other, tmp_path / "run", progress=False)
@@ -160,8 +176,21 @@ def test_a_diverging_learning_rate_exits_with_an_error(tiny_synth, tmp_path):
     import yaml
 
     params.write_text(yaml.safe_dump(cfg.to_dict()))
-    out = subprocess.run([sys.executable, "-m", "bbadj", "train", "--params", str(params), "--no-progress",
-                          "--out", str(tmp_path / "run")], capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bbadj",
+            "train",
+            "--params",
+            str(params),
+            "--no-progress",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 2
     assert "bbadj train: error: training diverged: the loss is nan at step" in out.stderr
     assert "Traceback" not in out.stderr and not (tmp_path / "run/model.pt").exists()
@@ -186,7 +215,17 @@ def test_a_second_run_into_the_same_directory_stops(tiny_synth, tmp_path):
 
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(tiny_config(tiny_synth, max_steps=100000, checkpoint_every=1000).to_dict()))
-    cmd = [sys.executable, "-m", "bbadj", "train", "--params", str(params), "--no-progress", "--out", str(tmp_path / "run")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bbadj",
+        "train",
+        "--params",
+        str(params),
+        "--no-progress",
+        "--out",
+        str(tmp_path / "run"),
+    ]
     first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
@@ -208,7 +247,11 @@ def test_train_threads_holds_for_the_run_only(tiny_synth, tmp_path):
     torch's thread count while training and gives the caller's back afterwards."""
     before = torch.get_num_threads()
     seen = []
-    train(tiny_config(tiny_synth, threads=1, max_steps=2), tmp_path / "run", progress=False,
-          on_log=lambda entry: seen.append(torch.get_num_threads()))
+    train(
+        tiny_config(tiny_synth, threads=1, max_steps=2),
+        tmp_path / "run",
+        progress=False,
+        on_log=lambda entry: seen.append(torch.get_num_threads()),
+    )
     assert seen and set(seen) == {1}
     assert torch.get_num_threads() == before

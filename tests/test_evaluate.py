@@ -1,4 +1,5 @@
 """Evaluation with a model: pooling crops of several images into one batch changes nothing."""
+
 import pytest
 import torch
 
@@ -14,10 +15,22 @@ def test_batching_across_images_gives_the_same_metrics(tiny_synth, tmp_path):
     torch.manual_seed(0)
     model = build_model(cfg.model, DataConfig(crop_size=32).geometry).eval()
     coco = load_coco(tiny_synth / "val/annotations.json", tiny_synth / "val/images", verbose=False)
-    one = evaluate(coco, cfg.with_overrides({"eval": {"batch_size": 1}}), model, repeats=2, progress=False,
-                   per_box_csv=tmp_path / "one.csv")
-    many = evaluate(coco, cfg.with_overrides({"eval": {"batch_size": 64}}), model, repeats=2, progress=False,
-                    per_box_csv=tmp_path / "many.csv")
+    one = evaluate(
+        coco,
+        cfg.with_overrides({"eval": {"batch_size": 1}}),
+        model,
+        repeats=2,
+        progress=False,
+        per_box_csv=tmp_path / "one.csv",
+    )
+    many = evaluate(
+        coco,
+        cfg.with_overrides({"eval": {"batch_size": 64}}),
+        model,
+        repeats=2,
+        progress=False,
+        per_box_csv=tmp_path / "many.csv",
+    )
     for key in METRIC_KEYS:
         assert many[key] == pytest.approx(one[key], abs=1e-6), key  # conv kernels differ by batch size in the last bits
     identity = evaluate(coco, cfg, None, repeats=2, progress=False)

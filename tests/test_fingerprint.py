@@ -1,5 +1,6 @@
 """A checkpoint resumes only its own run: new settings, training data, code or starting weights
 start the run over (or stop the command line), so that `dvc repro` never keeps a stale model."""
+
 import json
 import shutil
 from pathlib import Path
@@ -25,7 +26,8 @@ def finished(tiny_synth, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(tiny_synth / "train", data)
     cfg = tiny_config(data.parent, max_steps=2).with_overrides(
-        {"data": {"train_annotations": str(data / "annotations.json"), "train_images": str(data / "images")}})
+        {"data": {"train_annotations": str(data / "annotations.json"), "train_images": str(data / "images")}}
+    )
     train(cfg, tmp_path / "run", progress=False)
     return cfg, tmp_path / "run", data
 
@@ -49,7 +51,10 @@ def test_the_same_inputs_resume(finished, capsys):
     train(cfg, run, progress=False)  # finished: resumes at its last step, trains nothing
     assert "resuming" in capsys.readouterr().out
     _same(before, _weights(run / "model.pt"))
-    assert torch.load(run / "model.pt", weights_only=False)["inputs"] == torch.load(run / "last.pt", weights_only=False)["inputs"]
+    assert (
+        torch.load(run / "model.pt", weights_only=False)["inputs"]
+        == torch.load(run / "last.pt", weights_only=False)["inputs"]
+    )
 
 
 def test_new_params_start_over(finished, capsys):
@@ -102,10 +107,13 @@ def test_code_digest_is_the_training_code_normalised(tmp_path):
     assert fingerprint.code_digest(TRAINING, Path(fingerprint.__file__).parents[2]) == base
     fusion = pkg / "model" / "fusion.py"
     source = fusion.read_text()
-    fusion.write_text(source.replace('"""How the backbone', '"""Reworded: how the backbone')
-                      .replace("def _resize(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:",
-                               "def _resize(x: torch.Tensor,\n            like: torch.Tensor) -> torch.Tensor:  # wrapped")
-                      + "\n# a comment\n")
+    fusion.write_text(
+        source.replace('"""How the backbone', '"""Reworded: how the backbone').replace(
+            "def _resize(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:",
+            "def _resize(x: torch.Tensor,\n            like: torch.Tensor) -> torch.Tensor:  # wrapped",
+        )
+        + "\n# a comment\n"
+    )
     assert fusion.read_text() != source and digest() == base
     (pkg / "model" / "unused.py").write_text("def nothing():\n    return 1\n")
     with open(pkg / "figures" / "plots.py", "a") as f:

@@ -1,6 +1,7 @@
 """The fingerprint stage (bbadj/study/fingerprint_stage.py) on a copy of the repository's code,
 notebooks, params and annotations: what each kind of edit changes in which stage's file, and what
 it leaves byte for byte as it was (docs/which-code-trains.md)."""
+
 import json
 import shutil
 import subprocess
@@ -83,7 +84,8 @@ def test_what_each_edit_changes(repo):
     ann.write_text(json.dumps(doc))
     changed = write(repo)
     assert {k.split("/")[0] for k in changed} == {"evaluate", "report.json"} and all(
-        why == ["data"] for why in changed.values())
+        why == ["data"] for why in changed.values()
+    )
 
     # a row gone: its files go
     del p["rows"]["linear"]
@@ -104,8 +106,11 @@ def test_a_registered_variant_counts_for_its_rows_only(repo, monkeypatch):
         out = set()
         for node in ast.parse(source).body:
             for dec in getattr(node, "decorator_list", []):
-                if isinstance(dec, ast.Call) and getattr(dec.func, "attr", "") == "register" and \
-                        dec.args[0].value != config["model"]["fusion"]:
+                if (
+                    isinstance(dec, ast.Call)
+                    and getattr(dec.func, "attr", "") == "register"
+                    and dec.args[0].value != config["model"]["fusion"]
+                ):
                     out.add(node.name)
         return out
 
@@ -124,8 +129,11 @@ def test_a_registered_variant_counts_for_its_rows_only(repo, monkeypatch):
 
 def test_a_preset_s_data_the_stage_does_not_list_is_said(repo, capsys):
     p = yaml.safe_load((repo / "params.yaml").read_text())
-    p["eval"]["sets"]["extra"] = {"annotations": "data/coco128/annotations/train_fit.json",
-                                  "images": "data/coco128/images", "role": "validation"}
+    p["eval"]["sets"]["extra"] = {
+        "annotations": "data/coco128/annotations/train_fit.json",
+        "images": "data/coco128/images",
+        "role": "validation",
+    }
     (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     assert fs.run("default", dry=True, root=repo) == 0
     assert "does not list ['data/coco128/annotations/train_fit.json'] in its deps" in capsys.readouterr().err
@@ -138,7 +146,6 @@ def test_missing_data_is_named_with_what_to_do(repo):
 
 
 def test_the_stage_imports_no_torch(repo):
-    code_ = ("import sys; from bbadj.cli.main import main; main(['fingerprint', '--dry']); "
-             "print('torch' in sys.modules)")
+    code_ = "import sys; from bbadj.cli.main import main; main(['fingerprint', '--dry']); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code_], cwd=repo, capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[-1] == "False" and "would change reports/fingerprints/train/l4.json: a new stage" in out

@@ -56,8 +56,11 @@ def test_predict_over_a_coco_set(tmp_path):
     for i in range(2):
         Image.fromarray(one_object_image(seed=i)).save(tmp_path / "images" / f"{i}.png")
     x, y, x1, y1 = TRUE.tolist()
-    ann = write_coco(tmp_path / "a.json", [{"id": i, "file_name": f"{i}.png", "width": 140, "height": 100} for i in range(2)],
-                     [{"id": 10 + i, "image_id": i, "bbox": [x, y, x1 - x, y1 - y], "category_id": 1} for i in range(2)])
+    ann = write_coco(
+        tmp_path / "a.json",
+        [{"id": i, "file_name": f"{i}.png", "width": 140, "height": 100} for i in range(2)],
+        [{"id": 10 + i, "image_id": i, "bbox": [x, y, x1 - x, y1 - y], "category_id": 1} for i in range(2)],
+    )
     coco = load_coco(ann, tmp_path / "images", verbose=False)
     rough = [np.array([[33.0, 22, 90, 73]]), np.array([[0.0, 0, 140, 100]])]  # the second has no background
     boxes, fallbacks = predict_grabcut(coco, rough, GrabCutConfig())

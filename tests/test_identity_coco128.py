@@ -1,4 +1,5 @@
 """The no-model row on real COCO images reproduces the paper's first row of Table 1."""
+
 import json
 
 
@@ -9,8 +10,26 @@ from bbadj.scoring import metrics
 def test_identity_row_matches_the_paper_on_coco128(coco128, tmp_path):
     ann, images = coco128
     out = tmp_path / "identity.json"
-    assert main(["evaluate", "--identity", "--annotations", str(ann), "--images", str(images),
-                 "--repeats", "25", "--seed", "0", "--out", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--identity",
+                "--annotations",
+                str(ann),
+                "--images",
+                str(images),
+                "--repeats",
+                "25",
+                "--seed",
+                "0",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     m = json.loads(out.read_text())
     assert m["n_boxes"] == 929 and m["repeats"] == 25
     for metric in metrics.declared():  # by key, from the declaration

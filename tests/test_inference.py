@@ -1,4 +1,5 @@
 """bbadj.adjust and `bbadj adjust`: the Snapper call, on an image path, PIL image or tensor."""
+
 import json
 
 import numpy as np
@@ -36,8 +37,9 @@ def test_path_pil_and_tensor_inputs_agree(checkpoint, tiny_synth):
     rec = coco.images[1]
     a = bbadj.adjust(rec.path, rec.boxes, model)
     b = bbadj.adjust(Image.open(rec.path), rec.boxes, model)
-    c = bbadj.adjust(torch.from_numpy(np.asarray(Image.open(rec.path).convert("RGB")).copy()).permute(2, 0, 1),
-                     rec.boxes, model)
+    c = bbadj.adjust(
+        torch.from_numpy(np.asarray(Image.open(rec.path).convert("RGB")).copy()).permute(2, 0, 1), rec.boxes, model
+    )
     assert np.allclose(a["boxes"], b["boxes"], atol=0.05) and np.allclose(b["boxes"], c["boxes"], atol=1e-6)
 
 
@@ -76,14 +78,27 @@ def test_cli_adjust_prints_the_same_as_python(checkpoint, tiny_synth, capsys):
     coco = load_coco(tiny_synth / "val/annotations.json", tiny_synth / "val/images", verbose=False)
     rec = coco.images[0]
     box = rec.boxes[0]
-    assert main(["adjust", "--checkpoint", str(checkpoint), "--image", str(rec.path),
-                 "--box", ",".join(str(v) for v in box)]) == 0
+    assert (
+        main(
+            [
+                "adjust",
+                "--checkpoint",
+                str(checkpoint),
+                "--image",
+                str(rec.path),
+                "--box",
+                ",".join(str(v) for v in box),
+            ]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     ref = bbadj.adjust(rec.path, box, bbadj.load_model(checkpoint))
     assert np.allclose(printed[0]["box"], ref["boxes"][0], atol=1e-3)
     assert set(printed[0]["confidence"]) == set(printed[0]["err_px"]) == {"top", "bottom", "left", "right"}
-    assert main(["adjust", "--checkpoint", str(tiny_synth / "none.pt"), "--image", str(rec.path),
-                 "--box", "1,2,3,4"]) == 2
+    assert (
+        main(["adjust", "--checkpoint", str(tiny_synth / "none.pt"), "--image", str(rec.path), "--box", "1,2,3,4"]) == 2
+    )
     assert "checkpoint not found" in capsys.readouterr().err
 
 
@@ -124,8 +139,23 @@ def test_a_checkpoint_with_non_finite_weights_is_refused(checkpoint, tmp_path, c
     with pytest.raises(DataError, match=rf"diverged\.pt: 1 of \d+ weight tensors hold NaN or inf \(first: {name}\)"):
         bbadj.load_model(bad)
     out = tmp_path / "m.json"
-    assert main(["evaluate", "--checkpoint", str(bad), "--annotations", str(COCO128 / "annotations/val.json"),
-                 "--images", str(COCO128 / "images"), "--out", str(out), "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(bad),
+                "--annotations",
+                str(COCO128 / "annotations/val.json"),
+                "--images",
+                str(COCO128 / "images"),
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     assert "bbadj evaluate: error:" in capsys.readouterr().err and not out.exists()
 
 
@@ -143,8 +173,11 @@ def test_boxes_that_do_not_overlap_the_image_are_refused(checkpoint, capsys):
 
     model = bbadj.load_model(checkpoint)
     img = torch.zeros(3, 426, 640, dtype=torch.uint8)
-    with pytest.raises(DataError, match=r"box 1 \[700\.0, 500\.0, 800\.0, 600\.0\] overlaps the 640x426 image by less "
-                                        r"than 1 pixel.*\(1 of 2 boxes\)"):
+    with pytest.raises(
+        DataError,
+        match=r"box 1 \[700\.0, 500\.0, 800\.0, 600\.0\] overlaps the 640x426 image by less "
+        r"than 1 pixel.*\(1 of 2 boxes\)",
+    ):
         bbadj.adjust(img, [[10, 10, 50, 50], [700, 500, 800, 600]], model)
     with pytest.raises(DataError, match="less than 1 pixel"):
         bbadj.adjust(img, [639.5, 10, 700, 50], model)  # half a pixel wide on the image

@@ -16,7 +16,7 @@ def test_jitter_follows_the_protocol():
     assert np.abs(u).max() <= 0.1 + 1e-12 and np.abs(u).max() > 0.099
     assert np.abs(v).max() <= 0.1 + 1e-12 and np.abs(v).max() > 0.099
     assert abs(np.corrcoef(u, v)[0, 1]) < 0.03, "x and y shifts are independent"
-    assert np.var(u) == pytest.approx(0.2 ** 2 / 12, rel=0.05), "uniform on [-0.1, 0.1]"
+    assert np.var(u) == pytest.approx(0.2**2 / 12, rel=0.05), "uniform on [-0.1, 0.1]"
 
 
 def test_jitter_clips_to_the_image_and_is_seeded():

@@ -6,6 +6,7 @@ itself back through others (checked on every import statement, including those i
 ``bbadj/__init__.py``, the package's face, imports nothing by an import statement (its public
 names load on first use), so every module may name it (``from .. import adjust``).
 """
+
 import functools
 import subprocess
 import sys
@@ -28,14 +29,20 @@ def layer(module: str) -> int | None:
     """The index in LAYERS of ``module``'s layer (its longest listed prefix); -1 for the face."""
     if module == FACE:
         return -1
-    found = [(len(p), i) for i, names in enumerate(LAYERS.values()) for p in names
-             if module == p or module.startswith(p + ".")]
+    found = [
+        (len(p), i)
+        for i, names in enumerate(LAYERS.values())
+        for p in names
+        if module == p or module.startswith(p + ".")
+    ]
     return max(found)[1] if found else None
 
 
 def all_modules() -> list[str]:
-    return sorted(".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-                  for p in (ROOT / "bbadj").rglob("*.py"))
+    return sorted(
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for p in (ROOT / "bbadj").rglob("*.py")
+    )
 
 
 @functools.cache
@@ -81,11 +88,13 @@ def test_no_import_cycles():
 
 
 def test_identity_evaluation_loads_neither_the_study_nor_the_benchmarks(tmp_path):
-    code = ("import sys; from bbadj.cli.main import main; "
-            f"main(['evaluate', '--identity', '--annotations', r'{ROOT / 'data/coco128/annotations/val.json'}', "
-            f"'--images', r'{ROOT / 'data/coco128/images'}', '--repeats', '1', '--out', r'{tmp_path / 'i.json'}', "
-            "'--no-progress']); "
-            "print(sorted(m for m in sys.modules if m.startswith(('bbadj.study', 'bbadj.bench'))))")
+    code = (
+        "import sys; from bbadj.cli.main import main; "
+        f"main(['evaluate', '--identity', '--annotations', r'{ROOT / 'data/coco128/annotations/val.json'}', "
+        f"'--images', r'{ROOT / 'data/coco128/images'}', '--repeats', '1', '--out', r'{tmp_path / 'i.json'}', "
+        "'--no-progress']); "
+        "print(sorted(m for m in sys.modules if m.startswith(('bbadj.study', 'bbadj.bench'))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
     assert (tmp_path / "i.json").exists()

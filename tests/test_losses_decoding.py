@@ -42,9 +42,9 @@ def test_loss_is_lowest_at_the_truth(kind):
 def test_decoding_argmax_subpixel_confidence_and_order():
     S = 20
     logits = torch.full((1, 4, S), -30.0)
-    logits[0, 0, 4] = logits[0, 0, 5] = 5.0        # top: two equal peaks -> subpixel 4.5
-    logits[0, 1, 15] = 5.0                          # bottom
-    logits[0, 2, 12] = 5.0                          # left: after right -> the pair is swapped
+    logits[0, 0, 4] = logits[0, 0, 5] = 5.0  # top: two equal peaks -> subpixel 4.5
+    logits[0, 1, 15] = 5.0  # bottom
+    logits[0, 2, 12] = 5.0  # left: after right -> the pair is swapped
     logits[0, 3, 3] = 5.0
     pos, conf, spread = decode_edges(logits, "subpixel", window=2)
     assert pos[0].tolist() == pytest.approx([4.5, 15.0, 3.0, 12.0], abs=1e-4)
@@ -65,8 +65,8 @@ def test_confidence_follows_its_edge_through_the_swap():
     S = 20
     logits = torch.full((1, 4, S), -30.0)
     logits[0, :, 10] = 0.0
-    logits[0, 2, 14] = 3.0   # left: confident, at 14
-    logits[0, 3, 2] = 0.0    # right: unsure, split between 2 and 10 ... peak at 2 (first max)
+    logits[0, 2, 14] = 3.0  # left: confident, at 14
+    logits[0, 3, 2] = 0.0  # right: unsure, split between 2 and 10 ... peak at 2 (first max)
     pos, conf, spread = decode_edges(logits, "argmax", window=0)
     assert pos[0, 2:].tolist() == [2.0, 14.0]
     assert conf[0, 3] > 0.9 and conf[0, 2] < 0.6

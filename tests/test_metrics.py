@@ -10,10 +10,10 @@ GT = [0.0, 0.0, 10.0, 10.0]
 
 def test_hand_made_boxes_exact_values():
     preds = [
-        [0.0, 0.0, 10.0, 10.0],   # exact
-        [0.5, 0.0, 10.0, 12.0],   # left off by 0.5, bottom by 2
-        [1.0, 1.0, 11.0, 11.0],   # every edge off by exactly 1: strict '<' must not count it
-        [0.0, 0.0, 10.0, 9.0],    # IoU exactly 0.9: strict '>' must not count it
+        [0.0, 0.0, 10.0, 10.0],  # exact
+        [0.5, 0.0, 10.0, 12.0],  # left off by 0.5, bottom by 2
+        [1.0, 1.0, 11.0, 11.0],  # every edge off by exactly 1: strict '<' must not count it
+        [0.0, 0.0, 10.0, 9.0],  # IoU exactly 0.9: strict '>' must not count it
     ]
     m = box_metrics(torch.tensor(preds), torch.tensor([GT] * 4))
     assert m["miou"] == pytest.approx((1 + 95 / 119 + 81 / 119 + 0.9) / 4, abs=1e-12)

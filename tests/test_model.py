@@ -1,4 +1,5 @@
 """Tests of bbadj.model (with ResNets): shapes and gradients of every variant, the pooling axes, weight loading."""
+
 from __future__ import annotations
 
 import urllib.error
@@ -54,8 +55,10 @@ def test_every_variant_forward_backward(fusion, decoder, S):
 
 
 def test_fusion_channel_counts_and_fpn():
-    channels = {f: build_model(resnet(fusion=f, hidden=32), DataConfig(crop_size=96).geometry).fusion.channels
-                for f in FUSIONS.names()}
+    channels = {
+        f: build_model(resnet(fusion=f, hidden=32), DataConfig(crop_size=96).geometry).fusion.channels
+        for f in FUSIONS.names()
+    }
     assert channels == {"l4": [512], "l34_mean": [256, 512], "l34_concat": [256 + 512], "fpn": [32]}
     fpn = build_model(resnet(fusion="fpn", hidden=32), DataConfig(crop_size=96).geometry)
     assert any(isinstance(m, FeaturePyramidNetwork) for m in fpn.modules())
@@ -126,8 +129,9 @@ def test_adjuster_head_axes(pooling, decoder):
     # summation order), so left/right must stay equal while top/bottom change. With the wrong
     # wiring it is top/bottom that would stay equal.
     torch.manual_seed(0)
-    model = build_model(resnet(fusion="l4", decoder=decoder, pooling=pooling, hidden=32),
-                        DataConfig(crop_size=224).geometry).eval()
+    model = build_model(
+        resnet(fusion="l4", decoder=decoder, pooling=pooling, hidden=32), DataConfig(crop_size=224).geometry
+    ).eval()
     model = _trained_looking(model)
     fmap = torch.randn(2, 512, 7, 7)
     with torch.no_grad():

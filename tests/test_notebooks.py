@@ -11,6 +11,7 @@ The prepared copies sit in ``<workspace>/notebooks/`` and nbval starts each kern
 JupyterLab does for a notebook opened by hand: the notebooks must find the study's root
 (the folder with ``params.yaml``) themselves.
 """
+
 import json
 import os
 import subprocess
@@ -28,12 +29,19 @@ NOTEBOOKS = ROOT / "notebooks"
 def tiny_params(root: Path, rows: dict, eval_only: dict) -> dict:
     """The repo's params.yaml with data under ``root`` and a few-step recipe."""
     p = yaml.safe_load((ROOT / "params.yaml").read_text())
-    p["data"].update(train_annotations=str(root / "train" / "annotations.json"),
-                     train_images=str(root / "train" / "images"), crop_size=32, num_workers=0)
+    p["data"].update(
+        train_annotations=str(root / "train" / "annotations.json"),
+        train_images=str(root / "train" / "images"),
+        crop_size=32,
+        num_workers=0,
+    )
     p["model"].update(hidden=32)
     p["train"].update(batch_size=8, max_steps=3, warmup_steps=1, log_every=1, checkpoint_every=2, device="cpu")
-    p["eval"].update(repeats=2, device="cpu",
-                     sets={"synth": {"annotations": str(root / "val" / "annotations.json"), "images": str(root / "val" / "images")}})
+    p["eval"].update(
+        repeats=2,
+        device="cpu",
+        sets={"synth": {"annotations": str(root / "val" / "annotations.json"), "images": str(root / "val" / "images")}},
+    )
     p["rows"], p["eval_only"], p["finetune"] = rows, eval_only, {}
     p["study"].update(bootstrap=50, gallery=4)
     return p
@@ -63,25 +71,50 @@ def test_notebooks_run_under_nbval(tiny_synth, tmp_path):
     # draws in a browser), first with no model trained (it says which command trains them), then with l4's
     (ws / "data").mkdir()
     (ws / "data" / "coco128").symlink_to(ROOT / "data" / "coco128", target_is_directory=True)  # its photographs
-    runs = [("snap", "snap-untrained", {}),
-            ("train", "train-l4", {"row": "l4"}),
-            ("evaluate", "evaluate-identity", {"row": "identity"}),
-            ("evaluate", "evaluate-grabcut", {"row": "grabcut"}),
-            ("evaluate", "evaluate-l4", {"row": "l4"}),
-            ("evaluate", "evaluate-l4_argmax", {"row": "l4_argmax"}),
-            ("snap", "snap-l4", {}),
-            ("report", "report", {"n_boot": 50})]
+    runs = [
+        ("snap", "snap-untrained", {}),
+        ("train", "train-l4", {"row": "l4"}),
+        ("evaluate", "evaluate-identity", {"row": "identity"}),
+        ("evaluate", "evaluate-grabcut", {"row": "grabcut"}),
+        ("evaluate", "evaluate-l4", {"row": "l4"}),
+        ("evaluate", "evaluate-l4_argmax", {"row": "l4_argmax"}),
+        ("snap", "snap-l4", {}),
+        ("report", "report", {"n_boot": 50}),
+    ]
     (ws / "notebooks").mkdir()
     prepared = []
     for nb, out, parameters in runs:
         path = ws / "notebooks" / f"{out}.ipynb"  # the kernel starts in notebooks/, as in JupyterLab
-        pm.execute_notebook(str(NOTEBOOKS / f"{nb}.ipynb"), str(path), parameters=parameters,
-                            prepare_only=True, progress_bar=False, log_output=False)
+        pm.execute_notebook(
+            str(NOTEBOOKS / f"{nb}.ipynb"),
+            str(path),
+            parameters=parameters,
+            prepare_only=True,
+            progress_bar=False,
+            log_output=False,
+        )
         prepared.append(path.name)
     env = {**os.environ, "MPLBACKEND": "Agg", "TQDM_DISABLE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-                           "--nbval-current-env", "--nbval-cell-timeout", "600", *prepared],
-                          cwd=ws / "notebooks", env=env, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--nbval-lax",
+            "--nbval-current-env",
+            "--nbval-cell-timeout",
+            "600",
+            *prepared,
+        ],
+        cwd=ws / "notebooks",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     identity = json.loads((ws / "reports" / "metrics" / "identity" / "synth.json").read_text())
     for name in ("grabcut", "l4", "l4_argmax"):

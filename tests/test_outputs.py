@@ -1,6 +1,7 @@
 """Every output appears whole or not at all: a full disk (simulated: writes raise ENOSPC after a
 few bytes) names the file, leaves the previous version in place and no temporary file behind;
 JSON never holds NaN."""
+
 import builtins
 import errno
 import json
@@ -23,7 +24,7 @@ class _FullDisk:
 
     def write(self, data):
         if len(data) > self._room:
-            self._f.write(data[:self._room])
+            self._f.write(data[: self._room])
             self._room = 0
             raise OSError(errno.ENOSPC, "No space left on device")
         self._room -= len(data)
@@ -42,6 +43,7 @@ class _FullDisk:
 @pytest.fixture
 def full_disk(monkeypatch):
     """Files opened for writing by bbadj.util.outputs hold 100 bytes at most."""
+
     def fake_open(path, mode="r", *args, **kwargs):
         return _FullDisk(builtins.open(path, mode, *args, **kwargs), room=100)
 
@@ -61,10 +63,13 @@ def test_a_checkpoint_on_a_full_disk(tmp_path, full_disk):
     assert path.read_bytes() == b"the previous checkpoint"
 
 
-@pytest.mark.parametrize("write", [
-    lambda p: outputs.write_json(p, {"miou": 0.5, "pad": "x" * 200}),
-    lambda p: outputs.write_csv(p, {"iou": torch.rand(100).numpy()}),
-])
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda p: outputs.write_json(p, {"miou": 0.5, "pad": "x" * 200}),
+        lambda p: outputs.write_csv(p, {"iou": torch.rand(100).numpy()}),
+    ],
+)
 def test_json_and_csv_on_a_full_disk(tmp_path, full_disk, write):
     path = tmp_path / "out.file"
     with pytest.raises(OutputError, match="no space left on device: .*out.file"):
@@ -74,8 +79,21 @@ def test_json_and_csv_on_a_full_disk(tmp_path, full_disk, write):
 
 def test_evaluate_on_a_full_disk_says_so_and_leaves_no_empty_json(tmp_path, full_disk, capsys):
     out = tmp_path / "metrics.json"
-    code = main(["evaluate", "--identity", "--annotations", str(COCO128 / "annotations/val.json"),
-                 "--images", str(COCO128 / "images"), "--repeats", "1", "--out", str(out), "--no-progress"])
+    code = main(
+        [
+            "evaluate",
+            "--identity",
+            "--annotations",
+            str(COCO128 / "annotations/val.json"),
+            "--images",
+            str(COCO128 / "images"),
+            "--repeats",
+            "1",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 2
     assert f"bbadj evaluate: error: no space left on device: {out}" in capsys.readouterr().err
     assert _only(out) == []
@@ -100,9 +118,17 @@ def test_csv_columns_integers_and_formats(tmp_path):
     import numpy as np
 
     path = tmp_path / "t.csv"
-    outputs.write_csv(path, {"id": np.array([3, 4]), "score": np.array([0.123456789, 1.0]),
-                             **outputs.named_columns("gt", np.array([[1, 2, 3, 4.5], [0, 0, 1, 1]]), ("x0", "y0", "x1", "y1"))},
-                      formats={"score": ".6g"})
-    assert path.read_text().splitlines() == ["id,score,gt_x0,gt_y0,gt_x1,gt_y1",
-                                             "3,0.123457,1.0000,2.0000,3.0000,4.5000",
-                                             "4,1,0.0000,0.0000,1.0000,1.0000"]
+    outputs.write_csv(
+        path,
+        {
+            "id": np.array([3, 4]),
+            "score": np.array([0.123456789, 1.0]),
+            **outputs.named_columns("gt", np.array([[1, 2, 3, 4.5], [0, 0, 1, 1]]), ("x0", "y0", "x1", "y1")),
+        },
+        formats={"score": ".6g"},
+    )
+    assert path.read_text().splitlines() == [
+        "id,score,gt_x0,gt_y0,gt_x1,gt_y1",
+        "3,0.123457,1.0000,2.0000,3.0000,4.5000",
+        "4,1,0.0000,0.0000,1.0000,1.0000",
+    ]

@@ -1,4 +1,5 @@
 """environment.yml, pyproject.toml, constraints.txt and the Makefile agree."""
+
 import re
 import tomllib
 from pathlib import Path
@@ -28,8 +29,11 @@ def test_torch_is_a_range_and_ci_pins_it():
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = {Requirement(d).name: Requirement(d) for d in project["dependencies"]}
-    pins = {Requirement(line).name: Requirement(line) for line in (ROOT / "constraints.txt").read_text().splitlines()
-            if line.strip() and not line.startswith("#")}
+    pins = {
+        Requirement(line).name: Requirement(line)
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     assert set(pins) == {"torch", "torchvision", "timm"}
     for name, pin in pins.items():
         assert not str(reqs[name].specifier).startswith("=="), f"{name} must be a range in pyproject.toml"
@@ -59,7 +63,17 @@ def test_importing_bbadj_makes_openmp_threads_sleep_while_they_wait():
 
     code = "import os, bbadj, torch; print(os.environ['OMP_WAIT_POLICY'])"
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          check=True).stdout.strip() == "PASSIVE"
-    assert subprocess.run([sys.executable, "-c", code], env={**env, "OMP_WAIT_POLICY": "ACTIVE"},
-                          capture_output=True, text=True, check=True).stdout.strip() == "ACTIVE"
+    assert (
+        subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.strip()
+        == "PASSIVE"
+    )
+    assert (
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**env, "OMP_WAIT_POLICY": "ACTIVE"},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        == "ACTIVE"
+    )

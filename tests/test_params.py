@@ -1,5 +1,6 @@
 """params.yaml as one object (bbadj/core/params.py), the default study it describes, the presets, and
 dvc.yaml's view of it."""
+
 import json
 from pathlib import Path
 
@@ -16,8 +17,13 @@ PARAMS = ROOT / "params.yaml"
 
 
 def write_params(path: Path, rows, eval_only=None, finetune=None, **sections) -> Path:
-    p = {**sections, "rows": rows, "finetune": finetune or {}, "eval_only": eval_only or {},
-         "study": {"baseline": next(iter(rows)), "bootstrap": 200, "bootstrap_seed": 0}}
+    p = {
+        **sections,
+        "rows": rows,
+        "finetune": finetune or {},
+        "eval_only": eval_only or {},
+        "study": {"baseline": next(iter(rows)), "bootstrap": 200, "bootstrap_seed": 0},
+    }
     path.write_text(yaml.safe_dump(p))
     return path
 
@@ -48,7 +54,9 @@ def test_the_default_study_is_on_real_photographs():
     assert params.base.eval.test_set == "coco_val2017" and params.base.eval.role("coco128") == "validation"
     assert params.base.eval.set_paths() == ("data/coco_val2017/annotations/test.json", "data/coco_val2017/images")
     train = {i["file_name"] for i in json.loads((ROOT / "data/coco128/annotations/train.json").read_text())["images"]}
-    test = {i["file_name"] for i in json.loads((ROOT / "data/coco_val2017/annotations/test.json").read_text())["images"]}
+    test = {
+        i["file_name"] for i in json.loads((ROOT / "data/coco_val2017/annotations/test.json").read_text())["images"]
+    }
     assert len(test) >= 100 and not train & test
     assert params.base.eval.set_paths("coco128") == ("data/coco128/annotations/val.json", "data/coco128/images")
     trained = {n: params[n].config for n in params.names("trained")}
@@ -73,10 +81,14 @@ def test_each_ablation_changes_one_setting_of_the_default():
     assert any(set(v) == {"data.buffer_ratio"} and params[n].trained for n, v in changed.items())
     assert any(set(v) == {"data.buffer_ratio"} and not params[n].trained for n, v in changed.items())
     assert set(changed["scratch"]) == {"model.pretrained"}
-    assert params.report.seeds >= 3 and all(params.seeds(n) == list(range(params.report.seeds))
-                                            for n in params.names("models"))
+    assert params.report.seeds >= 3 and all(
+        params.seeds(n) == list(range(params.report.seeds)) for n in params.names("models")
+    )
     # classification over positions against regression: one choice, the decoder's output and the loss that trains it
-    assert {k: v[1] for k, v in changed["regression"].items()} == {"model.decoder": "regression", "train.loss": "laplace_nll"}
+    assert {k: v[1] for k, v in changed["regression"].items()} == {
+        "model.decoder": "regression",
+        "train.loss": "laplace_nll",
+    }
     assert all(len(v) == 1 for n, v in changed.items() if n != "regression")
 
 
@@ -88,9 +100,12 @@ def test_code_defaults_are_the_default_recipe():
 
 
 def test_rows_resolve_with_their_origins(tmp_path):
-    p = write_params(tmp_path / "params.yaml", {"a": {}, "b": {"model": {"fusion": "fpn"}}},
-                     {"b_argmax": {"from": "b", "eval": {"decoding": "argmax"}, "data": {"buffer_ratio": 1.1}}},
-                     {"t": {"from": "b", "data": {"train_annotations": "real.json"}, "train": {"lr": 1e-4}}})
+    p = write_params(
+        tmp_path / "params.yaml",
+        {"a": {}, "b": {"model": {"fusion": "fpn"}}},
+        {"b_argmax": {"from": "b", "eval": {"decoding": "argmax"}, "data": {"buffer_ratio": 1.1}}},
+        {"t": {"from": "b", "data": {"train_annotations": "real.json"}, "train": {"lr": 1e-4}}},
+    )
     params = Params.load(p, runs_dir="somewhere")
     assert params.names() == ["identity", "grabcut", "a", "b", "t", "b_argmax"]
     assert params.names("trained") == ["a", "b", "t"] and params.names("eval_only") == ["b_argmax"]
@@ -104,8 +119,12 @@ def test_rows_resolve_with_their_origins(tmp_path):
         params.seed_config("t", 3)
     assert params["grabcut"].config == params["identity"].config == params.base == load_config(p)
     c = params["b_argmax"]
-    assert (c.config.model.fusion, c.config.eval.decoding, c.config.data.buffer_ratio, c.model_of) == \
-        ("fpn", "argmax", 1.1, "b")
+    assert (c.config.model.fusion, c.config.eval.decoding, c.config.data.buffer_ratio, c.model_of) == (
+        "fpn",
+        "argmax",
+        1.1,
+        "b",
+    )
     assert params.describe("a") == "default"
     assert "model.fusion=fpn" in params.describe("b_argmax") and "the model of b" in params.describe("b_argmax")
     assert params.changed("b_argmax", "b") == {"data.buffer_ratio": (1.3, 1.1), "eval.decoding": ("subpixel", "argmax")}
@@ -114,28 +133,38 @@ def test_rows_resolve_with_their_origins(tmp_path):
         params["nope"]
 
 
-@pytest.mark.parametrize("exps,eval_only,match", [
-    ({"a.b": {}}, {}, "letters, digits"),
-    ({"identity": {}}, {}, "letters, digits"),
-    ({"grabcut": {}}, {}, "letters, digits"),
-    ({"a": {}}, {"x": {"from": "zzz"}}, "must name one of"),
-    ({"a": {}}, {"x": {"from": "identity"}}, "must name one of"),
-    ({"a": {}}, {"x": {"from": "a", "model": {"fusion": "fpn"}}}, "needs training"),
-    ({"a": {}}, {"x": {"from": "a", "data": {"crop_size": 32}}}, "need training"),
-    ({"a": {}}, {"a": {"from": "a"}}, "both"),
-    ({"a": {"train": {"lrr": 1}}}, {}, r"unknown key.*lrr"),  # dvc exp run -S +train.lrr=1: stops before any work
-    ({"a": {"model": {"fusion": "l5"}}}, {}, "model.fusion must be one of l4, l34_mean"),  # before any model is built
-])
+@pytest.mark.parametrize(
+    "exps,eval_only,match",
+    [
+        ({"a.b": {}}, {}, "letters, digits"),
+        ({"identity": {}}, {}, "letters, digits"),
+        ({"grabcut": {}}, {}, "letters, digits"),
+        ({"a": {}}, {"x": {"from": "zzz"}}, "must name one of"),
+        ({"a": {}}, {"x": {"from": "identity"}}, "must name one of"),
+        ({"a": {}}, {"x": {"from": "a", "model": {"fusion": "fpn"}}}, "needs training"),
+        ({"a": {}}, {"x": {"from": "a", "data": {"crop_size": 32}}}, "need training"),
+        ({"a": {}}, {"a": {"from": "a"}}, "both"),
+        ({"a": {"train": {"lrr": 1}}}, {}, r"unknown key.*lrr"),  # dvc exp run -S +train.lrr=1: stops before any work
+        (
+            {"a": {"model": {"fusion": "l5"}}},
+            {},
+            "model.fusion must be one of l4, l34_mean",
+        ),  # before any model is built
+    ],
+)
 def test_params_validation(tmp_path, exps, eval_only, match):
     p = write_params(tmp_path / "params.yaml", exps, eval_only)
     with pytest.raises((ValueError, KeyError), match=match):
         Params.load(p)
 
 
-@pytest.mark.parametrize("finetune,match", [
-    ({"t": {"from": "nope"}}, "finetune.t.from must name one of rows"),
-    ({"a": {"from": "a"}}, "both in rows and in finetune"),
-])
+@pytest.mark.parametrize(
+    "finetune,match",
+    [
+        ({"t": {"from": "nope"}}, "finetune.t.from must name one of rows"),
+        ({"a": {"from": "a"}}, "both in rows and in finetune"),
+    ],
+)
 def test_finetune_validation(tmp_path, finetune, match):
     with pytest.raises(ValueError, match=match):
         Params.load(write_params(tmp_path / "params.yaml", {"a": {}}, finetune=finetune))
@@ -163,7 +192,10 @@ def test_presets_are_deltas_that_dvc_applies(preset, tmp_path):
             elif v is not None and k in b:
                 assert b[k] != v, f"{preset.name}: {where}{k} repeats the base value {v!r}"
             else:
-                assert k in b or (v is not None and where.startswith("eval.sets")), f"{preset.name}: {where}{k} not in params.yaml"
+                assert k in b or (v is not None and where.startswith("eval.sets")), (
+                    f"{preset.name}: {where}{k} not in params.yaml"
+                )
+
     check(delta, base, "")
     params = Params.load(materialise(preset, tmp_path))
     assert all(isinstance(params[n].config, Config) for n in params.names())
@@ -172,12 +204,24 @@ def test_presets_are_deltas_that_dvc_applies(preset, tmp_path):
 def test_paper_preset(tmp_path):
     params = Params.load(materialise(ROOT / "params" / "paper-coco.yaml", tmp_path))
     cfg = params.base
-    assert (cfg.model.backbone, cfg.model.pretrained, cfg.data.crop_size, cfg.data.buffer_ratio) == \
-        ("resnet50", "imagenet", 224, 1.1)
-    assert (cfg.train.batch_size, cfg.train.lr, cfg.train.optimizer, cfg.train.epochs, cfg.train.max_steps) == \
-        (64, 1e-4, "adam", 5.0, 0)
+    assert (cfg.model.backbone, cfg.model.pretrained, cfg.data.crop_size, cfg.data.buffer_ratio) == (
+        "resnet50",
+        "imagenet",
+        224,
+        1.1,
+    )
+    assert (cfg.train.batch_size, cfg.train.lr, cfg.train.optimizer, cfg.train.epochs, cfg.train.max_steps) == (
+        64,
+        1e-4,
+        "adam",
+        5.0,
+        0,
+    )
     assert cfg.data.train_annotations == "data/coco/annotations/instances_train2017.json"
-    assert list(cfg.eval.sets) == ["coco_val2017", "coco128"] and cfg.eval.set_paths("coco_val2017")[1] == "data/coco/val2017"
+    assert (
+        list(cfg.eval.sets) == ["coco_val2017", "coco128"]
+        and cfg.eval.set_paths("coco_val2017")[1] == "data/coco/val2017"
+    )
     assert cfg.eval.test_set == "coco_val2017"  # the paper's test set; coco128's val split a validation set
     assert params.names("trained") == params.names("rows")  # the ablations of params.yaml, at paper scale
 
@@ -238,7 +282,8 @@ def test_find_root_from_a_subfolder(tmp_path, monkeypatch):
 
 def test_preflight_says_what_is_missing(tmp_path):
     cfg = Params.load(materialise(ROOT / "params" / "paper-coco.yaml", tmp_path)).base.with_overrides(
-        {"data": {"train_annotations": str(tmp_path / "coco/annotations/instances_train2017.json")}})
+        {"data": {"train_annotations": str(tmp_path / "coco/annotations/instances_train2017.json")}}
+    )
     with pytest.raises(preflight.StudyError, match="instances_train2017.json.*MS COCO 2017.*make coco"):
         preflight.preflight(cfg, "train", device="cpu")
     with pytest.raises(preflight.StudyError, match="data/coco/val2017"):
@@ -254,7 +299,11 @@ def test_preflight_says_what_is_missing(tmp_path):
 
 
 def test_every_bad_row_is_named_at_once(tmp_path):
-    p = write_params(tmp_path / "params.yaml", {"a": {"model": {"fusion": "l5"}}, "b": {"train": {"batch_size": 10 ** 6}}}, {})
+    p = write_params(
+        tmp_path / "params.yaml", {"a": {"model": {"fusion": "l5"}}, "b": {"train": {"batch_size": 10**6}}}, {}
+    )
     with pytest.raises(ValueError, match=r"2 rows are wrong") as e:
         Params.load(p)
-    assert "rows.a: model.fusion must be one of" in str(e.value) and "rows.b: train.batch_size must be in" in str(e.value)
+    assert "rows.a: model.fusion must be one of" in str(e.value) and "rows.b: train.batch_size must be in" in str(
+        e.value
+    )

@@ -1,5 +1,6 @@
 """bbadj.util.progress: tqdm's bar on a terminal; elsewhere (a notebook run by papermill, a log file)
 a bounded number of plain lines, each ending with a newline, never a carriage return."""
+
 import io
 import re
 import sys
@@ -67,8 +68,11 @@ def test_the_training_bar_shows_step_of_total_eta_and_postfix(monkeypatch):
     lines = out.getvalue().splitlines()
     assert "\r" not in out.getvalue() and 2 <= len(lines) <= 12, lines
     assert lines[0].startswith("train l4: 60/200 step (30%), "), lines[0]  # resumed at 50: counts from there
-    assert re.match(r"train l4: \d+/200 step \(\d+%\), \S+ elapsed, \S+ left, [\d.]+ step/s, loss=0\.\d{4}, "
-                    r"boxes/s=123$", lines[1]), lines[1]
+    assert re.match(
+        r"train l4: \d+/200 step \(\d+%\), \S+ elapsed, \S+ left, [\d.]+ step/s, loss=0\.\d{4}, "
+        r"boxes/s=123$",
+        lines[1],
+    ), lines[1]
     assert lines[-1].startswith("train l4: 200/200 step (100%)") and "in all" in lines[-1], lines[-1]
     assert len(set(lines)) == len(lines)
 
@@ -100,8 +104,11 @@ def test_on_a_terminal_it_is_tqdm():
 
 
 def test_the_package_reaches_tqdm_only_through_bbadj_progress():
-    users = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "bbadj").rglob("*.py")
-                   if re.search(r"^\s*(from|import) tqdm", p.read_text(), re.M))
+    users = sorted(
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "bbadj").rglob("*.py")
+        if re.search(r"^\s*(from|import) tqdm", p.read_text(), re.M)
+    )
     assert users == ["bbadj/util/progress.py"], users
 
 

@@ -1,6 +1,7 @@
 """The README and docs/ tell the truth about the repository: the README stays short, every file it
 or a docs page links exists, the README links the main result rather than holding it, and every `bbadj` command
 and `make` target they show exists."""
+
 import re
 from pathlib import Path
 
@@ -102,7 +103,9 @@ def test_the_readme_show_sample_is_the_committed_study():
     assert shown, "no rows in the README's bbadj show sample"
     for row, value in shown.items():
         metric = json.loads((ROOT / "reports" / "metrics" / row / f"{eval_set}.json").read_text())
-        assert value == round(metric["miou"], 1), f"README's bbadj show sample: {row} {value}, committed {metric['miou']:.1f}"
+        assert value == round(metric["miou"], 1), (
+            f"README's bbadj show sample: {row} {value}, committed {metric['miou']:.1f}"
+        )
 
 
 def test_the_readme_verdicts_are_comparisons_csv():
@@ -116,9 +119,12 @@ def test_the_readme_verdicts_are_comparisons_csv():
     from bbadj.scoring import metrics
 
     text = " ".join(README.read_text().split())
-    m = re.search(r"the default row `(\w+)`, chosen before the run \(the mean of its (\w+) "
-                  r"seeds\), reaches half the paper's gain on (\w+) of the (\w+) metrics \(short on (.*?) "
-                  r"points\), every gain (decided|not decided)", text)
+    m = re.search(
+        r"the default row `(\w+)`, chosen before the run \(the mean of its (\w+) "
+        r"seeds\), reaches half the paper's gain on (\w+) of the (\w+) metrics \(short on (.*?) "
+        r"points\), every gain (decided|not decided)",
+        text,
+    )
     assert m, "the README's sentence on the long tier's default row is not where the test reads it"
     row, seeds, count, total, short, decided = m.groups()
     path = ROOT / "reports" / "long" / "comparisons.csv"
@@ -133,8 +139,7 @@ def test_the_readme_verdicts_are_comparisons_csv():
     reach = [k for k in gain.index if reached(gain.loc[k], k)]
     assert words[count] == len(reach), f"the CSV: half the paper's gain on {reach}"
     said = re.findall(r"([a-zA-Z0-9<>%. ]+?) by (\d+\.\d)(?:,|$)", short.replace(" and ", ", "))
-    gap = {k: round(metrics.metric(k).aim, 1) - round(gain.loc[k, "difference"], 1)
-           for k in gain.index}
+    gap = {k: round(metrics.metric(k).aim, 1) - round(gain.loc[k, "difference"], 1) for k in gain.index}
     expected = {metrics.label(k): f"{gap[k]:.1f}" for k in gain.index if k not in reach}
     assert {k.strip(): v for k, v in said} == expected
     assert (decided == "decided") == (gain["verdict"] == "better").all()

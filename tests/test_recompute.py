@@ -29,11 +29,7 @@ def per_case(df: pd.DataFrame) -> dict[str, np.ndarray]:
     iw = np.clip(np.minimum(a[:, 2], g[:, 2]) - np.maximum(a[:, 0], g[:, 0]), 0, None)
     ih = np.clip(np.minimum(a[:, 3], g[:, 3]) - np.maximum(a[:, 1], g[:, 1]), 0, None)
     inter = iw * ih
-    union = (
-        (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-        + (g[:, 2] - g[:, 0]) * (g[:, 3] - g[:, 1])
-        - inter
-    )
+    union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (g[:, 2] - g[:, 0]) * (g[:, 3] - g[:, 1]) - inter
     iou = (inter / union)[:, None]
     edge = np.abs(a - g)
     corners = [(0, 1), (2, 1), (0, 3), (2, 3)]
@@ -78,12 +74,7 @@ class Tier:
     def lines(self, row: str, eval_set: str) -> pd.DataFrame:
         parts = []
         for name in reruns(self.params, row) if self.params[row].trained else [row]:
-            path = (
-                (SHARED if name in ("identity", "grabcut") else self.folder)
-                / "per_box"
-                / name
-                / f"{eval_set}.csv"
-            )
+            path = (SHARED if name in ("identity", "grabcut") else self.folder) / "per_box" / name / f"{eval_set}.csv"
             df = pd.read_csv(path)
             offset = self.params[name].config.train.seed - self.params[row].config.train.seed
             df["seed"] = (df["seed"] if "seed" in df else 0) + offset
@@ -106,9 +97,7 @@ class Tier:
             # the box
             weight = inside[k].sum(1) if ratio else np.ones(len(df))
             num = (v * inside[k]).sum(1) / (1 if ratio else v.shape[1])
-            t = pd.DataFrame(
-                {"seed": df["seed"], "photo": df["image_id"], "num": num, "den": weight}
-            )
+            t = pd.DataFrame({"seed": df["seed"], "photo": df["image_id"], "num": num, "den": weight})
             out[k] = t.groupby(["seed", "photo"]).sum()
         return out
 
@@ -125,10 +114,7 @@ def difference(tier: Tier, row: str, parent: str, eval_set: str, ratio=None):
     photos = np.sort(a["miou"].index.get_level_values("photo").unique())
     rng = np.random.default_rng(SEED)
     counts = np.stack(
-        [
-            np.bincount(rng.integers(0, len(photos), len(photos)), minlength=len(photos))
-            for _ in range(N_BOOT)
-        ]
+        [np.bincount(rng.integers(0, len(photos), len(photos)), minlength=len(photos)) for _ in range(N_BOOT)]
     )
     out = {}
     for k in a:
@@ -166,10 +152,7 @@ def pooled(tier: Tier, eval_set: str, k: str):
             continue
         s = tier.sums(row, eval_set)[k]["num"].unstack("photo")
         if len(s) > 1:
-            v = (
-                s.to_numpy().sum(1)
-                / tier.sums(row, eval_set)[k]["den"].unstack("photo").iloc[0].sum()
-            )
+            v = s.to_numpy().sum(1) / tier.sums(row, eval_set)[k]["den"].unstack("photo").iloc[0].sum()
             ss, df = ss + (len(v) - 1) * v.var(ddof=1), df + len(v) - 1
     return ss / df, df
 
@@ -228,9 +211,7 @@ def recompute(tier_name: str, csv: pd.DataFrame) -> pd.DataFrame:
             )
     t = pd.DataFrame(out)
     family = (t["kind"] == "two_budgets").map({True: "budgets", False: "verdicts"}) + t["set"]
-    t["p_adjusted"] = t.groupby(family)["p"].transform(
-        lambda p: pd.Series(holm(p.to_numpy()), index=p.index)
-    )
+    t["p_adjusted"] = t.groupby(family)["p"].transform(lambda p: pd.Series(holm(p.to_numpy()), index=p.index))
     up = t["difference"] > 0
     t["verdict"] = np.where(t["p_adjusted"] < 0.05, np.where(up, "better", "worse"), "inconclusive")
     return t
@@ -257,7 +238,5 @@ def test_an_independent_recomputation_agrees_with_comparisons_csv(tier):
     assert ((mine_width / width).between(0.8, 1.25)).all(), (mine_width / width).describe()
     clear = (both["p_adjusted"] < 0.01) | (both["p_adjusted"] > 0.2)
     disagree = both[clear & (both["verdict"] != both["verdict_mine"])]
-    assert disagree.empty, disagree[
-        ["difference", "p_adjusted", "p_adjusted_mine", "verdict", "verdict_mine"]
-    ]
+    assert disagree.empty, disagree[["difference", "p_adjusted", "p_adjusted_mine", "verdict", "verdict_mine"]]
     assert clear.mean() > 0.5  # most verdicts are clear-cut, so the check has teeth

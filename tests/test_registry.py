@@ -1,6 +1,7 @@
 """The registry (bbadj/core/registry.py): names read from the source are those registered at run
 time, unknown names are refused naming the setting and the choices, settings are checked without
 importing torch, and a row's unused variants are told apart for the code fingerprint."""
+
 import subprocess
 import sys
 import textwrap
@@ -52,10 +53,12 @@ def test_a_name_is_registered_once():
 
 
 def test_settings_are_checked_without_importing_torch():
-    code = ("import sys\nfrom bbadj.core.params import Params\nfrom bbadj.core.config import Config\n"
-            "Params.load()\nConfig.from_dict({'model': {'decoder': 'regression'}, 'train': {'loss': 'laplace_nll'}})\n"
-            "from bbadj.cli.main import build_parser\nbuild_parser()\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'timm')))")
+    code = (
+        "import sys\nfrom bbadj.core.params import Params\nfrom bbadj.core.config import Config\n"
+        "Params.load()\nConfig.from_dict({'model': {'decoder': 'regression'}, 'train': {'loss': 'laplace_nll'}})\n"
+        "from bbadj.cli.main import build_parser\nbuild_parser()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'timm')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -63,14 +66,17 @@ def test_settings_are_checked_without_importing_torch():
 def test_a_loss_must_train_the_decoders_output():
     from bbadj.core.config import Config
 
-    with pytest.raises(ConfigError, match=r"train.loss must be a loss for model.decoder=regression's laplace "
-                                          r"\(one of l1, laplace_nll\), got 'two_point'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"train.loss must be a loss for model.decoder=regression's laplace "
+        r"\(one of l1, laplace_nll\), got 'two_point'",
+    ):
         Config.from_dict({"model": {"decoder": "regression"}})
     with pytest.raises(ConfigError, match=r"model.decoder=conv1d's logits \(one of two_point, bce_onehot, gaussian\)"):
         Config.from_dict({"train": {"loss": "laplace_nll"}})
 
 
-MODULE = textwrap.dedent('''
+MODULE = textwrap.dedent("""
     from x import FUSIONS, LOSSES
     SCALE = 2
 
@@ -106,13 +112,18 @@ MODULE = textwrap.dedent('''
     @LOSSES.register("l")
     def loss(x):
         return x
-''')
+""")
 
 
 def test_unused_definitions_of_a_row():
     # a: B and the helpers only B reaches go; C is a variant of its own (it subclasses A, not the reverse)
-    assert unused_definitions(MODULE, {"model": {"fusion": "a"}, "train": {"loss": "l"}}) == \
-        {"B", "C", "_only_b", "_deeper", "_dead"}
+    assert unused_definitions(MODULE, {"model": {"fusion": "a"}, "train": {"loss": "l"}}) == {
+        "B",
+        "C",
+        "_only_b",
+        "_deeper",
+        "_dead",
+    }
     # c subclasses a: A's code runs for it
     assert unused_definitions(MODULE, {"model": {"fusion": "c"}}) == {"B", "_only_b", "_deeper", "_dead"}
     # no model.fusion setting in the config: every fusion counts; another loss: `loss` goes

@@ -22,6 +22,7 @@ Cases kept elsewhere, exactly as the issue states them (not repeated here):
 The other probes of the issue's "60 that hold" live in the test files of their modules
 (tests/test_coco_and_bad_inputs.py, tests/test_outputs.py, tests/test_snap*.py, ...).
 """
+
 import json
 import os
 import re
@@ -51,8 +52,7 @@ def model(checkpoint):
 
 
 def box(aid, bbox, image_id=77):
-    return {"id": aid, "image_id": image_id, "category_id": 1, "bbox": bbox, "area": bbox[2] * bbox[3],
-            "iscrowd": 0}
+    return {"id": aid, "image_id": image_id, "category_id": 1, "bbox": bbox, "area": bbox[2] * bbox[3], "iscrowd": 0}
 
 
 BOXES = [box(1, [216, 56, 103, 119]), box(2, [321, 54, 95, 97]), box(3, [25, 168, 97, 165])]
@@ -60,8 +60,9 @@ BOXES = [box(1, [216, 56, 103, 119]), box(2, [321, 54, 95, 97]), box(3, [25, 168
 
 def write(path, annotations=BOXES, images=None):
     images = images or [{"id": 77, "file_name": PHOTO, "width": 500, "height": 375}]
-    path.write_text(json.dumps({"images": images, "annotations": annotations,
-                                "categories": [{"id": 1, "name": "thing"}]}))
+    path.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "thing"}]})
+    )
     return path
 
 
@@ -75,6 +76,7 @@ def files(folder: Path) -> set[str]:
 
 
 # 31.1 -- a checkpoint runs no code it carries
+
 
 class Payload:
     """What a pickled checkpoint can carry: unpickling it calls ``open(marker, "w")``, which
@@ -101,8 +103,11 @@ def test_a_checkpoint_carrying_code_is_refused_unread(checkpoint, tmp_path, caps
 
     marker = tmp_path / "payload-ran"
     evil = carrying_code(checkpoint, tmp_path / "model.pt", marker)
-    for read in (lambda: read_checkpoint(evil), lambda: load_model(evil),
-                 lambda: init_weights(load_model(checkpoint), evil)):  # bbadj snap / evaluate; model.init_from
+    for read in (
+        lambda: read_checkpoint(evil),
+        lambda: load_model(evil),
+        lambda: init_weights(load_model(checkpoint), evil),
+    ):  # bbadj snap / evaluate; model.init_from
         with pytest.raises(DataError, match=rf"{re.escape(str(evil))}: refused: .*can run code"):
             read()
     assert not marker.exists()
@@ -125,13 +130,14 @@ def test_every_torch_load_in_the_package_is_weights_only():
             while depth:
                 depth += {"(": 1, ")": -1}.get(text[end], 0)
                 end += 1
-            calls.append((path.relative_to(ROOT), text[m.start():end]))
+            calls.append((path.relative_to(ROOT), text[m.start() : end]))
     assert calls, "no torch.load found: the search is broken"
     unsafe = [(p, c) for p, c in calls if not re.search(r"weights_only\s*=\s*True", c)]
     assert not unsafe, unsafe
 
 
 # 31.2 -- two snaps writing one --out
+
 
 def half_of_coco128(path: Path) -> Path:
     """coco128's first 64 images and their boxes (about 450; seconds of work for the tiny model)."""
@@ -151,8 +157,19 @@ def test_two_snaps_on_one_out_at_once(model, tmp_path):
     snap_file(write(tmp_path / "small.json"), COCO128_IMAGES, model, out, progress=False)
     earlier = out.read_bytes()
     big = half_of_coco128(tmp_path / "big.json")
-    cmd = [str(BIN / "bbadj"), "snap", "--annotations", str(big), "--images", str(COCO128_IMAGES),
-           "--checkpoint", str(model.checkpoint), "--out", str(out), "--no-progress"]
+    cmd = [
+        str(BIN / "bbadj"),
+        "snap",
+        "--annotations",
+        str(big),
+        "--images",
+        str(COCO128_IMAGES),
+        "--checkpoint",
+        str(model.checkpoint),
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     seen = set()
     try:
@@ -172,10 +189,13 @@ def test_two_snaps_on_one_out_at_once(model, tmp_path):
     doc = json.loads(out.read_text())
     assert doc["annotations"] and len(doc["annotations"]) == len(json.loads(big.read_text())["annotations"])
     assert is_unchanged(out) is True
-    assert files(tmp_path) == {"small.json", "big.json", "out.json", "out.review.json"}, "no journal or temporary file left"
+    assert files(tmp_path) == {"small.json", "big.json", "out.json", "out.review.json"}, (
+        "no journal or temporary file left"
+    )
 
 
 # 31.3 -- a name clash deletes nothing
+
 
 def test_names_that_clash_with_temporary_names_lose_nothing(checkpoint, tmp_path, capsys):
     common = ["--images", COCO128_IMAGES, "--checkpoint", checkpoint]
@@ -197,12 +217,22 @@ def test_names_that_clash_with_temporary_names_lose_nothing(checkpoint, tmp_path
     code, io = snap_cli(capsys, "--annotations", write(tmp_path / "ann.json"), *common)
     assert code == 0, io.err
     assert notes.read_text() == "my notes\n"
-    assert files(tmp_path) == {"r.json.tmp", "r.json", "r.review.json",
-                               "rv.json.tmp", "rv.json.snapped.tmp", "rv.json",
-                               "ann.json", "ann.snapped.json", "ann.snapped.review.json", "ann.snapped.json.tmp"}
+    assert files(tmp_path) == {
+        "r.json.tmp",
+        "r.json",
+        "r.review.json",
+        "rv.json.tmp",
+        "rv.json.snapped.tmp",
+        "rv.json",
+        "ann.json",
+        "ann.snapped.json",
+        "ann.snapped.review.json",
+        "ann.snapped.json.tmp",
+    }
 
 
 # 31.4 -- a hand-edited output is kept
+
 
 def hand_edit(path: Path) -> bytes:
     doc = json.loads(path.read_text())
@@ -231,6 +261,7 @@ def test_a_hand_edited_output_is_replaced_only_with_overwrite(checkpoint, tmp_pa
 
 # 31.5 -- file names stay inside --images
 
+
 @pytest.fixture()
 def reads(monkeypatch):
     """The image files bbadj decodes (every read goes through bbadj.data.images.read_file)."""
@@ -247,14 +278,19 @@ def test_file_names_outside_images_are_never_opened(checkpoint, tmp_path, capsys
     outside.mkdir()
     shutil.copy(COCO128_IMAGES / PHOTO, outside / "secret.jpg")  # a readable image, outside the folder
     common = ["--images", images, "--checkpoint", checkpoint]
-    names = [str(outside / "secret.jpg"), "../outside/secret.jpg", "/etc/passwd",
-             "../" * (len(images.parts) - 1) + "etc/passwd"]
+    names = [
+        str(outside / "secret.jpg"),
+        "../outside/secret.jpg",
+        "/etc/passwd",
+        "../" * (len(images.parts) - 1) + "etc/passwd",
+    ]
     for name in names:
         src = write(tmp_path / "a.json", images=[{"id": 77, "file_name": name, "width": 500, "height": 375}])
         code, io = snap_cli(capsys, "--annotations", src, *common)
         assert code == 2, io.err
-        assert f"image file not found: {name} (a name outside {images}: looked for only inside it) " \
-               f"(image id 77" in io.err, io.err
+        assert (
+            f"image file not found: {name} (a name outside {images}: looked for only inside it) (image id 77" in io.err
+        ), io.err
     assert reads == [] and not list(tmp_path.glob("*.snapped*"))
 
     # the same names find a file of that name inside the folder, counted and named; an absolute
@@ -262,21 +298,27 @@ def test_file_names_outside_images_are_never_opened(checkpoint, tmp_path, capsys
     shutil.copy(COCO128_IMAGES / PHOTO, images / "passwd")
     shutil.copy(COCO128_IMAGES / PHOTO, images / "secret.jpg")
     shutil.copy(COCO128_IMAGES / PHOTO, outside / PHOTO)
-    entries = [{"id": 70 + k, "file_name": name, "width": 500, "height": 375}
-               for k, name in enumerate([str(outside / "secret.jpg"), "/etc/passwd", str(outside / PHOTO)])]
+    entries = [
+        {"id": 70 + k, "file_name": name, "width": 500, "height": 375}
+        for k, name in enumerate([str(outside / "secret.jpg"), "/etc/passwd", str(outside / PHOTO)])
+    ]
     shutil.copy(COCO128_IMAGES / PHOTO, images / PHOTO)
     anns = [box(k, [216, 56, 103, 119], image_id=70 + k) for k in range(3)]
     src = write(tmp_path / "b.json", anns, entries)
     code, io = snap_cli(capsys, "--annotations", src, *common)
     assert code == 0, io.err
     summary = json.loads((tmp_path / "b.snapped.json").read_text())["snap"]
-    assert summary["file_names_resolved"] == {"70": str(images / "secret.jpg"), "71": str(images / "passwd"),
-                                              "72": str(images / PHOTO)}
+    assert summary["file_names_resolved"] == {
+        "70": str(images / "secret.jpg"),
+        "71": str(images / "passwd"),
+        "72": str(images / PHOTO),
+    }
     assert "3 file names found under" in io.out
     assert reads and all(p.parent == images for p in reads), reads
 
 
 # 31.6 -- resume looks at the images
+
 
 def test_an_image_fixed_after_a_killed_run_is_redone_on_resume(model, tmp_path, monkeypatch):
     monkeypatch.setattr("bbadj.snap.file._now", lambda: "2026-12-01T10:00:00+00:00")
@@ -284,9 +326,11 @@ def test_an_image_fixed_after_a_killed_run_is_redone_on_resume(model, tmp_path, 
     images.mkdir()
     good = (COCO128_IMAGES / PHOTO).read_bytes()
     (images / PHOTO).write_bytes(good)
-    (images / "b.jpg").write_bytes(good[:len(good) // 2])  # cut short: a corrupt image
-    entries = [{"id": 70, "file_name": "b.jpg", "width": 500, "height": 375},
-               {"id": 77, "file_name": PHOTO, "width": 500, "height": 375}]
+    (images / "b.jpg").write_bytes(good[: len(good) // 2])  # cut short: a corrupt image
+    entries = [
+        {"id": 70, "file_name": "b.jpg", "width": 500, "height": 375},
+        {"id": 77, "file_name": PHOTO, "width": 500, "height": 375},
+    ]
     src = write(tmp_path / "a.json", BOXES + [box(9, [216, 56, 103, 119], image_id=70)], entries)
     out, settings = tmp_path / "out.json", SnapSettings(batch_size=1)
     snap_file(src, images, model, out, settings=settings, progress=False, stop_after=1)  # "killed" after b.jpg
@@ -297,18 +341,38 @@ def test_an_image_fixed_after_a_killed_run_is_redone_on_resume(model, tmp_path, 
     resumed = snap_file(src, images, model, out, settings=settings, progress=False)
     assert resumed["corrupt_images"] == {} and resumed["images_snapped"] == 2
     fresh = snap_file(src, images, model, tmp_path / "fresh.json", settings=settings, progress=False)
-    assert json.loads(out.read_text())["annotations"] == json.loads((tmp_path / "fresh.json").read_text())["annotations"]
+    assert (
+        json.loads(out.read_text())["annotations"] == json.loads((tmp_path / "fresh.json").read_text())["annotations"]
+    )
     assert fresh["corrupt_images"] == {}
 
 
 # 31.7 -- the smaller points
 
+
 def test_sigint_to_snap_exits_130_with_one_line(checkpoint, tmp_path):
     out = tmp_path / "out.json"
     journal = Path(str(out) + JOURNAL_SUFFIX)
-    proc = subprocess.Popen([str(BIN / "bbadj"), "snap", "--annotations", str(COCO128_ANN), "--images",
-                             str(COCO128_IMAGES), "--checkpoint", str(checkpoint), "--out", str(out), "--no-progress",
-                             "--batch-size", "16"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            str(BIN / "bbadj"),
+            "snap",
+            "--annotations",
+            str(COCO128_ANN),
+            "--images",
+            str(COCO128_IMAGES),
+            "--checkpoint",
+            str(checkpoint),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--batch-size",
+            "16",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.time() + 120
         while proc.poll() is None and time.time() < deadline:
@@ -321,13 +385,14 @@ def test_sigint_to_snap_exits_130_with_one_line(checkpoint, tmp_path):
     finally:
         proc.kill()
     assert proc.returncode == 130, err
-    assert err.strip().splitlines() == ["bbadj snap: interrupted; the chunks done are kept: the same command "
-                                        "resumes after them"], err
+    assert err.strip().splitlines() == [
+        "bbadj snap: interrupted; the chunks done are kept: the same command resumes after them"
+    ], err
     assert not out.exists() and journal.read_text().count("\n") >= 2, "the chunks done are kept"
 
 
 def test_a_400_digit_integer_in_a_bbox_names_the_annotation(checkpoint, tmp_path, capsys):
-    src = write(tmp_path / "a.json", BOXES + [box(5, [10 ** 400, 1, 2, 3])])
+    src = write(tmp_path / "a.json", BOXES + [box(5, [10**400, 1, 2, 3])])
     code, io = snap_cli(capsys, "--annotations", src, "--images", COCO128_IMAGES, "--checkpoint", checkpoint)
     assert code == 2 and f"{src}: annotation id 5 (image id 77) has no 4-number bbox" in io.err, io.err
     assert "characters)" in io.err and len(io.err) < 400, "the number is cut in the message"
@@ -339,11 +404,20 @@ def test_a_checkpoint_missing_a_weight_names_the_file_and_key(checkpoint, tmp_pa
     key = next(iter(ckpt["model"]))
     del ckpt["model"][key]
     torch.save(ckpt, tmp_path / "cut.pt")
-    code, io = snap_cli(capsys, "--annotations", write(tmp_path / "a.json"), "--images", COCO128_IMAGES,
-                        "--checkpoint", tmp_path / "cut.pt")
+    code, io = snap_cli(
+        capsys,
+        "--annotations",
+        write(tmp_path / "a.json"),
+        "--images",
+        COCO128_IMAGES,
+        "--checkpoint",
+        tmp_path / "cut.pt",
+    )
     assert code == 2, io.err
-    assert f"{tmp_path / 'cut.pt'}: its weights do not fit the model its config describes: 1 weights missing " \
-           f"(first: {key})" in io.err, io.err
+    assert (
+        f"{tmp_path / 'cut.pt'}: its weights do not fit the model its config describes: 1 weights missing "
+        f"(first: {key})" in io.err
+    ), io.err
 
 
 def test_a_row_name_with_a_space_gets_the_row_name_rule(tmp_path, monkeypatch, capsys):
@@ -379,7 +453,7 @@ def test_model_pt_holds_no_path_or_time_of_its_clone(tiny_synth, tmp_path, monke
     for k, clone in enumerate((tmp_path / "one", tmp_path / "clone-two")):
         shutil.copytree(tiny_synth / "train", clone / "train")
         for image in (clone / "train" / "images").iterdir():
-            os.utime(image, ns=(10 ** 18 * (k + 1),) * 2)
+            os.utime(image, ns=(10**18 * (k + 1),) * 2)
         monkeypatch.chdir(clone)
         train(tiny_config(Path("."), max_steps=1, checkpoint_every=1), "run", progress=False)
         data = (clone / "run" / "model.pt").read_bytes()

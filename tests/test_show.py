@@ -1,5 +1,6 @@
 """`bbadj show`: the study's runs side by side (bbadj/cli/show.py), on `dvc exp show --json`'s
 output and on a tiny DVC repository with a real experiment."""
+
 import json
 import sys
 from pathlib import Path
@@ -19,22 +20,44 @@ def metrics(miou: float) -> dict:
 
 def entry(rev: str, name, lr: float, files: dict) -> dict:
     """One revision as `dvc exp show --json` (DVC 3.x) writes it."""
-    return {"rev": rev, "name": name, "error": None, "experiments": None,
-            "data": {"rev": rev, "params": {"params.yaml": {"data": {"train": {"lr": lr}}}},
-                     "metrics": {f"reports/metrics/{row}/{s}.json": metrics(v) for (row, s), v in files.items()}}}
+    return {
+        "rev": rev,
+        "name": name,
+        "error": None,
+        "experiments": None,
+        "data": {
+            "rev": rev,
+            "params": {"params.yaml": {"data": {"train": {"lr": lr}}}},
+            "metrics": {f"reports/metrics/{row}/{s}.json": metrics(v) for (row, s), v in files.items()},
+        },
+    }
 
 
 def doc(n_exps: int = 1) -> list:
     ws = entry("workspace", None, 0.002, {("identity", "coco128"): 81.3, ("l4", "coco128"): 84.0})
-    head = entry("a" * 40, "study", 0.001, {("identity", "coco128"): 81.3, ("l4", "coco128"): 83.9,
-                                            ("old_row", "coco128"): 70.0})
-    head["experiments"] = [{"name": f"exp{i}", "executor": None,
-                            "revs": [entry(f"{i}" * 40, f"exp{i}", 0.002 + i,
-                                           {("identity", "coco128"): 81.3, ("l4", "coco128"): 84.0 + i,
-                                            ("l4", "other"): 50.0})]}
-                           for i in range(n_exps)]
-    queued = {"name": "waiting", "executor": None, "revs": [{"rev": "b" * 40, "name": "waiting", "error": None,
-                                                             "data": {}, "experiments": None}]}
+    head = entry(
+        "a" * 40, "study", 0.001, {("identity", "coco128"): 81.3, ("l4", "coco128"): 83.9, ("old_row", "coco128"): 70.0}
+    )
+    head["experiments"] = [
+        {
+            "name": f"exp{i}",
+            "executor": None,
+            "revs": [
+                entry(
+                    f"{i}" * 40,
+                    f"exp{i}",
+                    0.002 + i,
+                    {("identity", "coco128"): 81.3, ("l4", "coco128"): 84.0 + i, ("l4", "other"): 50.0},
+                )
+            ],
+        }
+        for i in range(n_exps)
+    ]
+    queued = {
+        "name": "waiting",
+        "executor": None,
+        "revs": [{"rev": "b" * 40, "name": "waiting", "error": None, "data": {}, "experiments": None}],
+    }
     head["experiments"].append(queued)
     return [ws, head]
 
@@ -67,9 +90,13 @@ def test_show_one_table_per_set_rows_in_params_order(params):
     i = lines.index("coco128: mIoU, percent")
     assert lines[i + 1].split() == ["row", "workspace", "study", "exp0"]
     # identity, grabcut, the params' rows, then a row only HEAD has; '-' where a run lacks one
-    assert [ln.split() for ln in lines[i + 2:i + 7]] == [
-        ["identity", "81.3", "81.3", "81.3"], ["grabcut", "-", "-", "-"], ["l4", "84.0", "83.9", "84.0"],
-        ["fpn", "-", "-", "-"], ["old_row", "-", "70.0", "-"]]
+    assert [ln.split() for ln in lines[i + 2 : i + 7]] == [
+        ["identity", "81.3", "81.3", "81.3"],
+        ["grabcut", "-", "-", "-"],
+        ["l4", "84.0", "83.9", "84.0"],
+        ["fpn", "-", "-", "-"],
+        ["old_row", "-", "70.0", "-"],
+    ]
     assert "other: mIoU, percent" in lines  # a set only an experiment has
     assert "(not shown, without metric files: waiting)" in out
     assert out.count(", percent") == 2
@@ -129,10 +156,22 @@ def test_show_on_a_dvc_repository_with_an_experiment(tmp_path, params):
         "for row in ['identity', 'l4', 'fpn']:\n"
         "    os.makedirs(f'reports/metrics/{row}', exist_ok=True)\n"
         f"    json.dump({{k: 80 + lr * 1000 for k in {list(METRIC_KEYS)}}}, "
-        "open(f'reports/metrics/{row}/coco128.json', 'w'))\n")
-    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"make": {
-        "cmd": f"{sys.executable} make.py", "deps": ["make.py"], "params": ["train.lr"],
-        "metrics": [{"reports/metrics": {"cache": False}}]}}}))
+        "open(f'reports/metrics/{row}/coco128.json', 'w'))\n"
+    )
+    (repo / "dvc.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "stages": {
+                    "make": {
+                        "cmd": f"{sys.executable} make.py",
+                        "deps": ["make.py"],
+                        "params": ["train.lr"],
+                        "metrics": [{"reports/metrics": {"cache": False}}],
+                    }
+                }
+            }
+        )
+    )
 
     def run(*args):
         return run_tool(args, repo, env, stdout_only=True)
@@ -144,22 +183,36 @@ def test_show_on_a_dvc_repository_with_an_experiment(tmp_path, params):
     run("git", "commit", "-qm", "the study")
     before = run(str(BIN / "bbadj"), "show")
     assert [ln.split() for ln in before.splitlines() if ln.startswith(("row", "l4"))] == [
-        ["row", "workspace", "study"], ["l4", "81.0", "81.0"]]
+        ["row", "workspace", "study"],
+        ["l4", "81.0", "81.0"],
+    ]
     run(str(BIN / "dvc"), "exp", "run", "-q", "-n", "lr2", "-S", "train.lr=0.002")
     out = run(str(BIN / "bbadj"), "show", "--width", "120")
     assert [ln.split() for ln in out.splitlines() if ln.startswith(("row", "l4", "fpn"))] == [
-        ["row", "workspace", "study", "lr2"], ["l4", "82.0", "81.0", "82.0"], ["fpn", "82.0", "81.0", "82.0"]]
+        ["row", "workspace", "study", "lr2"],
+        ["l4", "82.0", "81.0", "82.0"],
+        ["fpn", "82.0", "81.0", "82.0"],
+    ]
     assert "lr2        experiment" in out and "on HEAD: train.lr=0.002" in out
 
 
 def test_no_metric_files_anywhere(params):
     """A clone whose reports/ predate the metric files' layout: nothing to show, and what to run."""
-    empty = [{"rev": "workspace", "name": None, "data": {"metrics": {}}, "error": None, "experiments": None},
-             {"rev": "a" * 40, "name": "study", "data": {"metrics": {"reports/metrics/l4.json": metrics(1.0)}},
-              "error": None, "experiments": None}]
+    empty = [
+        {"rev": "workspace", "name": None, "data": {"metrics": {}}, "error": None, "experiments": None},
+        {
+            "rev": "a" * 40,
+            "name": "study",
+            "data": {"metrics": {"reports/metrics/l4.json": metrics(1.0)}},
+            "error": None,
+            "experiments": None,
+        },
+    ]
     out = show(params, doc=empty)
-    assert out.splitlines() == ["no run has metric files (reports/metrics/<row>/<set>.json): run `dvc repro`",
-                                "(not shown, without metric files: workspace, study)"]
+    assert out.splitlines() == [
+        "no run has metric files (reports/metrics/<row>/<set>.json): run `dvc repro`",
+        "(not shown, without metric files: workspace, study)",
+    ]
 
 
 def test_each_tier_shows_its_own_metric_files():

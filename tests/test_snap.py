@@ -2,6 +2,7 @@
 box with its original box and per-edge confidence; unsure boxes kept and listed for review; bad
 input named; a killed run resumed to the same bytes; and, with a trained model, a snapped file
 closer to the truth than its perturbed input."""
+
 import json
 from pathlib import Path
 
@@ -40,8 +41,12 @@ def ann(aid, bbox, image_id=77, **kw):
 
 
 # image 77 is 500 x 375
-SPECIAL = [ann(9001, [10, 10, 100, 80], iscrowd=1), ann(9002, [600, 10, 20, 20]), ann(9003, [30, 30, 0.5, 40]),
-           ann(9004, [450, 300, 100, 100])]  # crowd, outside, too small, sticking out (clipped, snapped)
+SPECIAL = [
+    ann(9001, [10, 10, 100, 80], iscrowd=1),
+    ann(9002, [600, 10, 20, 20]),
+    ann(9003, [30, 30, 0.5, 40]),
+    ann(9004, [450, 300, 100, 100]),
+]  # crowd, outside, too small, sticking out (clipped, snapped)
 
 
 def test_annotations_are_snapped_into_a_new_file_keeping_the_originals(model, tmp_path):
@@ -72,8 +77,9 @@ def test_annotations_are_snapped_into_a_new_file_keeping_the_originals(model, tm
     assert [status[i] for i in (9001, 9002, 9003, 9004)] == ["skipped", "skipped", "skipped", "changed"]
     for a, o in zip(doc["annotations"], orig["annotations"]):
         assert a["snap"]["bbox_original"] == o["bbox"] and a["snap"]["passes"] == 1 and "bbox_input" not in a["snap"]
-        assert {k: v for k, v in a.items() if k not in ("bbox", "area", "snap")} == \
-               {k: v for k, v in o.items() if k not in ("bbox", "area")}
+        assert {k: v for k, v in a.items() if k not in ("bbox", "area", "snap")} == {
+            k: v for k, v in o.items() if k not in ("bbox", "area")
+        }
         if a["snap"]["status"] == "changed":
             assert a["bbox"] == a["snap"]["bbox_snapped"] != o["bbox"]
             assert a["area"] == round(a["bbox"][2] * a["bbox"][3], 3), "a rectangle's area follows its box"
@@ -93,10 +99,19 @@ def test_annotations_are_snapped_into_a_new_file_keeping_the_originals(model, tm
 def test_unsure_boxes_keep_their_box_and_are_listed_for_review(model, tmp_path):
     src = val_subset(tmp_path / "ann.json")
     snap_file(src, COCO128_IMAGES, model, tmp_path / "all.json", progress=False)
-    worst = sorted(max(a["snap"]["err_px"].values()) for a in json.loads((tmp_path / "all.json").read_text())["annotations"])
+    worst = sorted(
+        max(a["snap"]["err_px"].values()) for a in json.loads((tmp_path / "all.json").read_text())["annotations"]
+    )
     threshold = (worst[5] + worst[6]) / 2  # 6 boxes below it, 8 above
-    summary = snap_file(src, COCO128_IMAGES, model, tmp_path / "out.json", review=tmp_path / "review.json",
-                        settings=SnapSettings(max_err_px=threshold), progress=False)
+    summary = snap_file(
+        src,
+        COCO128_IMAGES,
+        model,
+        tmp_path / "out.json",
+        review=tmp_path / "review.json",
+        settings=SnapSettings(max_err_px=threshold),
+        progress=False,
+    )
     assert (summary["changed"], summary["kept"], summary["skipped"]) == (6, 8, 0)
     doc = json.loads((tmp_path / "out.json").read_text())
     kept = [a for a in doc["annotations"] if a["snap"]["status"] == "kept"]
@@ -115,9 +130,16 @@ def test_unsure_boxes_keep_their_box_and_are_listed_for_review(model, tmp_path):
 
 def test_a_detectors_results_file_is_snapped_entry_by_entry(model, tmp_path):
     ann_path = val_subset(tmp_path / "ann.json")
-    dets = [{"image_id": a["image_id"], "category_id": a["category_id"] if k % 3 else 999,
-             "bbox": [v + 2 for v in a["bbox"]], "score": 0.5 + k / 100, "extra": k}
-            for k, a in enumerate(json.loads(ann_path.read_text())["annotations"])]
+    dets = [
+        {
+            "image_id": a["image_id"],
+            "category_id": a["category_id"] if k % 3 else 999,
+            "bbox": [v + 2 for v in a["bbox"]],
+            "score": 0.5 + k / 100,
+            "extra": k,
+        }
+        for k, a in enumerate(json.loads(ann_path.read_text())["annotations"])
+    ]
     res = tmp_path / "results.json"
     res.write_text(json.dumps(dets))
     summary = snap_file(ann_path, COCO128_IMAGES, model, detections=res, progress=False)
@@ -134,7 +156,9 @@ def test_chunks_cover_every_image_once_in_order(model, tmp_path):
     for batch in (1, 4, 9, 1000):
         work = pieces(data.coco, batch)
         assert all(len(r.boxes) <= batch for r in work), "no piece larger than a batch"
-        assert np.array_equal(np.concatenate([r.ann_ids for r in work]), np.concatenate([r.ann_ids for r in data.coco.images]))
+        assert np.array_equal(
+            np.concatenate([r.ann_ids for r in work]), np.concatenate([r.ann_ids for r in data.coco.images])
+        )
         parts = chunks(work, batch)
         assert [i for p in parts for i in range(len(work))[p]] == list(range(len(work)))
         assert all(sum(len(r.boxes) for r in work[p]) >= batch for p in parts[:-1])
@@ -143,7 +167,10 @@ def test_chunks_cover_every_image_once_in_order(model, tmp_path):
 def test_a_killed_run_rerun_gives_the_same_bytes(model, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("bbadj.snap.file._now", lambda: "2026-12-01T10:00:00+00:00")
     src = val_subset(tmp_path / "ann.json", SPECIAL)
-    out, settings = tmp_path / "out.json", SnapSettings(batch_size=2, max_err_px=1e6)  # 15 boxes in pieces of 2: 7 chunks
+    out, settings = (
+        tmp_path / "out.json",
+        SnapSettings(batch_size=2, max_err_px=1e6),
+    )  # 15 boxes in pieces of 2: 7 chunks
     snap_file(src, COCO128_IMAGES, model, out, settings=settings, progress=False)
     whole = out.read_bytes(), (tmp_path / "out.review.json").read_bytes()
     out.unlink()
@@ -172,24 +199,30 @@ def run_cli(args, capsys):
 
 def test_the_command_prints_counts_and_progress(checkpoint, tmp_path, capsys):
     src = val_subset(tmp_path / "ann.json", SPECIAL)
-    code, io = run_cli(["--annotations", src, "--images", COCO128_IMAGES, "--checkpoint", checkpoint,
-                        "--max-err-px", "1e6"], capsys)
+    code, io = run_cli(
+        ["--annotations", src, "--images", COCO128_IMAGES, "--checkpoint", checkpoint, "--max-err-px", "1e6"], capsys
+    )
     assert code == 0
-    assert "18 boxes: 15 changed, 0 kept for review (err_px above 1e+06 px), 3 skipped (1 crowd, " \
-           "1 outside image, 1 smaller than 1 px)" in io.out
+    assert (
+        "18 boxes: 15 changed, 0 kept for review (err_px above 1e+06 px), 3 skipped (1 crowd, "
+        "1 outside image, 1 smaller than 1 px)" in io.out
+    )
     assert "snap ann.json: 15/15 box (100%)" in io.err, "progress lines, off a terminal"
     assert (tmp_path / "ann.snapped.review.json").exists()
 
 
-@pytest.mark.parametrize("case, message", [
-    ("negative", "results.json: entry 1 (image id 77) has a negative size bbox"),
-    ("unknown image", "results.json: entry 0 refers to image id 999, which is not in"),
-    ("not a list", "results.json: not a COCO results file"),
-    ("results as annotations", "a JSON list, like a COCO results file: give it as the detections"),
-    ("duplicate id", "ann.json: annotation id 9002 appears twice (annotations[14] and annotations[15])"),
-    ("missing image", "image file not found:"),
-    ("over the input", "is an input file: snap never writes over its input"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("negative", "results.json: entry 1 (image id 77) has a negative size bbox"),
+        ("unknown image", "results.json: entry 0 refers to image id 999, which is not in"),
+        ("not a list", "results.json: not a COCO results file"),
+        ("results as annotations", "a JSON list, like a COCO results file: give it as the detections"),
+        ("duplicate id", "ann.json: annotation id 9002 appears twice (annotations[14] and annotations[15])"),
+        ("missing image", "image file not found:"),
+        ("over the input", "is an input file: snap never writes over its input"),
+    ],
+)
 def test_bad_input_stops_with_an_error_naming_the_file_and_entry(checkpoint, tmp_path, capsys, case, message):
     src = val_subset(tmp_path / "ann.json", [ann(9002, [1, 1, 5, 5])] * (2 if case == "duplicate id" else 1))
     res = tmp_path / "results.json"
@@ -228,8 +261,20 @@ def test_a_snapped_file_is_closer_to_the_truth_than_its_input(snap_model, tmp_pa
         a["bbox"] = xyxy_to_xywh(perturbed[a["id"]]).tolist()
     src = tmp_path / "perturbed.json"
     src.write_text(json.dumps(doc))
-    code, _ = run_cli(["--annotations", src, "--images", COCO128_IMAGES, "--checkpoint", snap_model,
-                       "--out", tmp_path / "snapped.json", "--no-progress"], capsys)
+    code, _ = run_cli(
+        [
+            "--annotations",
+            src,
+            "--images",
+            COCO128_IMAGES,
+            "--checkpoint",
+            snap_model,
+            "--out",
+            tmp_path / "snapped.json",
+            "--no-progress",
+        ],
+        capsys,
+    )
     assert code == 0
     snapped = {a["id"]: a["bbox"] for a in json.loads((tmp_path / "snapped.json").read_text())["annotations"]}
     ids = sorted(truth)

@@ -10,6 +10,7 @@ file's. Datumaro runs in its own virtual environment (``.venv-datumaro``, made b
 it pins pandas 2.3, Pillow 12 and OpenCV 4, older than the study's; without it that part skips and
 says so.
 """
+
 import json
 import shutil
 import subprocess
@@ -71,8 +72,9 @@ def snap_twice(tool, model, tmp_path, settings=SnapSettings()):
     if det is None:
         second = snap_file(tmp_path / "p1.json", images, model, tmp_path / "p2.json", settings=settings, progress=False)
     else:  # a results file snapped again: the first pass's output is the detections now
-        second = snap_file(ann, images, model, tmp_path / "p2.json", detections=tmp_path / "p1.json",
-                           settings=settings, progress=False)
+        second = snap_file(
+            ann, images, model, tmp_path / "p2.json", detections=tmp_path / "p1.json", settings=settings, progress=False
+        )
     return ann, det, first, second
 
 
@@ -90,14 +92,18 @@ def test_a_real_export_is_snapped_and_loads_in_pycocotools(tool, model, tmp_path
     assert [e["snap"]["bbox_original"] for e in entries(out2)] == originals, "the person's boxes, after two passes"
     assert second["pass"] == 2 and {e["snap"]["passes"] for e in entries(out2)} == {2}
     for before, after in zip(entries(source), entries(out1)):
-        assert {k: v for k, v in after.items() if k not in ("bbox", "area", "snap")} == \
-               {k: v for k, v in before.items() if k not in ("bbox", "area")}, "every other key, ids included, as written"
+        assert {k: v for k, v in after.items() if k not in ("bbox", "area", "snap")} == {
+            k: v for k, v in before.items() if k not in ("bbox", "area")
+        }, "every other key, ids included, as written"
     if det is None:
-        assert {k: v for k, v in out1.items() if k != "snap"} | {"annotations": None} == \
-               source | {"annotations": None}, "images, categories, info, licences as written"
+        assert {k: v for k, v in out1.items() if k != "snap"} | {"annotations": None} == source | {
+            "annotations": None
+        }, "images, categories, info, licences as written"
         coco = COCO(str(tmp_path / "p1.json"))
-        assert len(coco.getAnnIds()) == len(originals) and coco.loadAnns(coco.getAnnIds()[:1])[0]["bbox"] == \
-            out1["annotations"][0]["bbox"]
+        assert (
+            len(coco.getAnnIds()) == len(originals)
+            and coco.loadAnns(coco.getAnnIds()[:1])[0]["bbox"] == out1["annotations"][0]["bbox"]
+        )
     else:
         gt = COCO(str(ann))
         res = gt.loadRes(str(tmp_path / "p1.json"))
@@ -133,8 +139,9 @@ print(json.dumps(out))
 """
 
 
-@pytest.mark.skipif(not DATUMARO.exists(), reason=f"no Datumaro to re-import with: {DATUMARO} is missing "
-                                                  f"(make test makes it)")
+@pytest.mark.skipif(
+    not DATUMARO.exists(), reason=f"no Datumaro to re-import with: {DATUMARO} is missing (make test makes it)"
+)
 @pytest.mark.parametrize("tool", [t for t, (_, det) in FILES.items() if det is None])
 def test_datumaro_reimports_each_snapped_export(tool, model, tmp_path):
     ann, _, _, _ = snap_twice(tool, model, tmp_path)
@@ -145,8 +152,10 @@ def test_datumaro_reimports_each_snapped_export(tool, model, tmp_path):
     before, after, again = (found[p] for p in paths)
     if tool == "label_studio":
         # Datumaro refuses the converter's own file: its two image entries of one task share a file name
-        assert before == after == again == "RepeatedItemError: Item ('images/image1', 'default') is repeated " \
-                                           "in the source sequence.", found
+        assert (
+            before == after == again == "RepeatedItemError: Item ('images/image1', 'default') is repeated "
+            "in the source sequence."
+        ), found
         return
     assert len(after) == len(again) == len(before) > 0, found
     snapped = {a["id"]: a["bbox"] for a in json.loads((tmp_path / "p1.json").read_text())["annotations"]}

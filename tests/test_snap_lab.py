@@ -1,6 +1,7 @@
 """The snap notebook's app (bbadj/widget/lab.py, draw.py) without a browser: which models it
 offers, what it says with none, the close-ups it draws, and draw -> snap -> accept -> undo driven
 through the widgets' own state (tests/test_snap_notebook.py does the same in Chromium)."""
+
 import numpy as np
 import pytest
 import yaml
@@ -16,8 +17,9 @@ PHOTO = COCO128_IMAGES / "000000000077.jpg"  # 500 x 375
 @pytest.fixture
 def study(tmp_path, checkpoint):
     """params.yaml with a baseline and three rows; two of them trained (two seeds each), and one stray run."""
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({
-        "rows": {"alpha": {}, "beta": {}, "gamma": {}}, "study": {"baseline": "beta", "seeds": 2}}))
+    (tmp_path / "params.yaml").write_text(
+        yaml.safe_dump({"rows": {"alpha": {}, "beta": {}, "gamma": {}}, "study": {"baseline": "beta", "seeds": 2}})
+    )
     for name, seeds in (("alpha", 2), ("beta", 2), ("stray", 1)):
         for k in range(seeds):
             (tmp_path / "runs" / name / f"seed{k}").mkdir(parents=True)
@@ -29,7 +31,10 @@ def test_trained_models_baseline_first_then_the_params_order(study):
     """A row's model is its seed 0's; another seed when asked for by name."""
     models = snap_lab.trained_models(study / "params.yaml", study / "runs")
     assert list(models) == ["beta", "alpha", "stray"] and models["alpha"] == study / "runs/alpha/seed0/model.pt"
-    assert list(snap_lab.trained_models(study / "params.yaml", study / "runs", ["stray", "alpha"])) == ["alpha", "stray"]
+    assert list(snap_lab.trained_models(study / "params.yaml", study / "runs", ["stray", "alpha"])) == [
+        "alpha",
+        "stray",
+    ]
     asked = snap_lab.trained_models(study / "params.yaml", study / "runs", ["alpha/seed1", "beta"])
     assert asked == {"beta": study / "runs/beta/seed0/model.pt", "alpha/seed1": study / "runs/alpha/seed1/model.pt"}
     with pytest.raises(FileNotFoundError, match=r"gamma/seed0/model.pt .*dvc repro train@gamma"):
@@ -55,11 +60,13 @@ def test_the_long_tiers_models_carry_the_scale_their_evaluation_fitted(study, ch
     (study / "runs" / "long" / "alpha" / "seed1" / "model.pt").write_bytes(checkpoint.read_bytes())
     (study / "reports" / "long" / "per_box" / "alpha").mkdir(parents=True)
     (study / "reports" / "long" / "per_box" / "alpha" / "calibration.json").write_text(
-        json.dumps({"seed1": {"err_scale": 1.5, "observed_px": 3.0, "expected_px": 2.0}}))
+        json.dumps({"seed1": {"err_scale": 1.5, "observed_px": 3.0, "expected_px": 2.0}})
+    )
     assert snap_lab.fitted_err_scale("runs/long/alpha/seed1/model.pt") == 1.5
     assert snap_lab.fitted_err_scale("runs/alpha/seed0/model.pt") is None  # the default tier calibrates nothing
-    session = snap_lab.SnapSession({"long/alpha/seed1": "runs/long/alpha/seed1/model.pt",
-                                    "alpha": "runs/alpha/seed0/model.pt"})
+    session = snap_lab.SnapSession(
+        {"long/alpha/seed1": "runs/long/alpha/seed1/model.pt", "alpha": "runs/alpha/seed0/model.pt"}
+    )
     assert session.model("long/alpha/seed1").err_scale == 1.5 and session.model("alpha").err_scale == 1.0
 
 
@@ -74,8 +81,19 @@ def test_history_accepts_and_undoes():
     h = snap_lab.History()
     boxes = [{"x": 1, "y": 2, "width": 10, "height": 20, "label": "object"}, {"x": 5, "y": 5, "width": 5, "height": 5}]
     after = h.accept(boxes, 0, [1.5, 2.5, 11.0, 21.0], "l4")
-    assert after[0] == {"x": 1.5, "y": 2.5, "width": 9.5, "height": 18.5, "label": "object", "snapped_by": "l4",
-                        "rough": [1, 2, 10, 20]} and after[1] == boxes[1]
+    assert (
+        after[0]
+        == {
+            "x": 1.5,
+            "y": 2.5,
+            "width": 9.5,
+            "height": 18.5,
+            "label": "object",
+            "snapped_by": "l4",
+            "rough": [1, 2, 10, 20],
+        }
+        and after[1] == boxes[1]
+    )
     assert h.undo(after) == boxes
     assert h.undo(boxes) is None, "nothing left to undo"
     after = h.accept(boxes, 1, [6, 6, 9, 9], "fpn")
@@ -85,8 +103,10 @@ def test_history_accepts_and_undoes():
 def test_close_ups_draw_each_edge_by_the_review_rule_on_err_px():
     image = Image.new("RGB", (200, 100), (90, 90, 90))
     # a 100 x 60 snapped box: 5% of its height is 3 px, of its width 5 px
-    snaps = {"a": {"box": [50, 20, 150, 80], "err_px": [0.5, 9.0, 0.5, 0.5], "confidence": [0.9, 0.2, 0.9, 0.9]},
-             "b": {"box": [50, 20, 150, 80], "err_px": [0.5] * 4, "confidence": [0.9] * 4}}
+    snaps = {
+        "a": {"box": [50, 20, 150, 80], "err_px": [0.5, 9.0, 0.5, 0.5], "confidence": [0.9, 0.2, 0.9, 0.9]},
+        "b": {"box": [50, 20, 150, 80], "err_px": [0.5] * 4, "confidence": [0.9] * 4},
+    }
     red = lambda a: (np.abs(a.astype(int) - snap_draw.UNSURE).sum(-1) == 0).sum()  # noqa: E731
     green = lambda a: (np.abs(a.astype(int) - snap_draw.SURE).sum(-1) == 0).sum()  # noqa: E731
     for rule in (3.0, ReviewRule(max_err_frac=0.05)):
@@ -96,13 +116,17 @@ def test_close_ups_draw_each_edge_by_the_review_rule_on_err_px():
         assert red(sheet[:, half:]) == 0 and green(sheet[:, half:]) > 100, "b: every edge sure"
     table = snap_draw.table_html([45, 15, 155, 85], snaps, ReviewRule(max_err_frac=0.05))
     assert 'class="bbadj-snap-table"' in table and table.count("<tr>") == 4
-    assert ("<td>a</td><td>unsure (bottom: err_px 9 &gt; 0.05 x height 60 = 3 px)</td>" in table
-            and "<td>b</td><td>snapped</td>" in table)
+    assert (
+        "<td>a</td><td>unsure (bottom: err_px 9 &gt; 0.05 x height 60 = 3 px)</td>" in table
+        and "<td>b</td><td>snapped</td>" in table
+    )
     assert "<td>9.0</td>" in table and "<td>0.150</td>" in table, "err_px, and err_px / side: 9 / 60"
     assert "conf" not in table and "0.90" not in table, "the crop-unit confidence is not shown"
     # the same edge by the probability rule: P(|e| < 3) = 1 - exp(-3 / 9) = 0.2835
-    assert snap_draw.verdict(snaps["a"], ReviewRule(min_p=0.5)) == \
-        "unsure (bottom: P(|error| < 3 px) 0.2835 < 0.5 (err_px 9))"
+    assert (
+        snap_draw.verdict(snaps["a"], ReviewRule(min_p=0.5))
+        == "unsure (bottom: P(|error| < 3 px) 0.2835 < 0.5 (err_px 9))"
+    )
 
 
 def test_draw_snap_accept_undo_through_the_widgets(checkpoint):

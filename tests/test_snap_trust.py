@@ -2,6 +2,7 @@
 boxes, no file but its own earlier output is ever replaced, masks and areas stay consistent,
 ids come back as written, a damaged or turned photograph is handled as a tool shows it, one
 image's many boxes go in batches, and every bad option stops before any work."""
+
 import json
 import shutil
 
@@ -26,14 +27,23 @@ def model(checkpoint):
 
 def write(path, annotations, images=None):
     images = images or [{"id": 77, "file_name": PHOTO, "width": 500, "height": 375}]
-    path.write_text(json.dumps({"images": images, "annotations": annotations,
-                                "categories": [{"id": 1, "name": "thing"}]}))
+    path.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "thing"}]})
+    )
     return path
 
 
 def box(aid, bbox, **kw):
-    return {"id": aid, "image_id": 77, "category_id": 1, "bbox": bbox, "area": bbox[2] * bbox[3], "iscrowd": 0,
-            "segmentation": [], **kw}
+    return {
+        "id": aid,
+        "image_id": 77,
+        "category_id": 1,
+        "bbox": bbox,
+        "area": bbox[2] * bbox[3],
+        "iscrowd": 0,
+        "segmentation": [],
+        **kw,
+    }
 
 
 BOXES = [box(1, [216, 56, 103, 119]), box(2, [321, 54, 95, 97]), box(3, [25, 168, 97, 165])]
@@ -77,8 +87,12 @@ def test_out_never_replaces_a_file_snap_did_not_write(checkpoint, tmp_path, caps
     review = tmp_path / "a.snapped.review.json"
     args = ["--annotations", src, "--images", COCO128_IMAGES, "--checkpoint", ckpt, "--no-progress"]
     assert run_cli(args, capsys)[0] == 0  # writes a.snapped.json and its review file
-    target = {"checkpoint": ckpt, "other json": write(tmp_path / "other.json", []), "review file": review,
-              "image": shutil.copy(COCO128_IMAGES / PHOTO, tmp_path / PHOTO)}[victim]
+    target = {
+        "checkpoint": ckpt,
+        "other json": write(tmp_path / "other.json", []),
+        "review file": review,
+        "image": shutil.copy(COCO128_IMAGES / PHOTO, tmp_path / PHOTO),
+    }[victim]
     before = target.read_bytes()
     code, io = run_cli(args + ["--out", target, "--review", tmp_path / "r.json"], capsys)
     assert code == 2 and f"the output {target} exists and is not an annotations file bbadj snap wrote" in io.err
@@ -112,30 +126,41 @@ def test_a_rerun_replaces_its_own_output_and_a_results_output_is_recognised(mode
 def test_masks_are_left_as_they_are_unless_asked_and_areas_follow_rectangles(model, tmp_path):
     polygon = [[220, 60, 310, 60, 310, 170, 220, 170]]
     rle = {"size": [375, 500], "counts": "abc"}
-    anns = [box(1, [216, 56, 103, 119], segmentation=polygon, area=9900.0),
-            box(2, [321, 54, 95, 97], segmentation=rle, area=7000.0), box(3, [25, 168, 97, 165])]
+    anns = [
+        box(1, [216, 56, 103, 119], segmentation=polygon, area=9900.0),
+        box(2, [321, 54, 95, 97], segmentation=rle, area=7000.0),
+        box(3, [25, 168, 97, 165]),
+    ]
     src = write(tmp_path / "a.json", anns)
     summary = snap_file(src, COCO128_IMAGES, model, progress=False)
     assert summary["skipped_by_reason"] == {"has a polygon mask": 1, "has an RLE mask": 1} and summary["changed"] == 1
     out = json.loads((tmp_path / "a.snapped.json").read_text())["annotations"]
     assert [a["bbox"] for a in out[:2]] == [anns[0]["bbox"], anns[1]["bbox"]]
-    assert out[0]["snap"] == {"status": "skipped", "reason": "has a polygon mask", "bbox_original": anns[0]["bbox"],
-                              "passes": 1}
+    assert out[0]["snap"] == {
+        "status": "skipped",
+        "reason": "has a polygon mask",
+        "bbox_original": anns[0]["bbox"],
+        "passes": 1,
+    }
     w, h = out[2]["bbox"][2:]
     assert out[2]["area"] == round(w * h, 3) != anns[2]["area"], "a rectangle's area is its new box's"
 
-    summary = snap_file(src, COCO128_IMAGES, model, tmp_path / "m.json", settings=SnapSettings(snap_masked=True),
-                        progress=False)
+    summary = snap_file(
+        src, COCO128_IMAGES, model, tmp_path / "m.json", settings=SnapSettings(snap_masked=True), progress=False
+    )
     assert summary["changed"] == 3 and summary["skipped"] == 0
     out = json.loads((tmp_path / "m.json").read_text())["annotations"]
     assert out[0]["bbox"] != anns[0]["bbox"], "snapped anyway"
-    assert [(a["segmentation"], a["area"]) for a in out[:2]] == [(polygon, 9900.0), (rle, 7000.0)], \
+    assert [(a["segmentation"], a["area"]) for a in out[:2]] == [(polygon, 9900.0), (rle, 7000.0)], (
         "the mask and its area as they were"
+    )
 
 
 def test_ids_come_back_as_written_and_tools_oddities_are_counted(model, tmp_path, capsys):
-    images = [{"id": 77, "file_name": f"/content/drive/MyDrive/photos/{PHOTO}", "width": 500, "height": 375},
-              {"id": 5, "file_name": "broken.jpg", "width": None, "height": None}]
+    images = [
+        {"id": 77, "file_name": f"/content/drive/MyDrive/photos/{PHOTO}", "width": 500, "height": 375},
+        {"id": 5, "file_name": "broken.jpg", "width": None, "height": None},
+    ]
     anns = [box("a-1", [216, 56, 103, 119]), box(7, [321, 54, 95, 97]), box("z", [30, 30, 0, 40])]
     src = write(tmp_path / "a.json", anns, images)
     summary = snap_file(src, COCO128_IMAGES, model, settings=SnapSettings(max_err_px=1e-3), progress=False)
@@ -155,15 +180,18 @@ def test_a_damaged_photograph_is_a_counted_skip_naming_it(model, tmp_path, capsy
     data = (COCO128_IMAGES / PHOTO).read_bytes()
     start = data.index(b"\xff\xda") + 2000
     damaged = bytearray(data)
-    damaged[start + 10000:start + 13000] = data[start:start + 3000]  # a block copied within the file
+    damaged[start + 10000 : start + 13000] = data[start : start + 3000]  # a block copied within the file
     (images / "bad.jpg").write_bytes(bytes(damaged))
     shutil.copy(COCO128_IMAGES / PHOTO, images / PHOTO)
-    entries = [{"id": 77, "file_name": PHOTO, "width": 500, "height": 375},
-               {"id": 78, "file_name": "bad.jpg", "width": 500, "height": 375}]
+    entries = [
+        {"id": 77, "file_name": PHOTO, "width": 500, "height": 375},
+        {"id": 78, "file_name": "bad.jpg", "width": 500, "height": 375},
+    ]
     anns = BOXES + [{**box(10, [216, 56, 103, 119]), "image_id": 78}, {**box(11, [25, 168, 97, 165]), "image_id": 78}]
     src = write(tmp_path / "a.json", anns, entries)
-    code, io = run_cli(["--annotations", src, "--images", images, "--checkpoint", model.checkpoint, "--no-progress"],
-                       capsys)
+    code, io = run_cli(
+        ["--annotations", src, "--images", images, "--checkpoint", model.checkpoint, "--no-progress"], capsys
+    )
     assert code == 0
     assert "5 boxes: 3 changed, 0 kept for review, 2 skipped (2 corrupt image)" in io.out
     assert f"corrupt image, its boxes left as they were: {images / 'bad.jpg'}" in io.out
@@ -177,8 +205,9 @@ def test_a_photograph_stored_turned_is_snapped_as_tools_show_it(model, tmp_path,
     """The same photograph stored upright, and stored turned with an EXIF tag (lossless PNG): the
     same boxes come out."""
     upright = Image.open(COCO128_IMAGES / PHOTO)
-    stored = upright.transpose({3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90,
-                                8: Image.Transpose.ROTATE_270}[orientation])
+    stored = upright.transpose(
+        {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}[orientation]
+    )
     exif = Image.Exif()
     exif[0x0112] = orientation
     (tmp_path / "upright").mkdir()
@@ -202,29 +231,36 @@ def test_many_boxes_on_one_image_go_in_batches_with_the_same_result(model, tmp_p
     from bbadj.snap import file as snap_mod
 
     real = snap_mod.adjust_boxes
-    monkeypatch.setattr(snap_mod, "adjust_boxes", lambda coco, *a, **k: sizes.append(coco.n_boxes) or real(coco, *a, **k))
+    monkeypatch.setattr(
+        snap_mod, "adjust_boxes", lambda coco, *a, **k: sizes.append(coco.n_boxes) or real(coco, *a, **k)
+    )
     snap_file(src, COCO128_IMAGES, model, tmp_path / "b.json", settings=SnapSettings(batch_size=64), progress=False)
     assert sizes == [64, 64, 64, 64, 44], "one photograph's 300 boxes, cropped 64 at a time"
     snap_file(src, COCO128_IMAGES, model, tmp_path / "w.json", settings=SnapSettings(batch_size=512), progress=False)
-    batched, whole = (np.array([a["bbox"] for a in json.loads((tmp_path / f).read_text())["annotations"]])
-                      for f in ("b.json", "w.json"))
+    batched, whole = (
+        np.array([a["bbox"] for a in json.loads((tmp_path / f).read_text())["annotations"]])
+        for f in ("b.json", "w.json")
+    )
     assert np.abs(batched - whole).max() <= 2e-3
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--device", "cuda"], "device 'cuda' was asked for, but CUDA is not available"),
-    (["--device", "tpu9"], "unknown device 'tpu9'"),
-    (["--batch-size", "0"], "batch_size must be at least 1"),
-    (["--max-err-px", "0"], "max_err_px must be a number > 0"),
-    (["--max-err-frac", "-0.1"], "max_err_frac must be a number > 0"),
-    (["--min-p", "1.5"], "min_p must be a probability"),
-    (["--min-p", "0.9", "--within-px", "0"], "within_px must be"),
-    (["--min-box-size", "-1"], "min_box_size must be >= 0"),
-    (["--buffer-ratio", "0.5"], "--buffer-ratio"),
-    (["--images", "/nonexistent/folder"], "image folder not found: /nonexistent/folder"),
-    (["--checkpoint", "/nonexistent/m.pt"], "checkpoint file not found: /nonexistent/m.pt"),
-    (["--detections", "/nonexistent/d.json"], "detections file not found"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--device", "cuda"], "device 'cuda' was asked for, but CUDA is not available"),
+        (["--device", "tpu9"], "unknown device 'tpu9'"),
+        (["--batch-size", "0"], "batch_size must be at least 1"),
+        (["--max-err-px", "0"], "max_err_px must be a number > 0"),
+        (["--max-err-frac", "-0.1"], "max_err_frac must be a number > 0"),
+        (["--min-p", "1.5"], "min_p must be a probability"),
+        (["--min-p", "0.9", "--within-px", "0"], "within_px must be"),
+        (["--min-box-size", "-1"], "min_box_size must be >= 0"),
+        (["--buffer-ratio", "0.5"], "--buffer-ratio"),
+        (["--images", "/nonexistent/folder"], "image folder not found: /nonexistent/folder"),
+        (["--checkpoint", "/nonexistent/m.pt"], "checkpoint file not found: /nonexistent/m.pt"),
+        (["--detections", "/nonexistent/d.json"], "detections file not found"),
+    ],
+)
 def test_every_bad_option_stops_before_any_work(checkpoint, tmp_path, capsys, monkeypatch, extra, message):
     if extra[:2] == ["--device", "cuda"] and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
@@ -232,7 +268,7 @@ def test_every_bad_option_stops_before_any_work(checkpoint, tmp_path, capsys, mo
     src = write(tmp_path / "a.json", BOXES)
     args = ["--annotations", src, "--images", COCO128_IMAGES, "--checkpoint", checkpoint, "--no-progress"]
     for k in range(0, len(extra), 2):  # a later option of the same name wins in argparse
-        args += extra[k:k + 2]
+        args += extra[k : k + 2]
     code, io = run_cli(args, capsys)
     assert code == 2 and message in io.err and "Traceback" not in io.err, io.err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"], "nothing written"
@@ -247,19 +283,32 @@ def test_bench_snap_puts_many_boxes_on_one_photograph_and_names_bad_options(tmp_
     doc = json.loads((tmp_path / "one.json").read_text())
     assert (made["images"], made["boxes"]) == (1, 50) and {a["image_id"] for a in doc["annotations"]} == {1}
     assert len({a["id"] for a in doc["annotations"]}) == 50, "fresh ids: no duplicates"
-    for bad, message in ((["--boxes-per-image", "0"], "--boxes-per-image must be at least 1"),
-                         (["--batch-size", "0"], "batch_size must be at least 1")):
+    for bad, message in (
+        (["--boxes-per-image", "0"], "--boxes-per-image must be at least 1"),
+        (["--batch-size", "0"], "batch_size must be at least 1"),
+    ):
         assert main(["bench", "snap", *bad]) == 2 and message in capsys.readouterr().err
 
 
 def test_a_file_of_the_earlier_format_is_snapped_again_with_its_originals(model, tmp_path):
     """bbadj snap's outputs before format 2: a summary without written_by, boxes without passes."""
     old = {"kind": "annotations", "boxes": 1, "changed": 1, "kept": 0, "skipped": 0, "settings": {"max_err_px": None}}
-    first = box(1, [220, 60, 100, 115], snap={"status": "changed", "bbox_original": [216, 56, 103, 119],
-                                              "bbox_snapped": [220, 60, 100, 115]})
+    first = box(
+        1,
+        [220, 60, 100, 115],
+        snap={"status": "changed", "bbox_original": [216, 56, 103, 119], "bbox_snapped": [220, 60, 100, 115]},
+    )
     src = tmp_path / "old.json"
-    src.write_text(json.dumps({"images": [{"id": 77, "file_name": PHOTO, "width": 500, "height": 375}],
-                               "annotations": [first], "categories": [], "snap": old}))
+    src.write_text(
+        json.dumps(
+            {
+                "images": [{"id": 77, "file_name": PHOTO, "width": 500, "height": 375}],
+                "annotations": [first],
+                "categories": [],
+                "snap": old,
+            }
+        )
+    )
     summary = snap_file(src, COCO128_IMAGES, model, progress=False)
     assert summary["pass"] == 2 and summary["history"] == [{"format": 1, **old}]
     out = json.loads((tmp_path / "old.snapped.json").read_text())["annotations"][0]["snap"]

@@ -1,6 +1,7 @@
 """`bbadj stage` (dvc.yaml's notebook stages) runs papermill's own engine with the kernel's connection
 encrypted (CurveZMQ), so ipykernel no longer warns that it runs over TCP in plain text; the
 executed notebook replaces the stage's output only once complete; a signal stops a stage."""
+
 import signal
 import subprocess
 import sys
@@ -41,20 +42,28 @@ def test_a_stage_hands_papermill_the_kernel_config(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         run_stage("evaluate", "broken")
     assert sorted(p.name for p in (tmp_path / "reports" / "notebooks").iterdir()) == [
-        "evaluate-broken.failed.ipynb", "train-l4.ipynb"]
+        "evaluate-broken.failed.ipynb",
+        "train-l4.ipynb",
+    ]
 
 
 @pytest.mark.slow
 def test_a_notebook_runs_on_an_encrypted_connection_without_the_warning(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell("from ipykernel.kernelapp import IPKernelApp\n"
-                                          "app = IPKernelApp.instance()\n"
-                                          "print('transport', app.transport, 'curve', app.curve_secretkey is not None)")]
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "from ipykernel.kernelapp import IPKernelApp\n"
+            "app = IPKernelApp.instance()\n"
+            "print('transport', app.transport, 'curve', app.curve_secretkey is not None)"
+        )
+    ]
     nbformat.write(nb, tmp_path / "in.ipynb")
-    code = ("import sys, papermill; from bbadj.study.stage import kernel_config; "
-            "papermill.execute_notebook('in.ipynb', 'out.ipynb', progress_bar=False, stdout_file=sys.stdout, "
-            "stderr_file=sys.stderr, config=kernel_config())")
+    code = (
+        "import sys, papermill; from bbadj.study.stage import kernel_config; "
+        "papermill.execute_notebook('in.ipynb', 'out.ipynb', progress_bar=False, stdout_file=sys.stdout, "
+        "stderr_file=sys.stderr, config=kernel_config())"
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "transport tcp curve True" in proc.stdout, proc.stdout  # the kernel's output, streamed
@@ -67,9 +76,13 @@ def _sleeping_notebook(path: Path) -> None:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     params = nbformat.v4.new_code_cell("row = None\ntier = 'default'")
     params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell(
-        "import os, time\nopen('kernel.pid', 'w').write(str(os.getpid()))\nprint('started', flush=True)\n"
-        "time.sleep(600)")]
+    nb.cells = [
+        params,
+        nbformat.v4.new_code_cell(
+            "import os, time\nopen('kernel.pid', 'w').write(str(os.getpid()))\nprint('started', flush=True)\n"
+            "time.sleep(600)"
+        ),
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
 
@@ -83,8 +96,13 @@ def test_a_signal_stops_the_stage_within_seconds(tmp_path, signum):
 
     _sleeping_notebook(tmp_path / "notebooks" / "train.ipynb")
     (tmp_path / "params.yaml").write_text("rows: {x: {}}\n")
-    proc = subprocess.Popen([sys.executable, "-m", "bbadj", "stage", "train", "x"], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bbadj", "stage", "train", "x"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         for line in proc.stdout:  # the kernel's output, streamed: the cell is running
             if "started" in line:
@@ -106,8 +124,12 @@ def test_a_signal_stops_the_stage_within_seconds(tmp_path, signum):
     assert not (out / "train-x.ipynb").exists()
     left = sorted(p.name for p in out.iterdir())
     assert set(left) <= {"train-x.failed.ipynb", "train-x.partial.ipynb"}
-    ignored = subprocess.run(["git", "check-ignore", "--no-index", *[f"reports/notebooks/{n}" for n in left]],
-                             cwd=Path(__file__).parents[1], capture_output=True, text=True)
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", *[f"reports/notebooks/{n}" for n in left]],
+        cwd=Path(__file__).parents[1],
+        capture_output=True,
+        text=True,
+    )
     assert ignored.stdout.split() == [f"reports/notebooks/{n}" for n in left]
 
 
@@ -118,9 +140,11 @@ def test_executed_notebooks_hold_no_machine_paths_and_the_report_has_a_title(tmp
 
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("x")
-    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"model {tmp_path}/runs/l4/model.pt\n"),
-                    nbformat.v4.new_output("execute_result", data={"text/plain": f"'{tmp_path}'"}, execution_count=1),
-                    nbformat.v4.new_output("error", ename="E", evalue=f"{tmp_path}/x", traceback=[f"at {tmp_path}/y.py"])]
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text=f"model {tmp_path}/runs/l4/model.pt\n"),
+        nbformat.v4.new_output("execute_result", data={"text/plain": f"'{tmp_path}'"}, execution_count=1),
+        nbformat.v4.new_output("error", ename="E", evalue=f"{tmp_path}/x", traceback=[f"at {tmp_path}/y.py"]),
+    ]
     nb.cells = [cell]
     nbformat.write(nb, tmp_path / "nb.ipynb")
     assert relative_paths(tmp_path / "nb.ipynb", tmp_path) == 3

@@ -1,6 +1,7 @@
 """The report's numbers (bbadj/report/): seeds and photographs read back, what each comparison
 carries, the tables that round once, the expected error's analyses, and the report assembled from a
 reports folder (the formulas themselves: tests/test_statistics.py)."""
+
 import json
 import shutil
 from pathlib import Path
@@ -36,8 +37,7 @@ def test_photograph_resamples_keep_a_photographs_boxes_together():
 # ------------------------------------------------------------------ a reports folder by hand
 
 # per seed: adjusted = jittered + frac * (true - jittered)
-FRACS = {"perfect": (1.0, 0.97, 0.99), "worse": (0.6, 0.58, 0.62),
-         "perfect_pass2": (1.0, 0.97, 0.99), "solo": (0.5,)}
+FRACS = {"perfect": (1.0, 0.97, 0.99), "worse": (0.6, 0.58, 0.62), "perfect_pass2": (1.0, 0.97, 0.99), "solo": (0.5,)}
 
 
 def moved(ident, frac: float, seed: int):
@@ -65,8 +65,9 @@ def reports(tiny_synth, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("reports")
     coco = load_coco(tiny_synth / "val" / "annotations.json", tiny_synth / "val" / "images", verbose=False)
-    m = evaluate(coco, Config(), None, repeats=3, seed=5, progress=False,
-                 per_box_csv=root / "per_box" / "identity" / "tiny.csv")
+    m = evaluate(
+        coco, Config(), None, repeats=3, seed=5, progress=False, per_box_csv=root / "per_box" / "identity" / "tiny.csv"
+    )
     ident = pd.read_csv(root / "per_box" / "identity" / "tiny.csv")
     for name, fracs in FRACS.items():
         (root / "per_box" / name).mkdir(parents=True, exist_ok=True)
@@ -76,13 +77,24 @@ def reports(tiny_synth, tmp_path_factory):
 
 
 def write_params(path, tiny_synth, **extra):
-    p = {"eval": {"sets": {"tiny": {"annotations": str(tiny_synth / "val" / "annotations.json"),
-                                    "images": str(tiny_synth / "val" / "images")}}},
-         "rows": {"perfect": {}, "worse": {"model": {"fusion": "fpn"}},
-                  "solo": {"data": {"train_annotations": "x.json"}, "model": {"decoder": "linear"}},
-                  "missing_one": {"model": {"fusion": "l34_mean"}}},
-         "eval_only": {"perfect_pass2": {"from": "perfect", "eval": {"passes": 2}}},
-         "study": {"baseline": "perfect", "bootstrap": 200, "bootstrap_seed": 0, "gallery": 2}}
+    p = {
+        "eval": {
+            "sets": {
+                "tiny": {
+                    "annotations": str(tiny_synth / "val" / "annotations.json"),
+                    "images": str(tiny_synth / "val" / "images"),
+                }
+            }
+        },
+        "rows": {
+            "perfect": {},
+            "worse": {"model": {"fusion": "fpn"}},
+            "solo": {"data": {"train_annotations": "x.json"}, "model": {"decoder": "linear"}},
+            "missing_one": {"model": {"fusion": "l34_mean"}},
+        },
+        "eval_only": {"perfect_pass2": {"from": "perfect", "eval": {"passes": 2}}},
+        "study": {"baseline": "perfect", "bootstrap": 200, "bootstrap_seed": 0, "gallery": 2},
+    }
     for k, v in extra.items():
         p[k] = {**p.get(k, {}), **v}
     path.write_text(yaml.safe_dump(p, sort_keys=False))
@@ -100,8 +112,13 @@ def test_results_read_back_what_the_stages_wrote(reports, params):
     assert res.names == ["identity", "perfect", "worse", "solo", "perfect_pass2"]
     assert res.missing == ["grabcut", "missing_one"] and not res.synthetic
     assert res.role == "validation"
-    assert res.seeds == {"identity": [0], "perfect": [0, 1, 2], "worse": [0, 1, 2], "solo": [0],
-                         "perfect_pass2": [0, 1, 2]}
+    assert res.seeds == {
+        "identity": [0],
+        "perfect": [0, 1, 2],
+        "worse": [0, 1, 2],
+        "solo": [0],
+        "perfect_pass2": [0, 1, 2],
+    }
     assert res.by_seed["perfect"].shape == (3, res.n_boxes, len(METRIC_KEYS)) and res.n_photos == 8
     for k in METRIC_KEYS:
         assert res.value("identity", k) == pytest.approx(m[k], abs=1e-3), k
@@ -125,11 +142,19 @@ def test_a_rows_reruns_of_the_older_layout_are_its_seeds(reports, tiny_synth, tm
         (legacy / "per_box" / name).mkdir()
         one = moved(ident, frac, 0).drop(columns="seed")
         one.to_csv(legacy / "per_box" / name / "tiny.csv", index=False)
-    rows = {"a": {}, "a_seed1": {"train": {"seed": 1}},
-            "a_seed2_threads1": {"train": {"seed": 2, "threads": 1}}}
-    p = {"eval": {"sets": {"tiny": {"annotations": str(tiny_synth / "val" / "annotations.json"),
-                                    "images": str(tiny_synth / "val" / "images")}}},
-         "rows": rows, "study": {"baseline": "a", "bootstrap": 50}}
+    rows = {"a": {}, "a_seed1": {"train": {"seed": 1}}, "a_seed2_threads1": {"train": {"seed": 2, "threads": 1}}}
+    p = {
+        "eval": {
+            "sets": {
+                "tiny": {
+                    "annotations": str(tiny_synth / "val" / "annotations.json"),
+                    "images": str(tiny_synth / "val" / "images"),
+                }
+            }
+        },
+        "rows": rows,
+        "study": {"baseline": "a", "bootstrap": 50},
+    }
     (tmp_path / "legacy.yaml").write_text(yaml.safe_dump(p))
     res = results.load_results(Params.load(tmp_path / "legacy.yaml"), "tiny", legacy)
     assert res.names == ["identity", "a"] and res.seeds["a"] == [0, 1, 2]
@@ -150,8 +175,11 @@ def test_parents_and_what_each_comparison_carries(reports, params):
     assert stats.parent(params, "worse") == stats.parent(params, "perfect_pass2") == "perfect"
     assert stats.parent(params, "perfect") is None and comparisons.best_model(res) == "perfect"
     assert [p[:2] for p in comparisons.pairs(res)] == [
-        ("perfect", "identity"), ("worse", "perfect"), ("solo", "perfect"),
-        ("perfect_pass2", "perfect")]
+        ("perfect", "identity"),
+        ("worse", "perfect"),
+        ("solo", "perfect"),
+        ("perfect_pass2", "perfect"),
+    ]
     d = differences.difference(res, "worse", "perfect")
     va, vb = res.seed_values("worse"), res.seed_values("perfect")
     assert np.allclose(d.est, va.mean(0) - vb.mean(0)) and d.seeds == (3, 3)
@@ -166,7 +194,7 @@ def test_parents_and_what_each_comparison_carries(reports, params):
     assert np.allclose(pooled[1], 4)  # perfect and worse, 2 degrees of freedom each
     t = comparisons.table({"tiny": res})
     assert set(t["kind"]) == {"gain", "ablation"}
-    assert list(t.columns[:len(comparisons.COLUMNS)]) == comparisons.COLUMNS
+    assert list(t.columns[: len(comparisons.COLUMNS)]) == comparisons.COLUMNS
     pass2 = comparisons.lines_of(t, "tiny", "ablation", "perfect_pass2", "perfect")
     assert (pass2["p"] == 1).all() and (pass2["verdict"] == "inconclusive").all()
     gain = comparisons.lines_of(t, "tiny", "gain", "perfect", "identity")
@@ -184,8 +212,9 @@ def test_a_verdict_needs_the_seeds_variance(reports, tiny_synth, tmp_path):
     t = comparisons.table({"tiny": res})
     worse = comparisons.lines_of(t, "tiny", "ablation", "worse", "perfect")
     assert (worse["verdict"] == "not judged").all()
-    assert (comparisons.lines_of(t, "tiny", "ablation", "perfect_pass2", "perfect")["note"]
-            .str.contains("photographs only")).all()
+    assert (
+        comparisons.lines_of(t, "tiny", "ablation", "perfect_pass2", "perfect")["note"].str.contains("photographs only")
+    ).all()
 
 
 def test_every_table_rounds_once_and_agrees(reports, params, tmp_path):
@@ -204,8 +233,9 @@ def test_every_table_rounds_once_and_agrees(reports, params, tmp_path):
         label = tables.row_label(name)
         assert [v.split("<br>")[0] for v in t1.loc[(t1.index[-1][0], label)]] == cells
     head = tables.headline(res, comparisons.table({"tiny": res}), "perfect").data
-    assert list(head.loc["ours: jittered boxes, tiny"]) == [f"{round(100 * res.value('identity', k), 1):.1f}"
-                                                            for k in METRIC_KEYS]
+    assert list(head.loc["ours: jittered boxes, tiny"]) == [
+        f"{round(100 * res.value('identity', k), 1):.1f}" for k in METRIC_KEYS
+    ]
     assert pct(0.12949999) == 12.9 and pct(0.1295001) == 13.0
 
 
@@ -241,11 +271,12 @@ def test_a_difference_is_shaded_by_its_sign(reports, params):
     res = results.load_results(params, "tiny", root)
     t = comparisons.table({"tiny": res})
     styler = tables.ablation_table(res, t)
-    red, green = shaded_cells(styler, tables.SHADE["worse"].split(";")[1].replace(":", ": ")), \
-        shaded_cells(styler, tables.SHADE["better"].split(";")[1].replace(":", ": "))
+    red, green = (
+        shaded_cells(styler, tables.SHADE["worse"].split(";")[1].replace(":", ": ")),
+        shaded_cells(styler, tables.SHADE["better"].split(";")[1].replace(":", ": ")),
+    )
     lines = comparisons.lines_of(t, "tiny", "ablation")
-    worse = {(r.row, tables.columns([r.metric])[0]) for r in lines.itertuples()
-             if r.verdict == "worse"}
+    worse = {(r.row, tables.columns([r.metric])[0]) for r in lines.itertuples() if r.verdict == "worse"}
     assert worse and set(red) == worse and not set(green) & worse
     assert all(c.startswith("-") for c in (styler.data.loc[r, col] for r, col in red))
 
@@ -322,7 +353,7 @@ def test_object_size_classes(reports, params):
     boxes = {a["id"]: a["bbox"] for a in anns}
     assert all(np.isclose(areas[i], boxes[i][2] * boxes[i][3], rtol=1e-3) for i in areas.index)
     cls = by_size.size_classes(res)
-    assert ((areas < 32 ** 2) == (cls == "small")).all() and ((areas >= 96 ** 2) == (cls == "large")).all()
+    assert ((areas < 32**2) == (cls == "small")).all() and ((areas >= 96**2) == (cls == "large")).all()
     t = by_size.size_table(res)
     assert set(t.index.get_level_values("row")) == set(res.names)
     assert sum(int(label.split("(")[1].rstrip(")")) for label in t.loc["identity"].index) == len(areas)
@@ -352,8 +383,15 @@ def test_the_report_renders_from_a_reports_folder(reports, params, tmp_path):
     answer = r.answer()
     assert answer[0] == "## The answer"
     assert "Which design choices matter at this budget?" in answer[1]
-    for part in (*answer, *r.main_result(), *r.ablations(r.main), *r.confidence(r.main), r.table1(),
-                 *r.figures(), *r.appendix()):
+    for part in (
+        *answer,
+        *r.main_result(),
+        *r.ablations(r.main),
+        *r.confidence(r.main),
+        r.table1(),
+        *r.figures(),
+        *r.appendix(),
+    ):
         assert part is not None
     r.write_outputs()
     assert "jittered boxes" in (root / "headline.md").read_text()
@@ -371,8 +409,11 @@ def test_run_records(tmp_path):
 
     rec = provenance.write_run_record(tmp_path / "per_box" / "x", torch.device("cpu"), time.time() - 90)
     assert rec["torch"] == torch.__version__ and "cores" in rec["device"] and rec["seconds"] >= 90
-    stages = [(n, stage, tmp_path / folder / n) for n in ("x", "y") for stage, folder in
-              (("train", "train"), ("evaluate", "per_box"))]
+    stages = [
+        (n, stage, tmp_path / folder / n)
+        for n in ("x", "y")
+        for stage, folder in (("train", "train"), ("evaluate", "per_box"))
+    ]
     t = provenance.run_table(stages)
     assert list(t.row) == ["x"] and list(t.stage) == ["evaluate"] and t.minutes[0] >= 1.5
     assert provenance.run_table([("y", "train", tmp_path)]).empty
@@ -391,8 +432,17 @@ def test_the_within_size_ceiling_of_a_spread_of_expected_errors(monkeypatch):
 
     n = 400
     for err_px, low, high in ((np.full(n, 1.0), 0.45, 0.55), (np.tile([0.01, 100.0], n // 2), 0.95, 1.0)):
-        d = pd.DataFrame({"box": np.arange(n), "edge": "top", "conf": 0.5, "err_px": err_px,
-                          "size": np.repeat(np.arange(n // 2), 2).astype(float), "abs_err": 0.0, "accurate": True})
+        d = pd.DataFrame(
+            {
+                "box": np.arange(n),
+                "edge": "top",
+                "conf": 0.5,
+                "err_px": err_px,
+                "size": np.repeat(np.arange(n // 2), 2).astype(float),
+                "abs_err": 0.0,
+                "accurate": True,
+            }
+        )
         monkeypatch.setattr(confidence, "edge_cases", lambda res, name, d=d: d.copy())
         assert low <= confidence.within_size_ceiling(None, "x") <= high
 
@@ -429,8 +479,14 @@ def test_one_broken_row_does_not_flatten_the_gains_figure():
     assert outliers == [4] and -2 < lo < -1.2 and 3.8 < hi < 4.5
     assert gain_limits(rows[:4], (0.0, 3.5))[1] == []
     # edge < 3 px of the committed study: the rest from -2.6 to the aim +11.3, l4_buffer_1p0 at -23.8
-    edge3 = [(4.6, 3.3, 5.9), (6.8, 5.5, 8.1), (-0.7, -2.0, 0.6), (-2.6, -3.8, -1.4), (-0.4, -1.2, 0.4),
-             (-23.8, -26.0, -21.6)]
+    edge3 = [
+        (4.6, 3.3, 5.9),
+        (6.8, 5.5, 8.1),
+        (-0.7, -2.0, 0.6),
+        (-2.6, -3.8, -1.4),
+        (-0.4, -1.2, 0.4),
+        (-23.8, -26.0, -21.6),
+    ]
     assert gain_limits(edge3, (0.0, 11.3))[1] == [5]
 
 

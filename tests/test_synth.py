@@ -1,4 +1,5 @@
 """Tests for the synthetic COCO dataset maker (bbadj.data.synth)."""
+
 from __future__ import annotations
 
 import io
@@ -36,8 +37,9 @@ def _tight_box(mask: np.ndarray, label: int) -> list[int]:
 
 
 def test_same_seed_gives_identical_bytes_and_other_seed_differs(tmp_path):
-    a, b, c = (make_synthetic(tmp_path / name, 6, seed, progress=False) for name, seed in
-               (("a", 3), ("b", 3), ("c", 4)))
+    a, b, c = (
+        make_synthetic(tmp_path / name, 6, seed, progress=False) for name, seed in (("a", 3), ("b", 3), ("c", 4))
+    )
     files_a, files_b, files_c = (_tree_bytes(Path(s["out"])) for s in (a, b, c))
     assert len(files_a) == 7  # six images and the JSON
     assert files_a == files_b
@@ -87,7 +89,9 @@ def test_dataset_is_not_trivial(dataset):
         border += x == 0 or y == 0 or x + w == im["width"] or y + h == im["height"]
     overlapping = sum(
         min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
-        for boxes in boxes_per_image.values() for a, b in combinations(boxes, 2))
+        for boxes in boxes_per_image.values()
+        for a, b in combinations(boxes, 2)
+    )
     assert small >= 3 and large >= 3 and border >= 3 and overlapping >= 3
     assert sum(len(b) >= 3 for b in boxes_per_image.values()) >= 5
     assert len({im["width"] for im in coco["images"]}) >= 10
@@ -113,11 +117,11 @@ def test_boxes_are_tight_on_the_label_mask(index):
         x, y, bw, bh = box
         obj = r.mask == label
         # every side of the box touches the object ...
-        assert obj[y:y + bh, x].any() and obj[y:y + bh, x + bw - 1].any()
-        assert obj[y, x:x + bw].any() and obj[y + bh - 1, x:x + bw].any()
+        assert obj[y : y + bh, x].any() and obj[y : y + bh, x + bw - 1].any()
+        assert obj[y, x : x + bw].any() and obj[y + bh - 1, x : x + bw].any()
         # ... and nothing of the object lies just outside it (or anywhere outside it)
         outside = obj.copy()
-        outside[y:y + bh, x:x + bw] = False
+        outside[y : y + bh, x : x + bw] = False
         assert not outside.any()
 
 
@@ -148,8 +152,8 @@ def test_objects_are_visible_in_pixels():
         for (x, y, bw, bh), label in zip(r.boxes, r.labels):
             inside = px[r.mask == label].mean(axis=0)
             ring = np.zeros((h, w), bool)
-            ring[max(y - 2, 0):y + bh + 2, max(x - 2, 0):x + bw + 2] = True
-            ring[y:y + bh, x:x + bw] = False
+            ring[max(y - 2, 0) : y + bh + 2, max(x - 2, 0) : x + bw + 2] = True
+            ring[y : y + bh, x : x + bw] = False
             ring &= r.mask == 0
             if ring.sum() >= 10:
                 diffs.append(np.abs(inside - px[ring].mean(axis=0)).max())
@@ -157,9 +161,15 @@ def test_objects_are_visible_in_pixels():
     assert np.median(diffs) > 15
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"n_images": -1}, {"seed": -1}, {"min_side": 300, "max_side": 200}, {"jpeg_quality_range": (90, 50)},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"n_images": -1},
+        {"seed": -1},
+        {"min_side": 300, "max_side": 200},
+        {"jpeg_quality_range": (90, 50)},
+    ],
+)
 def test_bad_arguments_raise(tmp_path, kwargs):
     args = {"n_images": 1, "seed": 0, **kwargs}
     with pytest.raises(ValueError):

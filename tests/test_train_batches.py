@@ -1,5 +1,6 @@
 """Training batches: a second source mixed into every batch, left-right mirroring, and the
 determinism both keep (a step's data depends on the seed and the step only)."""
+
 import numpy as np
 import pytest
 import torch
@@ -64,9 +65,11 @@ def test_a_mirrored_crop_is_the_crop_of_the_mirrored_image(tmp_path):
         Image.fromarray(np.ascontiguousarray(arr)).save(tmp_path / name)
     box = np.array([[12.0, 8.0, 31.0, 30.0]])
     mirrored_box = np.array([[60 - 31.0, 8.0, 60 - 12.0, 30.0]])
-    ann = write_coco(tmp_path / "x.json", [{"id": i, "file_name": n, "width": 60, "height": 40}
-                                           for i, n in ((1, "a.png"), (2, "b.png"))],
-                     [{"id": 1, "image_id": 1, "bbox": [12, 8, 19, 22]}, {"id": 2, "image_id": 2, "bbox": [29, 8, 19, 22]}])
+    ann = write_coco(
+        tmp_path / "x.json",
+        [{"id": i, "file_name": n, "width": 60, "height": 40} for i, n in ((1, "a.png"), (2, "b.png"))],
+        [{"id": 1, "image_id": 1, "bbox": [12, 8, 19, 22]}, {"id": 2, "image_id": 2, "bbox": [29, 8, 19, 22]}],
+    )
     coco = load_coco(ann, tmp_path, verbose=False)
     cfg = DataConfig(crop_size=24)
     a = make_crops(coco.images, np.array([0]), box, box + 1.5, cfg.geometry)
@@ -83,11 +86,18 @@ def test_init_from_starts_from_another_runs_weights(tiny_synth, tmp_path):
     from bbadj.train.engine import train
     from bbadj.model import build_model
 
-    base = Config().with_overrides({
-        "data": {"train_annotations": str(tiny_synth / "train/annotations.json"),
-                 "train_images": str(tiny_synth / "train/images"), "crop_size": 32, "num_workers": 0},
-        "model": {"hidden": 16},
-        "train": {"batch_size": 4, "max_steps": 2, "warmup_steps": 1, "device": "cpu", "lr": 0.0}})
+    base = Config().with_overrides(
+        {
+            "data": {
+                "train_annotations": str(tiny_synth / "train/annotations.json"),
+                "train_images": str(tiny_synth / "train/images"),
+                "crop_size": 32,
+                "num_workers": 0,
+            },
+            "model": {"hidden": 16},
+            "train": {"batch_size": 4, "max_steps": 2, "warmup_steps": 1, "device": "cpu", "lr": 0.0},
+        }
+    )
     train(base, tmp_path / "a", progress=False)
     # lr 0: the second run's weights are exactly the first run's
     tuned = base.with_overrides({"model": {"init_from": str(tmp_path / "a" / "model.pt")}, "train": {"seed": 7}})
@@ -96,7 +106,10 @@ def test_init_from_starts_from_another_runs_weights(tiny_synth, tmp_path):
     b = torch.load(tmp_path / "b" / "model.pt", weights_only=False)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point() and "running" not in k)
     with pytest.raises(RuntimeError, match="do not fit this model"):
-        init_weights(build_model(base.model.__class__(fusion="fpn", hidden=16), DataConfig(crop_size=32).geometry), tmp_path / "a" / "model.pt")
+        init_weights(
+            build_model(base.model.__class__(fusion="fpn", hidden=16), DataConfig(crop_size=32).geometry),
+            tmp_path / "a" / "model.pt",
+        )
     with pytest.raises(FileNotFoundError, match="model.init_from: checkpoint not found"):
         init_weights(build_model(base.model, DataConfig(crop_size=32).geometry), tmp_path / "nope.pt")
 
@@ -113,8 +126,9 @@ def test_prepared_images_are_kept_within_their_budget(two_sets, monkeypatch):
     for step in range(3):
         assert torch.equal(plain[step]["crops"], cached[step]["crops"])
     prepared = []
-    monkeypatch.setattr(dataset, "prepared_image",
-                        lambda rec, g, device="cpu": prepared.append(rec.path) or torch.zeros(3, 64, 64))
+    monkeypatch.setattr(
+        dataset, "prepared_image", lambda rec, g, device="cpu": prepared.append(rec.path) or torch.zeros(3, 64, 64)
+    )
     images = dataset.PreparedImages(max_mb=2 * 3 * 64 * 64 * 4 / 2**20)  # room for two 64 x 64 float images
     g = DataConfig().geometry
     for path in ["a", "b", "a", "c", "a", "b"]:

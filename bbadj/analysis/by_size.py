@@ -50,9 +50,7 @@ def size_table(res: Results, names: list[str] | None = None, with_intervals: boo
                 lo, hi = percentile_interval(
                     boot_ratio(res.weights, vals * inside, np.broadcast_to(inside, vals.shape))
                 )
-                rows.append(
-                    [f"{m:.1f} [{100 * a:.1f}, {100 * b:.1f}]" for m, a, b in zip(cells, lo, hi)]
-                )
+                rows.append([f"{m:.1f} [{100 * a:.1f}, {100 * b:.1f}]" for m, a, b in zip(cells, lo, hi)])
             else:
                 rows.append([round(float(m), 1) for m in cells])
             index.append((name, f"{c} ({int(mask.sum())})"))
@@ -63,9 +61,7 @@ def size_table(res: Results, names: list[str] | None = None, with_intervals: boo
     )
 
 
-def size_gains(
-    res: Results, against: str, names: list[str] | None = None, metric: str = "miou"
-) -> Any:
+def size_gains(res: Results, against: str, names: list[str] | None = None, metric: str = "miou") -> Any:
     """``metric`` of each row minus ``against``'s, per size class, in points (rows x classes)."""
     import pandas as pd
 
@@ -75,8 +71,6 @@ def size_gains(
     for name in names or [n for n in res.names if n != against]:
         d = res.by_seed[name].mean(0)[:, j] - res.by_seed[against].mean(0)[:, j]
         out[name] = {
-            f"{c} ({int((cls == c).sum())})": 100 * float(d[cls == c].mean())
-            for c in SIZE_CLASSES
-            if (cls == c).any()
+            f"{c} ({int((cls == c).sum())})": 100 * float(d[cls == c].mean()) for c in SIZE_CLASSES if (cls == c).any()
         }
     return pd.DataFrame.from_dict(out, orient="index").round(1)

@@ -84,9 +84,7 @@ def pairs(res: Results, best: str | None = None) -> list[tuple[str, str, str]]:
 
 def _line(res: Results, kind: str, row: str, parent: str, d: Diff, note: str = "") -> list[dict]:
     se, df = stats.combine(d.terms())
-    se_seeds = (
-        np.sqrt(sum(t.variance for t in d.seed_terms)) if d.seed_terms else np.zeros(len(d.est))
-    )
+    se_seeds = np.sqrt(sum(t.variance for t in d.seed_terms)) if d.seed_terms else np.zeros(len(d.est))
     lo, hi, p = stats.t_test(d.est, se, df)
     text = "; ".join(filter(None, [note, *d.notes]))
     return [
@@ -130,9 +128,7 @@ def set_lines(res: Results, best: str | None = None) -> list[dict]:
             reach = reachable_difference(res, row, parent)
             if reach is not None:
                 d, ratio = reach
-                lines += _line(
-                    res, "reachable", row, parent, d, f"cases reachable at buffer {float(ratio)}"
-                )
+                lines += _line(res, "reachable", row, parent, d, f"cases reachable at buffer {float(ratio)}")
     return lines
 
 
@@ -187,9 +183,7 @@ def table(
     parts = [judge(set_lines(res, best.get(s))) for s, res in results.items() if res.models]
     if default_tier is not None:
         parts += [
-            judge(budget_lines(default_tier[s], res))
-            for s, res in results.items()
-            if s in default_tier and res.models
+            judge(budget_lines(default_tier[s], res)) for s, res in results.items() if s in default_tier and res.models
         ]
     parts = [p for p in parts if not p.empty]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS + ["se"])
@@ -208,9 +202,7 @@ def write(frame, path) -> None:
     write_text(path, t.to_csv(index=False))
 
 
-def lines_of(
-    frame, eval_set: str, kind: str, row: str | None = None, parent: str | None = None
-) -> Any:
+def lines_of(frame, eval_set: str, kind: str, row: str | None = None, parent: str | None = None) -> Any:
     """The lines of one comparison (or of every comparison of a kind), indexed by metric."""
     t = frame[(frame["set"] == eval_set) & (frame["kind"] == kind)]
     if row is not None:

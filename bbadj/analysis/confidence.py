@@ -11,6 +11,7 @@ Intervals resample photographs (each box keeps its four edges, all its draws and
 report's resamples. AUROCs are shown, compared with their aims and subtracted at three decimals,
 rounded once (``r3``).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -37,11 +38,19 @@ def edge_cases(res: Results, name: str) -> Any:
 
     df = res.per_box[name]
     box = pd.Index(res.values[name].index).get_indexer(df["ann_id"])
-    parts = [pd.DataFrame({"box": box, "edge": e, "conf": df[f"conf_{e}"].to_numpy(),
-                           "err_px": df[f"err_px_{e}"].to_numpy() if f"err_px_{e}" in df else np.nan,
-                           "size": (df[f"jit_{_AXIS[e][1]}"] - df[f"jit_{_AXIS[e][0]}"]).to_numpy(),
-                           "abs_err": (df[f"adj_{c}"] - df[f"gt_{c}"]).abs().to_numpy()})
-             for e, c in EDGE_COORDS.items()]
+    parts = [
+        pd.DataFrame(
+            {
+                "box": box,
+                "edge": e,
+                "conf": df[f"conf_{e}"].to_numpy(),
+                "err_px": df[f"err_px_{e}"].to_numpy() if f"err_px_{e}" in df else np.nan,
+                "size": (df[f"jit_{_AXIS[e][1]}"] - df[f"jit_{_AXIS[e][0]}"]).to_numpy(),
+                "abs_err": (df[f"adj_{c}"] - df[f"gt_{c}"]).abs().to_numpy(),
+            }
+        )
+        for e, c in EDGE_COORDS.items()
+    ]
     d = pd.concat(parts, ignore_index=True)
     d["accurate"] = d.abs_err < ACCURATE_PX
     return d
@@ -84,8 +93,9 @@ def within_size(d, score: str, weights: np.ndarray) -> np.ndarray:
 
     bins = pd.qcut(d["size"].rank(method="first"), SIZE_BINS, labels=False).to_numpy()
     pos, rank = d.accurate.to_numpy(), ranking(d, score)
-    return np.mean([weighted_auroc(rank[bins == b], pos[bins == b], weights[:, bins == b]) for b in range(SIZE_BINS)],
-                   axis=0)
+    return np.mean(
+        [weighted_auroc(rank[bins == b], pos[bins == b], weights[:, bins == b]) for b in range(SIZE_BINS)], axis=0
+    )
 
 
 def within_size_ceiling(res: Results, name: str, draws: int = 20, seed: int = 0) -> float:
@@ -121,9 +131,17 @@ def auroc(res: Results, name: str) -> Any:
         lo, hi = percentile_interval(boot[s])
         dlo, dhi = percentile_interval(boot[s] - boot["size"])
         wlo, whi = percentile_interval(within_size(d, s, weights))
-        rows[s] = {"auroc": point[s], "lo": float(lo), "hi": float(hi), "vs_size": point[s] - point["size"],
-                   "vs_size_lo": float(dlo), "vs_size_hi": float(dhi),
-                   "within_size": float(within_size(d, s, ones)[0]), "within_lo": float(wlo), "within_hi": float(whi)}
+        rows[s] = {
+            "auroc": point[s],
+            "lo": float(lo),
+            "hi": float(hi),
+            "vs_size": point[s] - point["size"],
+            "vs_size_lo": float(dlo),
+            "vs_size_hi": float(dhi),
+            "within_size": float(within_size(d, s, ones)[0]),
+            "within_lo": float(wlo),
+            "within_hi": float(whi),
+        }
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.attrs.update(accurate=float(pos.mean()), edges=len(d))
     return out
@@ -142,8 +160,12 @@ def reliability(res: Results, name: str, n_bins: int = 10) -> Any:
     np.add.at(err, (d.box, d.bin), d.abs_err.to_numpy())
     with np.errstate(invalid="ignore", divide="ignore"):
         boot = (res.weights @ err) / (res.weights @ total)  # (n_boot, n_bins)
-    g = d.groupby("bin").agg(predicted=("err_px", "mean"), observed=("abs_err", "mean"),
-                             accurate=("accurate", "mean"), edges=("err_px", "size"))
+    g = d.groupby("bin").agg(
+        predicted=("err_px", "mean"),
+        observed=("abs_err", "mean"),
+        accurate=("accurate", "mean"),
+        edges=("err_px", "size"),
+    )
     g["lo"], g["hi"] = percentile_interval(boot)
     return g
 
@@ -174,8 +196,9 @@ def _signed(x: float) -> str:
 def _aim(value: float, aim: float, what: str) -> str:
     """Reaches the aim, or falls short by the difference of the two numbers as shown."""
     value = r3(value)
-    return (f"reaches {what} of {aim:.3f}" if value >= aim else
-            f"falls short of {what} of {aim:.3f} by {aim - value:.3f}")
+    return (
+        f"reaches {what} of {aim:.3f}" if value >= aim else f"falls short of {what} of {aim:.3f} by {aim - value:.3f}"
+    )
 
 
 def short_table(a) -> Any:
@@ -187,9 +210,10 @@ def short_table(a) -> Any:
         return f"{r3(a.loc[s, value]):.3f} [{r3(a.loc[s, lo]):.3f}, {r3(a.loc[s, hi]):.3f}]"
 
     within = [cell(s, "within_size", "within_lo", "within_hi") for s in SCORES]
-    return pd.DataFrame({"AUROC [95%]": [cell(s, "auroc", "lo", "hi") for s in SCORES],
-                         "among boxes of one size [95%]": within},
-                        index=[SCORES[s] for s in SCORES])
+    return pd.DataFrame(
+        {"AUROC [95%]": [cell(s, "auroc", "lo", "hi") for s in SCORES], "among boxes of one size [95%]": within},
+        index=[SCORES[s] for s in SCORES],
+    )
 
 
 def conclusion(res: Results, name: str, a=None) -> str:
@@ -198,15 +222,21 @@ def conclusion(res: Results, name: str, a=None) -> str:
     a = auroc(res, name) if a is None else a
     e = a.loc["err_px"]
     long_aim = _aim(e.within_size, WITHIN_SIZE_AIM, "the long tier's aim")
-    adds = ("adds to what box size alone tells" if e.vs_size_lo > 0 else
-            "tells **less** than box size alone" if e.vs_size_hi < 0 else
-            "does **not** add to what box size alone tells")
-    return (f"On {res.eval_set}, `{name}`'s expected error ranks the edges that land within "
-            f"{ACCURATE_PX:g} px first with AUROC {r3(e.auroc):.3f} against "
-            f"{r3(a.loc['size', 'auroc']):.3f} for box size alone: it {adds} ({_signed(e.vs_size)} "
-            f"[{_signed(e.vs_size_lo)}, {_signed(e.vs_size_hi)}]), "
-            f"{_aim(e.auroc, AUROC_AIM, 'the aim')}, and among boxes of one size "
-            f"({r3(e.within_size):.3f}) {long_aim}.")
+    adds = (
+        "adds to what box size alone tells"
+        if e.vs_size_lo > 0
+        else "tells **less** than box size alone"
+        if e.vs_size_hi < 0
+        else "does **not** add to what box size alone tells"
+    )
+    return (
+        f"On {res.eval_set}, `{name}`'s expected error ranks the edges that land within "
+        f"{ACCURATE_PX:g} px first with AUROC {r3(e.auroc):.3f} against "
+        f"{r3(a.loc['size', 'auroc']):.3f} for box size alone: it {adds} ({_signed(e.vs_size)} "
+        f"[{_signed(e.vs_size_lo)}, {_signed(e.vs_size_hi)}]), "
+        f"{_aim(e.auroc, AUROC_AIM, 'the aim')}, and among boxes of one size "
+        f"({r3(e.within_size):.3f}) {long_aim}."
+    )
 
 
 def detail(res: Results, name: str, a=None, accept: float = 25.0) -> str:
@@ -216,10 +246,12 @@ def detail(res: Results, name: str, a=None, accept: float = 25.0) -> str:
     c = selective_curve(res, name)
     top = float(np.interp(accept, c.accepted, c.err_px))
     size_top = float(np.interp(accept, c.accepted, c["size"]))
-    return (f"On {res.eval_set}, `{name}`: were err_px exactly each edge's expected error (Laplace "
-            f"errors of that mean), it would rank the edges of one size at "
-            f"{r3(within_size_ceiling(res, name)):.3f} (it ranks them at "
-            f"{r3(a.loc['err_px', 'within_size']):.3f}). Accepting the {accept:g}% of edges it is "
-            f"surest of without review accepts edges within {ACCURATE_PX:g} px {100 * top:.0f}% of "
-            f"the time ({100 * size_top:.0f}% by box size, {100 * a.attrs['accurate']:.0f}% for all "
-            "edges).")
+    return (
+        f"On {res.eval_set}, `{name}`: were err_px exactly each edge's expected error (Laplace "
+        f"errors of that mean), it would rank the edges of one size at "
+        f"{r3(within_size_ceiling(res, name)):.3f} (it ranks them at "
+        f"{r3(a.loc['err_px', 'within_size']):.3f}). Accepting the {accept:g}% of edges it is "
+        f"surest of without review accepts edges within {ACCURATE_PX:g} px {100 * top:.0f}% of "
+        f"the time ({100 * size_top:.0f}% by box size, {100 * a.attrs['accurate']:.0f}% for all "
+        "edges)."
+    )

@@ -1,6 +1,7 @@
 """The training curves the train stages logged with dvclive (``reports/train/<row>/``), read back:
 as one long table, as the CSV of every curve that dvc.yaml's top-level plot overlays, and as the
 figure the train notebook and the report draw."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,8 +10,18 @@ from ..core.params import Params
 
 # matplotlib's tab10 without its grey (C7) and olive (C8, close to it on a light background): no row
 # shares a colour with the legend's line kinds, and the rows are told apart
-ROW_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-               "#17becf", "#000080", "#b8860b")
+ROW_COLOURS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#000080",
+    "#b8860b",
+)
 
 
 def read_curves(curves_dir: str | Path, names: list[str], metric: str = "loss"):
@@ -72,12 +83,14 @@ def plot_training_curves(params: Params, curves_dir, smooth: int = 5, only: list
         handles, _ = ax.get_legend_handles_labels()
         # the two line kinds in black, a colour no row has: a row is told by its colour, a kind by
         # its width
-        handles += [Line2D([], [], c="black", lw=0.6, alpha=0.35,
-                           label="thin, faint: raw (each seed, each logged step)"),
-                    Line2D([], [], c="black", lw=1.8,
-                           label=f"thick: smoothed (mean over seeds, of {smooth} logged steps)")]
+        handles += [
+            Line2D([], [], c="black", lw=0.6, alpha=0.35, label="thin, faint: raw (each seed, each logged step)"),
+            Line2D([], [], c="black", lw=1.8, label=f"thick: smoothed (mean over seeds, of {smooth} logged steps)"),
+        ]
         ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
-    fig.set_label(f"Training loss against step of {', '.join(names)}: faint lines each seed's raw values, thick "
-                  f"lines their mean over the seeds and {smooth} logged steps")
+    fig.set_label(
+        f"Training loss against step of {', '.join(names)}: faint lines each seed's raw values, thick "
+        f"lines their mean over the seeds and {smooth} logged steps"
+    )
     return fig

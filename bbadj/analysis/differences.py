@@ -68,9 +68,7 @@ def _shares_models(res: Results, a: str, b: str) -> bool:
     return res.params[a].model_of == res.params[b].model_of
 
 
-def difference(
-    res: Results, a: str, b: str, num: dict | None = None, den: np.ndarray | None = None
-) -> Diff:
+def difference(res: Results, a: str, b: str, num: dict | None = None, den: np.ndarray | None = None) -> Diff:
     """``a`` minus ``b`` on ``res``'s set, each the mean over its seeds. ``num``/``den``: per row
     (n_seeds, n_boxes, k) numerators and (n_boxes, k) denominators of a ratio over boxes (the
     reachable cases); by default each box's value, and one per box.
@@ -106,9 +104,7 @@ def difference(
                     notes.append(f"{name}: one seed, and no row has seeds")
                     continue
                 terms.append(Term(pooled[0], pooled[1]))
-                notes.append(
-                    f"{name}: one seed; the seeds' variance of {', '.join(pooled[2])} borrowed"
-                )
+                notes.append(f"{name}: one seed; the seeds' variance of {', '.join(pooled[2])} borrowed")
             else:
                 terms.append(term)
     ma, mb = va.mean(0), vb.mean(0)

@@ -1,5 +1,6 @@
 """The per-box CSVs the evaluate stages wrote (``reports/per_box/<row>/<set>.csv``, one line per
 seed, jitter draw and box: docs/package.md), read back, and the signed edge errors in them."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -95,18 +95,13 @@ class Results:
         import pandas as pd
 
         return {
-            n: pd.DataFrame(
-                v.mean(0), index=pd.Index(self.box_ids, name="ann_id"), columns=list(self.keys)
-            )
+            n: pd.DataFrame(v.mean(0), index=pd.Index(self.box_ids, name="ann_id"), columns=list(self.keys))
             for n, v in self.by_seed.items()
         }
 
     def column(self, metric: str) -> int:
         if metric not in self.keys:
-            raise KeyError(
-                f"no metric {metric!r} in the results of {self.eval_set}; they have "
-                f"{list(self.keys)}"
-            )
+            raise KeyError(f"no metric {metric!r} in the results of {self.eval_set}; they have {list(self.keys)}")
         return self.keys.index(metric)
 
     def seed_values(self, name: str, metric: str | None = None) -> np.ndarray:
@@ -133,9 +128,7 @@ class Results:
             terms.append(seeds)
         se, df = combine(terms)
         lo, hi, _ = t_test(value, se, df)
-        return pd.DataFrame(
-            {"value": value, "lo": lo, "hi": hi, "se": se, "df": df}, index=list(self.keys)
-        )
+        return pd.DataFrame({"value": value, "lo": lo, "hi": hi, "se": se, "df": df}, index=list(self.keys))
 
     def ci(self, name: str, metric: str) -> tuple[float, float]:
         e = self.estimate(name).loc[metric]
@@ -171,24 +164,18 @@ def load_results(params: Params, eval_set: str, reports_dir: str | Path | None =
                 raise ValueError(f"{p}: {name} reruns {rep}, which has no results on {eval_set}")
             clash = set(df["seed"]) & set(raw[rep]["seed"])
             if clash:
-                raise ValueError(
-                    f"{p}: {name} repeats seed(s) {sorted(clash)} of {rep} on {eval_set}"
-                )
+                raise ValueError(f"{p}: {name} repeats seed(s) {sorted(clash)} of {rep} on {eval_set}")
             raw[rep] = _concat(raw[rep], df)
         else:
             raw[name] = df
     if IDENTITY not in raw:
-        raise FileNotFoundError(
-            f"no identity row for {eval_set!r} in {reports}: run `dvc repro baseline@identity`"
-        )
+        raise FileNotFoundError(f"no identity row for {eval_set!r} in {reports}: run `dvc repro baseline@identity`")
     boxes = box_table(raw[IDENTITY])
     by_seed, seeds = {}, {}
     for name, df in raw.items():
         by_seed[name], seeds[name] = seed_box_values(df, boxes.index, name, eval_set)
     names = [n for n in params.names("all") if n in raw]
-    weights = photo_weights(
-        boxes["image_id"].to_numpy(), params.report.bootstrap, params.report.bootstrap_seed
-    )
+    weights = photo_weights(boxes["image_id"].to_numpy(), params.report.bootstrap, params.report.bootstrap_seed)
     return Results(
         params,
         eval_set,
@@ -226,10 +213,7 @@ def seed_box_values(df, box_ids, name: str, eval_set: str) -> tuple[np.ndarray, 
     for s in seeds:
         part = v.xs(s, level="seed")
         if not part.index.equals(box_ids):
-            raise ValueError(
-                f"{name}: seed {s}'s boxes on {eval_set} are not the identity row's; "
-                f"rerun its evaluation"
-            )
+            raise ValueError(f"{name}: seed {s}'s boxes on {eval_set} are not the identity row's; rerun its evaluation")
         out.append(part.to_numpy())
     return np.stack(out), seeds
 

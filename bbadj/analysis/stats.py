@@ -44,11 +44,7 @@ def boot_ratio(weights: np.ndarray, num: np.ndarray, den: np.ndarray | None = No
     """Each resample's sum of ``num`` over its boxes divided by the sum of ``den`` (default: one
     per box, i.e. the mean): (n_boot,) or (n_boot, k) for (n_boxes,) or (n_boxes, k) values."""
     num = np.asarray(num, dtype=float)
-    den = (
-        np.ones(num.shape)
-        if den is None
-        else np.broadcast_to(np.asarray(den, dtype=float), num.shape)
-    )
+    den = np.ones(num.shape) if den is None else np.broadcast_to(np.asarray(den, dtype=float), num.shape)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (weights @ num) / (weights @ den)
 
@@ -141,11 +137,7 @@ def reruns(params: Params, name: str) -> list[str]:
     reruns gives ``[name]``."""
     if not params[name].trained:
         return [name]
-    return [
-        n
-        for n in params.names("trained")
-        if n == name or set(params.changed(n, name)) <= RERUN_KEYS
-    ]
+    return [n for n in params.names("trained") if n == name or set(params.changed(n, name)) <= RERUN_KEYS]
 
 
 def representative(params: Params, name: str) -> str:
@@ -165,11 +157,6 @@ def parent(params: Params, name: str) -> str | None:
     rep = representative(params, name)
     if rep != name:
         return rep
-    candidates = [
-        n for n in params.names("trained") if n != name and representative(params, n) == n
-    ]
-    order = {
-        n: (len(params.changed(name, n)), n != params.report.baseline, i)
-        for i, n in enumerate(candidates)
-    }
+    candidates = [n for n in params.names("trained") if n != name and representative(params, n) == n]
+    order = {n: (len(params.changed(name, n)), n != params.report.baseline, i) for i, n in enumerate(candidates)}
     return min(candidates, key=order.get) if candidates else None

@@ -10,14 +10,20 @@ Outside the core: nothing in bbadj's core imports them. One module per benchmark
 Every JSON also records the machine (``machine``: torch version, torch threads, CPU count, GPU,
 load average before and after: on a shared machine other processes move the figures).
 """
+
 from __future__ import annotations
 
 import argparse
 
 from . import adjust_latency, crops, evaluate, snap, train_step
 
-BENCHMARKS = {"crops": crops, "train-step": train_step, "adjust-latency": adjust_latency, "evaluate": evaluate,
-              "snap": snap}
+BENCHMARKS = {
+    "crops": crops,
+    "train-step": train_step,
+    "adjust-latency": adjust_latency,
+    "evaluate": evaluate,
+    "snap": snap,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,5 +1,6 @@
 """``bbadj bench adjust-latency``: p50/p95 of one ``bbadj.adjust`` call for one box against the
 bare model forward on the same crop."""
+
 from __future__ import annotations
 
 import tempfile
@@ -14,14 +15,22 @@ from ..core.box_ops import crop_windows
 from ..data.crops import cut_crops
 from ..data.images import normalize, read_rgb
 from ..util.device import resolve_device
-from .common import (add_common_args, args_dict, machine, model_for, percentile_ms, print_table, set_threads, sync,
-                     write_result)
+from .common import (
+    add_common_args,
+    args_dict,
+    machine,
+    model_for,
+    percentile_ms,
+    print_table,
+    set_threads,
+    sync,
+    write_result,
+)
 
 
-
-
-def bench_adjust_latency(model, image_path: str | Path, box, runs: int = 100, warmup: int = 10,
-                         progress: bool = True) -> dict:
+def bench_adjust_latency(
+    model, image_path: str | Path, box, runs: int = 100, warmup: int = 10, progress: bool = True
+) -> dict:
     """p50/p95 latency of three calls, interleaved run by run:
 
     - ``adjust``: ``bbadj.adjust(path, [box], model)``, the whole call from a file (decode,
@@ -45,9 +54,11 @@ def bench_adjust_latency(model, image_path: str | Path, box, runs: int = 100, wa
         model(crop)
         sync(device)
 
-    calls = {"adjust": lambda: adjust(image_path, [box], model),
-             "adjust_decoded": lambda: adjust(image, [box], model),
-             "forward": forward}
+    calls = {
+        "adjust": lambda: adjust(image_path, [box], model),
+        "adjust_decoded": lambda: adjust(image, [box], model),
+        "forward": forward,
+    }
     times: dict[str, list[float]] = {k: [] for k in calls}
     for k in range(warmup + runs):
         for name, fn in calls.items():
@@ -61,10 +72,20 @@ def bench_adjust_latency(model, image_path: str | Path, box, runs: int = 100, wa
         out[f"{name}_p95_ms"] = percentile_ms(ts, 95)
     out["overhead"] = out["adjust_p50_ms"] / out["forward_p50_ms"] - 1
     out["overhead_decoded"] = out["adjust_decoded_p50_ms"] / out["forward_p50_ms"] - 1
-    out.update({"runs": runs, "warmup_runs": warmup, "device": str(device), "image": str(image_path),
-                "image_wh": [int(image.shape[2]), int(image.shape[1])], "box": [float(v) for v in box],
-                "backbone": model.cfg.backbone, "fusion": model.cfg.fusion, "crop_size": g.crop_size,
-                "torch_threads": torch.get_num_threads()})
+    out.update(
+        {
+            "runs": runs,
+            "warmup_runs": warmup,
+            "device": str(device),
+            "image": str(image_path),
+            "image_wh": [int(image.shape[2]), int(image.shape[1])],
+            "box": [float(v) for v in box],
+            "backbone": model.cfg.backbone,
+            "fusion": model.cfg.fusion,
+            "crop_size": g.crop_size,
+            "torch_threads": torch.get_num_threads(),
+        }
+    )
     return out
 
 
@@ -96,12 +117,19 @@ def cmd_adjust_latency(args) -> int:
         result["image"] = "synthetic 640x480 JPEG (smooth noise)"
     result.update({"model": what, "args": args_dict(args), "machine": info})
     write_result(result, args.out)
-    print_table(f"adjust latency, one box, {what}, S={model.geometry.crop_size}, {result['device']}", [
-        ("adjust (from file) p50/p95 ms", f"{result['adjust_p50_ms']:.2f} / {result['adjust_p95_ms']:.2f}"),
-        ("adjust (decoded) p50/p95 ms", f"{result['adjust_decoded_p50_ms']:.2f} / {result['adjust_decoded_p95_ms']:.2f}"),
-        ("forward p50/p95 ms", f"{result['forward_p50_ms']:.2f} / {result['forward_p95_ms']:.2f}"),
-        ("overhead (from file)", f"{100 * result['overhead']:.0f}%"),
-        ("overhead (decoded)", f"{100 * result['overhead_decoded']:.0f}%")])
+    print_table(
+        f"adjust latency, one box, {what}, S={model.geometry.crop_size}, {result['device']}",
+        [
+            ("adjust (from file) p50/p95 ms", f"{result['adjust_p50_ms']:.2f} / {result['adjust_p95_ms']:.2f}"),
+            (
+                "adjust (decoded) p50/p95 ms",
+                f"{result['adjust_decoded_p50_ms']:.2f} / {result['adjust_decoded_p95_ms']:.2f}",
+            ),
+            ("forward p50/p95 ms", f"{result['forward_p50_ms']:.2f} / {result['forward_p95_ms']:.2f}"),
+            ("overhead (from file)", f"{100 * result['overhead']:.0f}%"),
+            ("overhead (decoded)", f"{100 * result['overhead_decoded']:.0f}%"),
+        ],
+    )
     return 0
 
 

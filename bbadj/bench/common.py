@@ -1,5 +1,6 @@
 """What every benchmark shares: the machine it ran on, timing helpers, the JSON and the table
 it writes, its command-line options, and the model it times."""
+
 from __future__ import annotations
 
 import contextlib
@@ -18,6 +19,7 @@ from ..core.config import Config, DataConfig
 from ..data.coco import CocoBoxes
 from ..data.dataset import draw_eval_jitter
 from ..util.outputs import write_text
+
 
 def machine(device: torch.device | str = "cpu") -> dict:
     """What the figures were measured on."""
@@ -108,8 +110,13 @@ def add_common_args(p, config: bool = True) -> None:
     if config:
         add_config_args(p)
     p.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's own choice)")
-    p.add_argument("--busy", type=int, default=0, metavar="N",
-                   help="run N busy processes (`yes > /dev/null`) beside the measurement: speed under load")
+    p.add_argument(
+        "--busy",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run N busy processes (`yes > /dev/null`) beside the measurement: speed under load",
+    )
     p.add_argument("--out", help="write the result JSON here")
     p.add_argument("--no-progress", action="store_true")
 

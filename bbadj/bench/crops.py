@@ -2,6 +2,7 @@
 image once, normalise, cut all its boxes in one ``roi_align`` call) against a per-box PIL loop
 (open and decode the image for every box, ``crop`` + ``resize`` BILINEAR, to a normalised
 tensor), on the same jittered boxes, alternating A B A B ... in one process, medians reported."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -90,8 +91,9 @@ class StageClock:
         self.t = now
 
 
-def bench_crops(coco: CocoBoxes, cfg: DataConfig, rounds: int = 5, device="cpu", seed: int = 0,
-                progress: bool = True) -> dict:
+def bench_crops(
+    coco: CocoBoxes, cfg: DataConfig, rounds: int = 5, device="cpu", seed: int = 0, progress: bool = True
+) -> dict:
     """Crops per second, median over ``rounds`` alternating runs (A = per-box PIL, B = bbadj)
     after one untimed warm-up run of each (file cache, allocator). Then one instrumented pass
     of each gives ``profile_s``: where the time goes."""
@@ -144,11 +146,15 @@ def cmd_crops(args) -> int:
     result = bench_crops(coco, cfg, args.rounds, resolve_device(args.device), args.seed, not args.no_progress)
     result["args"] = args_dict(args)
     write_result(result, args.out)
-    print_table(f"crops per second, S={cfg.crop_size}, {result['n_boxes']} boxes, median of {args.rounds} rounds, "
-                f"{result['torch_threads']} torch threads", [
-                    ("per-box PIL", result["per_box_pil_crops_per_s"]),
-                    ("bbadj", result["bbadj_crops_per_s"]),
-                    ("speedup", result["speedup"])])
+    print_table(
+        f"crops per second, S={cfg.crop_size}, {result['n_boxes']} boxes, median of {args.rounds} rounds, "
+        f"{result['torch_threads']} torch threads",
+        [
+            ("per-box PIL", result["per_box_pil_crops_per_s"]),
+            ("bbadj", result["bbadj_crops_per_s"]),
+            ("speedup", result["speedup"]),
+        ],
+    )
     return 0
 
 

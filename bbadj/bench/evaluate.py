@@ -1,5 +1,6 @@
 """``bbadj bench evaluate``: time to evaluate a COCO-val-sized set (36,781 boxes), or a subset of
 it with the full time extrapolated and labelled so."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,8 +34,14 @@ def repeat_to_boxes(coco: CocoBoxes, n_boxes: int) -> CocoBoxes:
     return CocoBoxes(records, source=f"{coco.source} repeated to {n_boxes} boxes")
 
 
-def bench_evaluate(coco: CocoBoxes, cfg: Config, model, n_boxes: int = COCO_VAL_BOXES,
-                   max_boxes: int | None = None, progress: bool = True) -> dict:
+def bench_evaluate(
+    coco: CocoBoxes,
+    cfg: Config,
+    model,
+    n_boxes: int = COCO_VAL_BOXES,
+    max_boxes: int | None = None,
+    progress: bool = True,
+) -> dict:
     """Seconds for ``bbadj.scoring.evaluate.evaluate`` (one jitter draw: data loading, crops, model,
     edge decoding, metrics) over ``coco`` repeated to ``n_boxes`` boxes. With ``max_boxes``
     below that, the first ``max_boxes`` are timed and the full time is extrapolated linearly
@@ -88,9 +95,15 @@ def cmd_evaluate(args) -> int:
     result.update({"model": what, "args": args_dict(args)})
     write_result(result, args.out)
     label = " (extrapolated)" if result["extrapolated"] else ""
-    print_table(f"evaluate {args.boxes} boxes, {what}, S={model.geometry.crop_size}, {result['device']}", [
-        ("boxes timed", result["boxes_timed"]), ("seconds timed", result["seconds_timed"]),
-        ("boxes/s", result["boxes_per_s"]), (f"seconds for {args.boxes} boxes{label}", result["seconds_full"])])
+    print_table(
+        f"evaluate {args.boxes} boxes, {what}, S={model.geometry.crop_size}, {result['device']}",
+        [
+            ("boxes timed", result["boxes_timed"]),
+            ("seconds timed", result["seconds_timed"]),
+            ("boxes/s", result["boxes_per_s"]),
+            (f"seconds for {args.boxes} boxes{label}", result["seconds_full"]),
+        ],
+    )
     return 0
 
 
@@ -101,8 +114,11 @@ def add_parser(sub) -> None:
     q.add_argument("--max-boxes", type=int, help="time only this many boxes and extrapolate (labelled)")
     q.add_argument("--annotations", help="COCO instances JSON whose images are repeated to --boxes")
     q.add_argument("--images", help="its image folder")
-    q.add_argument("--synth-dir", default="data/bench/synth",
-                   help="without --annotations: a synthetic set made here once (make_synthetic), repeated")
+    q.add_argument(
+        "--synth-dir",
+        default="data/bench/synth",
+        help="without --annotations: a synthetic set made here once (make_synthetic), repeated",
+    )
     q.add_argument("--synth-images", type=int, default=256)
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--device", help="default: eval.device")

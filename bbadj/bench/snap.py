@@ -1,6 +1,7 @@
 """``bbadj bench snap``: boxes per second of ``bbadj snap`` (``bbadj.snap.file.snap_file``: read the
 file, decode each image, crop, model, write the refined file), and the process's peak memory,
 on an annotations file repeated to a COCO-sized number of boxes."""
+
 from __future__ import annotations
 
 import copy
@@ -49,8 +50,16 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bench_snap(annotations: str | Path, images: str | Path, model, n_boxes: int, settings: SnapSettings,
-               workdir: str | Path, progress: bool = True, per_image: int | None = None) -> dict:
+def bench_snap(
+    annotations: str | Path,
+    images: str | Path,
+    model,
+    n_boxes: int,
+    settings: SnapSettings,
+    workdir: str | Path,
+    progress: bool = True,
+    per_image: int | None = None,
+) -> dict:
     """Seconds for ``snap_file`` over ``annotations`` repeated to ``n_boxes`` boxes (after an untimed
     warm-up on a one-image file), and the peak RSS before and after it."""
     device = next(model.parameters()).device
@@ -101,28 +110,47 @@ def cmd_snap(args) -> int:
     model, what = model_for(args, config_from_args(args), device)
     info = machine(device)
     with tempfile.TemporaryDirectory() as tmp:
-        result = bench_snap(args.annotations, args.images, model, args.boxes, SnapSettings(batch_size=args.batch_size),
-                            tmp, not args.no_progress, args.boxes_per_image)
+        result = bench_snap(
+            args.annotations,
+            args.images,
+            model,
+            args.boxes,
+            SnapSettings(batch_size=args.batch_size),
+            tmp,
+            not args.no_progress,
+            args.boxes_per_image,
+        )
     result.update({"model": what, "args": args_dict(args), "machine": info})
     write_result(result, args.out)
-    print_table(f"snap {result['n_boxes']} boxes ({result['n_images']} images, {result['file_mb']:.1f} MB), {what}, "
-                f"S={result['crop_size']}, {result['device']}", [
-                    ("boxes/s", result["boxes_per_s"]), ("images/s", result["images_per_s"]),
-                    ("seconds", result["seconds"]),
-                    ("peak RSS MB before / after", f"{result['peak_rss_mb_before']:.0f} / {result['peak_rss_mb_after']:.0f}")])
+    print_table(
+        f"snap {result['n_boxes']} boxes ({result['n_images']} images, {result['file_mb']:.1f} MB), {what}, "
+        f"S={result['crop_size']}, {result['device']}",
+        [
+            ("boxes/s", result["boxes_per_s"]),
+            ("images/s", result["images_per_s"]),
+            ("seconds", result["seconds"]),
+            ("peak RSS MB before / after", f"{result['peak_rss_mb_before']:.0f} / {result['peak_rss_mb_after']:.0f}"),
+        ],
+    )
     return 0
 
 
 def add_parser(sub) -> None:
     q = sub.add_parser("snap", help="boxes per second of bbadj snap on a COCO-sized file, and its peak memory")
     q.add_argument("--checkpoint", help="a bbadj checkpoint (default: an untrained model from the config)")
-    q.add_argument("--annotations", default="data/coco128/annotations/val.json",
-                   help="COCO instances JSON whose images are repeated to --boxes (default: coco128's val split)")
+    q.add_argument(
+        "--annotations",
+        default="data/coco128/annotations/val.json",
+        help="COCO instances JSON whose images are repeated to --boxes (default: coco128's val split)",
+    )
     q.add_argument("--images", default="data/coco128/images", help="its image folder")
     q.add_argument("--boxes", type=int, default=COCO_VAL_BOXES, help="boxes in the file (default: COCO val2017's)")
-    q.add_argument("--boxes-per-image", type=int,
-                   help="boxes on each image entry (its own boxes cycled); --boxes 5000 --boxes-per-image 5000 puts "
-                        "5,000 boxes on one photograph (default: each photograph's own boxes)")
+    q.add_argument(
+        "--boxes-per-image",
+        type=int,
+        help="boxes on each image entry (its own boxes cycled); --boxes 5000 --boxes-per-image 5000 puts "
+        "5,000 boxes on one photograph (default: each photograph's own boxes)",
+    )
     q.add_argument("--batch-size", type=int, default=SnapSettings.batch_size)
     q.add_argument("--device", default="cpu")
     add_common_args(q)

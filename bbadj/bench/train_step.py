@@ -1,6 +1,7 @@
 """``bbadj bench train-step``: images (crops) per second of the full training step fed by the
 engine's ``DataLoader`` over ``TrainBatches``, against the same step fed one batch already on the
 device (the model's own ceiling), with where the time goes. The step is the engine's own."""
+
 from __future__ import annotations
 
 import itertools
@@ -21,8 +22,16 @@ from .common import add_common_args, args_dict, machine, print_table, set_thread
 PHASES = ("data_wait", "to_device", "forward", "backward_optimizer")
 
 
-def timed_steps(step_parts, batches, n_warmup: int, n_steps: int, device: torch.device,
-                per_phase_sync: bool, progress: bool, desc: str) -> tuple[float, dict[str, float]]:
+def timed_steps(
+    step_parts,
+    batches,
+    n_warmup: int,
+    n_steps: int,
+    device: torch.device,
+    per_phase_sync: bool,
+    progress: bool,
+    desc: str,
+) -> tuple[float, dict[str, float]]:
     """Run ``n_warmup`` then ``n_steps`` training steps on ``batches``; return (seconds for the
     timed steps, total seconds per phase over them).
 
@@ -62,8 +71,9 @@ def timed_steps(step_parts, batches, n_warmup: int, n_steps: int, device: torch.
     return time.perf_counter() - start, phases
 
 
-def measure(parts, feeds: dict, warmup: int, steps: int, rounds: int, batch_size: int, device: torch.device,
-            progress: bool) -> tuple[dict[str, list[float]], dict[str, dict[str, float]]]:
+def measure(
+    parts, feeds: dict, warmup: int, steps: int, rounds: int, batch_size: int, device: torch.device, progress: bool
+) -> tuple[dict[str, list[float]], dict[str, dict[str, float]]]:
     """Images per second of each of ``rounds`` runs per feed (name -> a function giving a fresh
     iterable of batches), and seconds per phase over the timed steps (mean over rounds; on CUDA
     from one more, per-phase-synchronised run of each)."""
@@ -72,8 +82,9 @@ def measure(parts, feeds: dict, warmup: int, steps: int, rounds: int, batch_size
     # rounds alternate loader and memory runs, so that a change in machine load hits both
     for r in range(rounds):
         for name, feed in feeds.items():
-            seconds, ph = timed_steps(parts, feed(), warmup, steps, device, False, progress,
-                                      f"train-step {name} {r + 1}/{rounds}")
+            seconds, ph = timed_steps(
+                parts, feed(), warmup, steps, device, False, progress, f"train-step {name} {r + 1}/{rounds}"
+            )
             rates[name].append(batch_size * steps / seconds)
             for k, v in ph.items():
                 phases[name][k] += v / rounds
@@ -83,8 +94,15 @@ def measure(parts, feeds: dict, warmup: int, steps: int, rounds: int, batch_size
     return rates, phases
 
 
-def bench_train_step(cfg: Config, steps: int = 20, warmup: int = 3, gpu_decode: bool = False,
-                     compile: bool | None = None, progress: bool = True, rounds: int = 1) -> dict:
+def bench_train_step(
+    cfg: Config,
+    steps: int = 20,
+    warmup: int = 3,
+    gpu_decode: bool = False,
+    compile: bool | None = None,
+    progress: bool = True,
+    rounds: int = 1,
+) -> dict:
     """Images (crops) per second of the training step, fed (A) by the engine's DataLoader over
     ``TrainBatches`` (``data.num_workers`` CPU workers and pinned memory on CUDA; or, with
     ``gpu_decode``, JPEGs decoded and cropped on the GPU in the main process) and (B) by one
@@ -112,16 +130,19 @@ def bench_train_step(cfg: Config, steps: int = 20, warmup: int = 3, gpu_decode: 
     tr.model.train()
 
     # the engine's own step, in its parts, so that what is timed is what training runs
-    parts = (lambda b: engine.to_device(b, device, tc.channels_last),
-             lambda x, t: engine.forward_loss(net, x, t, tc, tr.use_amp, tr.dtype),
-             lambda loss: engine.optimizer_step(loss, tr.model, tr.optimizer, tr.scaler, tr.scheduler, tc.grad_clip))
+    parts = (
+        lambda b: engine.to_device(b, device, tc.channels_last),
+        lambda x, t: engine.forward_loss(net, x, t, tc, tr.use_amp, tr.dtype),
+        lambda loss: engine.optimizer_step(loss, tr.model, tr.optimizer, tr.scaler, tr.scheduler, tc.grad_clip),
+    )
     # CUDA cannot be used in forked workers: GPU decoding runs in the main process.
     num_workers = 0 if gpu_decode else cfg.data.num_workers
     n = warmup + steps
 
     def loader():
-        return DataLoader(data, batch_size=None, sampler=range(n), num_workers=num_workers,
-                          pin_memory=cuda and not gpu_decode)
+        return DataLoader(
+            data, batch_size=None, sampler=range(n), num_workers=num_workers, pin_memory=cuda and not gpu_decode
+        )
 
     resident = dict(zip(("crops", "positions"), engine.to_device(data[0], device, tc.channels_last)))
     feeds = {"loader": loader, "memory": lambda: itertools.repeat(resident)}
@@ -141,8 +162,17 @@ def bench_train_step(cfg: Config, steps: int = 20, warmup: int = 3, gpu_decode: 
     }
 
 
-def _what_ran(cfg: Config, device: torch.device, tr: engine.Training, steps: int, warmup: int, compile: bool,
-              gpu_decode: bool, num_workers: int, train_set) -> dict:
+def _what_ran(
+    cfg: Config,
+    device: torch.device,
+    tr: engine.Training,
+    steps: int,
+    warmup: int,
+    compile: bool,
+    gpu_decode: bool,
+    num_workers: int,
+    train_set,
+) -> dict:
     """The result's description of the step timed: model, batch, precision and data path."""
     return {
         "device": str(device),
@@ -175,15 +205,21 @@ def cmd_train_step(args) -> int:
     if args.images:
         over["data"]["train_images"] = args.images
     cfg = cfg.with_overrides(over)
-    result = bench_train_step(cfg, args.steps, args.warmup, args.gpu_decode, args.compile or None,
-                              not args.no_progress, args.rounds)
+    result = bench_train_step(
+        cfg, args.steps, args.warmup, args.gpu_decode, args.compile or None, not args.no_progress, args.rounds
+    )
     result["args"] = args_dict(args)
     write_result(result, args.out)
-    rows = [("loader images/s", result["loader_images_per_s"]), ("memory images/s", result["memory_images_per_s"]),
-            ("ratio", result["ratio"])]
+    rows = [
+        ("loader images/s", result["loader_images_per_s"]),
+        ("memory images/s", result["memory_images_per_s"]),
+        ("ratio", result["ratio"]),
+    ]
     rows += [(f"{src} {k} ms/step", v) for src, d in result["breakdown_ms_per_step"].items() for k, v in d.items()]
-    print_table(f"train step, {cfg.model.backbone} S={cfg.data.crop_size} batch {cfg.train.batch_size} "
-                f"on {result['device']}", rows)
+    print_table(
+        f"train step, {cfg.model.backbone} S={cfg.data.crop_size} batch {cfg.train.batch_size} on {result['device']}",
+        rows,
+    )
     return 0
 
 

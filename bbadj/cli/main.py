@@ -1,4 +1,5 @@
 """The ``bbadj`` command line: synth, split, train, evaluate, adjust, snap, exp-run, show, fingerprint, stage, bench."""
+
 from __future__ import annotations
 
 import argparse
@@ -38,11 +39,17 @@ def cmd_train(args) -> int:
     if args.seed_index and not args.row:
         raise SystemExit("bbadj train: --seed-index goes with --row")
     k = args.seed_index or 0
-    out = args.out or str(seed_dir(Path(args.runs_dir) / args.row, k) if args.runs_dir
-                          else folders(args.tier).run_dir(args.row, k))
+    out = args.out or str(
+        seed_dir(Path(args.runs_dir) / args.row, k) if args.runs_dir else folders(args.tier).run_dir(args.row, k)
+    )
     cfg = config_from_args(args)
-    entry = train(cfg, out, resume=not args.restart, other_run="restart" if args.restart_if_changed else "raise",
-                  progress=not args.no_progress)
+    entry = train(
+        cfg,
+        out,
+        resume=not args.restart,
+        other_run="restart" if args.restart_if_changed else "raise",
+        progress=not args.no_progress,
+    )
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one summary line, not one per rank
         print(json.dumps(entry))
         if os.environ.get("WORLD_SIZE", "1") == "1":  # the stage that launched torchrun calibrates once
@@ -67,14 +74,21 @@ def cmd_evaluate(args) -> int:
         cfg = cfg.with_overrides({"eval": {"decoding": args.decoding}})
     if bool(args.annotations) != bool(args.images):
         raise SystemExit("bbadj evaluate: give --annotations and --images together (or --eval-set)")
-    annotations, images = ((args.annotations, args.images) if args.annotations
-                           else cfg.eval.set_paths(args.eval_set))
+    annotations, images = (args.annotations, args.images) if args.annotations else cfg.eval.set_paths(args.eval_set)
     coco = load_boxes(annotations, images, cfg.data)
     if args.detections:
         result = _evaluate_detections(args, coco, cfg, model)
     else:
-        result = evaluate(coco, cfg, model, repeats=args.repeats, seed=args.seed, buffer_ratio=args.buffer_ratio,
-                          progress=not args.no_progress, per_box_csv=args.per_box)
+        result = evaluate(
+            coco,
+            cfg,
+            model,
+            repeats=args.repeats,
+            seed=args.seed,
+            buffer_ratio=args.buffer_ratio,
+            progress=not args.no_progress,
+            per_box_csv=args.per_box,
+        )
     write_json(args.out, result)
     print(json.dumps(result, indent=2))
     return 0
@@ -96,11 +110,16 @@ def _evaluate_detections(args, coco, cfg, model) -> dict:
     from ..scoring import detections
 
     return detections.evaluate_detections(
-        args.detections, coco, cfg, model,
+        args.detections,
+        coco,
+        cfg,
+        model,
         iou_threshold=detections.DEFAULT_IOU_THRESHOLD if args.iou_threshold is None else args.iou_threshold,
-        score_threshold=(detections.DEFAULT_SCORE_THRESHOLD if args.score_threshold is None
-                         else args.score_threshold),
-        buffer_ratio=args.buffer_ratio, progress=not args.no_progress, per_box_csv=args.per_box)
+        score_threshold=(detections.DEFAULT_SCORE_THRESHOLD if args.score_threshold is None else args.score_threshold),
+        buffer_ratio=args.buffer_ratio,
+        progress=not args.no_progress,
+        per_box_csv=args.per_box,
+    )
 
 
 def cmd_adjust(args) -> int:
@@ -120,10 +139,14 @@ def cmd_adjust(args) -> int:
     out = adjust(args.image, boxes, model, buffer_ratio=args.buffer_ratio, decoding=args.decoding)
     from ..core.box_ops import EDGES
 
-    result = [{"box": [round(v, 3) for v in b.tolist()],
-               "confidence": {e: round(float(c), 4) for e, c in zip(EDGES, conf)},
-               "err_px": {e: round(float(c), 3) for e, c in zip(EDGES, err)}}
-              for b, conf, err in zip(out["boxes"], out["confidence"], out["err_px"])]
+    result = [
+        {
+            "box": [round(v, 3) for v in b.tolist()],
+            "confidence": {e: round(float(c), 4) for e, c in zip(EDGES, conf)},
+            "err_px": {e: round(float(c), 3) for e, c in zip(EDGES, err)},
+        }
+        for b, conf, err in zip(out["boxes"], out["confidence"], out["err_px"])
+    ]
     print(json.dumps(result, indent=2))
     return 0
 
@@ -134,13 +157,23 @@ def cmd_snap(args) -> int:
     from ..snap.targets import check_targets
 
     # every option checked before any work: settings, device, files, where the output goes
-    settings = SnapSettings(max_err_px=args.max_err_px, max_err_frac=args.max_err_frac, min_p=args.min_p,
-                            within_px=args.within_px, buffer_ratio=args.buffer_ratio,
-                            min_box_size=args.min_box_size, snap_masked=args.snap_masked, batch_size=args.batch_size,
-                            decoding=args.decoding or SnapSettings.decoding)  # a ConfigError names the setting
+    settings = SnapSettings(
+        max_err_px=args.max_err_px,
+        max_err_frac=args.max_err_frac,
+        min_p=args.min_p,
+        within_px=args.within_px,
+        buffer_ratio=args.buffer_ratio,
+        min_box_size=args.min_box_size,
+        snap_masked=args.snap_masked,
+        batch_size=args.batch_size,
+        decoding=args.decoding or SnapSettings.decoding,
+    )  # a ConfigError names the setting
     device = resolve_device(args.device)
-    for path, what in ((args.annotations, "annotations"), (args.detections, "detections"),
-                       (args.checkpoint, "checkpoint")):
+    for path, what in (
+        (args.annotations, "annotations"),
+        (args.detections, "detections"),
+        (args.checkpoint, "checkpoint"),
+    ):
         if path is not None and not Path(path).is_file():
             raise FileNotFoundError(f"{what} file not found: {path}")
     if not Path(args.images).is_dir():
@@ -153,9 +186,17 @@ def cmd_snap(args) -> int:
     from ..model.checkpoint import load_model
 
     model = load_model(args.checkpoint, device)
-    summary = snap_file(args.annotations, args.images, model, args.out, detections=args.detections,
-                        review=args.review, settings=settings, progress=not args.no_progress,
-                        overwrite=args.overwrite)
+    summary = snap_file(
+        args.annotations,
+        args.images,
+        model,
+        args.out,
+        detections=args.detections,
+        review=args.review,
+        settings=settings,
+        progress=not args.no_progress,
+        overwrite=args.overwrite,
+    )
     print(describe(summary))
     print(f"review list: {summary['review']}")
     return 0
@@ -202,8 +243,10 @@ def cmd_stage(args) -> int:
         print(f"{name}: the notebook failed: {e.ename}: {e.evalue}", file=sys.stderr)
         return 1
     except StageInterrupted as e:
-        print(f"{name}: {e}; stopped (a training keeps its last checkpoint: the next run resumes from it)",
-              file=sys.stderr)
+        print(
+            f"{name}: {e}; stopped (a training keeps its last checkpoint: the next run resumes from it)",
+            file=sys.stderr,
+        )
         sys.stdout.flush()
         sys.stderr.flush()
         # now: papermill's thread and nbclient's exit hooks would wait on the kernel just ended
@@ -235,11 +278,17 @@ the command line in detail: docs/package.md."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bbadj", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="bbadj", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    for add_commands in (_add_data_commands, _add_train_command, _add_evaluate_command, _add_snap_commands,
-                         _add_study_commands):
+    for add_commands in (
+        _add_data_commands,
+        _add_train_command,
+        _add_evaluate_command,
+        _add_snap_commands,
+        _add_study_commands,
+    ):
         add_commands(sub)
     return parser
 
@@ -251,7 +300,9 @@ def _add_data_commands(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_synth)
 
-    p = sub.add_parser("split", help="split a COCO instances file into train and val by image (every N-th image is val)")
+    p = sub.add_parser(
+        "split", help="split a COCO instances file into train and val by image (every N-th image is val)"
+    )
     p.add_argument("--annotations", required=True)
     p.add_argument("--train-out", required=True)
     p.add_argument("--val-out", required=True)
@@ -264,22 +315,35 @@ def _add_train_command(sub) -> None:
     p = sub.add_parser("train", help="train a model; rerunning the same command resumes from the last checkpoint")
     add_config_args(p)
     p.add_argument("--row", help="train this row of the study's params (rows or finetune)")
-    p.add_argument("--seed-index", type=int, metavar="K",
-                   help="with --row: its seed K (train.seed + K; a finetune row from its `from`'s seed K; default 0)")
+    p.add_argument(
+        "--seed-index",
+        type=int,
+        metavar="K",
+        help="with --row: its seed K (train.seed + K; a finetune row from its `from`'s seed K; default 0)",
+    )
     p.add_argument("--tier", default=DEFAULT, choices=TIERS, help="with --row: the study's budget (default: default)")
-    p.add_argument("--runs-dir", help="with --row: where the study's runs live (default: the tier's, runs or runs/long)")
-    p.add_argument("--out", help="run directory (last.pt, model.pt, train_log.jsonl); default with --row: "
-                                 "<runs-dir>/<row>/seed<K>")
+    p.add_argument(
+        "--runs-dir", help="with --row: where the study's runs live (default: the tier's, runs or runs/long)"
+    )
+    p.add_argument(
+        "--out", help="run directory (last.pt, model.pt, train_log.jsonl); default with --row: <runs-dir>/<row>/seed<K>"
+    )
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint and start over")
-    p.add_argument("--restart-if-changed", action="store_true",
-                   help="start over when the checkpoint is from another configuration (default: stop with an error)")
+    p.add_argument(
+        "--restart-if-changed",
+        action="store_true",
+        help="start over when the checkpoint is from another configuration (default: stop with an error)",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)
 
 
 def _add_evaluate_command(sub) -> None:
-    p = sub.add_parser("evaluate", help="score a checkpoint, or the jittered boxes (--identity), with the paper's "
-                                         "metrics; --detections: a detector's boxes instead")
+    p = sub.add_parser(
+        "evaluate",
+        help="score a checkpoint, or the jittered boxes (--identity), with the paper's "
+        "metrics; --detections: a detector's boxes instead",
+    )
     add_config_args(p)
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--identity", action="store_true", help="score the jittered input boxes as they are")
@@ -291,14 +355,22 @@ def _add_evaluate_command(sub) -> None:
     p.add_argument("--seed", type=int, help="jitter seed (default: eval.seed)")
     p.add_argument("--repeats", type=int, help="jitter draws to average (default: eval.repeats)")
     p.add_argument("--decoding", choices=DECODINGS.names())
-    p.add_argument("--detections", metavar="RESULTS_JSON",
-                   help="score a detector's boxes (a COCO results file) matched to the ground truth, and the model's "
-                        "adjustment of them (with --identity: the detector's boxes only), instead of jittered boxes")
-    p.add_argument("--iou-threshold", type=float,
-                   help="with --detections: the IoU a detection needs to match a true box (default: 0.5)")
-    p.add_argument("--score-threshold", type=float,
-                   help="with --detections: detections scored below it are skipped and counted (default: 0.0, "
-                        "keep all)")
+    p.add_argument(
+        "--detections",
+        metavar="RESULTS_JSON",
+        help="score a detector's boxes (a COCO results file) matched to the ground truth, and the model's "
+        "adjustment of them (with --identity: the detector's boxes only), instead of jittered boxes",
+    )
+    p.add_argument(
+        "--iou-threshold",
+        type=float,
+        help="with --detections: the IoU a detection needs to match a true box (default: 0.5)",
+    )
+    p.add_argument(
+        "--score-threshold",
+        type=float,
+        help="with --detections: detections scored below it are skipped and counted (default: 0.0, keep all)",
+    )
     p.add_argument("--per-box", help="also write one CSV line per (draw, box), or per matched detection")
     p.add_argument("--out", required=True, help="metrics JSON")
     p.add_argument("--no-progress", action="store_true")
@@ -309,44 +381,80 @@ def _add_snap_commands(sub) -> None:
     p = sub.add_parser("adjust", help="snap rough boxes on one image; prints JSON")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--image", required=True)
-    p.add_argument("--box", action="append", required=True, metavar="x0,y0,x1,y1",
-                   help="a rough box in pixels (repeatable); it may start off the image: --box -20,-5,50,50")
+    p.add_argument(
+        "--box",
+        action="append",
+        required=True,
+        metavar="x0,y0,x1,y1",
+        help="a rough box in pixels (repeatable); it may start off the image: --box -20,-5,50,50",
+    )
     p.add_argument("--buffer-ratio", type=float)
     p.add_argument("--decoding", choices=DECODINGS.names())
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_adjust)
 
-    p = sub.add_parser("snap", help="snap every box of a COCO annotations or results file into a new file, "
-                                     "keeping each original box and its per-edge confidence")
-    p.add_argument("--annotations", required=True,
-                   help="COCO instances JSON: the boxes to snap, or with --detections the images' file names and sizes")
-    p.add_argument("--detections", metavar="RESULTS_JSON",
-                   help="snap a detector's boxes (a COCO results file on the annotations' images) instead")
+    p = sub.add_parser(
+        "snap",
+        help="snap every box of a COCO annotations or results file into a new file, "
+        "keeping each original box and its per-edge confidence",
+    )
+    p.add_argument(
+        "--annotations",
+        required=True,
+        help="COCO instances JSON: the boxes to snap, or with --detections the images' file names and sizes",
+    )
+    p.add_argument(
+        "--detections",
+        metavar="RESULTS_JSON",
+        help="snap a detector's boxes (a COCO results file on the annotations' images) instead",
+    )
     p.add_argument("--images", required=True, help="image folder")
     p.add_argument("--checkpoint", required=True, help="a bbadj model (e.g. runs/l4/model.pt)")
-    p.add_argument("--out", help="the snapped file (default: <input>.snapped.json beside the input; a folder: that "
-                                 "name inside it; never the input, nor any existing file that bbadj snap did not "
-                                 "write)")
+    p.add_argument(
+        "--out",
+        help="the snapped file (default: <input>.snapped.json beside the input; a folder: that "
+        "name inside it; never the input, nor any existing file that bbadj snap did not "
+        "write)",
+    )
     p.add_argument("--review", help="the boxes kept for review and the counts (default: <out>.review.json)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an earlier output (and review file) of bbadj snap even if it was changed since "
-                        "snap wrote it (default: stop, so that no hand edit is lost)")
-    p.add_argument("--max-err-px", type=float,
-                   help="review rule: keep a box as it was, and list it for review, when an edge's expected error "
-                        "(err_px) is above this many pixels (default: no such rule)")
-    p.add_argument("--max-err-frac", type=float,
-                   help="review rule: ... when an edge's err_px is above this fraction of the box's side along its "
-                        "axis (height for top and bottom, width for left and right), e.g. 0.05")
-    p.add_argument("--min-p", type=float,
-                   help="review rule: ... when the probability that an edge lies within --within-px pixels is under "
-                        "this (a Laplace error of mean absolute value err_px: P = 1 - exp(-T / err_px)), e.g. 0.9")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier output (and review file) of bbadj snap even if it was changed since "
+        "snap wrote it (default: stop, so that no hand edit is lost)",
+    )
+    p.add_argument(
+        "--max-err-px",
+        type=float,
+        help="review rule: keep a box as it was, and list it for review, when an edge's expected error "
+        "(err_px) is above this many pixels (default: no such rule)",
+    )
+    p.add_argument(
+        "--max-err-frac",
+        type=float,
+        help="review rule: ... when an edge's err_px is above this fraction of the box's side along its "
+        "axis (height for top and bottom, width for left and right), e.g. 0.05",
+    )
+    p.add_argument(
+        "--min-p",
+        type=float,
+        help="review rule: ... when the probability that an edge lies within --within-px pixels is under "
+        "this (a Laplace error of mean absolute value err_px: P = 1 - exp(-T / err_px)), e.g. 0.9",
+    )
     p.add_argument("--within-px", type=float, default=3.0, help="T of --min-p, in pixels (default: 3)")
-    p.add_argument("--snap-masked", action="store_true",
-                   help="snap the box of an annotation with a polygon or RLE mask too (default: leave it as it is); "
-                        "the mask and its area are left as they were")
+    p.add_argument(
+        "--snap-masked",
+        action="store_true",
+        help="snap the box of an annotation with a polygon or RLE mask too (default: leave it as it is); "
+        "the mask and its area are left as they were",
+    )
     p.add_argument("--buffer-ratio", type=float, help="the crop around each box (default: the model's own)")
-    p.add_argument("--min-box-size", type=float, default=1.0,
-                   help="boxes narrower or lower than this many pixels are skipped (default: 1)")
+    p.add_argument(
+        "--min-box-size",
+        type=float,
+        default=1.0,
+        help="boxes narrower or lower than this many pixels are skipped (default: 1)",
+    )
     p.add_argument("--decoding", choices=DECODINGS.names(), help="edge decoding (default: subpixel)")
     p.add_argument("--batch-size", type=int, default=128, help="boxes per model batch (default: 128)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
@@ -355,45 +463,77 @@ def _add_snap_commands(sub) -> None:
 
 
 def _add_study_commands(sub) -> None:
-    p = sub.add_parser("exp-run", help="run a preset (params/*.yaml) beside params.yaml as a DVC experiment",
-                       epilog="Arguments after -- go to dvc exp run, e.g. `bbadj exp-run params/paper-coco.yaml -- --queue`.")
+    p = sub.add_parser(
+        "exp-run",
+        help="run a preset (params/*.yaml) beside params.yaml as a DVC experiment",
+        epilog="Arguments after -- go to dvc exp run, e.g. `bbadj exp-run params/paper-coco.yaml -- --queue`.",
+    )
     p.add_argument("preset", help="a preset file, e.g. params/paper-coco.yaml")
     p.add_argument("-n", "--name", help="experiment name (default: the preset's file name)")
-    p.add_argument("-S", "--set-param", dest="set_params", action="append", default=[], metavar="KEY=VALUE",
-                   help="one more override after the preset's, in dvc exp run -S syntax (repeatable)")
+    p.add_argument(
+        "-S",
+        "--set-param",
+        dest="set_params",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one more override after the preset's, in dvc exp run -S syntax (repeatable)",
+    )
     p.add_argument("--params", default=None, help=f"the base params file (default: {PARAMS})")
     p.add_argument("--dry-run", action="store_true", help="print the dvc command, run nothing")
     p.set_defaults(func=cmd_exp_run)
 
-    p = sub.add_parser("show", help="the study's runs side by side in percent (the workspace, HEAD and every DVC "
-                                     "experiment), one table per evaluation set and metric")
-    p.add_argument("--metric", default="miou",
-                   help="a metric's key as bbadj/scoring/metrics.py declares it (e.g. miou, edge1), "
-                        "or all (default: miou)")
+    p = sub.add_parser(
+        "show",
+        help="the study's runs side by side in percent (the workspace, HEAD and every DVC "
+        "experiment), one table per evaluation set and metric",
+    )
+    p.add_argument(
+        "--metric",
+        default="miou",
+        help="a metric's key as bbadj/scoring/metrics.py declares it (e.g. miou, edge1), or all (default: miou)",
+    )
     p.add_argument("--set", help="one evaluation set (default: every set)")
     p.add_argument("--width", type=int, help="columns that do not fit go into a second table (default: the terminal's)")
     p.add_argument("--params", default=None, help=f"the study's params, for the order of its rows (default: {PARAMS})")
-    p.add_argument("--tier", default=DEFAULT, choices=TIERS, help="the study's budget: default or long (default: default)")
+    p.add_argument(
+        "--tier", default=DEFAULT, choices=TIERS, help="the study's budget: default or long (default: default)"
+    )
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("fingerprint", help="write what each stage of the study depends on (settings, data, code), "
-                                            "one file per stage: the first stage of dvc.yaml and long/dvc.yaml")
+    p = sub.add_parser(
+        "fingerprint",
+        help="write what each stage of the study depends on (settings, data, code), "
+        "one file per stage: the first stage of dvc.yaml and long/dvc.yaml",
+    )
     p.add_argument("--tier", default=DEFAULT, choices=TIERS, help="the study's budget (default: default)")
     p.add_argument("--dry", action="store_true", help="say which stages an edit makes stale, and why; write nothing")
     p.set_defaults(func=cmd_fingerprint)
 
-    p = sub.add_parser("stage", help="run one stage of the study's DVC pipeline: its notebook, executed with papermill "
-                                     "(what dvc.yaml's commands call)")
+    p = sub.add_parser(
+        "stage",
+        help="run one stage of the study's DVC pipeline: its notebook, executed with papermill "
+        "(what dvc.yaml's commands call)",
+    )
     p.add_argument("stage", choices=["train", "evaluate", "report", "pretrain"])
-    p.add_argument("row", nargs="*", help="the row of params.yaml (train, evaluate); pretrain: the tier's synthetic "
-                                         "pretrainings, every one")
-    p.add_argument("--tier", default=DEFAULT, choices=TIERS,
-                   help="the study's budget: default (dvc.yaml) or long (long/dvc.yaml) (default: default)")
+    p.add_argument(
+        "row",
+        nargs="*",
+        help="the row of params.yaml (train, evaluate); pretrain: the tier's synthetic pretrainings, every one",
+    )
+    p.add_argument(
+        "--tier",
+        default=DEFAULT,
+        choices=TIERS,
+        help="the study's budget: default (dvc.yaml) or long (long/dvc.yaml) (default: default)",
+    )
     p.add_argument("--html", help="report: also write the executed notebook as HTML, without its code")
     p.set_defaults(func=cmd_stage)
 
     # the benchmarks parse their own arguments: loaded only when `bbadj bench` runs
-    p = sub.add_parser("bench", add_help=False, help="measured benchmarks: crops, train-step, adjust-latency, evaluate, snap")
+    p = sub.add_parser(
+        "bench", add_help=False, help="measured benchmarks: crops, train-step, adjust-latency, evaluate, snap"
+    )
     p.add_argument("bench_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_bench)
 
@@ -416,13 +556,14 @@ def _box_values(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     cut = argv.index("--") if "--" in argv else len(argv)  # after --: dvc's arguments (exp-run)
-    argv, passed = _box_values(argv[:cut]), argv[cut + 1:]
+    argv, passed = _box_values(argv[:cut]), argv[cut + 1 :]
     parser = build_parser()
     from ..util.errors import BbadjError
 
     if argv[:1] == ["bench"]:  # the benchmarks parse their own arguments, --help included
-        args = argparse.Namespace(command="bench", func=cmd_bench,
-                                  bench_args=argv[1:] + (["--", *passed] if passed else []))
+        args = argparse.Namespace(
+            command="bench", func=cmd_bench, bench_args=argv[1:] + (["--", *passed] if passed else [])
+        )
     else:
         args = parser.parse_args(argv)
         if passed and args.command != "exp-run":
@@ -438,5 +579,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-INTERRUPTED = {"snap": "; the chunks done are kept: the same command resumes after them",
-               "train": "; the same command resumes from the last checkpoint"}
+INTERRUPTED = {
+    "snap": "; the chunks done are kept: the same command resumes after them",
+    "train": "; the same command resumes from the last checkpoint",
+}

@@ -6,6 +6,7 @@ A preset's keys override the base key by key (a mapping merges into the base's m
 set to ``null`` is removed (a row, an evaluation set). The overrides are DVC's own ``-S``
 syntax (Hydra's: ``++key=value`` sets, ``~key`` removes), so ``dvc exp run`` applies them itself.
 """
+
 from __future__ import annotations
 
 import re
@@ -15,6 +16,7 @@ from typing import Any
 import yaml
 
 from ..core.params import PARAMS, Params
+
 
 def load_preset(path: str | Path) -> dict[str, Any]:
     path = Path(path)
@@ -69,8 +71,9 @@ def preset_overrides(preset: dict[str, Any], base: dict[str, Any]) -> list[str]:
     return out
 
 
-def exp_run_command(preset_path: str | Path, name: str | None = None, extra: list[str] | None = None,
-                    params_path: str | Path = PARAMS) -> list[str]:
+def exp_run_command(
+    preset_path: str | Path, name: str | None = None, extra: list[str] | None = None, params_path: str | Path = PARAMS
+) -> list[str]:
     """``dvc exp run -n <name> -S ... [-S extra ...]``: the preset as a DVC experiment, named after
     its file unless ``name`` is given; ``extra`` overrides come after the preset's and win."""
     base = Params.load(params_path).raw
@@ -78,8 +81,13 @@ def exp_run_command(preset_path: str | Path, name: str | None = None, extra: lis
     import sys
 
     beside = Path(sys.executable).parent / "dvc"  # the venv's dvc, activated or not
-    cmd = [str(beside) if beside.exists() else (shutil.which("dvc") or "dvc"), "exp", "run", "-n",
-           name or Path(preset_path).stem]
+    cmd = [
+        str(beside) if beside.exists() else (shutil.which("dvc") or "dvc"),
+        "exp",
+        "run",
+        "-n",
+        name or Path(preset_path).stem,
+    ]
     for o in preset_overrides(load_preset(preset_path), base) + list(extra or []):
         cmd += ["-S", o]
     return cmd

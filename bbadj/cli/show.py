@@ -7,6 +7,7 @@ one table: a line per row of the study (``Params.names()`` order: identity, Grab
 rows; rows only other runs have come last), a column per run, ``-`` where a run lacks the row.
 Columns that do not fit the width go into a second table below the first.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,10 +22,15 @@ from ..scoring import metrics
 from ..core.params import BASELINES, Params, flatten
 from ..core.tiers import DEFAULT, folders
 
+
 def metric_file(tier: str = DEFAULT) -> re.Pattern:
     """The paths of ``tier``'s metric files: ``reports/metrics/<row>/<set>.json`` (long:
     ``reports/long/metrics/...``)."""
-    return re.compile(rf"(?:^|/){re.escape((folders(tier).reports / 'metrics').as_posix())}/(?P<row>[^/]+)/(?P<set>[^/]+)\.json$")
+    return re.compile(
+        rf"(?:^|/){re.escape((folders(tier).reports / 'metrics').as_posix())}/(?P<row>[^/]+)/(?P<set>[^/]+)\.json$"
+    )
+
+
 GAP = 2  # spaces between columns
 
 
@@ -117,16 +123,20 @@ def workspace_run(reports_dir: str | Path = "reports", shared: str | Path | None
         except (OSError, ValueError):
             continue
         if isinstance(values, dict):
-            run.metrics[(path.parent.name, path.stem)] = {k: v for k, v in values.items()
-                                                          if isinstance(v, (int, float))}
+            run.metrics[(path.parent.name, path.stem)] = {
+                k: v for k, v in values.items() if isinstance(v, (int, float))
+            }
     return run
 
 
 def changes(run: Run, against: Run) -> str:
     """The params in which ``run`` differs from ``against``: ``train.lr=0.002, ...``."""
     keys = sorted(set(run.params) | set(against.params))
-    diff = [f"{k}={run.params[k]}" if k in run.params else f"~{k}" for k in keys
-            if run.params.get(k, ...) != against.params.get(k, ...)]
+    diff = [
+        f"{k}={run.params[k]}" if k in run.params else f"~{k}"
+        for k in keys
+        if run.params.get(k, ...) != against.params.get(k, ...)
+    ]
     return ", ".join(diff)
 
 
@@ -175,8 +185,10 @@ def table(runs: list[Run], rows: list[str], eval_set: str, metric: str, width: i
     title = f"{eval_set}: {labels().get(metric, metric)}, percent"
     out = []
     for k, names in enumerate(chunks):
-        lines = [title + (f" ({k + 1}/{len(chunks)})" if len(chunks) > 1 else ""),
-                 "row".ljust(first) + "".join(" " * GAP + n.rjust(widths[n]) for n in names)]
+        lines = [
+            title + (f" ({k + 1}/{len(chunks)})" if len(chunks) > 1 else ""),
+            "row".ljust(first) + "".join(" " * GAP + n.rjust(widths[n]) for n in names),
+        ]
         for i, row in enumerate(rows):
             lines.append(row.ljust(first) + "".join(" " * GAP + cells[n][i].rjust(widths[n]) for n in names))
         out.append("\n".join(lines))
@@ -200,8 +212,14 @@ def render(runs: list[Run], rows: list[str], sets: list[str], metrics: list[str]
     return "\n\n".join([legend(runs, width)] + [table(runs, rows, s, m, width) for s in sets for m in metrics])
 
 
-def show(params_path: str | Path = "params.yaml", metric: str = "miou", eval_set: str | None = None,
-         width: int | None = None, doc: list[dict] | None = None, tier: str = DEFAULT) -> str:
+def show(
+    params_path: str | Path = "params.yaml",
+    metric: str = "miou",
+    eval_set: str | None = None,
+    width: int | None = None,
+    doc: list[dict] | None = None,
+    tier: str = DEFAULT,
+) -> str:
     """What ``bbadj show`` prints for ``tier``'s metric files, run in the repository root (``doc``:
     ``dvc exp show --json``'s output, read with DVC when not given)."""
     width = width or shutil.get_terminal_size((120, 50)).columns
@@ -220,7 +238,9 @@ def show(params_path: str | Path = "params.yaml", metric: str = "miou", eval_set
             notes.append(f"(not shown, without metric files: {', '.join(skipped)})")
     else:
         root = Path(params_path).parent
-        runs = [workspace_run(root / folders(tier).reports, root / folders(DEFAULT).reports if tier != DEFAULT else None)]
+        runs = [
+            workspace_run(root / folders(tier).reports, root / folders(DEFAULT).reports if tier != DEFAULT else None)
+        ]
     rows, sets = ordered(params, runs)
     if eval_set is not None:
         if eval_set not in sets:
@@ -228,7 +248,12 @@ def show(params_path: str | Path = "params.yaml", metric: str = "miou", eval_set
         sets = [eval_set]
     if not runs:
         where = (folders(tier).reports / "metrics").as_posix()
-        return "\n".join([f"no run has metric files ({where}/<row>/<set>.json): run "
-                          f"{'`dvc repro`' if tier == DEFAULT else '`make repro-long`'}"] + notes)
+        return "\n".join(
+            [
+                f"no run has metric files ({where}/<row>/<set>.json): run "
+                f"{'`dvc repro`' if tier == DEFAULT else '`make repro-long`'}"
+            ]
+            + notes
+        )
     shown = list(labels()) if metric == "all" else [metric]
     return "\n\n".join([render(runs, rows, sets, shown, width)] + notes)

@@ -12,6 +12,7 @@
 The conversions below take numpy arrays or torch tensors of shape (..., 4) and give back the same
 kind (anything else, such as a list, comes back as a float64 numpy array).
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -6,6 +6,7 @@ not know (a backbone, a fusion, a loss...), is a ``ConfigError`` naming the key 
 spells it) and what it may be, before anything loads. ``Config.from_dict`` checks every key and
 section before it stops, and names every problem at once.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -86,10 +87,18 @@ class CalibrationConfig:
 
 
 def _default_eval_sets() -> dict[str, dict[str, str]]:
-    return {"coco_val2017": {"annotations": "data/coco_val2017/annotations/test.json",
-                             "images": "data/coco_val2017/images", "role": "test"},
-            "coco128": {"annotations": "data/coco128/annotations/val.json", "images": "data/coco128/images",
-                        "role": "validation"}}
+    return {
+        "coco_val2017": {
+            "annotations": "data/coco_val2017/annotations/test.json",
+            "images": "data/coco_val2017/images",
+            "role": "test",
+        },
+        "coco128": {
+            "annotations": "data/coco128/annotations/val.json",
+            "images": "data/coco128/images",
+            "role": "validation",
+        },
+    }
 
 
 ROLES = ("validation", "test")  # eval.sets.<name>.role: chosen on, or reported on (docs/protocol.md)
@@ -114,21 +123,35 @@ class DataConfig:
     image_cache_mb: float = 2048.0  # training keeps prepared images in memory up to this (per loader process; 0: none)
 
     def __post_init__(self):
-        require(self.crop_size >= 2, "data.crop_size", "an integer >= 2 (each edge is classified over its S positions)",
-                self.crop_size)
+        require(
+            self.crop_size >= 2,
+            "data.crop_size",
+            "an integer >= 2 (each edge is classified over its S positions)",
+            self.crop_size,
+        )
         check_buffer_ratio(self.buffer_ratio, "data.buffer_ratio")
         require(0 <= self.hflip <= 1, "data.hflip", "in [0, 1] (a share of the crops)", self.hflip)
         require(self.min_box_size >= 0, "data.min_box_size", ">= 0 pixels", self.min_box_size)
-        require(self.roi_sampling_ratio == -1 or self.roi_sampling_ratio >= 1, "data.roi_sampling_ratio",
-                "-1 (adaptive) or >= 1", self.roi_sampling_ratio)
+        require(
+            self.roi_sampling_ratio == -1 or self.roi_sampling_ratio >= 1,
+            "data.roi_sampling_ratio",
+            "-1 (adaptive) or >= 1",
+            self.roi_sampling_ratio,
+        )
         require(self.num_workers >= 0, "data.num_workers", ">= 0", self.num_workers)
         require(self.image_cache_mb >= 0, "data.image_cache_mb", ">= 0", self.image_cache_mb)
-        require(len(self.mean) == 3 and len(self.std) == 3 and all(s > 0 for s in self.std), "data.mean and data.std",
-                "3 numbers each, std > 0", (self.mean, self.std))
+        require(
+            len(self.mean) == 3 and len(self.std) == 3 and all(s > 0 for s in self.std),
+            "data.mean and data.std",
+            "3 numbers each, std > 0",
+            (self.mean, self.std),
+        )
 
     @property
     def geometry(self) -> CropGeometry:
-        return CropGeometry(self.crop_size, self.buffer_ratio, self.roi_sampling_ratio, tuple(self.mean), tuple(self.std))
+        return CropGeometry(
+            self.crop_size, self.buffer_ratio, self.roi_sampling_ratio, tuple(self.mean), tuple(self.std)
+        )
 
 
 @dataclass(frozen=True)
@@ -184,8 +207,14 @@ class ModelConfig:
 
     def __post_init__(self):
         require(self.hidden >= 1, "model.hidden", ">= 1", self.hidden)
-        for key, names in (("backbone", BACKBONES), ("fusion", FUSIONS.names()), ("decoder", DECODERS.names()),
-                           ("pooling", POOLINGS), ("norm", NORMS), ("train_from", TRAIN_FROM)):
+        for key, names in (
+            ("backbone", BACKBONES),
+            ("fusion", FUSIONS.names()),
+            ("decoder", DECODERS.names()),
+            ("pooling", POOLINGS),
+            ("norm", NORMS),
+            ("train_from", TRAIN_FROM),
+        ):
             check_name(getattr(self, key), f"model.{key}", names)
         require(bool(self.pretrained), "model.pretrained", "imagenet, none or a path to weights", self.pretrained)
 
@@ -206,7 +235,9 @@ class TrainConfig:
     channels_last: bool = True  # NHWC model and crops (faster convolutions on CUDA)
     compile: bool = False
     seed: int = 0
-    threads: int = 0  # torch.set_num_threads while training (0: torch's own); other counts sum in another order (docs/noise.md)
+    threads: int = (
+        0  # torch.set_num_threads while training (0: torch's own); other counts sum in another order (docs/noise.md)
+    )
     checkpoint_every: int = 100  # steps; a checkpoint is also written at the end
     log_every: int = 10
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -257,22 +288,32 @@ class EvalConfig:
         require(self.window >= 0, "eval.window", ">= 0 (positions either side of the peak)", self.window)
         for key in ("passes", "repeats", "batch_size"):
             require(getattr(self, key) >= 1, f"eval.{key}", ">= 1", getattr(self, key))
-        require(self.batch_size <= MAX_BATCH, "eval.batch_size", f"in 1..{MAX_BATCH} (boxes per batch)", self.batch_size)
+        require(
+            self.batch_size <= MAX_BATCH, "eval.batch_size", f"in 1..{MAX_BATCH} (boxes per batch)", self.batch_size
+        )
         check_name(self.decoding, "eval.decoding", DECODINGS.names())
         check_device(self.device, "eval.device")
         require(self.seed >= 0, "eval.seed", ">= 0", self.seed)
         if not isinstance(self.sets, dict) or not self.sets:
-            raise ConfigError(f"eval.sets must be a non-empty mapping name -> {{annotations, images}}, got {self.sets!r}")
+            raise ConfigError(
+                f"eval.sets must be a non-empty mapping name -> {{annotations, images}}, got {self.sets!r}"
+            )
         for name, paths in self.sets.items():
-            if not isinstance(paths, dict) or not {"annotations", "images"} <= set(paths) <= {"annotations", "images",
-                                                                                              "role"}:
-                raise ConfigError(f"eval.sets.{name} must have the keys annotations and images (and a role), "
-                                  f"got {paths!r}")
+            if not isinstance(paths, dict) or not {"annotations", "images"} <= set(paths) <= {
+                "annotations",
+                "images",
+                "role",
+            }:
+                raise ConfigError(
+                    f"eval.sets.{name} must have the keys annotations and images (and a role), got {paths!r}"
+                )
             check_name(paths.get("role", "validation"), f"eval.sets.{name}.role", ROLES)
         tests = [n for n, p in self.sets.items() if p.get("role") == "test"]
         if len(tests) > 1:
-            raise ConfigError(f"eval.sets: one set `role: test` at most (the headline and every verdict come "
-                              f"from it; the others are validation sets), got {len(tests)}: {', '.join(tests)}")
+            raise ConfigError(
+                f"eval.sets: one set `role: test` at most (the headline and every verdict come "
+                f"from it; the others are validation sets), got {len(tests)}: {', '.join(tests)}"
+            )
 
     @property
     def test_set(self) -> str | None:
@@ -321,8 +362,12 @@ class Config:
         if decoder in DECODERS.names() and loss in LOSSES.names():
             output = DECODERS.meta(decoder)["output"]
             fits = [n for n in LOSSES.names() if LOSSES.meta(n)["output"] == output]
-            require(loss in fits, "train.loss", f"a loss for model.decoder={decoder}'s {output} "
-                    f"(one of {', '.join(fits)})", loss)
+            require(
+                loss in fits,
+                "train.loss",
+                f"a loss for model.decoder={decoder}'s {output} (one of {', '.join(fits)})",
+                loss,
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -14,6 +14,7 @@ and ``grabcut`` (the classical baseline, ``bbadj/scoring/grabcut.py``) and ``stu
 settings). The stages, the command line, the benchmarks and the
 report all take a ``Params``; nothing else parses the file.
 """
+
 from __future__ import annotations
 
 import re
@@ -87,8 +88,13 @@ class Params:
     _flat: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def load(cls, path: str | Path = PARAMS, overrides: dict | None = None, runs_dir: str | Path | None = None,
-             tier: str = tiers.DEFAULT) -> "Params":
+    def load(
+        cls,
+        path: str | Path = PARAMS,
+        overrides: dict | None = None,
+        runs_dir: str | Path | None = None,
+        tier: str = tiers.DEFAULT,
+    ) -> "Params":
         """Read ``path`` (with ``overrides`` merged in, e.g. a preset) and resolve every row for
         ``tier`` (its models in ``runs_dir``, default the tier's own folder); errors name the file
         and the key."""
@@ -99,8 +105,9 @@ class Params:
         return cls.from_dict(raw, path, runs_dir, tier)
 
     @classmethod
-    def from_dict(cls, raw: dict, path: str | Path = PARAMS, runs_dir: str | Path | None = None,
-                  tier: str = tiers.DEFAULT) -> "Params":
+    def from_dict(
+        cls, raw: dict, path: str | Path = PARAMS, runs_dir: str | Path | None = None, tier: str = tiers.DEFAULT
+    ) -> "Params":
         path = Path(path)
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: expected a mapping of sections")
@@ -118,8 +125,11 @@ class Params:
                     except ConfigError as e:
                         problems.append(f"{group}.{name}: {e}")
             if problems:
-                raise ConfigError(problems[0] if len(problems) == 1 else
-                                  f"{len(problems)} rows are wrong:\n- " + "\n- ".join(problems))
+                raise ConfigError(
+                    problems[0]
+                    if len(problems) == 1
+                    else f"{len(problems)} rows are wrong:\n- " + "\n- ".join(problems)
+                )
             for start in tiers.spec(raw, tier, path).get("starts", ()):
                 name = tiers.pretrain_row(start)
                 over = tiers.pretrain_overrides(raw, tier, start, path)
@@ -136,13 +146,18 @@ class Params:
         """Where this tier's stages write (``runs/``, ``reports/``; ``runs/long/``, ...)."""
         return tiers.folders(self.tier)
 
-
     def names(self, which: str = "all") -> list[str]:
         """Row names in file order: ``rows``, ``finetune``, ``trained`` (both), ``eval_only``,
         ``models`` (every row with a model), ``baselines``, ``all`` (baselines first), or
         ``pretrain`` (the tier's synthetic pretrainings, which no group above lists)."""
-        groups = {"trained": ("rows", "finetune"), "models": GROUPS, "baselines": ("baseline",),
-                  "all": ("baseline", *GROUPS), "pretrain": ("pretrain",), **{g: (g,) for g in GROUPS}}
+        groups = {
+            "trained": ("rows", "finetune"),
+            "models": GROUPS,
+            "baselines": ("baseline",),
+            "all": ("baseline", *GROUPS),
+            "pretrain": ("pretrain",),
+            **{g: (g,) for g in GROUPS},
+        }
         if which not in groups:
             raise ValueError(f"which must be one of {sorted(groups)}, got {which!r}")
         return [n for n, r in self.rows.items() if r.group in groups[which]]
@@ -193,8 +208,9 @@ class Params:
         if name == GRABCUT:
             return "OpenCV GrabCut from the jittered box"
         base = flatten(self.base.to_dict())
-        diff = [f"{k}={v}" for k, v in flatten(row.config.to_dict()).items()
-                if base.get(k) != v and k != "model.init_from"]
+        diff = [
+            f"{k}={v}" for k, v in flatten(row.config.to_dict()).items() if base.get(k) != v and k != "model.init_from"
+        ]
         text = ", ".join(diff) if diff else "default"
         if row.starts_from:
             text += f", starting from the model of {row.starts_from}"
@@ -253,9 +269,11 @@ def _validate(raw: dict, path: Path) -> None:
             raise ConfigError(f"{path}: `{g}` must be a mapping name -> overrides")
         for name, over in entries.items():
             if not NAME_RE.match(str(name)) or name in BASELINES or str(name).startswith(tiers.PRETRAIN_PREFIX):
-                raise ConfigError(f"{path}: row name {name!r} must be letters, digits and _ only, not one of "
-                                 f"{BASELINES} and not start with {tiers.PRETRAIN_PREFIX!r} (it becomes a DVC stage "
-                                 f"and a params key; the long tier's pretrainings are named so)")
+                raise ConfigError(
+                    f"{path}: row name {name!r} must be letters, digits and _ only, not one of "
+                    f"{BASELINES} and not start with {tiers.PRETRAIN_PREFIX!r} (it becomes a DVC stage "
+                    f"and a params key; the long tier's pretrainings are named so)"
+                )
             if name in seen:
                 raise ConfigError(f"{path}: {name!r} is both in {seen[name]} and in {g}")
             if over is not None and not isinstance(over, dict):
@@ -265,20 +283,25 @@ def _validate(raw: dict, path: Path) -> None:
     for g in ("finetune", "eval_only"):
         for name, over in groups[g].items():
             if (over or {}).get("from") not in rows:
-                raise ConfigError(f"{path}: {g}.{name}.from must name one of rows {sorted(rows)} "
-                                 f"(the model it {'starts from' if g == 'finetune' else 'evaluates'}), "
-                                 f"got {(over or {}).get('from')!r}")
+                raise ConfigError(
+                    f"{path}: {g}.{name}.from must name one of rows {sorted(rows)} "
+                    f"(the model it {'starts from' if g == 'finetune' else 'evaluates'}), "
+                    f"got {(over or {}).get('from')!r}"
+                )
     for name, over in groups["eval_only"].items():
         for section, value in over.items():
             if section == "from":
                 continue
             if section not in EVAL_ONLY_KEYS:
-                raise ConfigError(f"{path}: eval_only.{name} changes {section}.*, which needs training; "
-                                 f"make it an entry of `rows`")
+                raise ConfigError(
+                    f"{path}: eval_only.{name} changes {section}.*, which needs training; make it an entry of `rows`"
+                )
             allowed = EVAL_ONLY_KEYS[section]
             if allowed is not None and set(value or {}) - allowed:
-                raise ConfigError(f"{path}: eval_only.{name} may change only {sorted(allowed)} in {section}, "
-                                 f"not {sorted(set(value) - allowed)}: those need training")
+                raise ConfigError(
+                    f"{path}: eval_only.{name} may change only {sorted(allowed)} in {section}, "
+                    f"not {sorted(set(value) - allowed)}: those need training"
+                )
     baseline = (raw.get("study") or {}).get("baseline")
     if baseline and baseline not in rows:
         raise ConfigError(f"{path}: study.baseline must name one of rows {sorted(rows)}, got {baseline!r}")

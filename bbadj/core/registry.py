@@ -22,6 +22,7 @@ of the rows that use it and of no other. A private helper (``_name``) referenced
 variants counts for the rows of those variants; anything else (a public name, a helper used by
 module-level code) counts for every row, because another module may use it.
 """
+
 from __future__ import annotations
 
 import ast
@@ -50,11 +51,13 @@ class Registry:
     def register(self, name: str, **meta) -> Callable:
         """Decorator: the class or function below is the variant ``name``; ``meta`` (literals
         only, so the source reading sees them) describes it, e.g. ``output="laplace"``."""
+
         def add(obj):
             if name in self._objects:
                 raise ValueError(f"{self.kind} {name!r} is registered twice ({self._objects[name]!r}, {obj!r})")
             self._objects[name], self._meta[name] = obj, dict(meta)
             return obj
+
         return add
 
     def get(self, name: str):
@@ -62,8 +65,10 @@ class Registry:
         module that builds one is that module, or imports it); an unknown name is an
         ``UnknownName`` naming the setting and the choices."""
         if name not in self._objects:
-            raise UnknownName(f"unknown {self.kind} {name!r} ({self.key}); choose one of "
-                              f"{', '.join(self._objects) or '(none registered: import ' + self.source + ')'}")
+            raise UnknownName(
+                f"unknown {self.kind} {name!r} ({self.key}); choose one of "
+                f"{', '.join(self._objects) or '(none registered: import ' + self.source + ')'}"
+            )
         return self._objects[name]
 
     def runtime_names(self) -> tuple[str, ...]:
@@ -113,8 +118,9 @@ REGISTRIES = (FUSIONS, DECODERS, DECODINGS, LOSSES, OBJECTIVES)
 
 @functools.lru_cache(maxsize=None)
 def _declared(path: Path, var: str) -> dict[str, tuple[str, dict]]:
-    return {name: (definition, meta) for definition, var_, name, meta in _registrations(path.read_text())
-            if var_ == var}
+    return {
+        name: (definition, meta) for definition, var_, name, meta in _registrations(path.read_text()) if var_ == var
+    }
 
 
 def _registrations(source: str) -> list[tuple[str, str, str, dict]]:
@@ -125,8 +131,13 @@ def _registrations(source: str) -> list[tuple[str, str, str, dict]]:
         if not isinstance(node, (ast.ClassDef, ast.FunctionDef)):
             continue
         for dec in node.decorator_list:
-            if (isinstance(dec, ast.Call) and isinstance(dec.func, ast.Attribute) and dec.func.attr == "register"
-                    and isinstance(dec.func.value, ast.Name) and dec.args):
+            if (
+                isinstance(dec, ast.Call)
+                and isinstance(dec.func, ast.Attribute)
+                and dec.func.attr == "register"
+                and isinstance(dec.func.value, ast.Name)
+                and dec.args
+            ):
                 meta = {k.arg: ast.literal_eval(k.value) for k in dec.keywords}
                 out.append((node.name, dec.func.value.id, ast.literal_eval(dec.args[0]), meta))
     return out

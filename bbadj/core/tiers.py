@@ -16,6 +16,7 @@ answers to one ablation compare box by box, and the identity and GrabCut rows ar
 the default tier); one edit of a row reaches both, and each pipeline reruns it when it is run
 (docs/tiers.md says why two pipelines and not a DVC experiment).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -72,7 +73,11 @@ class Folders:
     def notebook(self, stage: str, row: str) -> Path:
         """The executed copy of ``stage``'s notebook for ``row``."""
         start = pretrain_start(row)
-        return self.reports / "pretrain" / f"train-{start}.ipynb" if start else self.reports / "notebooks" / f"{stage}-{row}.ipynb"
+        return (
+            self.reports / "pretrain" / f"train-{start}.ipynb"
+            if start
+            else self.reports / "notebooks" / f"{stage}-{row}.ipynb"
+        )
 
 
 def seed_dir(folder: str | Path, k: int) -> Path:
@@ -87,7 +92,7 @@ def pretrain_row(start: str) -> str:
 
 def pretrain_start(row: str) -> str | None:
     """The starting weights of a pretraining row's name; None for any other row."""
-    return row[len(PRETRAIN_PREFIX):] if row.startswith(PRETRAIN_PREFIX) else None
+    return row[len(PRETRAIN_PREFIX) :] if row.startswith(PRETRAIN_PREFIX) else None
 
 
 def pipeline(tier: str = DEFAULT) -> Path:
@@ -98,7 +103,11 @@ def pipeline(tier: str = DEFAULT) -> Path:
 
 def folders(tier: str = DEFAULT) -> Folders:
     check_tier(tier)
-    return Folders(Path("runs"), Path("reports")) if tier == DEFAULT else Folders(Path("runs", tier), Path("reports", tier))
+    return (
+        Folders(Path("runs"), Path("reports"))
+        if tier == DEFAULT
+        else Folders(Path("runs", tier), Path("reports", tier))
+    )
 
 
 def check_tier(tier: str) -> None:
@@ -116,21 +125,31 @@ def spec(raw: dict, tier: str, path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: no `{tier}` section (the {tier} tier's settings); see docs/tiers.md")
     unknown = sorted(set(section) - _TIER_KEYS)
     if unknown:
-        shared = " (the tiers share their rows and evaluation: a row's entry in `rows` reaches both)" \
-            if {"eval", "rows"} & set(unknown) else ""
+        shared = (
+            " (the tiers share their rows and evaluation: a row's entry in `rows` reaches both)"
+            if {"eval", "rows"} & set(unknown)
+            else ""
+        )
         raise ConfigError(f"{path}: {tier}: unknown key(s) {unknown}; known: {sorted(_TIER_KEYS)}{shared}")
     for key in ("pretrain", *SECTIONS):
         if not isinstance(section.get(key) or {}, dict):
             raise ConfigError(f"{path}: {tier}.{key} must be a mapping")
     synth = section.get("synth") or {}
-    if (set(synth) - {"images", "seed", "mix"} or not isinstance(synth.get("images"), int) or synth["images"] < 1
-            or not 0 <= synth.get("mix", 0) < 1):
-        raise ConfigError(f"{path}: {tier}.synth must be {{images: N >= 1, seed: S, mix: share in [0, 1)}}, "
-                          f"got {synth!r}")
+    if (
+        set(synth) - {"images", "seed", "mix"}
+        or not isinstance(synth.get("images"), int)
+        or synth["images"] < 1
+        or not 0 <= synth.get("mix", 0) < 1
+    ):
+        raise ConfigError(
+            f"{path}: {tier}.synth must be {{images: N >= 1, seed: S, mix: share in [0, 1)}}, got {synth!r}"
+        )
     starts = section.get("starts")
     if not isinstance(starts, list) or not starts or not set(starts) <= set(STARTS) or len(set(starts)) < len(starts):
-        raise ConfigError(f"{path}: {tier}.starts must list the rows' starting weights (model.pretrained) once each, "
-                          f"from {list(STARTS)}, got {starts!r}")
+        raise ConfigError(
+            f"{path}: {tier}.starts must list the rows' starting weights (model.pretrained) once each, "
+            f"from {list(STARTS)}, got {starts!r}"
+        )
     if "eval" in (section.get("pretrain") or {}):
         raise ConfigError(f"{path}: {tier}.pretrain changes eval, which a pretraining never uses")
     return section
@@ -149,23 +168,34 @@ def apply(raw: dict, tier: str, path: Path) -> dict:
     where = folders(tier)
     mix = section["synth"].get("mix", 0)
     if mix:
-        out["data"] = deep_merge(out["data"], {"mix": {"annotations": str(where.synth / "annotations.json"),
-                                                       "images": str(where.synth / "images"), "fraction": mix}})
+        out["data"] = deep_merge(
+            out["data"],
+            {
+                "mix": {
+                    "annotations": str(where.synth / "annotations.json"),
+                    "images": str(where.synth / "images"),
+                    "fraction": mix,
+                }
+            },
+        )
     base_start = (out.get("model") or {}).get("pretrained", ModelConfig.pretrained)
     rows = {}
     for name, over in (raw.get("rows") or {}).items():
         over = over or {}
         start = (over.get("model") or {}).get("pretrained", base_start)
         if start not in section["starts"]:
-            raise ConfigError(f"{path}: row {name} starts from model.pretrained={start!r}, which is not in "
-                              f"{tier}.starts {section['starts']}: add it there (one synthetic pretraining each)")
+            raise ConfigError(
+                f"{path}: row {name} starts from model.pretrained={start!r}, which is not in "
+                f"{tier}.starts {section['starts']}: add it there (one synthetic pretraining each)"
+            )
         if start != base_start:
             over = deep_merge(over, {"model": {"pretrained": str(where.pretrained(start))}})
         rows[name] = over
     out["rows"] = rows
     if base_start not in section["starts"]:
-        raise ConfigError(f"{path}: the base recipe's model.pretrained={base_start!r} is not in {tier}.starts "
-                          f"{section['starts']}")
+        raise ConfigError(
+            f"{path}: the base recipe's model.pretrained={base_start!r} is not in {tier}.starts {section['starts']}"
+        )
     out["model"] = deep_merge(out.get("model") or {}, {"pretrained": str(where.pretrained(base_start))})
     return out
 
@@ -178,7 +208,10 @@ def pretrain_overrides(raw: dict, tier: str, start: str, path: Path) -> dict:
     if start not in section["starts"]:
         raise ConfigError(f"{path}: {start!r} is not one of {tier}.starts {section.get('starts')}")
     synth = folders(tier).synth
-    data = {"train_annotations": str(synth / "annotations.json"), "train_images": str(synth / "images"),
-            "mix": {"annotations": "", "images": "", "fraction": 0.0},
-            "calibration": {"annotations": "", "images": ""}}
+    data = {
+        "train_annotations": str(synth / "annotations.json"),
+        "train_images": str(synth / "images"),
+        "mix": {"annotations": "", "images": "", "fraction": 0.0},
+        "calibration": {"annotations": "", "images": ""},
+    }
     return deep_merge(section.get("pretrain") or {}, {"data": data, "model": {"pretrained": start}})

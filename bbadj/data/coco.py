@@ -3,6 +3,7 @@
 Boxes become ``(x0, y0, x1, y1)`` in continuous pixel coordinates (COCO's ``[x, y, w, h]``
 with ``x1 = x + w``): a pixel column i spans [i, i + 1).
 """
+
 from __future__ import annotations
 
 import json
@@ -50,8 +51,10 @@ class CocoBoxes:
 
     def box_ids(self) -> tuple[np.ndarray, np.ndarray]:
         """(image ids, annotation ids) of every box, in the order of ``images``."""
-        return (np.concatenate([np.full(len(r.boxes), r.image_id) for r in self.images]),
-                np.concatenate([r.ann_ids for r in self.images]))
+        return (
+            np.concatenate([np.full(len(r.boxes), r.image_id) for r in self.images]),
+            np.concatenate([r.ann_ids for r in self.images]),
+        )
 
     def per_image(self, rows: np.ndarray) -> list[np.ndarray]:
         """Split ``rows`` (one per box, in the order of ``images``) into one array per image."""
@@ -66,8 +69,10 @@ class CocoBoxes:
         if self.resolved:
             shown = "; ".join(f"{name} -> {found}" for name, found in list(self.resolved.values())[:3])
             more = f" and {len(self.resolved) - 3} more" if len(self.resolved) > 3 else ""
-            parts.append(f"{len(self.resolved)} file names not found as written, found under {self.images_dir} by "
-                         f"their trailing folders: {shown}{more}")
+            parts.append(
+                f"{len(self.resolved)} file names not found as written, found under {self.images_dir} by "
+                f"their trailing folders: {shown}{more}"
+            )
         return "; ".join(parts)
 
 
@@ -81,8 +86,10 @@ def read_json(path: str | Path, what: str):
     except json.JSONDecodeError as e:
         raise DataError(f"{path}: not valid JSON ({e})") from e
     except ValueError as e:  # Python refuses to read an integer of over 4300 digits
-        raise DataError(f"{path}: holds an integer too long to read ({e.args[0].split(';')[0]}); no id, "
-                        f"box or size is such a number") from e
+        raise DataError(
+            f"{path}: holds an integer too long to read ({e.args[0].split(';')[0]}); no id, "
+            f"box or size is such a number"
+        ) from e
 
 
 def read_instances(path: str | Path) -> dict:
@@ -103,13 +110,14 @@ def check_instances(doc, path: str | Path) -> dict:
 # What a JSON value must be to count as an id, a number or a COCO box. Python's int() and
 # float() would take 25.7 as id 25, "1234" as the box [1, 2, 3, 4] and true as 1.0; an integer
 # of 400 digits is a valid JSON number that no array of ids (int64) or coordinates (float64) holds.
-INT64 = 2 ** 63
+INT64 = 2**63
 
 
 def is_json_int(value) -> bool:
     """An integer that fits 64 bits: 25 or 25.0, not 25.7, "25", true, null or 10**400."""
-    return (((isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float) and value.is_integer()))
-            and -INT64 <= value < INT64)
+    return (
+        (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float) and value.is_integer())
+    ) and -INT64 <= value < INT64
 
 
 def is_json_number(value) -> bool:
@@ -123,7 +131,7 @@ def is_json_number(value) -> bool:
 def shown(value, limit: int = 120) -> str:
     """``repr(value)``, cut to ``limit`` characters (an integer of 400 digits, a long list)."""
     text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit - 20]}... ({len(text)} characters)"
+    return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text)} characters)"
 
 
 def is_json_box(value) -> bool:
@@ -163,8 +171,15 @@ def load_coco(
     negative width/height, and (with ``check_files``) a missing image file or two image entries
     whose names resolve to the same file.
     """
-    return boxes_from_instances(read_instances(annotations), annotations, images_dir, skip_crowd=skip_crowd,
-                                min_box_size=min_box_size, check_files=check_files, verbose=verbose)
+    return boxes_from_instances(
+        read_instances(annotations),
+        annotations,
+        images_dir,
+        skip_crowd=skip_crowd,
+        min_box_size=min_box_size,
+        check_files=check_files,
+        verbose=verbose,
+    )
 
 
 ZERO_SIZE = "zero width or height"
@@ -172,9 +187,17 @@ OUTSIDE = "outside image"
 NO_SIZE = "images without a size (and no box)"
 
 
-def boxes_from_instances(doc: dict, annotations: str | Path, images_dir: str | Path, *, skip_crowd: bool = True,
-                         min_box_size: float = 1.0, check_files: bool = True, verbose: bool = True,
-                         string_ids: bool = False) -> CocoBoxes:
+def boxes_from_instances(
+    doc: dict,
+    annotations: str | Path,
+    images_dir: str | Path,
+    *,
+    skip_crowd: bool = True,
+    min_box_size: float = 1.0,
+    check_files: bool = True,
+    verbose: bool = True,
+    string_ids: bool = False,
+) -> CocoBoxes:
     """``load_coco`` on a document already read (``read_instances``) from ``annotations``, the
     file its errors name: for a caller that also needs the document itself (``bbadj snap``
     writes it back refined), so a large file is parsed once.
@@ -188,9 +211,11 @@ def boxes_from_instances(doc: dict, annotations: str | Path, images_dir: str | P
     with_boxes = sorted(set(image_ids.tolist()) & sizeless)
     if with_boxes:
         iid = with_boxes[0]
-        raise DataError(f"{annotations}: image id {iid} has no size (width {images[iid].get('width')!r}, height "
-                        f"{images[iid].get('height')!r}) but has boxes: its boxes cannot be checked against the image "
-                        f"({len(with_boxes)} such images)")
+        raise DataError(
+            f"{annotations}: image id {iid} has no size (width {images[iid].get('width')!r}, height "
+            f"{images[iid].get('height')!r}) but has boxes: its boxes cannot be checked against the image "
+            f"({len(with_boxes)} such images)"
+        )
     size = np.array([[images[i]["width"], images[i]["height"]] for i in image_ids], dtype=np.float64).reshape(-1, 2)
     corners = xywh_to_xyxy(xywh)
     boxes = clip_to_image(corners, size[:, 0], size[:, 1])
@@ -219,15 +244,22 @@ def boxes_from_instances(doc: dict, annotations: str | Path, images_dir: str | P
         if check_files and not (inside and path.is_file()):
             path = resolve_file_name(name, images_dir)
             if path is None:
-                where = (f"{images_dir / name}" if inside else
-                         f"{name} (a name outside {images_dir}: looked for only inside it)")
-                raise DataError(f"image file not found: {where} (image id {iid}, from {annotations}; nor any of "
-                                f"its trailing folders under {images_dir})")
+                where = (
+                    f"{images_dir / name}"
+                    if inside
+                    else f"{name} (a name outside {images_dir}: looked for only inside it)"
+                )
+                raise DataError(
+                    f"image file not found: {where} (image id {iid}, from {annotations}; nor any of "
+                    f"its trailing folders under {images_dir})"
+                )
             resolved[iid] = (name, str(path))
         other = found_at.get(path.resolve()) if check_files else None
         if other is not None and (iid in resolved or other in resolved):
-            raise DataError(f"{annotations}: image ids {other} and {iid} ({images[other]['file_name']!r} and "
-                            f"{im['file_name']!r}) are both found as {path}: which file is which is unclear")
+            raise DataError(
+                f"{annotations}: image ids {other} and {iid} ({images[other]['file_name']!r} and "
+                f"{im['file_name']!r}) are both found as {path}: which file is which is unclear"
+            )
         found_at[path.resolve()] = iid
         records.append(ImageRecord(iid, path, int(im["width"]), int(im["height"]), boxes[rows], ann_ids[rows]))
     out = CocoBoxes(records, +skipped, str(annotations), clipped, skipped_ids, resolved, str(images_dir))
@@ -241,8 +273,9 @@ def is_inside(name: str) -> bool:
     (``/x``, ``C:\\x``, ``\\\\host\\x``) and without a ``..`` part. Links inside the folder are
     followed: the folder is the user's own (DVC's symlink cache, a link to a data disk); the names
     come from an annotation file, which may be anyone's."""
-    return not (name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:([\\/]|$)", name)
-                or ".." in re.split(r"[\\/]+", name))
+    return not (
+        name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:([\\/]|$)", name) or ".." in re.split(r"[\\/]+", name)
+    )
 
 
 def name_parts(name: str) -> list[str]:
@@ -279,10 +312,13 @@ def _read_images(entries: list, path: Path) -> tuple[dict[int, dict], set[int]]:
             raise DataError(f"{path}: image id {iid} has no 'file_name'")
         if im.get("width") is None and im.get("height") is None and isinstance(im["file_name"], str):
             sizeless.add(iid)
-        elif not (isinstance(im["file_name"], str)
-                  and all(is_json_int(im.get(k)) and im[k] > 0 for k in ("width", "height"))):
-            raise DataError(f"{path}: image id {iid} needs a file_name string and positive integer width and height, "
-                            f"got {shown(im['file_name'])}, {shown(im.get('width'))}, {shown(im.get('height'))}")
+        elif not (
+            isinstance(im["file_name"], str) and all(is_json_int(im.get(k)) and im[k] > 0 for k in ("width", "height"))
+        ):
+            raise DataError(
+                f"{path}: image id {iid} needs a file_name string and positive integer width and height, "
+                f"got {shown(im['file_name'])}, {shown(im.get('width'))}, {shown(im.get('height'))}"
+            )
         images[iid] = im
     return images, sizeless
 
@@ -306,8 +342,10 @@ def _read_annotations(entries: list, images: dict[int, dict], path: Path, string
             raise DataError(f"{path}: annotations[{k}] has no {kind} 'id': {ann!r:.200}")
         aid = ann["id"] if isinstance(ann["id"], str) else int(ann["id"])
         if aid in seen:
-            raise DataError(f"{path}: annotation id {aid!r} appears twice (annotations[{seen[aid]}] and "
-                            f"annotations[{k}]): ids must be unique")
+            raise DataError(
+                f"{path}: annotation id {aid!r} appears twice (annotations[{seen[aid]}] and "
+                f"annotations[{k}]): ids must be unique"
+            )
         seen[aid] = k
         iid, bbox = ann.get("image_id"), ann.get("bbox")
         if not (is_json_int(iid) and int(iid) in images):
@@ -320,5 +358,9 @@ def _read_annotations(entries: list, images: dict[int, dict], path: Path, string
         if bbox[2] < 0 or bbox[3] < 0:
             raise DataError(f"{where} has a negative size bbox {bbox}")
         rows.append((k if string_ids else aid, int(iid), bbox, bool(ann.get("iscrowd", 0))))
-    return (np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.int64),
-            np.array([r[2] for r in rows], dtype=np.float64).reshape(-1, 4), np.array([r[3] for r in rows], dtype=bool))
+    return (
+        np.array([r[0] for r in rows], dtype=np.int64),
+        np.array([r[1] for r in rows], dtype=np.int64),
+        np.array([r[2] for r in rows], dtype=np.float64).reshape(-1, 4),
+        np.array([r[3] for r in rows], dtype=bool),
+    )

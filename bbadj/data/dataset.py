@@ -6,6 +6,7 @@ batch), so the data of a step never depends on workers, restarts or the number o
 second source can be mixed into every batch (``data.mix``).
 ``EvalImages`` yields one image with all its boxes and their pre-drawn jittered versions.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -69,8 +70,17 @@ class TrainBatches(Dataset):
     is one pass over the first source.
     """
 
-    def __init__(self, coco: CocoBoxes, cfg: DataConfig, batch_size: int, seed: int,
-                 rank: int = 0, world_size: int = 1, device: str = "cpu", mix: CocoBoxes | None = None):
+    def __init__(
+        self,
+        coco: CocoBoxes,
+        cfg: DataConfig,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+        device: str = "cpu",
+        mix: CocoBoxes | None = None,
+    ):
         if batch_size % world_size:
             raise ValueError(f"batch size {batch_size} is not divisible by the {world_size} ranks")
         n_mix = round(cfg.mix.fraction * batch_size) if mix is not None else 0
@@ -157,8 +167,9 @@ def _nbytes(t: torch.Tensor) -> int:
     return t.numel() * t.element_size()
 
 
-def make_crops(records, img_idx, gt, jittered, geometry: CropGeometry, device="cpu",
-               prepare=prepared_image) -> dict[str, torch.Tensor]:
+def make_crops(
+    records, img_idx, gt, jittered, geometry: CropGeometry, device="cpu", prepare=prepared_image
+) -> dict[str, torch.Tensor]:
     """Crops and targets for boxes given by their image index; each image is prepared once
     (``prepare``: ``prepared_image``, or a ``PreparedImages`` that keeps them)."""
     g = geometry
@@ -191,8 +202,9 @@ class EvalImages(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         rec = self.records[i]
-        out = make_crops(self.records, np.full(len(rec.boxes), i), rec.boxes, self.jittered[i], self.geometry,
-                         self.device)
+        out = make_crops(
+            self.records, np.full(len(rec.boxes), i), rec.boxes, self.jittered[i], self.geometry, self.device
+        )
         out["index"] = i
         return out
 

@@ -11,6 +11,7 @@ it): it prints a warning such as "Corrupt JPEG data: premature end of data segme
 process's standard error, naming no file, and returns garbage pixels. ``read_rgb`` catches that
 message while it decodes and raises ``CorruptImage`` naming the file.
 """
+
 from __future__ import annotations
 
 import os
@@ -72,8 +73,11 @@ def read_rgb(path: str | Path, device: str | torch.device = "cpu") -> torch.Tens
     except RuntimeError as e:
         raise CorruptImage(f"cannot decode image {path}: {e}", path) from e
     if warned():
-        raise CorruptImage(f"corrupt image {path}: libjpeg decoded it with a warning ({warned()}): its pixels are "
-                           f"not the photograph's; replace the file from a good copy", path)
+        raise CorruptImage(
+            f"corrupt image {path}: libjpeg decoded it with a warning ({warned()}): its pixels are "
+            f"not the photograph's; replace the file from a good copy",
+            path,
+        )
     return to_uint8(image, path).to(device)
 
 
@@ -121,8 +125,16 @@ def exif_orientation(path: str | Path) -> int:
 def orient(image: torch.Tensor, orientation: int) -> torch.Tensor:
     """A (C, H, W) image as stored -> as shown under EXIF ``orientation`` (what PIL's
     ``ImageOps.exif_transpose`` and torchvision's ``apply_exif_orientation`` give)."""
-    flip_w, flip_h, transpose = {1: (0, 0, 0), 2: (1, 0, 0), 3: (1, 1, 0), 4: (0, 1, 0),
-                                 5: (0, 0, 1), 6: (1, 0, 1), 7: (1, 1, 1), 8: (0, 1, 1)}[orientation]
+    flip_w, flip_h, transpose = {
+        1: (0, 0, 0),
+        2: (1, 0, 0),
+        3: (1, 1, 0),
+        4: (0, 1, 0),
+        5: (0, 0, 1),
+        6: (1, 0, 1),
+        7: (1, 1, 1),
+        8: (0, 1, 1),
+    }[orientation]
     if transpose:
         image = image.transpose(-1, -2)
     dims = [d for d, f in ((-1, flip_w), (-2, flip_h)) if f]
@@ -161,8 +173,10 @@ def check_size(image: torch.Tensor, width: int, height: int, path) -> None:
         return
     message = f"{path}: decoded size {w}x{h} differs from the annotation's {width}x{height}"
     if (w, h) == (height, width) and exif_orientation(path) >= 5:
-        message += (f": the file has EXIF orientation {exif_orientation(path)}, so annotation tools show it turned "
-                    f"upright ({w}x{h}); {width}x{height} is its stored size, before that turn. Write the upright "
-                    f"size in the annotations if the boxes were drawn on the upright photo, or set the tag to "
-                    f"1 (exiftool -Orientation=1 -n FILE) if they were drawn on the stored pixels")
+        message += (
+            f": the file has EXIF orientation {exif_orientation(path)}, so annotation tools show it turned "
+            f"upright ({w}x{h}); {width}x{height} is its stored size, before that turn. Write the upright "
+            f"size in the annotations if the boxes were drawn on the upright photo, or set the tag to "
+            f"1 (exiftool -Orientation=1 -n FILE) if they were drawn on the stored pixels"
+        )
     raise DataError(message)

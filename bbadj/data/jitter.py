@@ -1,4 +1,5 @@
 """The jitter protocol (docs/protocol.md): rough boxes as a person might draw them."""
+
 from __future__ import annotations
 
 import numpy as np

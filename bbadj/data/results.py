@@ -1,6 +1,7 @@
 """A COCO results file, a detector's boxes: a JSON list of ``{"image_id", "category_id", "bbox":
 [x, y, w, h], "score"}`` (what pycocotools' ``loadRes`` reads; extra keys are ignored), read and
 each entry checked. ``bbadj.scoring.detections`` scores such boxes, ``bbadj snap --detections`` snaps them."""
+
 from __future__ import annotations
 
 import math
@@ -14,8 +15,10 @@ def read_results(path: str | Path) -> list:
     """A COCO results file as parsed JSON, checked to be a list (its entries: ``parse_entry``)."""
     doc = read_json(path, "detections")
     if not isinstance(doc, list):
-        raise DataError(f"{path}: not a COCO results file (a JSON list of {{image_id, category_id, bbox, score}}), "
-                        f"got a JSON {type(doc).__name__}")
+        raise DataError(
+            f"{path}: not a COCO results file (a JSON list of {{image_id, category_id, bbox, score}}), "
+            f"got a JSON {type(doc).__name__}"
+        )
     return doc
 
 

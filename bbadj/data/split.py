@@ -2,6 +2,7 @@
 order, starting at position ``offset``, goes to val; the rest to train. Boxes follow their image,
 so no image (and no object) is in both. The rule is the record: rerunning it on the same file
 gives the same two files (``tests/test_coco128.py`` checks the committed split)."""
+
 from __future__ import annotations
 
 import json
@@ -25,15 +26,23 @@ def split_by_image(doc: dict, every: int, offset: int) -> tuple[dict, dict]:
     return out[0], out[1]
 
 
-def write_split(annotations: str | Path, train_out: str | Path, val_out: str | Path, every: int,
-                offset: int) -> dict[str, int]:
+def write_split(
+    annotations: str | Path, train_out: str | Path, val_out: str | Path, every: int, offset: int
+) -> dict[str, int]:
     """Split ``annotations`` into ``train_out`` and ``val_out``; returns the image and box counts."""
     doc = json.loads(Path(annotations).read_text())
     train, val = split_by_image(doc, every, offset)
     info = dict(doc.get("info") or {})
     for part, path, name in ((train, train_out, "train"), (val, val_out, "val")):
-        part["info"] = {**info, "split": f"{name}: image-id order, every {every}th image from position {offset} "
-                                         f"is val, the rest train (bbadj.data.split)"}
+        part["info"] = {
+            **info,
+            "split": f"{name}: image-id order, every {every}th image from position {offset} "
+            f"is val, the rest train (bbadj.data.split)",
+        }
         write_text(path, json.dumps(part, separators=(",", ":")) + "\n")
-    return {"train_images": len(train["images"]), "train_boxes": len(train["annotations"]),
-            "val_images": len(val["images"]), "val_boxes": len(val["annotations"])}
+    return {
+        "train_images": len(train["images"]),
+        "train_boxes": len(train["annotations"]),
+        "val_images": len(val["images"]),
+        "val_boxes": len(val["annotations"]),
+    }

@@ -35,6 +35,7 @@ its in-image pixels are still visible (a few scattered fragments of a mostly cov
 object do not define a sensible box). This is part of generating the data, not a
 filter on input data.
 """
+
 from __future__ import annotations
 
 import io
@@ -265,7 +266,9 @@ def _edge(mask: np.ndarray, width: int) -> np.ndarray:
     return mask & ~inner
 
 
-def _object_pixels(rng: np.random.Generator, canvas: np.ndarray, m: np.ndarray, cx: float, cy: float, size: float) -> np.ndarray:
+def _object_pixels(
+    rng: np.random.Generator, canvas: np.ndarray, m: np.ndarray, cx: float, cy: float, size: float
+) -> np.ndarray:
     """(h, w, 3) appearance of one object over the crop `canvas`, `m`; only pixels under `m` are used.
 
     `cx`, `cy` are the object's centre in crop coordinates.
@@ -311,7 +314,7 @@ def _draw_object(rng: np.random.Generator, canvas: np.ndarray, mask: np.ndarray,
         # pixel so that the outline sees the shape's edge wherever it is not the image border.
         rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
         y0, x0 = max(int(rows[0]) - 1, 0), max(int(cols[0]) - 1, 0)
-        crop = np.s_[y0:rows[-1] + 2, x0:cols[-1] + 2]
+        crop = np.s_[y0 : rows[-1] + 2, x0 : cols[-1] + 2]
         mc = m[crop]
         pixels = _object_pixels(rng, canvas[crop], mc, cx - x0, cy - y0, size)
         canvas[crop][mc] = pixels[mc]
@@ -432,13 +435,25 @@ def make_synthetic(
         (out / "images" / file_name).write_bytes(encode_jpeg(r.image, r.quality))
         images.append({"id": i + 1, "file_name": file_name, "width": r.image.width, "height": r.image.height})
         for box, area, shape in zip(r.boxes, r.areas, r.shapes):
-            annotations.append({
-                "id": len(annotations) + 1, "image_id": i + 1, "category_id": CATEGORY["id"],
-                "bbox": box, "area": area, "iscrowd": 0, "shape": shape,
-            })
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": i + 1,
+                    "category_id": CATEGORY["id"],
+                    "bbox": box,
+                    "area": area,
+                    "iscrowd": 0,
+                    "shape": shape,
+                }
+            )
     coco = {
-        "info": {"description": "bbadj synthetic boxes", "seed": seed, "min_side": min_side,
-                 "max_side": max_side, "jpeg_quality_range": [lo, hi]},
+        "info": {
+            "description": "bbadj synthetic boxes",
+            "seed": seed,
+            "min_side": min_side,
+            "max_side": max_side,
+            "jpeg_quality_range": [lo, hi],
+        },
         "images": images,
         "annotations": annotations,
         "categories": [CATEGORY],

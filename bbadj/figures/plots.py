@@ -2,6 +2,7 @@
 the expected error's reliability and selective curves, per-edge error histograms and the gallery
 of real examples (the training curves: ``curves``). Each panel's axis is sized to what it compares,
 legends sit outside the data, and eval-only points are drawn apart from trained ones."""
+
 from __future__ import annotations
 
 import math
@@ -20,24 +21,32 @@ COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F
 
 
 def _legend_below(fig, handles, ncol: int | None = None) -> None:
-    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol or len(handles),
-               frameon=False, fontsize=9)
+    fig.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=ncol or len(handles),
+        frameon=False,
+        fontsize=9,
+    )
 
 
-def gain_limits(values: list[tuple[float, float, float]], always: tuple[float, ...] = (0.0,),
-                stretch: float = 1.8) -> tuple[tuple[float, float], list[int]]:
+def gain_limits(
+    values: list[tuple[float, float, float]], always: tuple[float, ...] = (0.0,), stretch: float = 1.8
+) -> tuple[tuple[float, float], list[int]]:
     """The x range of one panel of ``plot_gains`` and its outliers: ``values`` are (diff, lo, hi)
     per row, in points. The row farthest from the median is an outlier when the panel's span with
     it is more than ``stretch`` times the span without it (one broken row would flatten the rest);
     so again for the next, up to a third of the rows. The range covers the other rows' intervals
     and ``always`` (0 and the aim), padded by 6%."""
+
     def span(rows):
         return (min([v[1] for v in rows] + list(always)), max([v[2] for v in rows] + list(always)))
 
     med = float(np.median([v[0] for v in values]))
     order = sorted(range(len(values)), key=lambda i: -abs(values[i][0] - med))
     outliers: list[int] = []
-    for i in order[:len(values) // 3]:
+    for i in order[: len(values) // 3]:
         rest = [v for j, v in enumerate(values) if j not in outliers and j != i]
         (a0, a1), (b0, b1) = span(rest + [values[i]]), span(rest)
         if (a1 - a0) <= stretch * (b1 - b0):
@@ -70,8 +79,7 @@ def plot_gains(results: dict[str, Results]):
         diffs = {name: single(res, name, IDENTITY) for name in names}
         for ax, key in zip(row, keys):
             m = metrics.metric(key)
-            values = [tuple(diffs[nm].loc[key, c] for c in ("difference", "low", "high"))
-                      for nm in names]
+            values = [tuple(diffs[nm].loc[key, c] for c in ("difference", "low", "high")) for nm in names]
             (x0, x1), outliers = gain_limits(values, (0.0, m.aim))
             for i, name in enumerate(names):
                 mid, lo, hi = values[i]
@@ -79,10 +87,17 @@ def plot_gains(results: dict[str, Results]):
                 if i in outliers:
                     left = mid < x0
                     edge = x0 + 0.02 * (x1 - x0) if left else x1 - 0.02 * (x1 - x0)
-                    ax.plot(edge, i, "<" if left else ">", ms=7, mec=COLOURS[1],
-                            mfc=COLOURS[1] if filled else "white")
-                    ax.annotate(f"{mid:+.1f}", (edge, i), xytext=(8 if left else -8, 0), textcoords="offset points",
-                                ha="left" if left else "right", va="center", fontsize=8, color=COLOURS[1])
+                    ax.plot(edge, i, "<" if left else ">", ms=7, mec=COLOURS[1], mfc=COLOURS[1] if filled else "white")
+                    ax.annotate(
+                        f"{mid:+.1f}",
+                        (edge, i),
+                        xytext=(8 if left else -8, 0),
+                        textcoords="offset points",
+                        ha="left" if left else "right",
+                        va="center",
+                        fontsize=8,
+                        color=COLOURS[1],
+                    )
                     clipped = True
                     continue
                 ax.plot([lo, hi], [i, i], c=COLOURS[0], lw=1.4)
@@ -97,21 +112,21 @@ def plot_gains(results: dict[str, Results]):
         row[0].set_ylabel(res.eval_set)
     for ax in axes[-1]:
         ax.set_xlabel("points over identity")
-    handles = [Line2D([], [], marker="o", ls="-", c=COLOURS[0],
-                      label="95% interval excludes 0 (uncorrected)"),
-               Line2D([], [], marker="o", ls="-", c=COLOURS[0], mfc="white",
-                      label="95% interval includes 0"),
-               Line2D([], [], c="grey", label="no change"),
-               Line2D([], [], c=COLOURS[2], ls="--", label="aim: half the paper's gain")]
+    handles = [
+        Line2D([], [], marker="o", ls="-", c=COLOURS[0], label="95% interval excludes 0 (uncorrected)"),
+        Line2D([], [], marker="o", ls="-", c=COLOURS[0], mfc="white", label="95% interval includes 0"),
+        Line2D([], [], c="grey", label="no change"),
+        Line2D([], [], c=COLOURS[2], ls="--", label="aim: half the paper's gain"),
+    ]
     if clipped:
         handles.append(Line2D([], [], marker=">", ls="", c=COLOURS[1], label="off the axis (its gain written beside)"))
     _legend_below(fig, handles)
     fig.tight_layout()
-    fig.set_label("Each model row's gain over the jittered boxes, in points with its 95% interval "
-                  "(photographs and seeds), one panel per metric, the aim (half the paper's gain) a "
-                  "dashed line"
-                  + ("; rows far off the others are triangles at the edge with their gain"
-                     if clipped else ""))
+    fig.set_label(
+        "Each model row's gain over the jittered boxes, in points with its 95% interval "
+        "(photographs and seeds), one panel per metric, the aim (half the paper's gain) a "
+        "dashed line" + ("; rows far off the others are triangles at the edge with their gain" if clipped else "")
+    )
     return fig
 
 
@@ -148,12 +163,18 @@ def plot_buffer_curve(res: Results):
         ax.set_title(metrics.label(key), fontsize=10)
         ax.set_xlabel("buffer ratio")
     axes[0].set_ylabel(f"percent ({res.eval_set})")
-    _legend_below(fig, [Line2D([], [], label="trained and evaluated at the ratio", **style["trained"]),
-                        Line2D([], [], label=f"{res.params.report.baseline}'s model evaluated at the ratio",
-                               **style["eval_only"]),
-                        Line2D([], [], c="grey", ls=":", label="identity (no model)")])
+    _legend_below(
+        fig,
+        [
+            Line2D([], [], label="trained and evaluated at the ratio", **style["trained"]),
+            Line2D([], [], label=f"{res.params.report.baseline}'s model evaluated at the ratio", **style["eval_only"]),
+            Line2D([], [], c="grey", ls=":", label="identity (no model)"),
+        ],
+    )
     fig.tight_layout()
-    fig.set_label(f"Each metric of {res.eval_set} against the buffer ratio: trained rows joined by a line with 95% bars, the default model at other ratios as squares, the jittered boxes dotted")
+    fig.set_label(
+        f"Each metric of {res.eval_set} against the buffer ratio: trained rows joined by a line with 95% bars, the default model at other ratios as squares, the jittered boxes dotted"
+    )
     return fig
 
 
@@ -161,8 +182,11 @@ def pass_rows(res: Results) -> list[tuple[int, str]]:
     """(eval.passes, row) of the default row and its eval-only rows that differ only in
     ``eval.passes``; empty without such rows."""
     params, base = res.params, res.params.report.baseline
-    rows = [(params[n].config.eval.passes, n) for n in res.models
-            if n == base or set(params.changed(n, base)) == {"eval.passes"}]
+    rows = [
+        (params[n].config.eval.passes, n)
+        for n in res.models
+        if n == base or set(params.changed(n, base)) == {"eval.passes"}
+    ]
     return sorted(rows) if len(rows) > 1 else []
 
 
@@ -190,7 +214,9 @@ def plot_passes(results: dict[str, Results]):
     handles, _ = axes[0].get_legend_handles_labels()
     _legend_below(fig, handles)
     fig.tight_layout()
-    fig.set_label("Each metric against the number of passes of the model over its own output (iterative refinement), per evaluation set")
+    fig.set_label(
+        "Each metric against the number of passes of the model over its own output (iterative refinement), per evaluation set"
+    )
     return fig
 
 
@@ -205,24 +231,41 @@ def plot_confidence(res: Results, names: list[str]):
     fig, (a, b) = plt.subplots(1, 2, figsize=(14, 4.2))
     for name, colour in zip(names, COLOURS):
         r = reliability(res, name)
-        a.errorbar(r.predicted, r.observed, yerr=[r.observed - r.lo, r.hi - r.observed], marker="o", capsize=3,
-                   c=colour, label=name)
+        a.errorbar(
+            r.predicted,
+            r.observed,
+            yerr=[r.observed - r.lo, r.hi - r.observed],
+            marker="o",
+            capsize=3,
+            c=colour,
+            label=name,
+        )
     lim = [min(a.get_xlim()[0], a.get_ylim()[0]), max(a.get_xlim()[1], a.get_ylim()[1])]
     a.plot(lim, lim, c="grey", ls=":", lw=1, label="calibrated")
-    a.set(xscale="log", yscale="log", xlabel="predicted |error| (px, err_px)", ylabel="observed |error| (px)",
-          title="reliability of the expected error")
+    a.set(
+        xscale="log",
+        yscale="log",
+        xlabel="predicted |error| (px, err_px)",
+        ylabel="observed |error| (px)",
+        title="reliability of the expected error",
+    )
     a.legend(fontsize=8, loc="upper left")
     c = selective_curve(res, names[-1])
     for (score, label), colour in zip(SCORES.items(), COLOURS):
         b.plot(c.accepted, 100 * c[score], c=colour, lw=2, label=label)
     b.plot(c.accepted, 100 * c.random, c="grey", ls=":", label="random pick")
     b.plot(c.accepted, 100 * c.perfect, c="grey", ls="--", lw=0.8, label="perfect ranking")
-    b.set(xlabel="accepted: the k% of edges ranked surest", ylabel="accepted edges within 1 px (%)",
-          title=f"accept edges without review ({names[-1]})")
+    b.set(
+        xlabel="accepted: the k% of edges ranked surest",
+        ylabel="accepted edges within 1 px (%)",
+        title=f"accept edges without review ({names[-1]})",
+    )
     b.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.suptitle(res.source, fontsize=10)
     fig.tight_layout()
-    fig.set_label(f"The expected error against the observed one on {res.eval_set} for {', '.join(names)}: reliability and selective curves")
+    fig.set_label(
+        f"The expected error against the observed one on {res.eval_set} for {', '.join(names)}: reliability and selective curves"
+    )
     return fig
 
 
@@ -243,13 +286,18 @@ def plot_edge_histograms(res: Results, names: list[str], limit: float = 8.0):
             ax.set_xlabel("predicted - true edge (px), clipped")
             ax.axvline(0, c="k", lw=0.8)
     fig.tight_layout()
-    fig.set_label(f"Histograms of the signed edge error in pixels on {res.eval_set}, one per edge, for {', '.join(names)}")
+    fig.set_label(
+        f"Histograms of the signed edge error in pixels on {res.eval_set}, one per edge, for {', '.join(names)}"
+    )
     return fig
 
 
 # told apart by colour, line style and width at once: true solid and widest, input dashed, adjusted dotted
-GALLERY_STYLE = {"gt": dict(ec="#00E000", lw=3.0), "jit": dict(ec="#FFB000", lw=2.0, ls=(0, (6, 3))),
-                 "adj": dict(ec="#FF00FF", lw=2.0, ls=(0, (1.5, 1.5)))}
+GALLERY_STYLE = {
+    "gt": dict(ec="#00E000", lw=3.0),
+    "jit": dict(ec="#FFB000", lw=2.0, ls=(0, (6, 3))),
+    "adj": dict(ec="#FF00FF", lw=2.0, ls=(0, (1.5, 1.5))),
+}
 
 
 def gallery_rows(df, n: int, seed: int = 0):
@@ -291,24 +339,47 @@ def draw_gallery(res: Results, name: str, n: int = 8, seed: int = 0, cols: int =
         ax.set_ylim(min(img.height, y1 + m), max(0, y0 - m))
         for k, b in boxes.items():
             patch = Rectangle((b[0], b[1]), b[2] - b[0], b[3] - b[1], fill=False, **GALLERY_STYLE[k])
-            patch.set_path_effects([pe.Stroke(linewidth=GALLERY_STYLE[k]["lw"] + 1.2, foreground="black", alpha=0.7),
-                                    pe.Normal()])
+            patch.set_path_effects(
+                [pe.Stroke(linewidth=GALLERY_STYLE[k]["lw"] + 1.2, foreground="black", alpha=0.7), pe.Normal()]
+            )
             ax.add_patch(patch)
         a = boxes["adj"]
         cx, cy = (a[0] + a[2]) / 2, (a[1] + a[3]) / 2
-        spots = {"top": (cx, a[1], "center", "bottom"), "bottom": (cx, a[3], "center", "top"),
-                 "left": (a[0], cy, "right", "center"), "right": (a[2], cy, "left", "center")}
+        spots = {
+            "top": (cx, a[1], "center", "bottom"),
+            "bottom": (cx, a[3], "center", "top"),
+            "left": (a[0], cy, "right", "center"),
+            "right": (a[2], cy, "left", "center"),
+        }
         for e, (x, y, ha, va) in spots.items():
-            ax.text(x, y, f"±{r[f'err_px_{e}']:.1f}", color="white", fontsize=8, ha=ha, va=va,
-                    bbox=dict(facecolor="black", alpha=0.6, pad=1, lw=0))
+            ax.text(
+                x,
+                y,
+                f"±{r[f'err_px_{e}']:.1f}",
+                color="white",
+                fontsize=8,
+                ha=ha,
+                va=va,
+                bbox=dict(facecolor="black", alpha=0.6, pad=1, lw=0),
+            )
         ji = float(jit_iou.get((int(r["repeat"]), int(r["ann_id"])), np.nan))
         ax.set_title(f"{r['kind']}: ann {int(r['ann_id'])}, IoU {ji:.2f} -> {r['iou']:.2f}", fontsize=9)
         ax.axis("on")
         ax.set_xticks([])
         ax.set_yticks([])
-    _legend_below(fig, [Line2D([], [], color=GALLERY_STYLE[k]["ec"], lw=2, ls=GALLERY_STYLE[k].get("ls", "-"),
-                               label=label) for k, label in (("gt", "true"), ("jit", "jittered input"),
-                                                             ("adj", f"snapped by {name} (± expected error, px)"))])
+    _legend_below(
+        fig,
+        [
+            Line2D([], [], color=GALLERY_STYLE[k]["ec"], lw=2, ls=GALLERY_STYLE[k].get("ls", "-"), label=label)
+            for k, label in (
+                ("gt", "true"),
+                ("jit", "jittered input"),
+                ("adj", f"snapped by {name} (± expected error, px)"),
+            )
+        ],
+    )
     fig.tight_layout()
-    fig.set_label(f"Example photographs of {res.eval_set}: the true box, the jittered box and {name}'s snapped box, half of them its worst cases")
+    fig.set_label(
+        f"Example photographs of {res.eval_set}: the true box, the jittered box and {name}'s snapped box, half of them its worst cases"
+    )
     return fig

@@ -8,6 +8,7 @@ A module that holds a registry of variants (``bbadj/core/registry.py``: a fusion
 or a decoding named where it is defined) counts, for one row, without the variants the row does not
 use (``unused_definitions``), so a new variant changes the digest of its own rows only.
 """
+
 from __future__ import annotations
 
 import ast
@@ -119,8 +120,12 @@ def stage_files(entry: str, root: str | Path) -> list[Path]:
 def _strip(body: list[ast.stmt], drop: frozenset[str] = frozenset()) -> list[ast.stmt]:
     """``body`` without its docstring (a leading string expression) and the definitions ``drop``
     names; the bodies of the definitions it keeps likewise. Copies what it changes."""
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-            and isinstance(body[0].value.value, str):
+    if (
+        body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
         body = body[1:]
     out = []
     for node in body:

@@ -12,6 +12,7 @@ would be trained on top of weights learnt from the old ones, while DVC records t
 comment, a docstring, a new module or a change to the study's, the report's or the command line's
 code changes none of them (docs/which-code-trains.md).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,8 +38,9 @@ def comparable_config(cfg: dict) -> dict:
     return d
 
 
-def run_inputs(cfg, annotation_files: Iterable[str | Path], image_files: Iterable[str | Path],
-               root: str | Path | None = None) -> dict[str, str]:
+def run_inputs(
+    cfg, annotation_files: Iterable[str | Path], image_files: Iterable[str | Path], root: str | Path | None = None
+) -> dict[str, str]:
     """The four fingerprints (hex digests) of a run of ``cfg`` (a ``bbadj.core.config.Config``: infrastructure
     imports no settings) on these files, with the package under ``root`` (default: the one imported)."""
     weights = [cfg.model.init_from] if cfg.model.init_from else []

@@ -6,6 +6,7 @@ Output position i of the S positions is the normalised crop coordinate u = i / (
 0 is the crop's left (or top) border, S - 1 its right (or bottom) border. The model itself
 does not use this; the code that builds targets and decodes boxes does.
 """
+
 from __future__ import annotations
 
 import math

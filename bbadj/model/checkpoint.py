@@ -6,6 +6,7 @@ and scaler's states, torch's RNG state, the config as a dict, the step, the run'
 ``err_scale`` and what it was fitted on): exactly what torch's restricted unpickler reads. A file
 that holds anything else (a pickled object, which could run code as it is read) is refused, named.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -29,8 +30,9 @@ def save_atomic(obj: Any, path: str | Path) -> None:
         torch.save(obj, f)
 
 
-def read_checkpoint(path: str | Path, what: str = "checkpoint", needs: tuple[str, ...] = ("model", "config"),
-                    fix: str = "") -> dict:
+def read_checkpoint(
+    path: str | Path, what: str = "checkpoint", needs: tuple[str, ...] = ("model", "config"), fix: str = ""
+) -> dict:
     """The dict a bbadj checkpoint holds, with the keys ``needs``, read as data only (tensors and
     plain values: nothing in the file is run). A missing file is a ``FileNotFoundError``; a
     damaged one (a copy cut short, another format), one that holds other objects (refused unread:
@@ -51,7 +53,8 @@ def read_checkpoint(path: str | Path, what: str = "checkpoint", needs: tuple[str
         raise DataError(
             f"{path}: refused: this {what} holds objects other than tensors and plain values "
             f"({why.group(1)}); such a file can run code as it is read, and no file bbadj writes "
-            f"holds one: do not use it unless you know who made it and why{hint}") from None
+            f"holds one: do not use it unless you know who made it and why{hint}"
+        ) from None
     except Exception as e:  # a damaged file: RuntimeError, OSError, EOFError, ...
         raise DataError(f"{damaged} ({type(e).__name__}: {e}){hint}") from e
     missing = [k for k in needs if not isinstance(ckpt, dict) or k not in ckpt]
@@ -60,8 +63,7 @@ def read_checkpoint(path: str | Path, what: str = "checkpoint", needs: tuple[str
     wrong = [k for k in ("model", "config") if k in needs and not isinstance(ckpt[k], dict)]
     if wrong:
         kind = type(ckpt[wrong[0]]).__name__
-        raise DataError(f"{path}: not a bbadj {what} (its {wrong[0]!r} is a {kind}, not a dict)"
-                        f"{hint}")
+        raise DataError(f"{path}: not a bbadj {what} (its {wrong[0]!r} is a {kind}, not a dict){hint}")
     return ckpt
 
 
@@ -92,15 +94,22 @@ def load_weights(model, state_dict: dict, path) -> None:
     own = model.state_dict()
     missing = [k for k in own if k not in state_dict]
     extra = [k for k in state_dict if k not in own]
-    shapes = [f"{k} {tuple(v.shape)} instead of {tuple(own[k].shape)}"
-              for k, v in state_dict.items()
-              if k in own and torch.is_tensor(v) and v.shape != own[k].shape]
-    problems = [f"{len(keys)} {what} (first: {keys[0]})" for keys, what in
-                ((missing, "weights missing"), (extra, "weights this model does not have"),
-                 (shapes, "weights of another shape")) if keys]
+    shapes = [
+        f"{k} {tuple(v.shape)} instead of {tuple(own[k].shape)}"
+        for k, v in state_dict.items()
+        if k in own and torch.is_tensor(v) and v.shape != own[k].shape
+    ]
+    problems = [
+        f"{len(keys)} {what} (first: {keys[0]})"
+        for keys, what in (
+            (missing, "weights missing"),
+            (extra, "weights this model does not have"),
+            (shapes, "weights of another shape"),
+        )
+        if keys
+    ]
     if problems:
-        raise DataError(f"{path}: its weights do not fit the model its config describes: "
-                        f"{'; '.join(problems)}")
+        raise DataError(f"{path}: its weights do not fit the model its config describes: {'; '.join(problems)}")
     try:
         model.load_state_dict(state_dict)
     except RuntimeError as e:  # a value that is not a tensor, say
@@ -108,11 +117,14 @@ def load_weights(model, state_dict: dict, path) -> None:
 
 
 def check_finite(state_dict: dict, path) -> None:
-    bad = [k for k, t in state_dict.items()
-           if torch.is_tensor(t) and t.is_floating_point() and not torch.isfinite(t).all()]
+    bad = [
+        k for k, t in state_dict.items() if torch.is_tensor(t) and t.is_floating_point() and not torch.isfinite(t).all()
+    ]
     if bad:
-        raise DataError(f"{path}: {len(bad)} of {len(state_dict)} weight tensors hold NaN or inf (first: {bad[0]}); "
-                        f"the run that wrote it diverged: train it again, e.g. with a lower train.lr")
+        raise DataError(
+            f"{path}: {len(bad)} of {len(state_dict)} weight tensors hold NaN or inf (first: {bad[0]}); "
+            f"the run that wrote it diverged: train it again, e.g. with a lower train.lr"
+        )
 
 
 def init_weights(model, path: str | Path) -> None:
@@ -125,8 +137,10 @@ def init_weights(model, path: str | Path) -> None:
     try:
         load_weights(model, ckpt["model"], path)
     except DataError as e:
-        raise RunError(f"model.init_from: the weights in {path} do not fit this model "
-                       f"(backbone, fusion, decoder, hidden and crop size must match): {e}") from e
+        raise RunError(
+            f"model.init_from: the weights in {path} do not fit this model "
+            f"(backbone, fusion, decoder, hidden and crop size must match): {e}"
+        ) from e
 
 
 def _no_download(cfg: Config) -> Config:

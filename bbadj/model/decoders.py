@@ -13,6 +13,7 @@ Each is registered under its name (``bbadj.core.registry``) and built as ``cls(i
 in_length, geometry)``: ``in_length`` is the sequence length the backbone gives at this crop size,
 ``geometry`` the crops the model takes (``CropGeometry``).
 """
+
 from __future__ import annotations
 
 import math
@@ -110,9 +111,14 @@ class RegressionDecoder(nn.Module):
         self.in_length, self.span = in_length, geometry.crop_size - 1
         half = 0.5 / geometry.buffer_ratio
         self.register_buffer("anchor", torch.tensor([0.5 - half, 0.5 + half]), persistent=False)
-        self.body = nn.Sequential(nn.Conv1d(in_channels, hidden, 1), nn.GroupNorm(math.gcd(32, hidden), hidden),
-                                  nn.ReLU(inplace=True), nn.Flatten(), nn.Linear(hidden * in_length, hidden),
-                                  nn.ReLU(inplace=True))
+        self.body = nn.Sequential(
+            nn.Conv1d(in_channels, hidden, 1),
+            nn.GroupNorm(math.gcd(32, hidden), hidden),
+            nn.ReLU(inplace=True),
+            nn.Flatten(),
+            nn.Linear(hidden * in_length, hidden),
+            nn.ReLU(inplace=True),
+        )
         self.out = nn.Linear(hidden, 4)  # (offset, log b) of the pair's two edges
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)

@@ -9,6 +9,7 @@ Either output of the decoders (``decoders.py``) decodes here, into the same thre
   decoding (a Laplace's mode, and its mean within any window symmetric about it), the expected
   absolute error its scale b, and the confidence its mass within the same window.
 """
+
 from __future__ import annotations
 
 import torch
@@ -17,8 +18,9 @@ from ..core.registry import DECODINGS
 from .decoders import Laplace
 
 
-def decode_edges(out, method: str = "subpixel", window: int = 2,
-                 bounds: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def decode_edges(
+    out, method: str = "subpixel", window: int = 2, bounds: tuple[torch.Tensor, torch.Tensor] | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The model's output for B crops (logits (B, 4, S), or a ``Laplace`` of (B, 4) tensors), in
     EDGES order -> positions (B, 4), confidences (B, 4) and expected absolute errors (B, 4), in
     positions (times the crop's pixel size, in image pixels: ``snap.adjust.predict_windows``).

@@ -6,6 +6,7 @@ it locates TOP and BOTTOM. An earlier public re-implementation paired them the w
 round (the sequence along x decoded into top/bottom); the axis tests in tests/test_model.py
 exist to catch that.
 """
+
 from __future__ import annotations
 
 import torch

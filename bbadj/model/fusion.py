@@ -5,6 +5,7 @@ Each is registered under its name (``bbadj.core.registry``) and built as ``cls(c
 hidden)``; each returns a list of maps and exposes ``channels`` and ``strides`` (one per map), so the
 adjuster builds one decoder pair per map and averages their outputs.
 """
+
 from __future__ import annotations
 
 import torch

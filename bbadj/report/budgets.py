@@ -27,8 +27,12 @@ ORDER = [
     ("neither", "inconclusive at both budgets"),
 ]
 # the table's column
-SHORT = {"changes": "the budget changes it", "holds": "same at both",
-         "one budget": "one budget only", "neither": "inconclusive at both"}
+SHORT = {
+    "changes": "the budget changes it",
+    "holds": "same at both",
+    "one budget": "one budget only",
+    "neither": "inconclusive at both",
+}
 
 
 @dataclass
@@ -83,9 +87,7 @@ def answers(default_frame, long_frame, eval_set: str) -> list[Answer]:
 
 def _each(a: Answer, keys: list[str], budgets=BUDGETS) -> str:
     return ", ".join(
-        f"{metrics.label(k)} "
-        + " / ".join(signed(a.lines[b].loc[k, "difference"]) for b in budgets)
-        for k in keys
+        f"{metrics.label(k)} " + " / ".join(signed(a.lines[b].loc[k, "difference"]) for b in budgets) for k in keys
     )
 
 
@@ -136,9 +138,7 @@ def answer_in_words(found: list[Answer]) -> str:
         groups.setdefault(a.verdict, []).append(f"`{a.row}`")
     said = [f"{', '.join(groups[v])}: {words}" for v, words in ORDER if v in groups]
     return (
-        "**Which design choices matter, and does the budget change the answer?** "
-        + "; ".join(said)
-        + "."
+        "**Which design choices matter, and does the budget change the answer?** " + "; ".join(said) + "."
         if said
         else "**Which design choices matter?** No ablation is scored at both budgets yet."
     )
@@ -158,21 +158,15 @@ def table(found: list[Answer]) -> Any:
             both = a.lines["both"].loc[k]
             cells.append(
                 " / ".join(
-                    signed(a.lines[b].loc[k, "difference"])
-                    + ("" if a.lines[b].loc[k, "verdict"] in DECIDED else " ·")
+                    signed(a.lines[b].loc[k, "difference"]) + ("" if a.lines[b].loc[k, "verdict"] in DECIDED else " ·")
                     for b in BUDGETS
                 )
-                + SMALL.format(
-                    f"Δ {signed(both['difference'])} "
-                    f"[{signed(both['low'])}, {signed(both['high'])}]"
-                )
+                + SMALL.format(f"Δ {signed(both['difference'])} [{signed(both['low'])}, {signed(both['high'])}]")
             )
             if both["verdict"] in DECIDED:
                 shade[(a.row, col)] = "changes"
         rows[a.row] = [a.parent, *cells, SHORT[a.verdict]]
-    frame = pd.DataFrame.from_dict(
-        rows, orient="index", columns=["against", *columns(keys), "answer"]
-    )
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=["against", *columns(keys), "answer"])
     return styled(
         frame,
         f"Points, the row's mean over its seeds minus its parent's, at the default budget / at the "

@@ -36,9 +36,7 @@ def _count(n: int) -> str:
 
 def reached(line, key: str) -> bool:
     """A decided gain at or above the aim, both as the tables round them (one decimal)."""
-    return line["verdict"] == "better" and round(line["difference"], 1) >= round(
-        metrics.metric(key).aim, 1
-    )
+    return line["verdict"] == "better" and round(line["difference"], 1) >= round(metrics.metric(key).aim, 1)
 
 
 def headline(
@@ -62,9 +60,7 @@ def headline(
     short = [f"{metrics.label(k)} by {gap[k]:.1f}" for k in keys if k not in reach]
     share = np.array([d.loc[k, "difference"] / metrics.metric(k).gain for k in keys])
     room = np.array([headroom(100 * res.value(IDENTITY, k), d.loc[k, "difference"]) for k in keys])
-    paper_room = np.array(
-        [headroom(metrics.metric(k).jittered, metrics.metric(k).gain) for k in keys]
-    )
+    paper_room = np.array([headroom(metrics.metric(k).jittered, metrics.metric(k).gain) for k in keys])
     who = (
         f"the default row, `{best}`, chosen before the run"
         if chosen_before
@@ -79,8 +75,7 @@ def headline(
     )
     if undecided and decided:
         text += "; inconclusive on " + ", ".join(
-            f"{metrics.label(k)} ({signed(d.loc[k, 'difference'])}, "
-            f"could have seen {d.loc[k, 'mdd']:.1f})"
+            f"{metrics.label(k)} ({signed(d.loc[k, 'difference'])}, could have seen {d.loc[k, 'mdd']:.1f})"
             for k in undecided
         )
     text += (
@@ -95,17 +90,9 @@ def headline(
         f"{'; '.join(short)} points."
     )
     if chosen_before:
-        return text + (
-            f" The best row on this set is `{best_of_all}`."
-            if best_of_all and best_of_all != best
-            else ""
-        )
+        return text + (f" The best row on this set is `{best_of_all}`." if best_of_all and best_of_all != best else "")
     if chosen_on and chosen_on != res.eval_set:
-        return (
-            text
-            + f" The best row was chosen on `{chosen_on}`, the validation set, and is reported "
-            "here."
-        )
+        return text + f" The best row was chosen on `{chosen_on}`, the validation set, and is reported here."
     return text + (
         f" The best of several rows, chosen on the set it is reported on: its numbers are "
         f"optimistic (`{res.params.report.baseline}`, the default row, is the row chosen "
@@ -122,9 +109,7 @@ def answer(res: Results, frame) -> str:
     bullets: the rows decided better, worse, those inconclusive on every metric with what the data
     could have seen, and what remains of the buffer ablations on the cases every buffer reaches."""
     groups = {"better": [], "worse": [], "none": []}
-    for (row, parent), t in lines_of(frame, res.eval_set, "ablation").groupby(
-        ["row", "parent"], sort=False
-    ):
+    for (row, parent), t in lines_of(frame, res.eval_set, "ablation").groupby(["row", "parent"], sort=False):
         t = t.set_index("metric")
         said = False
         for v in ("better", "worse"):
@@ -143,9 +128,7 @@ def answer(res: Results, frame) -> str:
         )
         if groups[v]
     ]
-    for (row, parent), t in lines_of(frame, res.eval_set, "reachable").groupby(
-        ["row", "parent"], sort=False
-    ):
+    for (row, parent), t in lines_of(frame, res.eval_set, "reachable").groupby(["row", "parent"], sort=False):
         t = t.set_index("metric")
         where = t["note"].iloc[0].split(";")[0].replace("cases reachable at buffer ", "")
         said = [
@@ -157,9 +140,7 @@ def answer(res: Results, frame) -> str:
             f"- `{row}` against `{parent}` on the cases both crops reach (those inside the crop at "
             f"buffer {where}): " + ("; ".join(said) or "decided on no metric")
         )
-    family = int(
-        frame[(frame["set"] == res.eval_set) & (frame["kind"] != "two_budgets")]["p"].notna().sum()
-    )
+    family = int(frame[(frame["set"] == res.eval_set) & (frame["kind"] != "two_budgets")]["p"].notna().sum())
     return (
         f"**Which design choices matter at this budget?** On {res.eval_set} ({res.role} set), each "
         f"row's mean over its seeds against its parent's, in points, decided where the "
@@ -174,9 +155,7 @@ def _cells_mdd(t, keys) -> str:
 
 def rule(res: Results, frame) -> str:
     """The rule in words, with this set's seeds and the size of its family of tests."""
-    family = int(
-        frame[(frame["set"] == res.eval_set) & (frame["kind"] != "two_budgets")]["p"].notna().sum()
-    )
+    family = int(frame[(frame["set"] == res.eval_set) & (frame["kind"] != "two_budgets")]["p"].notna().sum())
     seeds = {n: len(res.seeds[n]) for n in res.models if res.params[n].trained}
     counts = sorted(set(seeds.values()))
     text = (
@@ -190,9 +169,7 @@ def rule(res: Results, frame) -> str:
         f"tests is below 0.05, else inconclusive (docs/statistics.md). Trained rows here have "
         f"{' to '.join(str(c) for c in counts) if counts else 'no'} seed(s)."
     )
-    borrowed = sorted(
-        {n for n in lines_of(frame, res.eval_set, "ablation")["note"] if "borrowed" in n}
-    )
+    borrowed = sorted({n for n in lines_of(frame, res.eval_set, "ablation")["note"] if "borrowed" in n})
     if borrowed:
         text += (
             " A row trained once (the study's older layout) borrows the pooled seeds' variance of "

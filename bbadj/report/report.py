@@ -86,9 +86,7 @@ class Report:
         overrides = {"study": {"bootstrap": int(n_boot)}} if n_boot else None
         params = Params.load(params_path, overrides, tier=tier)
         results = load_all(params, reports_dir)
-        other = (
-            None if tier == DEFAULT else load_all(Params.load(params_path, overrides, tier=DEFAULT))
-        )
+        other = None if tier == DEFAULT else load_all(Params.load(params_path, overrides, tier=DEFAULT))
         best, chosen_on = choose_best(results)
         return cls(
             params,
@@ -114,10 +112,7 @@ class Report:
     def comparisons(self) -> Any:
         """Every comparison of this report (``comparisons.table``): what ``comparisons.csv`` holds
         and every verdict, sentence and headline is read from."""
-        main = {
-            s: (self.main_row if r is self.main else self.best.get(s))
-            for s, r in self.results.items()
-        }
+        main = {s: (self.main_row if r is self.main else self.best.get(s)) for s, r in self.results.items()}
         if self.params.tier != DEFAULT:  # the row chosen before the run on every set: no best's
             main = {s: self.params.report.baseline for s in self.results}
         return comparisons.table(self.results, main, self.default_tier)
@@ -173,11 +168,7 @@ class Report:
         """The row of the main result: the default tier's best row (its numbers optimistic, and said
         so, unless chosen on a validation set); another tier's default row, chosen before it ran, as
         its aim asks."""
-        return (
-            self.best[self.main.eval_set]
-            if self.params.tier == DEFAULT
-            else self.params.report.baseline
-        )
+        return self.best[self.main.eval_set] if self.params.tier == DEFAULT else self.params.report.baseline
 
     def recipe(self) -> str:
         """The base recipe in one line (a tier's: its pretraining too)."""
@@ -319,15 +310,12 @@ class Report:
                 )
             )
             out.append(details(f"Seeds: {res.source}", *self.noise(res)))
-            shown = list(
-                dict.fromkeys([*BASELINES, self.params.report.baseline, self.best.get(s, IDENTITY)])
-            )
+            shown = list(dict.fromkeys([*BASELINES, self.params.report.baseline, self.best.get(s, IDENTITY)]))
             shown = [n for n in shown if n in res.names]
             out.append(
                 details(
                     f"Edge errors: {res.source}",
-                    "Signed error (predicted minus true edge, px) of each edge over all boxes, "
-                    "draws and seeds.",
+                    "Signed error (predicted minus true edge, px) of each edge over all boxes, draws and seeds.",
                     plots.plot_edge_histograms(res, shown[shown.index(IDENTITY) :]),
                 )
             )
@@ -377,14 +365,11 @@ class Report:
             t["sd (points)"] = v.std(axis=0, ddof=1).round(2)
             folded = [r for r, to in res.folded.items() if to == n]
             parts += [
-                f"`{n}`'s seeds (percent)"
-                + (f"; seeds 1.. are the rows {', '.join(folded)}" if folded else "")
-                + ":",
+                f"`{n}`'s seeds (percent)" + (f"; seeds 1.. are the rows {', '.join(folded)}" if folded else "") + ":",
                 t,
             ]
         return parts or [
-            "No row has more than one seed on this set: a row trained once borrows no variance and "
-            "is not judged."
+            "No row has more than one seed on this set: a row trained once borrows no variance and is not judged."
         ]
 
     def rows_table(self) -> Any:
@@ -393,9 +378,7 @@ class Report:
         return pd.DataFrame(
             {
                 "group": {n: r.group for n, r in self.params.rows.items()},
-                "changes from the base recipe": {
-                    n: self.params.describe(n) for n in self.params.rows
-                },
+                "changes from the base recipe": {n: self.params.describe(n) for n in self.params.rows},
                 "compared with": {n: stats.parent(self.params, n) or "" for n in self.params.rows},
             }
         )
@@ -403,8 +386,7 @@ class Report:
     def run_table(self) -> Any:
         where = self.params.folders
         stages = [
-            (n, "train", where.curves_dir(n))
-            for n in self.params.names("pretrain") + self.params.names("trained")
+            (n, "train", where.curves_dir(n)) for n in self.params.names("pretrain") + self.params.names("trained")
         ]
         stages += [
             (n, "evaluate", self.reports_dir / "per_box" / n)

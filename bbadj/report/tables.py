@@ -105,8 +105,7 @@ def headline(res: Results, frame, best: str) -> Any:
         f"ours: jittered boxes, {res.eval_set}": [f"{ours[k]:.1f}" for k in keys],
         f"ours: + {best}": [f"{pct(res.value(best, k)):.1f}" for k in keys],
         "ours: gain [95% interval]": [
-            signed(d.loc[k, "difference"])
-            + SMALL.format(f"{signed(d.loc[k, 'low'])} to {signed(d.loc[k, 'high'])}")
+            signed(d.loc[k, "difference"]) + SMALL.format(f"{signed(d.loc[k, 'low'])} to {signed(d.loc[k, 'high'])}")
             for k in keys
         ],
         "aim: half the paper's gain": [f"{ms[k].aim:+.1f}" for k in keys],
@@ -120,8 +119,7 @@ def headline(res: Results, frame, best: str) -> Any:
     reached = {
         ("ours: gain [95% interval]", ms[k].label): "better"
         for k in keys
-        if d.loc[k, "verdict"] == "better"
-        and round(d.loc[k, "difference"], 1) >= round(ms[k].aim, 1)
+        if d.loc[k, "verdict"] == "better" and round(d.loc[k, "difference"], 1) >= round(ms[k].aim, 1)
     }
     bold = (
         "Shaded: a gain that is decided (Holm-adjusted p < 0.05) and reaches the aim."
@@ -153,9 +151,7 @@ def ablation_table(res: Results, frame) -> Any:
     keys = list(res.keys)
     rows, index, shade = [], [], {}
     for kind in ("ablation", "reachable"):
-        for (row, parent), t in lines_of(frame, res.eval_set, kind).groupby(
-            ["row", "parent"], sort=False
-        ):
+        for (row, parent), t in lines_of(frame, res.eval_set, kind).groupby(["row", "parent"], sort=False):
             t = t.set_index("metric")
             label = row if kind == "ablation" else f"{row}, {t['note'].iloc[0].split(';')[0]}"
             cells = []
@@ -186,9 +182,7 @@ def ablation_table(res: Results, frame) -> Any:
         index=[index[i] for i in order],
         columns=["against", "what changes", *columns(keys), "seeds"],
     )
-    family = int(
-        frame[(frame["set"] == res.eval_set) & (frame["kind"] != "two_budgets")]["p"].notna().sum()
-    )
+    family = int(frame[(frame["set"] == res.eval_set) & (frame["kind"] != "two_budgets")]["p"].notna().sum())
     return styled(
         table_,
         f"Points: the row's mean over its seeds minus its parent's, paired over the same boxes "
@@ -258,9 +252,7 @@ def table1(results: dict[str, Results]) -> Any:
             rows.append(
                 [
                     f"{pct(t.loc[(name, k), 'value']):.1f}"
-                    + SMALL.format(
-                        f"{pct(t.loc[(name, k), 'lo']):.1f} to {pct(t.loc[(name, k), 'hi']):.1f}"
-                    )
+                    + SMALL.format(f"{pct(t.loc[(name, k), 'lo']):.1f} to {pct(t.loc[(name, k), 'hi']):.1f}")
                     for k in keys
                 ]
             )
@@ -303,17 +295,9 @@ def summary_markdown(frame) -> str:
     parts = []
     for s, part in frame.groupby("set", sort=False):
         t = part.set_index("row")
-        head = (
-            "| row | seeds | "
-            + " | ".join(columns(keys))
-            + " |\n|---|---:|"
-            + "---:|" * len(keys)
-            + "\n"
-        )
+        head = "| row | seeds | " + " | ".join(columns(keys)) + " |\n|---|---:|" + "---:|" * len(keys) + "\n"
         body = "".join(
-            f"| {row} | {int(t.loc[row, 'seeds'])} | "
-            + " | ".join(f"{t.loc[row, k]:.1f}" for k in keys)
-            + " |\n"
+            f"| {row} | {int(t.loc[row, 'seeds'])} | " + " | ".join(f"{t.loc[row, k]:.1f}" for k in keys) + " |\n"
             for row in t.index
         )
         parts.append(
@@ -351,8 +335,5 @@ def headline_markdown(styler) -> str:
         return f"{value} [{re.sub('<[^>]+>', '', small)}]" if small else value
 
     head = "| | " + " | ".join(frame.columns) + " |\n|---|" + "---:|" * len(frame.columns) + "\n"
-    body = "".join(
-        f"| {row} | " + " | ".join(plain(cell) for cell in frame.loc[row]) + " |\n"
-        for row in frame.index
-    )
+    body = "".join(f"| {row} | " + " | ".join(plain(cell) for cell in frame.loc[row]) + " |\n" for row in frame.index)
     return head + body

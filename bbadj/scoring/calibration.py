@@ -5,6 +5,7 @@ boxes (on coco128's val split, 0.65 to 0.75 of the observed error for the long t
 on the boxes it trained on its errors are smaller still, so they cannot tell. One number (the mean
 observed absolute edge error over the mean expected one, over several jitter draws) is what a
 dozen held-out photographs can fit; it keeps the ranking of the edges as it is."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,13 +31,25 @@ def fit_err_scale(model, cfg: Config, progress: bool = False) -> dict:
     gt = torch.as_tensor(coco.all_boxes())[:, _EDGE_COLUMNS]
     observed, expected = [], []
     for k in range(c.draws):
-        pred, _, err_px = adjust_boxes(coco, draw_eval_jitter(coco, cfg.data, cfg.eval.seed, k), cfg, model,
-                                       model.geometry, progress, f"calibrate draw {k + 1}/{c.draws}")
+        pred, _, err_px = adjust_boxes(
+            coco,
+            draw_eval_jitter(coco, cfg.data, cfg.eval.seed, k),
+            cfg,
+            model,
+            model.geometry,
+            progress,
+            f"calibrate draw {k + 1}/{c.draws}",
+        )
         observed.append((pred[:, _EDGE_COLUMNS] - gt).abs().numpy())
         expected.append(err_px.numpy())
     obs, exp = float(np.mean(observed)), float(np.mean(expected))
-    return {"err_scale": obs / exp, "observed_px": obs, "expected_px": exp, "edges": int(np.size(observed)),
-            "annotations": c.annotations}
+    return {
+        "err_scale": obs / exp,
+        "observed_px": obs,
+        "expected_px": exp,
+        "edges": int(np.size(observed)),
+        "annotations": c.annotations,
+    }
 
 
 def calibrate(model_path: str | Path, cfg: Config, progress: bool = False) -> dict | None:

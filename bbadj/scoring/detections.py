@@ -9,6 +9,7 @@ score order (ties: file order) each take the still unmatched ground-truth box of
 matched at most once. The ground truth is what ``load_boxes`` keeps: boxes it skips (crowd, too
 small, off the image) are not matchable, so a detection on them is unmatched.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,8 +34,10 @@ DEFAULT_IOU_THRESHOLD = 0.5  # COCO's AP50 threshold, the usual "this detection 
 # 0: keep every detection. Low-score ones are ordered last, so they only take true boxes that no
 # higher-score detection took; raise it to score only what a deployed detector would show.
 DEFAULT_SCORE_THRESHOLD = 0.0
-RULE = ("per image and category, detections in descending score order each take the unmatched "
-        "ground-truth box of highest IoU if that IoU >= iou_threshold; each ground-truth box is matched at most once")
+RULE = (
+    "per image and category, detections in descending score order each take the unmatched "
+    "ground-truth box of highest IoU if that IoU >= iou_threshold; each ground-truth box is matched at most once"
+)
 
 
 @dataclass
@@ -82,8 +85,9 @@ def read_labels(annotations: str | Path) -> GroundTruthLabels:
     category_of = {}
     for ann in doc["annotations"]:  # load_coco has checked their ids
         if not is_json_int(ann.get("category_id")):
-            raise DataError(f"{path}: annotation id {ann.get('id')} has no integer 'category_id': "
-                            f"{ann.get('category_id')!r}")
+            raise DataError(
+                f"{path}: annotation id {ann.get('id')} has no integer 'category_id': {ann.get('category_id')!r}"
+            )
         category_of[int(ann["id"])] = int(ann["category_id"])
     listed = doc.get("categories", [])
     if not (isinstance(listed, list) and all(isinstance(c, dict) and is_json_int(c.get("id")) for c in listed)):
@@ -92,8 +96,9 @@ def read_labels(annotations: str | Path) -> GroundTruthLabels:
     return GroundTruthLabels(str(path), {int(im["id"]) for im in doc["images"]}, category_of, categories)
 
 
-def load_detections(path: str | Path, labels: GroundTruthLabels,
-                    score_threshold: float = DEFAULT_SCORE_THRESHOLD) -> Detections:
+def load_detections(
+    path: str | Path, labels: GroundTruthLabels, score_threshold: float = DEFAULT_SCORE_THRESHOLD
+) -> Detections:
     """Read a COCO results file: a JSON list of ``{"image_id", "category_id", "bbox": [x, y, w, h],
     "score"}`` (what pycocotools' ``loadRes`` reads; extra keys are ignored).
 
@@ -130,8 +135,9 @@ def load_detections(path: str | Path, labels: GroundTruthLabels,
     )
 
 
-def match_detections(detections: Detections, coco: CocoBoxes, labels: GroundTruthLabels,
-                     iou_threshold: float = DEFAULT_IOU_THRESHOLD) -> Matching:
+def match_detections(
+    detections: Detections, coco: CocoBoxes, labels: GroundTruthLabels, iou_threshold: float = DEFAULT_IOU_THRESHOLD
+) -> Matching:
     """Match ``detections`` to the boxes of ``coco`` by ``RULE``; the counts say what became of
     every detection read and every true box."""
     if not 0 < iou_threshold <= 1:
@@ -141,8 +147,9 @@ def match_detections(detections: Detections, coco: CocoBoxes, labels: GroundTrut
         match, iou = _match_image(detections, rec, labels, iou_threshold)
         keep = match >= 0
         if keep.any():
-            records.append(ImageRecord(rec.image_id, rec.path, rec.width, rec.height, rec.boxes[keep],
-                                       rec.ann_ids[keep]))
+            records.append(
+                ImageRecord(rec.image_id, rec.path, rec.width, rec.height, rec.boxes[keep], rec.ann_ids[keep])
+            )
             rows.append(match[keep])
             ious.append(iou[keep])
     rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
@@ -166,8 +173,9 @@ def match_detections(detections: Detections, coco: CocoBoxes, labels: GroundTrut
     return Matching(matched, detections, rows, np.concatenate(ious) if ious else np.zeros(0), counts)
 
 
-def _match_image(detections: Detections, rec: ImageRecord, labels: GroundTruthLabels,
-                 iou_threshold: float) -> tuple[np.ndarray, np.ndarray]:
+def _match_image(
+    detections: Detections, rec: ImageRecord, labels: GroundTruthLabels, iou_threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
     """For each true box of ``rec``: the detection row matched to it (-1: none) and their IoU."""
     match, match_iou = np.full(len(rec.boxes), -1, dtype=np.int64), np.zeros(len(rec.boxes))
     on_image = np.flatnonzero(detections.image_ids == rec.image_id)
@@ -190,16 +198,25 @@ def _match_image(detections: Detections, rec: ImageRecord, labels: GroundTruthLa
     return match, match_iou
 
 
-def score_matching(matching: Matching, cfg: Config, model=None, *, buffer_ratio: float | None = None,
-                   progress: bool = True, per_box_csv: str | Path | None = None) -> dict:
+def score_matching(
+    matching: Matching,
+    cfg: Config,
+    model=None,
+    *,
+    buffer_ratio: float | None = None,
+    progress: bool = True,
+    per_box_csv: str | Path | None = None,
+) -> dict:
     """``{"matching": counts, "detector": row, "adjusted": row}``, each row ``{"n_boxes", <the six
     METRIC_KEYS>}`` (fractions in 0..1) over the matched pairs; without ``model`` no "adjusted"
     row. The model adjusts the detector's boxes with ``evaluate``'s machinery (``adjust_boxes``:
     its own crops, ``buffer_ratio`` where given, ``cfg.eval``'s decoding, batching and passes)."""
     if not len(matching.rows):
-        raise DataError(f"{matching.detections.source}: no detection matched a ground-truth box of "
-                        f"{matching.counts['annotations']} at IoU >= {matching.counts['iou_threshold']} "
-                        f"(do its image_id and category_id follow the annotations' ids?)")
+        raise DataError(
+            f"{matching.detections.source}: no detection matched a ground-truth box of "
+            f"{matching.counts['annotations']} at IoU >= {matching.counts['iou_threshold']} "
+            f"(do its image_id and category_id follow the annotations' ids?)"
+        )
     gt = torch.as_tensor(matching.coco.all_boxes())
     det = torch.as_tensor(matching.detections.boxes[matching.rows])
     result = {"matching": matching.counts, "detector": _row(per_box_errors(det, gt))}
@@ -207,43 +224,62 @@ def score_matching(matching: Matching, cfg: Config, model=None, *, buffer_ratio:
     adj_errors = None
     if model is not None:
         geometry = model.geometry.with_buffer_ratio(buffer_ratio)
-        adj, conf, _ = adjust_boxes(matching.coco, matching.coco.per_image(det.numpy()), cfg, model, geometry,
-                                 progress, "adjust detections")
+        adj, conf, _ = adjust_boxes(
+            matching.coco, matching.coco.per_image(det.numpy()), cfg, model, geometry, progress, "adjust detections"
+        )
         adj_errors = per_box_errors(adj, gt)
         result["adjusted"] = _row(adj_errors)
     if per_box_csv is not None:
         adj_iou = adj_errors["iou"].numpy() if adj_errors is not None else np.full(len(det), np.nan)
-        write_csv(per_box_csv, _per_box_table(matching, gt.numpy(), det.numpy(), adj.numpy(), conf.numpy(), adj_iou),
-                  formats={"score": ".6g"})
+        write_csv(
+            per_box_csv,
+            _per_box_table(matching, gt.numpy(), det.numpy(), adj.numpy(), conf.numpy(), adj_iou),
+            formats={"score": ".6g"},
+        )
     return result
 
 
-def evaluate_detections(detections: str | Path, coco: CocoBoxes, cfg: Config, model=None, *,
-                        iou_threshold: float = DEFAULT_IOU_THRESHOLD,
-                        score_threshold: float = DEFAULT_SCORE_THRESHOLD, buffer_ratio: float | None = None,
-                        progress: bool = True, per_box_csv: str | Path | None = None) -> dict:
+def evaluate_detections(
+    detections: str | Path,
+    coco: CocoBoxes,
+    cfg: Config,
+    model=None,
+    *,
+    iou_threshold: float = DEFAULT_IOU_THRESHOLD,
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+    buffer_ratio: float | None = None,
+    progress: bool = True,
+    per_box_csv: str | Path | None = None,
+) -> dict:
     """Read, match and score a COCO results file against ``coco`` (as ``load_boxes`` gives it; its
     annotations file, ``coco.source``, is read again for the categories); ``score_matching``'s dict."""
     labels = read_labels(coco.source)
     matching = match_detections(load_detections(detections, labels, score_threshold), coco, labels, iou_threshold)
-    return score_matching(matching, cfg, model, buffer_ratio=buffer_ratio, progress=progress,
-                          per_box_csv=per_box_csv)
+    return score_matching(matching, cfg, model, buffer_ratio=buffer_ratio, progress=progress, per_box_csv=per_box_csv)
 
 
 def _row(errors: dict[str, torch.Tensor]) -> dict:
     return {"n_boxes": len(errors["iou"]), **summarize(errors)}
 
 
-def _per_box_table(matching: Matching, gt: np.ndarray, det: np.ndarray, adj: np.ndarray,
-                   conf: np.ndarray, adj_iou: np.ndarray) -> dict[str, np.ndarray]:
+def _per_box_table(
+    matching: Matching, gt: np.ndarray, det: np.ndarray, adj: np.ndarray, conf: np.ndarray, adj_iou: np.ndarray
+) -> dict[str, np.ndarray]:
     """The per-box CSV's columns, one row per matched pair: ids, the detection's file index and
     score, true/detector/adjusted boxes, per-edge confidence and both IoUs (adjusted ones NaN
     without a model)."""
     d = matching.detections
     image_ids, ann_ids = matching.coco.box_ids()
     return {
-        "image_id": image_ids, "ann_id": ann_ids, "det_index": d.index[matching.rows],
-        "category_id": d.category_ids[matching.rows], "score": d.scores[matching.rows],
-        **named_columns("gt", gt, COORDS), **named_columns("det", det, COORDS), **named_columns("adj", adj, COORDS),
-        **named_columns("conf", conf, EDGES), "det_iou": matching.iou, "adj_iou": adj_iou,
+        "image_id": image_ids,
+        "ann_id": ann_ids,
+        "det_index": d.index[matching.rows],
+        "category_id": d.category_ids[matching.rows],
+        "score": d.scores[matching.rows],
+        **named_columns("gt", gt, COORDS),
+        **named_columns("det", det, COORDS),
+        **named_columns("adj", adj, COORDS),
+        **named_columns("conf", conf, EDGES),
+        "det_iou": matching.iou,
+        "adj_iou": adj_iou,
     }

@@ -3,6 +3,7 @@
 The draws depend only on (seed, repeat), so the identity row and any checkpoint see the
 same jittered boxes and compare box by box.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -24,9 +25,18 @@ from ..util.outputs import named_columns, write_csv
 Predictor = Callable[[CocoBoxes, list, Config, str], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 
 
-def evaluate(coco: CocoBoxes, cfg: Config, model=None, *, repeats: int | None = None, seed: int | None = None,
-             buffer_ratio: float | None = None, progress: bool = True, per_box_csv: str | Path | None = None,
-             predict: Predictor | None = None) -> dict:
+def evaluate(
+    coco: CocoBoxes,
+    cfg: Config,
+    model=None,
+    *,
+    repeats: int | None = None,
+    seed: int | None = None,
+    buffer_ratio: float | None = None,
+    progress: bool = True,
+    per_box_csv: str | Path | None = None,
+    predict: Predictor | None = None,
+) -> dict:
     """Score ``model`` (or ``predict``, or with neither the jittered boxes themselves: the
     identity row) on ``coco``. Returns ``{"n_boxes", "repeats", <every metric_keys()>}``:
     fractions in 0..1, each the mean over ``repeats`` draws.
@@ -35,23 +45,43 @@ def evaluate(coco: CocoBoxes, cfg: Config, model=None, *, repeats: int | None = 
     crops are the model's own (``model.geometry``), with ``buffer_ratio``, where given, as the
     one thing evaluation may change in them (the crop at test time). ``per_box_csv``: one line per
     draw and box (``score``'s table) written there."""
-    result, table = score(coco, cfg, model, repeats=repeats, seed=seed, buffer_ratio=buffer_ratio, progress=progress,
-                          per_box=per_box_csv is not None, predict=predict)
+    result, table = score(
+        coco,
+        cfg,
+        model,
+        repeats=repeats,
+        seed=seed,
+        buffer_ratio=buffer_ratio,
+        progress=progress,
+        per_box=per_box_csv is not None,
+        predict=predict,
+    )
     if per_box_csv is not None:
         write_csv(per_box_csv, table)
     return result
 
 
-def score(coco: CocoBoxes, cfg: Config, model=None, *, repeats: int | None = None, seed: int | None = None,
-          buffer_ratio: float | None = None, progress: bool = True, per_box: bool = False,
-          predict: Predictor | None = None) -> tuple[dict, dict[str, np.ndarray] | None]:
+def score(
+    coco: CocoBoxes,
+    cfg: Config,
+    model=None,
+    *,
+    repeats: int | None = None,
+    seed: int | None = None,
+    buffer_ratio: float | None = None,
+    progress: bool = True,
+    per_box: bool = False,
+    predict: Predictor | None = None,
+) -> tuple[dict, dict[str, np.ndarray] | None]:
     """``evaluate``'s result, and with ``per_box`` its per-box table (column -> values, one per draw
     and box; None without)."""
     repeats = cfg.eval.repeats if repeats is None else repeats
     seed = cfg.eval.seed if seed is None else seed
     if repeats < 1 or seed < 0:
-        raise ConfigError(f"evaluation needs repeats >= 1 and seed >= 0 (--repeats, --seed; eval.repeats, eval.seed), "
-                          f"got {repeats} and {seed}")
+        raise ConfigError(
+            f"evaluation needs repeats >= 1 and seed >= 0 (--repeats, --seed; eval.repeats, eval.seed), "
+            f"got {repeats} and {seed}"
+        )
     geometry = model.geometry.with_buffer_ratio(buffer_ratio) if model is not None else None
     gt = torch.as_tensor(coco.all_boxes())
     rows, per_draw = [], []
@@ -84,10 +114,19 @@ def _per_box_table(coco: CocoBoxes, gt: np.ndarray, rows) -> dict[str, np.ndarra
     image_ids, ann_ids = coco.box_ids()
     parts = []
     for k, jit, pred, conf, err_px, err in rows:
-        parts.append({"repeat": np.full(len(gt), k), "image_id": image_ids, "ann_id": ann_ids,
-                      **named_columns("gt", gt, COORDS), **named_columns("jit", jit, COORDS),
-                      **named_columns("adj", pred, COORDS), **named_columns("conf", conf, EDGES),
-                      **named_columns("err_px", err_px, EDGES), "iou": err["iou"].numpy(),
-                      **named_columns("err", err["edge_err"].numpy(), COORDS),
-                      "max_corner_err": err["corner_err"].max(dim=1).values.numpy()})
+        parts.append(
+            {
+                "repeat": np.full(len(gt), k),
+                "image_id": image_ids,
+                "ann_id": ann_ids,
+                **named_columns("gt", gt, COORDS),
+                **named_columns("jit", jit, COORDS),
+                **named_columns("adj", pred, COORDS),
+                **named_columns("conf", conf, EDGES),
+                **named_columns("err_px", err_px, EDGES),
+                "iou": err["iou"].numpy(),
+                **named_columns("err", err["edge_err"].numpy(), COORDS),
+                "max_corner_err": err["corner_err"].max(dim=1).values.numpy(),
+            }
+        )
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}

@@ -8,6 +8,7 @@ image region handed to GrabCut extends ``context`` of the rectangle's size beyon
 side (the background samples) and is resized so its longer side is at most ``max_side`` pixels
 (the working resolution: the cost of GrabCut grows with the pixel count).
 """
+
 from __future__ import annotations
 
 import math
@@ -62,8 +63,9 @@ def grabcut_box(image: np.ndarray, box, cfg: GrabCutConfig) -> tuple[np.ndarray,
     return np.array([X0 + xs.min() / sx, Y0 + ys.min() / sy, X0 + (xs.max() + 1) / sx, Y0 + (ys.max() + 1) / sy]), True
 
 
-def predict_grabcut(coco: CocoBoxes, jittered: list[np.ndarray], cfg: GrabCutConfig, progress: bool = False,
-                    desc: str = "grabcut") -> tuple[torch.Tensor, int]:
+def predict_grabcut(
+    coco: CocoBoxes, jittered: list[np.ndarray], cfg: GrabCutConfig, progress: bool = False, desc: str = "grabcut"
+) -> tuple[torch.Tensor, int]:
     """GrabCut boxes for every jittered box, in the order of ``coco.images`` (GrabCut gives no
     confidence), and how many boxes fell back to the rough box."""
     out, fallbacks = [], 0

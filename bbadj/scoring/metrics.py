@@ -12,6 +12,7 @@ itself), and the mean of its per-box value over boxes: every interval of the rep
 boxes and photographs, and the report can keep only the cases a crop can reach
 (``reachable_cases``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,8 +21,7 @@ from typing import Callable
 import torch
 from ..core.box_ops import paired_iou
 
-PAPER_ROWS = ("jittered COCO", "jittered COCO + Snapper", "DETR detections",
-              "DETR detections + Snapper")
+PAPER_ROWS = ("jittered COCO", "jittered COCO + Snapper", "DETR detections", "DETR detections + Snapper")
 PAPER_IDENTITY, PAPER_SNAPPER = PAPER_ROWS[:2]
 CASES = ("edges", "corners", "box")  # what a metric is a share of: 4 edges, 4 corners, or the box
 
@@ -47,11 +47,12 @@ class Metric:
             raise ValueError(f"{where}: needs a key of letters, digits and _ and a label")
         missing = [r for r in PAPER_ROWS if not isinstance(self.paper.get(r), (int, float))]
         if missing:
-            raise ValueError(f"{where}: no paper value for {missing}; every report table sets ours "
-                             f"beside the paper's Table 1 (give each of {list(PAPER_ROWS)})")
+            raise ValueError(
+                f"{where}: no paper value for {missing}; every report table sets ours "
+                f"beside the paper's Table 1 (give each of {list(PAPER_ROWS)})"
+            )
         if not callable(self.per_case):
-            raise ValueError(f"{where}: per_case must compute each case's value from "
-                             f"per_box_errors")
+            raise ValueError(f"{where}: per_case must compute each case's value from per_box_errors")
         if self.cases not in CASES:
             raise ValueError(f"{where}: cases must be one of {CASES}, got {self.cases!r}")
 
@@ -96,14 +97,11 @@ def _table1(*values: float) -> dict:
 
 METRICS: tuple[Metric, ...] = (
     Metric("miou", "mIoU", _table1(81.9, 89.0, 76.2, 76.6), _box(lambda e: e["iou"]), "box"),
-    Metric("iou90", "IoU > 90%", _table1(8.6, 51.9, 33.1, 34.9), _box(lambda e: e["iou"] > 0.9),
-           "box"),
+    Metric("iou90", "IoU > 90%", _table1(8.6, 51.9, 33.1, 34.9), _box(lambda e: e["iou"] > 0.9), "box"),
     Metric("edge1", "edge < 1 px", _table1(30.4, 52.6, 34.1, 40.5), _edges_below(1), "edges"),
     Metric("edge3", "edge < 3 px", _table1(57.9, 80.4, 66.6, 68.1), _edges_below(3), "edges"),
-    Metric("corner1", "corner < 1 px", _table1(12.0, 30.1, 12.3, 18.2), _corners_below(1),
-           "corners"),
-    Metric("corner3", "corner < 3 px", _table1(38.1, 65.5, 45.7, 48.8), _corners_below(3),
-           "corners"),
+    Metric("corner1", "corner < 1 px", _table1(12.0, 30.1, 12.3, 18.2), _corners_below(1), "corners"),
+    Metric("corner3", "corner < 3 px", _table1(38.1, 65.5, 45.7, 48.8), _corners_below(3), "corners"),
 )
 
 

@@ -2,6 +2,7 @@
 (``adjust``, ``bbadj.adjust``); and the same over the boxes of many images (``adjust_boxes``),
 which ``bbadj snap``, the study's evaluation and the detections' share, so all adjust boxes the
 same way."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,8 +24,9 @@ from ..model.decoding import decode_edges
 
 
 @torch.no_grad()
-def predict_windows(model, crops: torch.Tensor, windows, image_wh, decoding: str = "subpixel",
-                    window: int = 2, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def predict_windows(
+    model, crops: torch.Tensor, windows, image_wh, decoding: str = "subpixel", window: int = 2, batch_size: int = 256
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Crops (N, 3, S, S) cut from ``windows`` of images of size ``image_wh`` ((W, H), or one per
     crop) -> adjusted boxes (N, 4) in image pixels (clipped to the image), confidences (N, 4) and
     expected absolute errors of the clipped edges in image pixels (N, 4), both in EDGES order (top,
@@ -37,7 +39,7 @@ def predict_windows(model, crops: torch.Tensor, windows, image_wh, decoding: str
     device = next(model.parameters()).device
     lo, hi = image_bounds(windows, image_wh, S)
     for i in range(0, len(crops), batch_size):
-        out = model(crops[i:i + batch_size].to(device))  # logits, or a Laplace per edge: decode_edges takes either
+        out = model(crops[i : i + batch_size].to(device))  # logits, or a Laplace per edge: decode_edges takes either
         part = slice(i, i + batch_size)
         for kept, t in zip((pos, conf, spread), decode_edges(out, decoding, window, (lo[part], hi[part]))):
             kept.append(t.cpu())
@@ -61,8 +63,9 @@ def _as_rgb_tensor(image) -> torch.Tensor:
     raise TypeError(f"image must be a path, a PIL image or a (3, H, W) uint8 tensor, not {type(image).__name__}")
 
 
-def adjust(image, boxes, model, buffer_ratio: float | None = None, decoding: str | None = None,
-           window: int | None = None) -> dict[str, np.ndarray]:
+def adjust(
+    image, boxes, model, buffer_ratio: float | None = None, decoding: str | None = None, window: int | None = None
+) -> dict[str, np.ndarray]:
     """Snap rough boxes to the object's edges.
 
     ``image``: a path, a PIL image or a (3, H, W) uint8 tensor. ``boxes``: one (4,) or many
@@ -93,22 +96,32 @@ def adjust(image, boxes, model, buffer_ratio: float | None = None, decoding: str
     outside = np.flatnonzero(((overlap[:, 2:] - overlap[:, :2]) < 1).any(axis=1))
     if len(outside):
         k = int(outside[0])
-        raise DataError(f"box {k} {rough[k].tolist()} overlaps the {W}x{H} image by less than 1 pixel in width or "
-                        f"height: nothing in it to snap to ({len(outside)} of {len(rough)} boxes)")
+        raise DataError(
+            f"box {k} {rough[k].tolist()} overlaps the {W}x{H} image by less than 1 pixel in width or "
+            f"height: nothing in it to snap to ({len(outside)} of {len(rough)} boxes)"
+        )
     device = next(model.parameters()).device
     x = normalize(img.to(device), g.mean, g.std)
     windows = crop_windows(rough, g.buffer_ratio)
     crops = cut_crops(x, windows, g.crop_size, g.roi_sampling_ratio)
     was_training = model.training
     model.eval()
-    out, conf, err_px = predict_windows(model, crops, windows, (W, H),
-                                        decoding or EvalConfig.decoding, EvalConfig.window if window is None else window)
+    out, conf, err_px = predict_windows(
+        model, crops, windows, (W, H), decoding or EvalConfig.decoding, EvalConfig.window if window is None else window
+    )
     model.train(was_training)
     return {"boxes": out.numpy(), "confidence": conf.numpy(), "err_px": err_px.numpy()}
 
 
-def adjust_boxes(coco: CocoBoxes, rough: list[np.ndarray], cfg: Config, model, geometry: CropGeometry,
-                 progress: bool = True, desc: str = "adjust") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def adjust_boxes(
+    coco: CocoBoxes,
+    rough: list[np.ndarray],
+    cfg: Config,
+    model,
+    geometry: CropGeometry,
+    progress: bool = True,
+    desc: str = "adjust",
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The model's boxes (N, 4), per-edge confidences (N, 4) and expected errors in pixels (N, 4)
     from ``rough`` (one (N_i, 4) array per image of ``coco``, one row per box of it), in the order
     of ``coco.images``; with ``eval.passes`` > 1 the model is applied again to its own output (the
@@ -125,18 +138,31 @@ def _one_pass(coco, rough, cfg: Config, model, geometry: CropGeometry, progress:
     batches of ``eval.batch_size`` boxes (one image holds a few boxes; a forward per image would
     leave the model mostly idle)."""
     device = next(model.parameters()).device
-    loader = DataLoader(EvalImages(coco, rough, geometry), batch_size=None, shuffle=False,
-                        num_workers=cfg.data.num_workers, pin_memory=device.type == "cuda")
+    loader = DataLoader(
+        EvalImages(coco, rough, geometry),
+        batch_size=None,
+        shuffle=False,
+        num_workers=cfg.data.num_workers,
+        pin_memory=device.type == "cuda",
+    )
     model.eval()
     parts, pending = [], []
 
     def flush():
         crops = torch.cat([p["crops"] for p in pending])
         windows = torch.cat([p["windows"] for p in pending])
-        wh = torch.cat([torch.tensor([[coco.images[p["index"]].width, coco.images[p["index"]].height]] * len(p["crops"]),
-                                     dtype=torch.float64) for p in pending])
-        parts.append(predict_windows(model, crops, windows, wh, cfg.eval.decoding, cfg.eval.window,
-                                     cfg.eval.batch_size))
+        wh = torch.cat(
+            [
+                torch.tensor(
+                    [[coco.images[p["index"]].width, coco.images[p["index"]].height]] * len(p["crops"]),
+                    dtype=torch.float64,
+                )
+                for p in pending
+            ]
+        )
+        parts.append(
+            predict_windows(model, crops, windows, wh, cfg.eval.decoding, cfg.eval.window, cfg.eval.batch_size)
+        )
         pending.clear()
 
     for item in progress_bar(loader, desc=desc, disable=not progress, unit="img", dynamic_ncols=True):

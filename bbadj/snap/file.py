@@ -39,6 +39,7 @@ output are written to temporary files and renamed (a reader sees the old file or
 one), and the journal goes last. Neither ever replaces the input or a file bbadj snap did not
 write (``targets.check_targets``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -131,15 +132,21 @@ def mask_kind(entry: dict) -> str | None:
     return None
 
 
-def read_input(annotations: str | Path, images: str | Path, detections: str | Path | None = None,
-               settings: SnapSettings = SnapSettings()) -> SnapInput:
+def read_input(
+    annotations: str | Path,
+    images: str | Path,
+    detections: str | Path | None = None,
+    settings: SnapSettings = SnapSettings(),
+) -> SnapInput:
     """The annotations file to snap, or with ``detections`` that results file (its images are the
     annotations file's). Errors name the file and the entry (``DataError``), as ``bbadj evaluate``'s."""
     annotations = Path(annotations)
     doc = read_json(annotations, "annotations")
     if isinstance(doc, list):
-        raise DataError(f"{annotations}: a JSON list, like a COCO results file: give it as the detections, "
-                        f"with the annotations file that names its images")
+        raise DataError(
+            f"{annotations}: a JSON list, like a COCO results file: give it as the detections, "
+            f"with the annotations file that names its images"
+        )
     check_instances(doc, annotations)
     if detections is not None:
         detections = Path(detections)
@@ -166,12 +173,21 @@ def read_input(annotations: str | Path, images: str | Path, detections: str | Pa
 def _boxes(doc: dict, boxes: list, entries: list, source: Path, images, settings: SnapSettings) -> CocoBoxes:
     """The usable boxes (``boxes``: id, image id and bbox of each entry, in order), their
     ``ann_ids`` positions in ``entries``; masked entries skipped unless ``snap_masked``."""
-    coco = boxes_from_instances({"images": doc["images"], "annotations": boxes}, source, images,
-                                skip_crowd=settings.skip_crowd, min_box_size=settings.min_box_size, verbose=False,
-                                string_ids=True)
+    coco = boxes_from_instances(
+        {"images": doc["images"], "annotations": boxes},
+        source,
+        images,
+        skip_crowd=settings.skip_crowd,
+        min_box_size=settings.min_box_size,
+        verbose=False,
+        string_ids=True,
+    )
     if not settings.snap_masked:
-        masked = {i: f"has {'an' if kind == 'RLE' else 'a'} {kind} mask" for i, e in enumerate(entries)
-                  if (kind := mask_kind(e))}
+        masked = {
+            i: f"has {'an' if kind == 'RLE' else 'a'} {kind} mask"
+            for i, e in enumerate(entries)
+            if (kind := mask_kind(e))
+        }
         masked = {i: why for i, why in masked.items() if i not in coco.skipped_ids}
         records = []
         for rec in coco.images:
@@ -187,8 +203,10 @@ def _check_previous(entry: dict, path: Path, where: str) -> None:
     """An entry's ``snap`` key, if any, must be one bbadj snap wrote: its first original is kept."""
     prev = entry.get("snap")
     if prev is not None and not (isinstance(prev, dict) and is_json_box(prev.get("bbox_original"))):
-        raise DataError(f"{path}: {where} has a 'snap' key that bbadj snap did not write ({prev!r:.120}); snap "
-                        f"would replace it: rename that key first")
+        raise DataError(
+            f"{path}: {where} has a 'snap' key that bbadj snap did not write ({prev!r:.120}); snap "
+            f"would replace it: rename that key first"
+        )
 
 
 def _history(doc: dict, path: Path) -> list[dict]:
@@ -199,8 +217,10 @@ def _history(doc: dict, path: Path) -> list[dict]:
     if isinstance(prev, dict) and "written_by" not in prev and {"kind", "changed", "kept", "settings"} <= set(prev):
         return [{"format": 1, **prev}]  # bbadj snap's summary before it said so (no written_by, no history)
     if not (isinstance(prev, dict) and prev.get("written_by") == WRITTEN_BY):
-        raise DataError(f"{path}: its top-level 'snap' key was not written by bbadj snap ({prev!r:.120}); snap "
-                        f"would replace it: rename that key first")
+        raise DataError(
+            f"{path}: its top-level 'snap' key was not written by bbadj snap ({prev!r:.120}); snap "
+            f"would replace it: rename that key first"
+        )
     earlier = prev.get("history", [])
     return [*earlier, {k: v for k, v in prev.items() if k != "history"}]
 
@@ -247,7 +267,9 @@ def pieces(coco: CocoBoxes, batch_size: int) -> list[ImageRecord]:
     out = []
     for rec in coco.images:
         for s in range(0, len(rec.boxes), batch_size):
-            out.append(dataclasses.replace(rec, boxes=rec.boxes[s:s + batch_size], ann_ids=rec.ann_ids[s:s + batch_size]))
+            out.append(
+                dataclasses.replace(rec, boxes=rec.boxes[s : s + batch_size], ann_ids=rec.ann_ids[s : s + batch_size])
+            )
     return out
 
 
@@ -270,10 +292,19 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def snap_file(annotations: str | Path, images: str | Path, model, out: str | Path | None = None, *,
-              detections: str | Path | None = None, review: str | Path | None = None,
-              settings: SnapSettings = SnapSettings(), progress: bool = True, overwrite: bool = False,
-              stop_after: int | None = None) -> dict:
+def snap_file(
+    annotations: str | Path,
+    images: str | Path,
+    model,
+    out: str | Path | None = None,
+    *,
+    detections: str | Path | None = None,
+    review: str | Path | None = None,
+    settings: SnapSettings = SnapSettings(),
+    progress: bool = True,
+    overwrite: bool = False,
+    stop_after: int | None = None,
+) -> dict:
     """Snap every box of ``annotations`` (or of the results file ``detections``, on the
     annotations' images) with ``model`` into ``out`` (default: ``default_out`` of the input), and
     list the boxes kept for review in ``review`` (default: ``default_review(out)``). Returns the
@@ -286,12 +317,14 @@ def snap_file(annotations: str | Path, images: str | Path, model, out: str | Pat
     journal = Journal(str(out) + JOURNAL_SUFFIX, "", {"started": _now()})
     with journal.hold(str(out)):
         check_targets(inputs, out, review, kind, overwrite)
-        return _snap(inputs, out, review, kind, journal, annotations, images, model, detections, settings,
-                     progress, stop_after)
+        return _snap(
+            inputs, out, review, kind, journal, annotations, images, model, detections, settings, progress, stop_after
+        )
 
 
-def _snap(inputs, out, review, kind, journal, annotations, images, model, detections, settings, progress,
-          stop_after) -> dict:
+def _snap(
+    inputs, out, review, kind, journal, annotations, images, model, detections, settings, progress, stop_after
+) -> dict:
     data = read_input(annotations, images, detections, settings)
     weights = _weights_sha256(model)
     journal.fingerprint = _fingerprint(inputs, images, weights, model, settings)
@@ -306,12 +339,22 @@ def _snap(inputs, out, review, kind, journal, annotations, images, model, detect
         _apply_chunk(work[parts[resumed]], row, **ctx)
         resumed += 1
 
-    cfg = Config().with_overrides({"eval": {"batch_size": settings.batch_size, "decoding": settings.decoding,
-                                            "passes": 1}, "data": {"num_workers": 0}})
+    cfg = Config().with_overrides(
+        {
+            "eval": {"batch_size": settings.batch_size, "decoding": settings.decoding, "passes": 1},
+            "data": {"num_workers": 0},
+        }
+    )
     geometry = model.geometry.with_buffer_ratio(settings.buffer_ratio)
     n_boxes = lambda k: sum(len(r.boxes) for r in work[parts[k]])  # noqa: E731
-    bar = progress_bar(total=data.coco.n_boxes, desc=f"snap {inputs[-1].name}", unit="box", disable=not progress,
-                       initial=sum(n_boxes(k) for k in range(resumed)), dynamic_ncols=True)
+    bar = progress_bar(
+        total=data.coco.n_boxes,
+        desc=f"snap {inputs[-1].name}",
+        unit="box",
+        disable=not progress,
+        initial=sum(n_boxes(k) for k in range(resumed)),
+        dynamic_ncols=True,
+    )
     try:
         for k in range(resumed, len(parts)):
             if stop_after is not None and k - resumed >= stop_after:
@@ -326,22 +369,39 @@ def _snap(inputs, out, review, kind, journal, annotations, images, model, detect
     finally:
         bar.close()
 
-    summary = {"written_by": WRITTEN_BY, "format": FORMAT, "pass": data.previous_passes + 1,
-               "time": journal.meta.get("started"), **_summary(data, counts, corrupt),
-               "input": str(inputs[-1]), "annotations": str(annotations), "images": str(images),
-               "output": str(out), "review": str(review), "model": _describe(model, geometry, weights),
-               "review_rule": settings.rule.describe(), "settings": asdict(settings)}
+    summary = {
+        "written_by": WRITTEN_BY,
+        "format": FORMAT,
+        "pass": data.previous_passes + 1,
+        "time": journal.meta.get("started"),
+        **_summary(data, counts, corrupt),
+        "input": str(inputs[-1]),
+        "annotations": str(annotations),
+        "images": str(images),
+        "output": str(out),
+        "review": str(review),
+        "model": _describe(model, geometry, weights),
+        "review_rule": settings.rule.describe(),
+        "settings": asdict(settings),
+    }
     if data.kind == "annotations":
         summary["history"] = data.history
-        doc = {"snap": seal_head(summary), **{k: v for k, v in data.doc.items() if k != "snap"}}  # its head says what it is
+        doc = {
+            "snap": seal_head(summary),
+            **{k: v for k, v in data.doc.items() if k != "snap"},
+        }  # its head says what it is
     else:
         doc = data.doc
     # both written whole beside, then moved into place one right after the other (the review first)
     with atomic_open(out, "wb") as f:
         digest = dump(f, doc, seal=data.kind == "annotations")
         with atomic_open(review, "wb") as g:
-            dump(g, {"summary": seal_head(summary, output_sha256=digest), "kept": _review_rows(data)}, indent=1,
-                 seal=True)
+            dump(
+                g,
+                {"summary": seal_head(summary, output_sha256=digest), "kept": _review_rows(data)},
+                indent=1,
+                seal=True,
+            )
     journal.remove()
     return {**summary, "output_sha256": digest}
 
@@ -378,8 +438,15 @@ def _adjust_chunk(records: list[ImageRecord], cfg, model, geometry) -> dict:
         return {"boxes": boxes.tolist(), "confidence": conf.double().tolist(), "err_px": err.tolist(), "corrupt": bad}
 
 
-def _apply_chunk(records: list[ImageRecord], row: dict, data: SnapInput, settings: SnapSettings, counts: Counter,
-                 corrupt: dict, model_id: str) -> None:
+def _apply_chunk(
+    records: list[ImageRecord],
+    row: dict,
+    data: SnapInput,
+    settings: SnapSettings,
+    counts: Counter,
+    corrupt: dict,
+    model_id: str,
+) -> None:
     """Write one chunk's predictions into its entries (``bbox``, ``area``, ``snap``), and count them."""
     bad = row.get("corrupt", {})
     corrupt.update(bad)
@@ -399,8 +466,13 @@ def _apply_chunk(records: list[ImageRecord], row: dict, data: SnapInput, setting
         if failed:
             info.update({"reason": reason(failed), "failed": failed})
         info.update(_provenance(entry, model_id))
-        info.update({"bbox_snapped": snapped, "err_px": dict(zip(EDGES, _round(err, 3))),
-                     "confidence": dict(zip(EDGES, _round(conf, 4)))})
+        info.update(
+            {
+                "bbox_snapped": snapped,
+                "err_px": dict(zip(EDGES, _round(err, 3))),
+                "confidence": dict(zip(EDGES, _round(conf, 4))),
+            }
+        )
         if not failed:
             entry["bbox"] = snapped
             if "area" in entry and mask_kind(entry) is None:  # a rectangle's area is its box's
@@ -413,8 +485,12 @@ def _provenance(entry: dict, model_id: str) -> dict:
     prev = entry.get("snap")
     if prev is None:
         return {"bbox_original": entry["bbox"], "passes": 1, "model": model_id}
-    return {"bbox_original": prev["bbox_original"], "bbox_input": entry["bbox"],
-            "passes": int(prev.get("passes", 1)) + 1, "model": model_id}
+    return {
+        "bbox_original": prev["bbox_original"],
+        "bbox_input": entry["bbox"],
+        "passes": int(prev.get("passes", 1)) + 1,
+        "model": model_id,
+    }
 
 
 def _set_snap(data: SnapInput, i: int, info: dict) -> None:
@@ -440,13 +516,19 @@ def _summary(data: SnapInput, counts: Counter, corrupt: dict) -> dict:
         info["passes"] = prov["passes"]
         _set_snap(data, i, info)
         skipped[why] += 1
-    return {"kind": data.kind, "boxes": len(data.entries), "changed": counts["changed"], "kept": counts["kept"],
-            "skipped": sum(skipped.values()), "skipped_by_reason": dict(sorted(skipped.items())),
-            "corrupt_images": dict(sorted(corrupt.items())),
-            "images_skipped": dict(sorted((k, v) for k, v in data.coco.skipped.items() if k.startswith("images"))),
-            "file_names_resolved": {str(k): v[1] for k, v in sorted(data.coco.resolved.items())},
-            "images_with_boxes": len({e.get("image_id") for e in data.entries}),
-            "images_snapped": len({r.image_id for r in data.coco.images if str(r.path) not in corrupt})}
+    return {
+        "kind": data.kind,
+        "boxes": len(data.entries),
+        "changed": counts["changed"],
+        "kept": counts["kept"],
+        "skipped": sum(skipped.values()),
+        "skipped_by_reason": dict(sorted(skipped.items())),
+        "corrupt_images": dict(sorted(corrupt.items())),
+        "images_skipped": dict(sorted((k, v) for k, v in data.coco.skipped.items() if k.startswith("images"))),
+        "file_names_resolved": {str(k): v[1] for k, v in sorted(data.coco.resolved.items())},
+        "images_with_boxes": len({e.get("image_id") for e in data.entries}),
+        "images_snapped": len({r.image_id for r in data.coco.images if str(r.path) not in corrupt}),
+    }
 
 
 def _review_rows(data: SnapInput) -> list[dict]:
@@ -455,10 +537,18 @@ def _review_rows(data: SnapInput) -> list[dict]:
     for i, entry in enumerate(data.entries):
         snap = entry.get("snap", {})
         if snap.get("status") == "kept":
-            rows.append({"entry": i, "id": entry.get("id") if data.kind == "annotations" else None,
-                         "image_id": entry["image_id"], "file_name": data.file_names.get(entry["image_id"]),
-                         **{k: snap[k] for k in ("reason", "failed", "bbox_original", "bbox_snapped", "err_px",
-                                                 "confidence")}})
+            rows.append(
+                {
+                    "entry": i,
+                    "id": entry.get("id") if data.kind == "annotations" else None,
+                    "image_id": entry["image_id"],
+                    "file_name": data.file_names.get(entry["image_id"]),
+                    **{
+                        k: snap[k]
+                        for k in ("reason", "failed", "bbox_original", "bbox_snapped", "err_px", "confidence")
+                    },
+                }
+            )
     return rows
 
 
@@ -478,8 +568,10 @@ def describe(summary: dict) -> str:
     if s["images_skipped"]:
         notes.append("images skipped: " + ", ".join(f"{n} {why}" for why, n in s["images_skipped"].items()))
     if s["file_names_resolved"]:
-        notes.append(f"{len(s['file_names_resolved'])} file names found under {s['images']} by their trailing "
-                     f"folders (listed in the review file's summary)")
+        notes.append(
+            f"{len(s['file_names_resolved'])} file names found under {s['images']} by their trailing "
+            f"folders (listed in the review file's summary)"
+        )
     return "\n".join([line, *notes])
 
 
@@ -489,10 +581,15 @@ def _round(values, digits: int) -> list[float]:
 
 def _describe(model, geometry, weights: str) -> dict:
     checkpoint = getattr(model, "checkpoint", None)
-    return {"checkpoint": None if checkpoint is None else str(checkpoint),
-            "checkpoint_sha256": None if checkpoint is None or not Path(checkpoint).exists() else _file_sha256(checkpoint),
-            "weights_sha256": weights, "backbone": model.cfg.backbone, "fusion": model.cfg.fusion,
-            "crop_size": geometry.crop_size, "buffer_ratio": geometry.buffer_ratio}
+    return {
+        "checkpoint": None if checkpoint is None else str(checkpoint),
+        "checkpoint_sha256": None if checkpoint is None or not Path(checkpoint).exists() else _file_sha256(checkpoint),
+        "weights_sha256": weights,
+        "backbone": model.cfg.backbone,
+        "fusion": model.cfg.fusion,
+        "crop_size": geometry.crop_size,
+        "buffer_ratio": geometry.buffer_ratio,
+    }
 
 
 def _file_sha256(path) -> str:
@@ -519,6 +616,9 @@ def _fingerprint(inputs: list, images, weights: str, model, settings: SnapSettin
         h.update(_file_sha256(p).encode())
     h.update(str(Path(images).resolve()).encode())
     h.update(weights.encode())
-    h.update(json.dumps([asdict(settings), asdict(model.geometry), code_digest(SNAP), torch.get_num_threads()],
-                        sort_keys=True).encode())
+    h.update(
+        json.dumps(
+            [asdict(settings), asdict(model.geometry), code_digest(SNAP), torch.get_num_threads()], sort_keys=True
+        ).encode()
+    )
     return h.hexdigest()

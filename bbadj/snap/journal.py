@@ -11,6 +11,7 @@ A run holds the journal (``hold``: the operating system's lock on it, ``flock``,
 the process ends, however it ends) from its start to its end: a second run on the same output stops
 at once instead of interleaving its chunks and its output with the first's.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,10 @@ class Journal:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
-                raise OutputError(f"{what} is being written by another bbadj snap now (it holds {self.path}); "
-                                  f"wait for it to end, or give another --out") from None
+                raise OutputError(
+                    f"{what} is being written by another bbadj snap now (it holds {self.path}); "
+                    f"wait for it to end, or give another --out"
+                ) from None
             try:
                 if os.fstat(fd).st_ino == os.stat(self.path).st_ino:
                     break
@@ -90,8 +93,10 @@ class Journal:
             except (json.JSONDecodeError, UnicodeDecodeError):
                 header = None
             if not (isinstance(header, dict) and "fingerprint" in header):
-                raise OutputError(f"{self.path} exists and is not a journal of bbadj snap; move it away (snap "
-                                  f"keeps its resumable work there)")
+                raise OutputError(
+                    f"{self.path} exists and is not a journal of bbadj snap; move it away (snap "
+                    f"keeps its resumable work there)"
+                )
             if header["fingerprint"] != self.fingerprint:
                 print(f"{self.path}: from another run (input, model, settings or code differ); starting over")
                 good_bytes = 0  # emptied, not removed: the file is what this run holds
@@ -107,8 +112,10 @@ class Journal:
                     if not line.endswith(b"\n") or row.get("chunk") != len(rows) or len(rows) >= n_chunks:
                         break
                     if not valid(row):
-                        print(f"{self.path}: the images of chunk {len(rows)} changed since; redoing it and "
-                              f"the chunks after it")
+                        print(
+                            f"{self.path}: the images of chunk {len(rows)} changed since; redoing it and "
+                            f"the chunks after it"
+                        )
                         break
                     rows.append(row)
                     good_bytes += len(line)

@@ -15,6 +15,7 @@ is kept as it was and listed for review:
   It is ``max_err_px`` = T / ln(1 / (1 - min_p)) in other words, stated as a person asks it ("is
   this edge within 3 px, 9 times in 10?"); its honesty is that of ``err_px``'s calibration.
 """
+
 from __future__ import annotations
 
 import math
@@ -66,14 +67,30 @@ class ReviewRule:
             if self.max_err_frac is not None:
                 limit = self.max_err_frac * side[AXIS[edge]]
                 if err > limit:
-                    out.append({"edge": edge, "rule": "max_err_frac", "err_px": round(err, 3),
-                                "max_err_frac": self.max_err_frac, "side": AXIS[edge],
-                                "side_px": round(side[AXIS[edge]], 3), "limit_px": round(limit, 3)})
+                    out.append(
+                        {
+                            "edge": edge,
+                            "rule": "max_err_frac",
+                            "err_px": round(err, 3),
+                            "max_err_frac": self.max_err_frac,
+                            "side": AXIS[edge],
+                            "side_px": round(side[AXIS[edge]], 3),
+                            "limit_px": round(limit, 3),
+                        }
+                    )
             if self.min_p is not None:
                 p = p_within(err, self.within_px)
                 if p < self.min_p:
-                    out.append({"edge": edge, "rule": "min_p", "err_px": round(err, 3), "within_px": self.within_px,
-                                "p_within": round(p, 4), "min_p": self.min_p})
+                    out.append(
+                        {
+                            "edge": edge,
+                            "rule": "min_p",
+                            "err_px": round(err, 3),
+                            "within_px": self.within_px,
+                            "p_within": round(p, 4),
+                            "min_p": self.min_p,
+                        }
+                    )
         return out
 
     def edge_ok(self, box_xywh, err_px) -> list[bool]:
@@ -101,9 +118,13 @@ def reason(failures: list[dict]) -> str:
         if f["rule"] == "max_err_px":
             parts.append(f"{f['edge']}: err_px {f['err_px']:g} > {f['limit_px']:g} px")
         elif f["rule"] == "max_err_frac":
-            parts.append(f"{f['edge']}: err_px {f['err_px']:g} > {f['max_err_frac']:g} x {f['side']} "
-                         f"{f['side_px']:g} = {f['limit_px']:g} px")
+            parts.append(
+                f"{f['edge']}: err_px {f['err_px']:g} > {f['max_err_frac']:g} x {f['side']} "
+                f"{f['side_px']:g} = {f['limit_px']:g} px"
+            )
         else:
-            parts.append(f"{f['edge']}: P(|error| < {f['within_px']:g} px) {f['p_within']:g} < {f['min_p']:g} "
-                         f"(err_px {f['err_px']:g})")
+            parts.append(
+                f"{f['edge']}: P(|error| < {f['within_px']:g} px) {f['p_within']:g} < {f['min_p']:g} "
+                f"(err_px {f['err_px']:g})"
+            )
     return "; ".join(parts)

@@ -8,6 +8,7 @@ JSON list, has no room for one: the review file written with it records its dige
 key, ``output_sha256``. Hashed by hand (hashlib) because the digest must be written into the bytes
 it covers, which no JSON library does.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,10 +18,14 @@ from pathlib import Path
 from typing import IO
 
 ZEROS = "0" * 64
-_SEAL = re.compile(rb'\A\s*\{\s*"(?:snap|summary)"\s*:\s*\{\s*"written_by"\s*:\s*"bbadj snap"\s*,'
-                   rb'\s*"sha256"\s*:\s*"([0-9a-f]{64})"')
-_OUTPUT = re.compile(rb'\A\s*\{\s*"summary"\s*:\s*\{\s*"written_by"\s*:\s*"bbadj snap"\s*,'
-                     rb'\s*"sha256"\s*:\s*"[0-9a-f]{64}"\s*,\s*"output_sha256"\s*:\s*"([0-9a-f]{64})"')
+_SEAL = re.compile(
+    rb'\A\s*\{\s*"(?:snap|summary)"\s*:\s*\{\s*"written_by"\s*:\s*"bbadj snap"\s*,'
+    rb'\s*"sha256"\s*:\s*"([0-9a-f]{64})"'
+)
+_OUTPUT = re.compile(
+    rb'\A\s*\{\s*"summary"\s*:\s*\{\s*"written_by"\s*:\s*"bbadj snap"\s*,'
+    rb'\s*"sha256"\s*:\s*"[0-9a-f]{64}"\s*,\s*"output_sha256"\s*:\s*"([0-9a-f]{64})"'
+)
 _HEAD = 4096  # bytes: the seal is within the first few dozen
 
 
@@ -42,7 +47,7 @@ class _Hashing:
         self.f.write(data)
         self.sha.update(data)
         if len(self.head) < _HEAD:
-            self.head += data[:_HEAD - len(self.head)]
+            self.head += data[: _HEAD - len(self.head)]
 
 
 def dump(f: IO[bytes], obj, indent: int | None = None, seal: bool = False) -> str:

@@ -11,6 +11,7 @@ without reading it whole:
 - a results output is a JSON list whose entries start ``{"snap": {"status"`` (or ``[]``);
 - a review file starts ``{"summary": {"written_by": "bbadj snap"``.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,11 @@ HEADS = {
     "results": re.compile(rb'\A\s*\[\s*(\]|\{\s*"snap"\s*:\s*\{\s*"status"\s*:)'),
     "review": re.compile(rb'\A\s*\{\s*"summary"\s*:\s*\{\s*"written_by"\s*:\s*"bbadj snap"'),
 }
-WHAT = {"annotations": "an annotations file bbadj snap wrote", "results": "a results file bbadj snap wrote",
-        "review": "a review file bbadj snap wrote"}
+WHAT = {
+    "annotations": "an annotations file bbadj snap wrote",
+    "results": "a results file bbadj snap wrote",
+    "review": "a review file bbadj snap wrote",
+}
 
 
 def written_by_snap(path: str | Path, kind: str) -> bool:
@@ -54,14 +58,18 @@ def check_targets(inputs: list[Path], out: Path, review: Path, kind: str, overwr
         if not target.exists():
             continue
         if not written_by_snap(target, expect):
-            raise OutputError(f"the {what} {target} exists and is not {WHAT[expect]}: snap replaces only "
-                              f"its own earlier {what}, never another file; choose another name or move "
-                              f"that file away")
+            raise OutputError(
+                f"the {what} {target} exists and is not {WHAT[expect]}: snap replaces only "
+                f"its own earlier {what}, never another file; choose another name or move "
+                f"that file away"
+            )
         why = None if overwrite else _changed(target, expect, review)
         if why:
-            raise OutputError(f"the {what} {target} was written by bbadj snap, but {why}: snap does not "
-                              f"replace it, so that no hand edit is lost; give --overwrite to replace it "
-                              f"anyway, or another name")
+            raise OutputError(
+                f"the {what} {target} was written by bbadj snap, but {why}: snap does not "
+                f"replace it, so that no hand edit is lost; give --overwrite to replace it "
+                f"anyway, or another name"
+            )
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -80,8 +88,10 @@ def _changed(target: Path, kind: str, review: Path) -> str | None:
     if kind == "results":  # a plain list: its digest is in the review file written with it
         recorded = recorded_output(review)
         if recorded is None:
-            return (f"its digest, which its review file records, is not in {review} (a file of an "
-                    f"earlier bbadj snap, or another review file), so whether it changed is unknown")
+            return (
+                f"its digest, which its review file records, is not in {review} (a file of an "
+                f"earlier bbadj snap, or another review file), so whether it changed is unknown"
+            )
         return None if file_sha256(target) == recorded else "it changed since (its review file's digest differs)"
     unchanged = is_unchanged(target)
     if unchanged is None:

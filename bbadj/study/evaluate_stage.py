@@ -6,6 +6,7 @@ Where ``data.calibration`` names held-out boxes of the training photographs, eac
 scale is fitted on them first (``bbadj.scoring.calibration``): calibration is part of evaluation,
 not of training, so that training depends on none of its code or data (docs/which-code-trains.md);
 the fits are written beside the per-box files (``calibration.json``)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,8 +23,14 @@ from .preflight import StudyError, preflight
 CALIBRATION_FILE = "calibration.json"
 
 
-def evaluate_row(params: Params, name: str, runs_dir: str | Path | None = None, metrics_dir: str | Path | None = None,
-                 per_box_dir: str | Path | None = None, progress: bool = False) -> dict[str, dict]:
+def evaluate_row(
+    params: Params,
+    name: str,
+    runs_dir: str | Path | None = None,
+    metrics_dir: str | Path | None = None,
+    per_box_dir: str | Path | None = None,
+    progress: bool = False,
+) -> dict[str, dict]:
     """Score every seed k of row ``name`` on every set of ``eval.sets``: ``per_box_dir/name/<set>.csv``
     holds one line per seed, draw and box (its first column ``seed``: k, 0 for the rows without
     training; and ``run.json``, the stage's device and duration), and ``metrics_dir/name/<set>.json``
@@ -55,13 +62,17 @@ def evaluate_row(params: Params, name: str, runs_dir: str | Path | None = None, 
         def predict(coco, jittered, _cfg, desc):
             boxes, _ = predict_grabcut(coco, jittered, params.grabcut, progress, desc)
             return boxes, *no_confidence(len(boxes))
+
     results = {}
     for set_name in cfg.eval.sets:
         coco = load_boxes(*cfg.eval.set_paths(set_name), cfg.data)
         per_seed, tables = _score(coco, cfg, models, predict, progress)
         write_csv(per_box_dir / f"{set_name}.csv", tables)
-        results[set_name] = {"n_boxes": per_seed[0]["n_boxes"], "repeats": per_seed[0]["repeats"],
-                             **{k: float(np.mean([r[k] for r in per_seed])) for k in metric_keys()}}
+        results[set_name] = {
+            "n_boxes": per_seed[0]["n_boxes"],
+            "repeats": per_seed[0]["repeats"],
+            **{k: float(np.mean([r[k] for r in per_seed])) for k in metric_keys()},
+        }
         write_json(metrics_dir / name / f"{set_name}.json", metric_file(per_box_dir / f"{set_name}.csv"))
     if fits:
         write_json(per_box_dir / CALIBRATION_FILE, fits)
@@ -83,8 +94,10 @@ def _models(params: Params, name: str, runs_dir: Path, device, progress: bool) -
         path = seed_dir(runs_dir / row.model_of, k) / "model.pt"
         model = load_model(path, device)
         if model.geometry.crop_size != row.config.data.crop_size:
-            raise StudyError(f"{name}: {path} was trained at crop_size {model.geometry.crop_size}, params say "
-                             f"{row.config.data.crop_size}; rerun its training stage")
+            raise StudyError(
+                f"{name}: {path} was trained at crop_size {model.geometry.crop_size}, params say "
+                f"{row.config.data.crop_size}; rerun its training stage"
+            )
         if row.config.data.calibration.annotations:
             fits[f"seed{k}"] = fit_err_scale(model, row.config, progress)
             model.err_scale = fits[f"seed{k}"]["err_scale"]
@@ -99,8 +112,9 @@ def _score(coco, cfg, models: dict, predict, progress: bool) -> tuple[list[dict]
     per_seed, parts = [], []
     for k, model in models.items():
         # the buffer ratio of the params: the model's own, or an eval-only row's at test time
-        result, table = score(coco, cfg, model, buffer_ratio=cfg.data.buffer_ratio, progress=progress, per_box=True,
-                              predict=predict)
+        result, table = score(
+            coco, cfg, model, buffer_ratio=cfg.data.buffer_ratio, progress=progress, per_box=True, predict=predict
+        )
         per_seed.append(result)
         parts.append({"seed": np.full(len(next(iter(table.values()))), k), **table})
     return per_seed, {c: np.concatenate([p[c] for p in parts]) for c in parts[0]}
@@ -116,9 +130,15 @@ def metric_file(per_box_csv: str | Path) -> dict:
 
     df = pd.read_csv(per_box_csv)
     seeds = df["seed"] if "seed" in df else pd.Series(0, index=df.index)
-    per_seed = [box_metrics(part[[f"adj_{c}" for c in COORDS]].to_numpy(float),
-                            part[[f"gt_{c}" for c in COORDS]].to_numpy(float))
-                for _, part in df.groupby(seeds, sort=True)]
+    per_seed = [
+        box_metrics(
+            part[[f"adj_{c}" for c in COORDS]].to_numpy(float), part[[f"gt_{c}" for c in COORDS]].to_numpy(float)
+        )
+        for _, part in df.groupby(seeds, sort=True)
+    ]
     keys = metric_keys()
-    return {**{k: pct(sum(m[k] for m in per_seed) / len(per_seed)) for k in keys},
-            "n_seeds": len(per_seed), "seeds": {k: [pct(m[k]) for m in per_seed] for k in keys}}
+    return {
+        **{k: pct(sum(m[k] for m in per_seed) / len(per_seed)) for k in keys},
+        "n_seeds": len(per_seed),
+        "seeds": {k: [pct(m[k]) for m in per_seed] for k in keys},
+    }

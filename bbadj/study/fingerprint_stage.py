@@ -19,6 +19,7 @@ DVC deps) and rewrites only the files whose content changed, byte for byte the s
 edit that changes no stage's inputs reruns no other stage. ``--dry`` says which stages an edit makes
 stale, and why, writing nothing.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -51,13 +52,19 @@ def fingerprints(params: Params, root: str | Path = ".") -> dict[str, dict]:
         synth = {k: v for k, v in params.raw[params.tier]["synth"].items() if k != "mix"}
         out["synth.json"] = _fingerprint(synth, [], STAGES["synth"], root, None)
         pre = {n: params[n].config for n in params.names("pretrain")}
-        out["pretrain.json"] = _fingerprint({n: comparable_config(c.to_dict()) for n, c in pre.items()},
-                                            _training_data(params.base), STAGES["pretrain"], root,
-                                            params.base.to_dict())
+        out["pretrain.json"] = _fingerprint(
+            {n: comparable_config(c.to_dict()) for n, c in pre.items()},
+            _training_data(params.base),
+            STAGES["pretrain"],
+            root,
+            params.base.to_dict(),
+        )
     for name in params.names("trained"):
         cfg = params[name].config
-        config = {**comparable_config(cfg.to_dict()),
-                  "seeds": [params.seed_config(name, k).train.seed for k in params.seeds(name)]}
+        config = {
+            **comparable_config(cfg.to_dict()),
+            "seeds": [params.seed_config(name, k).train.seed for k in params.seeds(name)],
+        }
         out[f"train/{name}.json"] = _fingerprint(config, _training_data(cfg), STAGES["train"], root, cfg.to_dict())
     for name in params.names("all"):
         if name in BASELINES and params.tier != DEFAULT:
@@ -74,15 +81,19 @@ def _evaluation(params: Params, name: str, root: Path) -> dict:
     d = cfg.to_dict()
     sets = {s: {k: v for k, v in paths.items() if k != "role"} for s, paths in d["eval"]["sets"].items()}
     if name in BASELINES:
-        config = {"data": {k: d["data"][k] for k in ("jitter", "skip_crowd", "min_box_size")},
-                  "eval": {"seed": d["eval"]["seed"], "repeats": d["eval"]["repeats"], "sets": sets}}
+        config = {
+            "data": {k: d["data"][k] for k in ("jitter", "skip_crowd", "min_box_size")},
+            "eval": {"seed": d["eval"]["seed"], "repeats": d["eval"]["repeats"], "sets": sets},
+        }
         if name == GRABCUT:
             config["grabcut"] = dataclasses.asdict(params.grabcut)
         return _fingerprint(config, _eval_data(cfg), STAGES["evaluate"], root, None)
-    config = {"data": {k: d["data"][k] for k in ("buffer_ratio", "jitter", "skip_crowd", "min_box_size",
-                                                  "calibration")},
-              "eval": {**{k: v for k, v in d["eval"].items() if k != "device"}, "sets": sets},
-              "model_of": params[name].model_of, "seeds": params.seeds(name)}
+    config = {
+        "data": {k: d["data"][k] for k in ("buffer_ratio", "jitter", "skip_crowd", "min_box_size", "calibration")},
+        "eval": {**{k: v for k, v in d["eval"].items() if k != "device"}, "sets": sets},
+        "model_of": params[name].model_of,
+        "seeds": params.seeds(name),
+    }
     return _fingerprint(config, _evaluation_data(cfg), STAGES["evaluate"], root, d)
 
 
@@ -119,10 +130,14 @@ def _fingerprint(config, data: list[tuple[str, str]], entry: str, root: Path, ro
     data = [(a, i) for a, i in data if not made_by_a_stage(a)]
     annotations = [Path(root, a) for a, _ in dict.fromkeys(data)]
     images = [f for a, i in dict.fromkeys(data) for f in _images(Path(root, a), Path(root, i))]
-    return {"config": config,
-            "data": {"reads": list(dict.fromkeys(p for pair in data for p in pair)),
-                     "digest": data_digest(annotations, images)},
-            "code": {"files": code_files(entry, root, row_config), "libraries": libraries()}}
+    return {
+        "config": config,
+        "data": {
+            "reads": list(dict.fromkeys(p for pair in data for p in pair)),
+            "digest": data_digest(annotations, images),
+        },
+        "code": {"files": code_files(entry, root, row_config), "libraries": libraries()},
+    }
 
 
 def _images(annotations: Path, images: Path) -> list[Path]:
@@ -202,8 +217,11 @@ def run(tier: str, dry: bool = False, root: str | Path = ".") -> int:
     params = Params.load(Path(root) / "params.yaml", tier=tier)
     missing = check_deps(params, root)
     if missing:
-        print(f"bbadj fingerprint: warning: {pipeline(tier)}'s fingerprint stage does not list {missing} in its "
-              f"deps: add them, or DVC reruns nothing when they change", file=sys.stderr)
+        print(
+            f"bbadj fingerprint: warning: {pipeline(tier)}'s fingerprint stage does not list {missing} in its "
+            f"deps: add them, or DVC reruns nothing when they change",
+            file=sys.stderr,
+        )
     changed = write_fingerprints(params, root, dry)
     where = out_dir(params).as_posix()
     for rel, why in changed.items():

@@ -1,6 +1,7 @@
 """Where a stage runs and what it needs: the repository root (notebooks opened by hand start in
 ``notebooks/``), and the checks every stage makes before it starts, which say what is missing and
 how to get it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,8 +23,10 @@ def find_root(params_path: str | Path = PARAMS, start: str | Path | None = None)
     for folder in (start, *start.parents):
         if (folder / params_path).exists():
             return folder
-    raise FileNotFoundError(f"params file not found: {params_path} (looked in {start} and every folder above it); "
-                            f"open the notebook from inside the repository, or set params_path")
+    raise FileNotFoundError(
+        f"params file not found: {params_path} (looked in {start} and every folder above it); "
+        f"open the notebook from inside the repository, or set params_path"
+    )
 
 
 def chdir_to_root(params_path: str | Path = PARAMS) -> Path:
@@ -38,14 +41,18 @@ def chdir_to_root(params_path: str | Path = PARAMS) -> Path:
 def _hint(path: str) -> str:
     p = Path(path).as_posix()
     if "synth" in p:
-        return ("no stage of the default study makes a synthetic set: `bbadj synth --out <folder> --images N` "
-                "writes one (<folder>/annotations.json and <folder>/images)")
+        return (
+            "no stage of the default study makes a synthetic set: `bbadj synth --out <folder> --images N` "
+            "writes one (<folder>/annotations.json and <folder>/images)"
+        )
     if "coco128" in p:
         return "data/coco128 is part of the repository: restore it with `git checkout -- data/coco128`"
     if "runs/" in p or p.endswith(".pt"):
         return "train that row first (`dvc repro` trains it before this one)"
-    return ("MS COCO 2017 goes under data/coco/ (`make coco` downloads it; README, \"COCO 2017\"); "
-            "or go back to the default study with `git checkout params.yaml`")
+    return (
+        'MS COCO 2017 goes under data/coco/ (`make coco` downloads it; README, "COCO 2017"); '
+        "or go back to the default study with `git checkout params.yaml`"
+    )
 
 
 def preflight(cfg: Config, split: str, device: str | None = None) -> None:
@@ -71,7 +78,9 @@ def preflight(cfg: Config, split: str, device: str | None = None) -> None:
     try:
         resolve_device(dev)
     except ConfigError as e:  # a device torch does not know, or CUDA that is not there
-        problems.append(f"{e}; set train.device and eval.device to auto or cpu to run on CPU "
-                        f"(the paper-scale preset needs a CUDA GPU to finish in reasonable time)")
+        problems.append(
+            f"{e}; set train.device and eval.device to auto or cpu to run on CPU "
+            f"(the paper-scale preset needs a CUDA GPU to finish in reasonable time)"
+        )
     if problems:
         raise StudyError("cannot run this stage here:\n- " + "\n- ".join(problems))

@@ -1,5 +1,6 @@
 """Where the numbers come from: each stage records its device, torch version and duration beside
 its outputs (``run.json``), and the report's header names the commit, date and machine."""
+
 from __future__ import annotations
 
 import json
@@ -19,9 +20,13 @@ def run_record(device, started: float) -> dict:
 
     from ..util.device import describe_device
 
-    return {"device": describe_device(device), "torch": torch.__version__, "python": platform.python_version(),
-            "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
-            "seconds": round(time.time() - started, 1)}
+    return {
+        "device": describe_device(device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(time.time() - started, 1),
+    }
 
 
 def write_run_record(folder: str | Path, device, started: float) -> dict:
@@ -48,9 +53,15 @@ def header() -> dict:
     changed = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!dvc.lock", ":!reports").splitlines()
     if changed:
         paths = [line.split(None, 1)[1] for line in changed]
-        commit += f" with uncommitted changes to {', '.join(paths[:5])}" + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
-    return {"rendered": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit,
-            "torch": torch.__version__, "python": platform.python_version()}
+        commit += f" with uncommitted changes to {', '.join(paths[:5])}" + (
+            f" and {len(paths) - 5} more" if len(paths) > 5 else ""
+        )
+    return {
+        "rendered": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def run_table(stages: list[tuple[str, str, Path]]) -> Any:
@@ -63,6 +74,14 @@ def run_table(stages: list[tuple[str, str, Path]]) -> Any:
         p = Path(folder) / RUN_FILE
         if p.exists():
             r = json.loads(p.read_text())
-            rows.append({"row": name, "stage": stage, "device": r["device"], "torch": r["torch"],
-                         "started (UTC)": r["started"].replace("T", " ")[:16], "minutes": round(r["seconds"] / 60, 2)})
+            rows.append(
+                {
+                    "row": name,
+                    "stage": stage,
+                    "device": r["device"],
+                    "torch": r["torch"],
+                    "started (UTC)": r["started"].replace("T", " ")[:16],
+                    "minutes": round(r["seconds"] / 60, 2),
+                }
+            )
     return pd.DataFrame(rows, columns=["row", "stage", "device", "torch", "started (UTC)", "minutes"])

@@ -20,6 +20,7 @@ warned "Kernel is running over TCP without encryption" at every stage. papermill
 hands the setting on to nbclient's ``NotebookClient``, which gives it to the kernel manager it
 starts; the notebook, its outputs and papermill's options are unchanged.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,8 +41,11 @@ def stage_paths(stage: str, row: str | None, tier: str = DEFAULT) -> tuple[str, 
     if stage not in NOTEBOOKS:
         raise ValueError(f"unknown stage {stage!r}; choose one of {sorted(NOTEBOOKS)}")
     if (stage == "report") != (row is None):
-        raise ValueError("the report stage takes no row; train and evaluate take one" if row
-                         else f"the {stage} stage needs a row of params.yaml")
+        raise ValueError(
+            "the report stage takes no row; train and evaluate take one"
+            if row
+            else f"the {stage} stage needs a row of params.yaml"
+        )
     where = folders(tier)
     return NOTEBOOKS[stage], where.reports / "report.ipynb" if stage == "report" else where.notebook(stage, row)
 
@@ -56,8 +60,11 @@ def kernel_config(config=None):
     from traitlets.config import Config
 
     config = Config(config or {})
-    if ("transport_encryption" in KernelManager.class_trait_names() and zmq.has("curve")
-            and "transport_encryption" not in config.KernelManager):
+    if (
+        "transport_encryption" in KernelManager.class_trait_names()
+        and zmq.has("curve")
+        and "transport_encryption" not in config.KernelManager
+    ):
         config.KernelManager.transport_encryption = "auto"
     return config
 
@@ -155,9 +162,17 @@ def run_stage(stage: str, row: str | None = None, html: str | None = None, tier:
         old.unlink(missing_ok=True)
     parameters = {"tier": tier, **({"row": row} if row else {})}
     try:
-        interruptible(papermill.execute_notebook, notebook, str(partial), parameters=parameters,
-                      progress_bar=False, log_output=False, stdout_file=sys.stdout,
-                      stderr_file=sys.stderr, config=kernel_config())
+        interruptible(
+            papermill.execute_notebook,
+            notebook,
+            str(partial),
+            parameters=parameters,
+            progress_bar=False,
+            log_output=False,
+            stdout_file=sys.stdout,
+            stderr_file=sys.stderr,
+            config=kernel_config(),
+        )
     except BaseException:
         if partial.exists():
             os.replace(partial, failed)
@@ -212,6 +227,7 @@ def write_html(notebook: str | Path, html: str | Path, title: str | None = None)
     nb = nbformat.read(str(notebook), as_version=4)
     if title:
         nb.metadata["title"] = title
-    body, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
-                           exclude_output_prompt=True).from_notebook_node(nb)
+    body, _ = HTMLExporter(
+        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+    ).from_notebook_node(nb)
     write_text(html, body)

@@ -1,6 +1,7 @@
 """The train stage: one trained row of the study, every seed of it in this one process (one
 kernel start per row), each into ``runs/<row>/seed<k>/`` (resuming a crashed run of the same
 inputs, and stopping at once where a seed has finished), and its training curves, logged with dvclive."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,14 @@ from ..core.tiers import DEFAULT, seed_dir
 from .preflight import preflight
 
 
-def train_row(params: Params, name: str, runs_dir: str | Path | None = None, curves_dir: str | Path | None = None,
-              progress: bool = False, echo: Callable[[str], None] | None = print) -> dict[int, dict]:
+def train_row(
+    params: Params,
+    name: str,
+    runs_dir: str | Path | None = None,
+    curves_dir: str | Path | None = None,
+    progress: bool = False,
+    echo: Callable[[str], None] | None = print,
+) -> dict[int, dict]:
     """Train every seed k of row ``name`` (of ``rows`` or ``finetune``: ``train.seed + k``; a tier's
     synthetic pretraining: one) into ``runs_dir/name/seed<k>`` (default: the tier's ``runs``; a
     pretraining into its own folder), one after another, and write each one's training curves with
@@ -47,6 +54,7 @@ def train_row(params: Params, name: str, runs_dir: str | Path | None = None, cur
         if cfg.train.nproc_per_node > 1:
             entries[k] = _torchrun(name, k, params, run_dir, cfg.train.nproc_per_node, echo)
         else:
+
             def on_log(entry: dict, cfg=cfg) -> None:  # a line now and then where no progress bar reports the loss
                 if echo and not progress and entry["step"] % (cfg.train.log_every * 10) == 0:
                     echo(f"step {entry['step']}: loss {entry['loss']:.4f}, {entry['boxes_per_s']:.0f} boxes/s")
@@ -65,8 +73,9 @@ def _seed_dir(folder: Path, name: str, k: int) -> Path:
     return folder if pretrain_start(name) else seed_dir(folder, k)
 
 
-def torchrun_command(name: str, params_path: str | Path, run_dir: str | Path, nproc: int,
-                     tier: str = DEFAULT, seed: int = 0) -> list[str]:
+def torchrun_command(
+    name: str, params_path: str | Path, run_dir: str | Path, nproc: int, tier: str = DEFAULT, seed: int = 0
+) -> list[str]:
     """``torchrun --nproc_per_node N -m bbadj train --row NAME --seed-index K ...``. Single machine by
     default (``--standalone``); with torchrun's own PET_NNODES/PET_NODE_RANK/PET_RDZV_ENDPOINT
     variables set, it joins a multi-machine run instead."""
@@ -76,8 +85,23 @@ def torchrun_command(name: str, params_path: str | Path, run_dir: str | Path, np
     launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc)]
     if os.environ.get("PET_NNODES", "1") == "1":
         launch.append("--standalone")
-    return launch + ["-m", "bbadj", "train", "--params", str(params_path), "--row", name, "--seed-index", str(seed),
-                     "--tier", tier, "--out", str(run_dir), "--no-progress", "--restart-if-changed"]
+    return launch + [
+        "-m",
+        "bbadj",
+        "train",
+        "--params",
+        str(params_path),
+        "--row",
+        name,
+        "--seed-index",
+        str(seed),
+        "--tier",
+        tier,
+        "--out",
+        str(run_dir),
+        "--no-progress",
+        "--restart-if-changed",
+    ]
 
 
 def _torchrun(name, seed, params, run_dir, nproc, echo) -> dict:
@@ -130,7 +154,7 @@ def write_training_curves(log_path: str | Path, live_dir: str | Path) -> None:
             (live_dir / rel).parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp / rel, live_dir / rel)
         stale = live_dir / "plots" / "metrics"
-        for f in (stale.rglob("*") if stale.exists() else ()):
+        for f in stale.rglob("*") if stale.exists() else ():
             if f.is_file() and f.relative_to(live_dir) not in written:
                 f.unlink()
     finally:

@@ -4,6 +4,7 @@ A run killed at any point and restarted with the same command resumes from ``las
 ends with the same weights as an uninterrupted run: the data of step k depends only on
 (seed, k), and the checkpoint holds model, optimiser, scheduler, scaler and RNG states.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,11 +35,13 @@ from ..util.progress import progress_bar
 
 def warmup_cosine(warmup: int, total: int) -> Callable[[int], float]:
     """LR factor: linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``total``."""
+
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
         progress = (step - warmup) / max(1, total - warmup)
         return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
     return factor
 
 
@@ -79,8 +82,9 @@ def build_optimizer(model: torch.nn.Module, tc: TrainConfig) -> torch.optim.Opti
     return opt_cls(trainable, lr=tc.lr, weight_decay=tc.weight_decay, fused=True)
 
 
-def forward_loss(net, x: torch.Tensor, target: torch.Tensor, tc: TrainConfig, use_amp: bool,
-                 dtype: torch.dtype) -> torch.Tensor:
+def forward_loss(
+    net, x: torch.Tensor, target: torch.Tensor, tc: TrainConfig, use_amp: bool, dtype: torch.dtype
+) -> torch.Tensor:
     with torch.autocast(x.device.type, dtype=dtype, enabled=use_amp):
         out = net(x)
     return OBJECTIVES.get(tc.objective).loss(out, target, tc, x.shape[-1])
@@ -148,8 +152,12 @@ class Training:
     dtype: torch.dtype
 
     def state(self) -> dict:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict()}
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+        }
 
     def load_state(self, ckpt: dict) -> None:
         self.model.load_state_dict(ckpt["model"])
@@ -158,8 +166,9 @@ class Training:
         self.scaler.load_state_dict(ckpt["scaler"])
 
 
-def build_data(cfg: Config, rank: int = 0, world_size: int = 1, device: str = "cpu",
-               verbose: bool = True) -> tuple[TrainBatches, list[CocoBoxes]]:
+def build_data(
+    cfg: Config, rank: int = 0, world_size: int = 1, device: str = "cpu", verbose: bool = True
+) -> tuple[TrainBatches, list[CocoBoxes]]:
     """The training batches of ``cfg.data`` (this rank's share of each), and the sources read:
     the training set and, with ``data.mix``, the mixed-in one."""
     d = cfg.data
@@ -218,8 +227,16 @@ def torch_threads(n: int):
         torch.set_num_threads(before)
 
 
-def train(cfg: Config, out_dir: str | Path, *, resume: bool = True, other_run: str = "raise", progress: bool = True,
-          on_log: Callable[[dict], None] | None = None, stop_after: int | None = None) -> dict:
+def train(
+    cfg: Config,
+    out_dir: str | Path,
+    *,
+    resume: bool = True,
+    other_run: str = "raise",
+    progress: bool = True,
+    on_log: Callable[[dict], None] | None = None,
+    stop_after: int | None = None,
+) -> dict:
     """Train ``cfg`` into ``out_dir`` (``last.pt``: full checkpoint; ``model.pt``: final weights
     and config; ``train_log.jsonl``: one line per logged step). Returns the final log entry.
 
@@ -261,8 +278,12 @@ def _resume(run: _Run, training: Training, other_run: str) -> int:
     into ``training`` and torch's generator), else 0."""
     if not run.ckpt_path.exists():
         return 0
-    ckpt = read_checkpoint(run.ckpt_path, "training checkpoint", needs=("model", "optimizer", "step", "rng"),
-                           fix="delete it, or rerun with --restart, to start over")
+    ckpt = read_checkpoint(
+        run.ckpt_path,
+        "training checkpoint",
+        needs=("model", "optimizer", "step", "rng"),
+        fix="delete it, or rerun with --restart, to start over",
+    )
     changed = changed_parts(ckpt.get("inputs"), run.inputs)
     if changed:
         what = f"{run.ckpt_path} is from another run: its {', '.join(changed)} differ from this run's"
@@ -288,10 +309,22 @@ def _loop(run: _Run, tr: Training, start: int, progress: bool, on_log, stop_afte
         net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[env.device.index] if cuda else None)
     if tc.compile:
         net = torch.compile(net)
-    loader = DataLoader(run.data, batch_size=None, sampler=range(start, run.steps),
-                        num_workers=run.cfg.data.num_workers, pin_memory=cuda, persistent_workers=False)
-    bar = progress_bar(total=run.steps, initial=start, desc=f"train {run.out_dir.name}", unit="step",
-                       disable=not (progress and env.main), dynamic_ncols=True)
+    loader = DataLoader(
+        run.data,
+        batch_size=None,
+        sampler=range(start, run.steps),
+        num_workers=run.cfg.data.num_workers,
+        pin_memory=cuda,
+        persistent_workers=False,
+    )
+    bar = progress_bar(
+        total=run.steps,
+        initial=start,
+        desc=f"train {run.out_dir.name}",
+        unit="step",
+        disable=not (progress and env.main),
+        dynamic_ncols=True,
+    )
     losses = _Losses(start, env)
     entry, t0, seen, step, saved = {}, time.perf_counter(), 0, start, start
     tr.model.train()
@@ -317,8 +350,10 @@ def _loop(run: _Run, tr: Training, start: int, progress: bool, on_log, stop_afte
     finally:
         bar.close()
     if env.main:
-        save_atomic({"model": tr.model.state_dict(), "config": run.cfg.to_dict(), "step": step, "inputs": run.inputs},
-                    run.out_dir / "model.pt")
+        save_atomic(
+            {"model": tr.model.state_dict(), "config": run.cfg.to_dict(), "step": step, "inputs": run.inputs},
+            run.out_dir / "model.pt",
+        )
     if env.enabled:
         dist.barrier()
     return entry
@@ -328,8 +363,13 @@ def _log(run: _Run, tr: Training, step: int, loss: torch.Tensor, seen: int, elap
     """The log entry of ``step`` (the loss averaged over ranks), appended to ``train_log.jsonl``."""
     env = run.env
     loss_value = env.mean(float(loss.detach()))
-    entry = {"step": step, "epoch": step / len(run.data), "loss": loss_value,
-             "lr": tr.scheduler.get_last_lr()[0], "boxes_per_s": seen * env.world_size / max(elapsed, 1e-9)}
+    entry = {
+        "step": step,
+        "epoch": step / len(run.data),
+        "loss": loss_value,
+        "lr": tr.scheduler.get_last_lr()[0],
+        "boxes_per_s": seen * env.world_size / max(elapsed, 1e-9),
+    }
     bar.set_postfix({"loss": f"{loss_value:.4f}", "boxes/s": f"{entry['boxes_per_s']:.0f}"})
     if env.main:
         append_line(run.log_path, json.dumps(entry))
@@ -343,11 +383,21 @@ def _save_checkpoint(run: _Run, tr: Training, step: int, saved: int) -> None:
     the loss is not): then the run stops and the checkpoint of step ``saved`` stays."""
     bad = [name for name, t in tr.model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
     if bad:
-        raise RunError(f"training diverged: after step {step}, {len(bad)} of {len(tr.model.state_dict())} weight "
-                       f"tensors hold NaN or inf (first: {bad[0]}); {_kept(run, saved)}. {_remedies(run.cfg)}")
+        raise RunError(
+            f"training diverged: after step {step}, {len(bad)} of {len(tr.model.state_dict())} weight "
+            f"tensors hold NaN or inf (first: {bad[0]}); {_kept(run, saved)}. {_remedies(run.cfg)}"
+        )
     if run.env.main:
-        save_atomic({**tr.state(), "rng": {"torch": torch.get_rng_state()}, "step": step,
-                     "config": run.cfg.to_dict(), "inputs": run.inputs}, run.ckpt_path)
+        save_atomic(
+            {
+                **tr.state(),
+                "rng": {"torch": torch.get_rng_state()},
+                "step": step,
+                "config": run.cfg.to_dict(),
+                "inputs": run.inputs,
+            },
+            run.ckpt_path,
+        )
 
 
 class _Losses:
@@ -374,8 +424,9 @@ class _Losses:
         bad = torch.nonzero(~torch.isfinite(values)).flatten()
         if len(bad):
             step, value = first + int(bad[0]), float(values[bad[0]])
-            raise RunError(f"training diverged: the loss is {value} at step {step}; {_kept(run, saved)}. "
-                           f"{_remedies(run.cfg)}")
+            raise RunError(
+                f"training diverged: the loss is {value} at step {step}; {_kept(run, saved)}. {_remedies(run.cfg)}"
+            )
 
 
 def _kept(run: _Run, saved: int) -> str:
@@ -385,10 +436,15 @@ def _kept(run: _Run, saved: int) -> str:
 
 
 def _remedies(cfg: Config) -> str:
-    clip = (f"a lower train.grad_clip (it is {cfg.train.grad_clip:g})" if cfg.train.grad_clip > 0
-            else "train.grad_clip (e.g. 1.0; it is off)")
-    return (f"Try a lower train.lr (it is {cfg.train.lr:g}), {clip}, or check the training data "
-            f"({cfg.data.train_annotations}) for broken boxes or images; then rerun with --restart")
+    clip = (
+        f"a lower train.grad_clip (it is {cfg.train.grad_clip:g})"
+        if cfg.train.grad_clip > 0
+        else "train.grad_clip (e.g. 1.0; it is off)"
+    )
+    return (
+        f"Try a lower train.lr (it is {cfg.train.lr:g}), {clip}, or check the training data "
+        f"({cfg.data.train_annotations}) for broken boxes or images; then rerun with --restart"
+    )
 
 
 def _truncate_log(path: Path, start: int) -> None:

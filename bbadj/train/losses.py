@@ -19,6 +19,7 @@ the crop is where it is), in crop positions:
   log(2b) + |t - mu| / b (He et al., CVPR 2019, "Bounding Box Regression with Uncertainty", with a
   Laplace for their Gaussian: its b is the expected absolute error, the err_px the tool shows).
 """
+
 from __future__ import annotations
 
 import math

@@ -4,6 +4,7 @@ positions, EDGES order, not clamped to the crop).
 
 - ``boxes``: the box adjuster (paper, Figure 3) with ``train.loss`` on its four edges: every row.
 """
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Where to run: ``auto`` picks CUDA when there is one; asking for CUDA without it is an error."""
+
 from __future__ import annotations
 
 import torch

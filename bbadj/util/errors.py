@@ -5,6 +5,7 @@ prints them as ``bbadj <command>: error: <message>`` with exit code 2, without a
 Each also derives from the built-in exception a caller would expect (``ValueError`` for bad data
 or settings, ``KeyError`` for an unknown name, ...), so ``except ValueError`` keeps working.
 """
+
 from __future__ import annotations
 
 

@@ -27,6 +27,7 @@ the code each stage's entry reaches (``bbadj.fingerprint.code``), and a training
 ``bbadj/__init__.py``, the package's face, imports nothing by an import statement (its public names
 load on first use), so every module may name it.
 """
+
 from __future__ import annotations
 
 PACKAGE = "bbadj"

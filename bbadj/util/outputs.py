@@ -8,6 +8,7 @@ truncated one; on failure that temporary file, and only it, is removed (a 60 MB 
 checkpoint left on a full disk would keep it full). A training run holds a lock on its directory
 (``run_lock``), so two runs never write the same files.
 """
+
 from __future__ import annotations
 
 import csv
@@ -112,9 +113,11 @@ def write_json(path: str | Path, obj) -> None:
     such numbers (Python would write ``NaN``, which other readers reject)."""
     bad = non_finite_keys(obj)
     if bad:
-        raise OutputError(f"{path}: not written: {', '.join(bad)} {'is' if len(bad) == 1 else 'are'} not a finite "
-                          f"number (NaN or infinity), which JSON cannot hold; a model whose weights or loss "
-                          f"became NaN gives NaN metrics")
+        raise OutputError(
+            f"{path}: not written: {', '.join(bad)} {'is' if len(bad) == 1 else 'are'} not a finite "
+            f"number (NaN or infinity), which JSON cannot hold; a model whose weights or loss "
+            f"became NaN gives NaN metrics"
+        )
     write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
@@ -172,8 +175,10 @@ def run_lock(run_dir: str | Path) -> Iterator[None]:
         except BlockingIOError:
             f.seek(0)
             holder = f.read().strip() or "unknown"
-            raise RunError(f"{run_dir} is being trained by another process (pid {holder}, which holds {path}); "
-                           f"wait for it to finish, or train into another --out") from None
+            raise RunError(
+                f"{run_dir} is being trained by another process (pid {holder}, which holds {path}); "
+                f"wait for it to finish, or train into another --out"
+            ) from None
         f.seek(0)
         f.truncate()
         f.write(f"{os.getpid()}\n")

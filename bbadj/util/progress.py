@@ -5,6 +5,7 @@ then reads better than a redrawn bar: at each tenth of the way (when the total i
 least every ``interval`` seconds, never more often than every ``min_interval`` seconds, and a
 last line when the loop ends. Each line ends with a newline and holds no carriage return.
 """
+
 from __future__ import annotations
 
 import sys
@@ -19,8 +20,16 @@ from tqdm import tqdm
 # widgets are useless in a rendered notebook), so off a terminal this module prints the lines.
 
 
-def progress_bar(iterable: Iterable | None = None, total: float | None = None, desc: str | None = None,
-                 unit: str = "it", disable: bool = False, *, file=None, **tqdm_kwargs):
+def progress_bar(
+    iterable: Iterable | None = None,
+    total: float | None = None,
+    desc: str | None = None,
+    unit: str = "it",
+    disable: bool = False,
+    *,
+    file=None,
+    **tqdm_kwargs,
+):
     """``tqdm(iterable, total=..., desc=..., unit=..., disable=..., **tqdm_kwargs)`` when ``file``
     (default: ``sys.stderr``) is a terminal, else a :class:`LineProgress` (in a Jupyter kernel, on
     ``sys.stdout`` by default: a rendered notebook shows stderr as red error boxes) with the same use
@@ -31,8 +40,16 @@ def progress_bar(iterable: Iterable | None = None, total: float | None = None, d
         return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, file=file, **tqdm_kwargs)
     if file is None and in_kernel():
         file = sys.stdout  # a notebook shows stderr in red boxes: progress is no error
-    return LineProgress(iterable, total=total, desc=desc, unit=unit, disable=disable, file=file,
-                        initial=tqdm_kwargs.get("initial", 0), leave=tqdm_kwargs.get("leave", True))
+    return LineProgress(
+        iterable,
+        total=total,
+        desc=desc,
+        unit=unit,
+        disable=disable,
+        file=file,
+        initial=tqdm_kwargs.get("initial", 0),
+        leave=tqdm_kwargs.get("leave", True),
+    )
 
 
 def in_kernel() -> bool:
@@ -52,9 +69,20 @@ class LineProgress:
     """Plain progress lines, e.g. ``train l4: 80/200 step (40%), 0:10 elapsed, 0:15 left, 8.0
     step/s, loss=0.1234``: the subset of tqdm's interface the package uses."""
 
-    def __init__(self, iterable: Iterable | None = None, total: float | None = None, desc: str | None = None,
-                 unit: str = "it", disable: bool = False, file=None, initial: float = 0, leave: bool = True,
-                 interval: float = 30.0, min_interval: float = 2.0, tenths: int = 10):
+    def __init__(
+        self,
+        iterable: Iterable | None = None,
+        total: float | None = None,
+        desc: str | None = None,
+        unit: str = "it",
+        disable: bool = False,
+        file=None,
+        initial: float = 0,
+        leave: bool = True,
+        interval: float = 30.0,
+        min_interval: float = 2.0,
+        tenths: int = 10,
+    ):
         if total is None and iterable is not None:
             try:
                 total = len(iterable)  # type: ignore[arg-type]
@@ -107,8 +135,9 @@ class LineProgress:
         """As tqdm's: ``key=value, ...`` after the rate (numbers shortened like tqdm's)."""
         items = dict(ordered_dict or {})
         items.update(sorted(kwargs.items()))
-        self.postfix = ", ".join(f"{k}={tqdm.format_num(v) if isinstance(v, Number) else str(v).strip()}"
-                                 for k, v in items.items())
+        self.postfix = ", ".join(
+            f"{k}={tqdm.format_num(v) if isinstance(v, Number) else str(v).strip()}" for k, v in items.items()
+        )
 
     def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
         self.postfix = str(s)

@@ -3,6 +3,7 @@ snapped box drawn edge by edge, each edge coloured by the review rule (``review.
 the model's expected error in pixels, ``err_px``) and labelled with its ``err_px``, and the same
 numbers as a table. The crop-unit ``confidence`` is not shown: it does not rank pixel accuracy
 (the report finds it at chance)."""
+
 from __future__ import annotations
 
 import html
@@ -60,8 +61,12 @@ def render(image: Image.Image, rough, snaps: dict[str, dict], rule) -> Image.Ima
         d.rectangle([*to_panel(*rough[:2]), *to_panel(*rough[2:])], outline=ROUGH, width=1)
         x0, y0 = to_panel(*s["box"][:2])
         x1, y1 = to_panel(*s["box"][2:])
-        edges = {"top": ((x0, y0), (x1, y0)), "bottom": ((x0, y1), (x1, y1)),
-                 "left": ((x0, y0), (x0, y1)), "right": ((x1, y0), (x1, y1))}
+        edges = {
+            "top": ((x0, y0), (x1, y0)),
+            "bottom": ((x0, y1), (x1, y1)),
+            "left": ((x0, y0), (x0, y1)),
+            "right": ((x1, y0), (x1, y1)),
+        }
         for e, err, ok in zip(EDGES, s["err_px"], rule.edge_ok(_xywh(s["box"]), s["err_px"])):
             colour = SURE if ok else UNSURE
             d.line(edges[e], fill=colour, width=3)
@@ -69,8 +74,9 @@ def render(image: Image.Image, rough, snaps: dict[str, dict], rule) -> Image.Ima
             _label(d, ((ax + bx) / 2, (ay + by) / 2), f"±{err:.1f}px", colour, panel.size, font)
         left = 8 + k * (size[0] + 8)
         sheet.paste(panel, (left, title_h + 4))
-        ImageDraw.Draw(sheet).text((left, 3), f"{name}: {verdict(s, rule, short=True)}", fill=(255, 255, 255),
-                                   font=font)
+        ImageDraw.Draw(sheet).text(
+            (left, 3), f"{name}: {verdict(s, rule, short=True)}", fill=(255, 255, 255), font=font
+        )
     return sheet
 
 
@@ -98,15 +104,18 @@ def table_html(rough, snaps: dict[str, dict], rule) -> str:
     """A line per row of the study: the verdict, the snapped box, then err_px per edge and, beside
     it, err_px as a fraction of the box's side along the edge's axis (what ``--max-err-frac``
     reads). The CSS class ``bbadj-snap-table`` lets a browser test find it."""
-    head = "".join(f"<th>{h}</th>" for h in ["row", "verdict", "box x0, y0, x1, y1"]
-                   + [f"±px {e}" for e in EDGES] + [f"±/side {e}" for e in EDGES])
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ["row", "verdict", "box x0, y0, x1, y1"] + [f"±px {e}" for e in EDGES] + [f"±/side {e}" for e in EDGES]
+    )
     rows = [f"<tr><td>rough</td><td></td><td>{_box(rough)}</td>" + "<td></td>" * 8 + "</tr>"]
     for name, s in snaps.items():
         x, y, w, h = _xywh(s["box"])
         sides = [h, h, w, w]
         cells = [name, verdict(s, rule), _box(s["box"])]
-        cells += [f"{v:.1f}" for v in s["err_px"]] + [f"{v / side:.3f}" if side > 0 else "-"
-                                                     for v, side in zip(s["err_px"], sides)]
+        cells += [f"{v:.1f}" for v in s["err_px"]] + [
+            f"{v / side:.3f}" if side > 0 else "-" for v, side in zip(s["err_px"], sides)
+        ]
         rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     return f'<table class="bbadj-snap-table"><tr>{head}</tr>{"".join(rows)}</table>'
 

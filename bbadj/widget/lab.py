@@ -7,6 +7,7 @@ or undo.
 models, loaded once) snaps a box; ``History`` accepts and undoes on the widget's list of boxes;
 ``SnapLab`` wires them to the widgets. The first three hold no widget and are tested as they are.
 """
+
 from __future__ import annotations
 
 import html
@@ -28,9 +29,11 @@ DEFAULT_RULE = ReviewRule(max_err_frac=0.05)
 
 def no_models_message(params_path, runs_dir: str = "runs") -> str:
     baseline = Params.load(params_path).report.baseline
-    return (f"No trained model in {runs_dir}/ yet. `dvc repro` (= `make repro`) trains the study's models into "
-            f"{runs_dir}/<name>/seed<k>/model.pt; `dvc repro train@{baseline}` trains the default row ({baseline}) "
-            f"alone. Or give any checkpoint: models = {{'mine': 'path/to/model.pt'}}.")
+    return (
+        f"No trained model in {runs_dir}/ yet. `dvc repro` (= `make repro`) trains the study's models into "
+        f"{runs_dir}/<name>/seed<k>/model.pt; `dvc repro train@{baseline}` trains the default row ({baseline}) "
+        f"alone. Or give any checkpoint: models = {{'mine': 'path/to/model.pt'}}."
+    )
 
 
 def trained_models(params_path="params.yaml", runs_dir: str = "runs", names=None) -> dict[str, Path]:
@@ -51,8 +54,9 @@ def trained_models(params_path="params.yaml", runs_dir: str = "runs", names=None
     missing = [n for n, p in asked.items() if not p.exists()]
     if missing:
         row = missing[0].removeprefix(f"{LONG}/").split("/")[0]
-        raise FileNotFoundError(f"not trained: {', '.join(str(asked[n]) for n in missing)} "
-                                f"(`dvc repro train@{row}` trains it)")
+        raise FileNotFoundError(
+            f"not trained: {', '.join(str(asked[n]) for n in missing)} (`dvc repro train@{row}` trains it)"
+        )
     return {n: asked[n] for n in [n for n in ranked if n in asked] + [n for n in names if n not in ranked]}
 
 
@@ -123,8 +127,11 @@ class SnapSession:
 
     def rough_box(self, wbox: dict) -> list[float] | None:
         """A widget box (x, y, width, height) as x0 y0 x1 y1 clipped to the image; None if too small."""
-        box = clip_to_image(xywh_to_xyxy([[wbox["x"], wbox["y"], wbox["width"], wbox["height"]]]),
-                            self.image.shape[2], self.image.shape[1])[0].tolist()
+        box = clip_to_image(
+            xywh_to_xyxy([[wbox["x"], wbox["y"], wbox["width"], wbox["height"]]]),
+            self.image.shape[2],
+            self.image.shape[1],
+        )[0].tolist()
         return box if min(box[2] - box[0], box[3] - box[1]) >= MIN_SIDE else None
 
     def snap(self, rough, names) -> dict[str, dict]:
@@ -135,8 +142,10 @@ class SnapSession:
         out = {}
         for name in names:
             r = adjust(self.image, [rough], self.model(name))
-            out[name] = {k: r[key][0].tolist() for k, key in
-                         (("box", "boxes"), ("err_px", "err_px"), ("confidence", "confidence"))}
+            out[name] = {
+                k: r[key][0].tolist()
+                for k, key in (("box", "boxes"), ("err_px", "err_px"), ("confidence", "confidence"))
+            }
         return out
 
 
@@ -150,8 +159,15 @@ class History:
     def accept(self, boxes: list[dict], index: int, box, name: str) -> list[dict]:
         old = boxes[index]
         x0, y0, x1, y1 = box
-        new = {**old, "x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0, "snapped_by": name,
-               "rough": [old["x"], old["y"], old["width"], old["height"]]}
+        new = {
+            **old,
+            "x": x0,
+            "y": y0,
+            "width": x1 - x0,
+            "height": y1 - y0,
+            "snapped_by": name,
+            "rough": [old["x"], old["y"], old["width"], old["height"]],
+        }
         self.done.append((old, new))
         return [new if k == index else b for k, b in enumerate(boxes)]
 
@@ -171,8 +187,15 @@ class History:
 class SnapLab:
     """The widgets: photo, rows, the drawing widget, the close-ups and table, accept and undo."""
 
-    def __init__(self, models: dict[str, str | Path], image: str | Path, photos=(), rule=DEFAULT_RULE,
-                 device: str = "cpu", chosen=None):
+    def __init__(
+        self,
+        models: dict[str, str | Path],
+        image: str | Path,
+        photos=(),
+        rule=DEFAULT_RULE,
+        device: str = "cpu",
+        chosen=None,
+    ):
         import ipywidgets as w
         from jupyter_bbox_widget import BBoxWidget
 
@@ -180,10 +203,10 @@ class SnapLab:
         self.current = None  # (index, rough box, snaps) of the box shown
         names = list(models)
         options = list(dict.fromkeys([str(image)] + [str(p) for p in photos]))
-        self.photo = w.Dropdown(options=options, value=str(image), description="photo",
-                                layout=w.Layout(width="60%"))
-        self.rows = w.SelectMultiple(options=names, value=tuple(chosen or names[:1]), description="rows",
-                                         rows=min(len(names), 6))
+        self.photo = w.Dropdown(options=options, value=str(image), description="photo", layout=w.Layout(width="60%"))
+        self.rows = w.SelectMultiple(
+            options=names, value=tuple(chosen or names[:1]), description="rows", rows=min(len(names), 6)
+        )
         self.draw = BBoxWidget(classes=["object"], hide_buttons=True)
         self.draw.add_class("bbadj-draw")
         self.preview = w.Image(format="png")
@@ -200,9 +223,17 @@ class SnapLab:
         self.draw.observe(lambda _: self.show(), names=["bboxes", "selected_index"])
         self.accept_button.on_click(lambda _: self.accept())
         self.undo_button.on_click(lambda _: self.undo())
-        self.widget = w.VBox([w.HBox([self.photo]), self.rows, self.draw, self.status,
-                              w.HBox([self.accept_as, self.accept_button, self.undo_button]),
-                              w.HBox([self.preview]), self.table])
+        self.widget = w.VBox(
+            [
+                w.HBox([self.photo]),
+                self.rows,
+                self.draw,
+                self.status,
+                w.HBox([self.accept_as, self.accept_button, self.undo_button]),
+                w.HBox([self.preview]),
+                self.table,
+            ]
+        )
         self.widget.add_class("bbadj-lab")
         self.set_image(image)
 
@@ -237,9 +268,11 @@ class SnapLab:
         self.preview.value = buf.getvalue()
         self.table.value = table_html(rough, snaps, self.session.rule)
         self.accept_as.options = list(snaps)
-        self.status.value = (f"Box {index + 1} snapped by {', '.join(snaps)}: red edges fail the review rule "
-                             f"({html.escape(self.session.rule.describe())}), green ones pass it; each edge is "
-                             f"labelled with its expected error in pixels. Accept one, or redraw.")
+        self.status.value = (
+            f"Box {index + 1} snapped by {', '.join(snaps)}: red edges fail the review rule "
+            f"({html.escape(self.session.rule.describe())}), green ones pass it; each edge is "
+            f"labelled with its expected error in pixels. Accept one, or redraw."
+        )
 
     def accept(self) -> None:
         if self.current is None:
