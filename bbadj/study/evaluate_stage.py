@@ -72,6 +72,7 @@ def evaluate_row(
             "n_boxes": per_seed[0]["n_boxes"],
             "repeats": per_seed[0]["repeats"],
             **{k: float(np.mean([r[k] for r in per_seed])) for k in metric_keys()},
+            "seeds": {k: [r[k] for r in per_seed] for k in metric_keys()},
         }
         write_json(metrics_dir / name / f"{set_name}.json", metric_file(per_box_dir / f"{set_name}.csv"))
     if fits:
