@@ -455,7 +455,7 @@ def _add_study_commands(sub) -> None:
     p.set_defaults(func=cmd_stage)
 
     # the benchmarks parse their own arguments: loaded only when `bbadj bench` runs
-    p = sub.add_parser("bench", add_help=False, help="measured benchmarks: crops, train-step, adjust-latency, evaluate, snap")
+    p = sub.add_parser("bench", add_help=False, help="measured benchmarks: crops, train-step, adjust-latency, serve-latency, evaluate, snap")
     p.add_argument("bench_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_bench)
 
