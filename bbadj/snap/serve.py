@@ -81,6 +81,14 @@ class Backend:
                 "buffer_ratio": g.with_buffer_ratio(self.settings.buffer_ratio).buffer_ratio,
                 "review_rule": self.settings.rule.describe(), **self.images.describe()}
 
+    def warm_up(self) -> None:
+        """One snap on a blank image: the first call of a process pays for torch's lazy set-up (a
+        second or more on a CPU), which the person's first drag should not."""
+        import torch
+
+        with self.lock:
+            adjust(torch.zeros(3, 64, 64, dtype=torch.uint8), [[8, 8, 56, 56]], self.model)
+
     def setup(self, payload: dict) -> dict:
         self.images.setup(payload.get("hostname"), payload.get("access_token"))
         schema = payload.get("schema")
@@ -261,6 +269,7 @@ def serve(backend: Backend, settings: ServeSettings = ServeSettings()) -> None:
         server = make_server(backend, settings.host, settings.port)
     except OSError as e:
         raise ConfigError(f"cannot listen on {settings.host}:{settings.port}: {e}") from None
+    backend.warm_up()
     h = backend.health()
     backend.log(f"model {h['checkpoint']} ({h['model_version']}, err_px scale {h['err_scale']:g}, review rule: "
                 f"{h['review_rule']}); Label Studio: {h['label_studio_url'] or 'address from /setup'}, token: "
