@@ -305,6 +305,16 @@ def test_interactive_the_drawn_rectangle_comes_back_snapped_in_percent(model, st
     assert 0 <= region["score"] <= 1 and prediction["score"] == region["score"] == meta["p_within"]["least"]
 
 
+def test_interactive_without_a_rectangle_is_an_empty_suggestion(model, start, label_studio):
+    ls, _ = label_studio
+    server = start(model, url=ls.url, token=LEGACY)
+    keypoint = {"id": "k", "type": "keypointlabels", "from_name": "kp", "to_name": "image", "value": {"x": 5, "y": 5}}
+    fetched = len(ls.seen)
+    status, _, body = server.predict([task(1, "/data/upload/1/a.png")], {"result": [keypoint]})
+    assert status == 200 and body["results"] == [{"result": [], "model_version": server.backend.model_version}]
+    assert len(ls.seen) == fetched, "no image fetched for nothing to snap"
+
+
 def test_the_checkpoints_err_px_scale_is_used(model, start, label_studio, images, checkpoint, tmp_path):
     ls, _ = label_studio
     scaled = tmp_path / "scaled.pt"

@@ -113,7 +113,9 @@ class Backend:
             else:
                 items = [(r, {"source": "annotation", "annotation_id": a}) for r, a in annotation_rectangles(task)]
             try:
-                results.append(self.snap_task(task, items, config, strict=interactive, skipped=skipped))
+                prediction = self.snap_task(task, items, config, strict=interactive, skipped=skipped)
+                # interactive, nothing drawn to snap: an empty suggestion (the editor reads its "result")
+                results.append(prediction or ({"result": [], "model_version": self.model_version} if interactive else []))
             except TaskError as e:
                 self.log(str(e))
                 if interactive:
