@@ -391,7 +391,9 @@ def missing_browser() -> list[str]:
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--disable-dev-shm-usage", "--window-size=1400,1000"]
-EDITOR = "window.dataManager && window.dataManager.lsf && window.dataManager.lsf.lsf.annotationStore.selected"
+# the editor's handles, from the data manager's (window.dataManager): the image tag, and the open annotation
+IMAGE = "window.dataManager?.lsf?.lsf?.annotationStore?.selected?.names?.get('image')"
+ANNOTATION = "window.dataManager?.lsf?.currentAnnotation"
 
 
 @pytest.fixture
@@ -414,10 +416,10 @@ def editor_state(driver) -> dict | None:
     """The open annotation's regions and pending suggestions, in Label Studio's result format,
     from the data manager's own handle (window.dataManager)."""
     return driver.execute_script(f"""
-        const a = {EDITOR};
+        const a = {ANNOTATION};
         if (!a) return null;
         return {{regions: a.serializeAnnotation(),
-                 suggestions: Array.from(a.suggestions.values()).map(s => s.serialize())}};""")
+                 suggestions: Array.from(a.suggestions.values()).map(s => s.serialize ? s.serialize() : s.toJSON())}};""")
 
 
 @pytest.mark.skipif(bool(missing_browser()), reason=f"no browser: missing {', '.join(missing_browser())} "
@@ -441,8 +443,7 @@ def test_a_drag_in_the_labeling_page_shows_the_snapped_rectangle(label_studio, s
     wait.until(lambda d: "/user/login" not in d.current_url)
     browser.get(f"{ls.url}/projects/{pid}/data?task={tid}")
     # the image is drawn on a Konva stage: wait until the editor knows its natural size
-    wait.until(lambda d: d.execute_script(f"const a = {EDITOR}; const i = a && a.names.get('image');"
-                                          "return !!(i && i.naturalWidth > 1 && i.containerWidth > 1);"))
+    wait.until(lambda d: d.execute_script(f"const i = {IMAGE}; return !!(i && i.naturalWidth > 1 && i.containerWidth > 1);"))
     time.sleep(1)
 
     def click(element):  # the toggles are visually hidden behind their styled indicators
@@ -460,7 +461,7 @@ def test_a_drag_in_the_labeling_page_shows_the_snapped_rectangle(label_studio, s
     click(browser.find_element(By.XPATH, "//*[contains(@class,'lsf-label') and normalize-space(.)='object']"))
     click(browser.find_element(By.CSS_SELECTOR, ".lsf-toolbar__smart button[aria-label='rectangle-tool']"))
     geo = browser.execute_script(f"""
-        const i = {EDITOR}.names.get('image'), r = document.querySelector('.konvajs-content').getBoundingClientRect();
+        const i = {IMAGE}, r = document.querySelector('.konvajs-content').getBoundingClientRect();
         return {{width: r.width, height: r.height, naturalWidth: i.naturalWidth, naturalHeight: i.naturalHeight,
                  stageWidth: i.stageWidth, stageHeight: i.stageHeight}};""")
     assert (geo["naturalWidth"], geo["naturalHeight"]) == (500, 375)
