@@ -112,6 +112,7 @@ def images(tmp_path_factory):
     exif[0x0112] = 6
     stored.save(folder / "rot6.jpg", quality=95, exif=exif.tobytes())
     (folder / "bad.jpg").write_bytes(b"\xff\xd8 not a JPEG at all")
+    shutil.copy(folder / "a.png", folder / "é a.png")
     return folder
 
 
@@ -303,6 +304,16 @@ def test_interactive_the_drawn_rectangle_comes_back_snapped_in_percent(model, st
     assert meta["drawn"] == {"id": "d1", "value": new["value"], "box_px": list(drawn)}
     assert meta["status"] == "changed" and meta["source"] == "interactive" and "err_px top" in region["meta"]["text"][0]
     assert 0 <= region["score"] <= 1 and prediction["score"] == region["score"] == meta["p_within"]["least"]
+
+
+def test_a_file_name_with_a_space_and_an_accent_is_fetched(model, start, label_studio, images):
+    ls, _ = label_studio
+    server = start(model, url=ls.url, token=LEGACY)
+    drawn = (50, 40, 210, 180)
+    status, _, body = server.predict([task(1, "/data/local-files/?d=local/é a.png")],
+                                     {"result": [rect(drawn, SIZE["a.png"], "d")]})
+    assert status == 200, body
+    assert_region_is(body["results"][0]["result"][0], expected(model, images / "a.png", drawn), SIZE["a.png"])
 
 
 def test_interactive_without_a_rectangle_is_an_empty_suggestion(model, start, label_studio):

@@ -47,7 +47,9 @@ class LabelStudioImages:
 
     def fetch(self, url: str, task_id) -> bytes:
         """The bytes of a task's image; a ``TaskError`` naming the task and the URL if it cannot be read."""
-        full = self._absolute(url, task_id)
+        # a file name with spaces or accents, as Label Studio writes local files' URLs: percent-encoded
+        # (what is encoded already stays as it is)
+        full = urllib.parse.quote(self._absolute(url, task_id), safe=":/?#[]@!$&'()*+,;=%~")
         own = self.url and urllib.parse.urlsplit(full).netloc == urllib.parse.urlsplit(self.url).netloc
         for attempt in (0, 1):
             request = urllib.request.Request(full)
