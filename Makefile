@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed
 # Datumaro, the COCO importer CVAT uses, in a venv of its own for tests/test_snap_exports.py: it pins
 # pandas 2.3, Pillow 12 and OpenCV 4, older than the study's
 DATUMARO := .venv-datumaro
+# Label Studio, for tests/test_labelstudio.py (bbadj serve in a real Label Studio), in a venv of its own: Django
+# and its own pins, about 1 GB; sentry-sdk 3 removed an option that Label Studio 1.23 passes as it starts.
+LABELSTUDIO := .venv-labelstudio
 # pip constraints for torch; empty (`make setup CONSTRAINTS=`) keeps a torch you installed yourself
 CONSTRAINTS ?= constraints.txt
 COCO_URL := http://images.cocodataset.org
@@ -26,7 +29,12 @@ $(DATUMARO)/.installed:
 	$(DATUMARO)/bin/pip install --quiet 'datumaro==1.13.12'
 	touch $@
 
-test: setup $(DATUMARO)/.installed
+$(LABELSTUDIO)/.installed:
+	$(PYTHON) -m venv $(LABELSTUDIO)
+	$(LABELSTUDIO)/bin/pip install --quiet 'label-studio==1.23.2' 'sentry-sdk<3'
+	touch $@
+
+test: setup $(DATUMARO)/.installed $(LABELSTUDIO)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
@@ -53,10 +61,13 @@ plots-template: setup
 	$(BIN)/python scripts/dvc_plots_template.py
 
 # the README's `bbadj show` sample from the committed study (tests/test_readme.py checks its numbers) and
-# docs/snap_notebook.png, the snap notebook in headless Chromium (tests/test_snap_notebook.py)
-docs-samples: setup
+# docs/snap_notebook.png, the snap notebook in headless Chromium (tests/test_snap_notebook.py), and
+# docs/img/labelstudio_snap.png, bbadj serve in Label Studio (tests/test_labelstudio.py; BBADJ_TRAINED_MODEL=path
+# for a trained model's snap, else the study's runs/l4/seed0/model.pt when there is one)
+docs-samples: setup $(LABELSTUDIO)/.installed
 	$(BIN)/python scripts/readme_show.py
 	BBADJ_SNAP_SCREENSHOT=$(CURDIR)/docs/snap_notebook.png $(BIN)/python -m pytest -q -m slow tests/test_snap_notebook.py
+	BBADJ_LS_SCREENSHOT=$(CURDIR)/docs/img/labelstudio_snap.png $(BIN)/python -m pytest -q -m slow tests/test_labelstudio.py -k labeling_page
 
 # JupyterLab at the repository root, on this project's kernel (.venv)
 lab: setup
@@ -71,4 +82,4 @@ coco:
 	ls data/coco/train2017 | wc -l; ls data/coco/val2017 | wc -l; ls data/coco/annotations
 
 clean:
-	rm -rf $(VENV) $(DATUMARO) runs data/synth
+	rm -rf $(VENV) $(DATUMARO) $(LABELSTUDIO) runs data/synth

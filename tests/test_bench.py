@@ -198,6 +198,13 @@ def test_adjust_latency_with_checkpoint(tiny, tmp_path):
     assert r["adjust_p95_ms"] >= r["adjust_p50_ms"] > 0
 
 
+def test_serve_latency(tmp_path):
+    r = run(["bench", "serve-latency", "--runs", "3", "--warmup", "1", *TINY], tmp_path / "serve.json")
+    for name in ("request", "adjust_decoded"):
+        assert 0 < r[f"{name}_p50_ms"] <= r[f"{name}_p95_ms"]
+    assert r["crop_size"] == 32 and r["image_wh"] == [640, 480] and r["box"] == [160.0, 120.0, 480.0, 360.0]
+
+
 def test_evaluate_extrapolates_a_subset(tiny, tmp_path):
     ann, images = tiny
     r = run(

@@ -4,6 +4,7 @@ Outside the core: nothing in bbadj's core imports them. One module per benchmark
 - ``crops``: the project's crop pipeline against a per-box PIL loop;
 - ``train_step``: the engine's training step fed by its DataLoader against data in memory;
 - ``adjust_latency``: one ``bbadj.adjust`` call against the bare forward;
+- ``serve_latency``: one interactive request to ``bbadj serve`` (Label Studio's backend) over HTTP;
 - ``evaluate``: evaluating a COCO-val-sized set;
 - ``snap``: ``bbadj snap`` on a COCO-sized file (boxes per second, peak memory).
 
@@ -15,12 +16,13 @@ from __future__ import annotations
 
 import argparse
 
-from . import adjust_latency, crops, evaluate, snap, train_step
+from . import adjust_latency, crops, evaluate, serve_latency, snap, train_step
 
 BENCHMARKS = {
     "crops": crops,
     "train-step": train_step,
     "adjust-latency": adjust_latency,
+    "serve-latency": serve_latency,
     "evaluate": evaluate,
     "snap": snap,
 }

@@ -1,4 +1,5 @@
-"""The ``bbadj`` command line: synth, split, train, evaluate, adjust, snap, exp-run, show, fingerprint, stage, bench."""
+"""The ``bbadj`` command line: synth, split, train, evaluate, adjust, snap, serve, exp-run, show, fingerprint, stage,
+bench."""
 
 from __future__ import annotations
 
@@ -202,6 +203,46 @@ def cmd_snap(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from ..util.device import resolve_device
+    from ..snap.file import SnapSettings
+    from ..serve.fetch import LabelStudioImages
+    from ..serve.server import Backend, serve
+    from ..serve.settings import ServeSettings
+
+    settings = SnapSettings(
+        max_err_px=args.max_err_px,
+        max_err_frac=args.max_err_frac,
+        min_p=args.min_p,
+        within_px=args.within_px,
+        buffer_ratio=args.buffer_ratio,
+        min_box_size=args.min_box_size,
+        decoding=args.decoding or SnapSettings.decoding,
+    )
+    where = ServeSettings(
+        host=args.host, port=args.port, label_studio_url=args.label_studio_url, fetch_timeout_s=args.fetch_timeout
+    )
+    device = resolve_device(args.device)
+    if not Path(args.checkpoint).is_file():
+        raise FileNotFoundError(f"checkpoint file not found: {args.checkpoint}")
+    if settings.buffer_ratio is not None:
+        from ..core.config import check_buffer_ratio
+
+        check_buffer_ratio(settings.buffer_ratio, "--buffer-ratio")
+    from ..model.checkpoint import load_model
+
+    backend = Backend(
+        load_model(args.checkpoint, device),
+        settings,
+        LabelStudioImages(where.label_studio_url, timeout_s=where.fetch_timeout_s),
+    )
+    try:
+        serve(backend, where)
+    except KeyboardInterrupt:  # Ctrl-C is how a server stops
+        print("bbadj serve: stopped", file=sys.stderr)
+    return 0
+
+
 def cmd_exp_run(args) -> int:
     import shlex
     import subprocess
@@ -287,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_train_command,
         _add_evaluate_command,
         _add_snap_commands,
+        _add_serve_command,
         _add_study_commands,
     ):
         add_commands(sub)
@@ -462,6 +504,62 @@ def _add_snap_commands(sub) -> None:
     p.set_defaults(func=cmd_snap)
 
 
+def _add_serve_command(sub) -> None:
+    from ..serve.settings import ServeSettings as ServeDefaults
+
+    p = sub.add_parser(
+        "serve",
+        help="a Label Studio ML backend: rectangles drawn in Label Studio come back snapped (docs/labelstudio.md)",
+        epilog="Label Studio's address and token: LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY, else "
+        "what Label Studio sends when the model is connected.",
+    )
+    p.add_argument("--checkpoint", required=True, help="a bbadj model (e.g. runs/long/l4/seed0/model.pt)")
+    p.add_argument(
+        "--host",
+        default=ServeDefaults.host,
+        help=f"the address to listen on (default: {ServeDefaults.host}; 0.0.0.0 for a Label Studio on "
+        f"another machine: the backend has no authentication of its own)",
+    )
+    p.add_argument("--port", type=int, default=ServeDefaults.port, help=f"default: {ServeDefaults.port}")
+    p.add_argument(
+        "--label-studio-url",
+        help="Label Studio's address, for its uploads and local files (default: "
+        "LABEL_STUDIO_URL, else the hostname Label Studio sends)",
+    )
+    p.add_argument(
+        "--fetch-timeout",
+        type=float,
+        default=ServeDefaults.fetch_timeout_s,
+        help=f"seconds to fetch one image (default: {ServeDefaults.fetch_timeout_s:g})",
+    )
+    p.add_argument(
+        "--max-err-px",
+        type=float,
+        help="review rule, as bbadj snap's: a rectangle with an edge above it "
+        "comes back as drawn, the reason in its meta",
+    )
+    p.add_argument(
+        "--max-err-frac", type=float, help="review rule: ... an edge's err_px above this fraction of the box's side"
+    )
+    p.add_argument("--min-p", type=float, help="review rule: ... P(|error| < --within-px) under this")
+    p.add_argument(
+        "--within-px",
+        type=float,
+        default=3.0,
+        help="T of --min-p, and of each rectangle's score, P(its least sure edge within T px) (default: 3)",
+    )
+    p.add_argument("--buffer-ratio", type=float, help="the crop around each box (default: the model's own)")
+    p.add_argument(
+        "--min-box-size",
+        type=float,
+        default=1.0,
+        help="rectangles narrower or lower than this many pixels are not snapped (default: 1)",
+    )
+    p.add_argument("--decoding", choices=DECODINGS.names(), help="edge decoding (default: subpixel)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
+    p.set_defaults(func=cmd_serve)
+
+
 def _add_study_commands(sub) -> None:
     p = sub.add_parser(
         "exp-run",
@@ -532,7 +630,9 @@ def _add_study_commands(sub) -> None:
 
     # the benchmarks parse their own arguments: loaded only when `bbadj bench` runs
     p = sub.add_parser(
-        "bench", add_help=False, help="measured benchmarks: crops, train-step, adjust-latency, evaluate, snap"
+        "bench",
+        add_help=False,
+        help="measured benchmarks: crops, train-step, adjust-latency, serve-latency, evaluate, snap",
     )
     p.add_argument("bench_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_bench)

@@ -60,25 +60,39 @@ def read_rgb(path: str | Path, device: str | torch.device = "cpu") -> torch.Tens
         raise CorruptImage(f"image file is empty (0 bytes): {path}", path)
     try:
         data = read_file(str(path))
-        is_jpeg = data[:2].tolist() == JPEG_MAGIC
-        if torch.device(device).type == "cuda" and is_jpeg:
+        if torch.device(device).type == "cuda" and data[:2].tolist() == JPEG_MAGIC:
             from torchvision.io import decode_jpeg
 
             return orient(decode_jpeg(data, mode=ImageReadMode.RGB, device=device), exif_orientation(path))
-        if is_jpeg:
+    except RuntimeError as e:
+        raise CorruptImage(f"cannot decode image {path}: {e}", path) from e
+    return decode_rgb(data, path).to(device)
+
+
+def decode_rgb(data: bytes | torch.Tensor, name: str | Path) -> torch.Tensor:
+    """An encoded image in memory (the bytes of a JPEG, PNG, ...; e.g. fetched over HTTP) -> a
+    (3, H, W) uint8 tensor, upright, on the CPU, as ``read_rgb`` decodes a file: what cannot be
+    decoded, and a JPEG that libjpeg decodes with a warning, raise ``CorruptImage`` naming
+    ``name`` (the file or URL it came from)."""
+    if not isinstance(data, torch.Tensor):
+        data = torch.frombuffer(bytearray(data), dtype=torch.uint8) if len(data) else torch.zeros(0, dtype=torch.uint8)
+    if data.numel() == 0:
+        raise CorruptImage(f"image is empty (0 bytes): {name}", name)
+    try:
+        if data[:2].tolist() == JPEG_MAGIC:
             with libjpeg_warnings() as warned:
                 image = decode_image(data, mode=ImageReadMode.RGB, apply_exif_orientation=True)
         else:  # libpng's warnings (an sRGB profile it dislikes) are no sign of damage
             image, warned = decode_image(data, mode=ImageReadMode.RGB, apply_exif_orientation=True), lambda: ""
     except RuntimeError as e:
-        raise CorruptImage(f"cannot decode image {path}: {e}", path) from e
+        raise CorruptImage(f"cannot decode image {name}: {e}", name) from e
     if warned():
         raise CorruptImage(
-            f"corrupt image {path}: libjpeg decoded it with a warning ({warned()}): its pixels are "
+            f"corrupt image {name}: libjpeg decoded it with a warning ({warned()}): its pixels are "
             f"not the photograph's; replace the file from a good copy",
-            path,
+            name,
         )
-    return to_uint8(image, path).to(device)
+    return to_uint8(image, name)
 
 
 _stderr_lock = threading.Lock()

@@ -326,7 +326,7 @@ def _snap(
     inputs, out, review, kind, journal, annotations, images, model, detections, settings, progress, stop_after
 ) -> dict:
     data = read_input(annotations, images, detections, settings)
-    weights = _weights_sha256(model)
+    weights = weights_sha256(model)
     journal.fingerprint = _fingerprint(inputs, images, weights, model, settings)
     work = pieces(data.coco, settings.batch_size)
     parts = chunks(work, settings.batch_size)
@@ -600,7 +600,7 @@ def _file_sha256(path) -> str:
     return h.hexdigest()
 
 
-def _weights_sha256(model) -> str:
+def weights_sha256(model) -> str:
     """The model's weights, whatever file they came from: names and values, in order."""
     h = hashlib.sha256()
     for name, t in model.state_dict().items():

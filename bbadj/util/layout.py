@@ -12,7 +12,7 @@ the code each stage's entry reaches (``bbadj.fingerprint.code``), and a training
   fingerprints of a checkpoint);
 - ``train``: the loss and the resumable training loop;
 - ``snap``: the product, the trained model applied to rough boxes (``bbadj.adjust``, ``bbadj snap``);
-  ``widget``: the snap notebook's widget;
+  ``widget``: the snap notebook's widget; ``serve``: ``bbadj serve``, a Label Studio ML backend;
 - ``scoring``: the metrics, ``evaluate`` and ``detections`` score the product's adjustment
   (``snap.adjust.adjust_boxes``), ``calibration`` fits its err_px to held-out boxes with it, and the
   GrabCut baseline, so they stand above ``snap/``: the product never imports the study's metric loop;
@@ -39,6 +39,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "train": ("bbadj.train",),
     "snap": ("bbadj.snap",),
     "widget": ("bbadj.widget",),
+    "serve": ("bbadj.serve",),
     "scoring": ("bbadj.scoring",),
     "study": ("bbadj.study",),
     "analysis": ("bbadj.analysis",),
