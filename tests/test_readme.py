@@ -96,7 +96,7 @@ def test_the_readme_show_sample_is_the_committed_study():
 
     import yaml
 
-    block = re.search(r"```\n\$ bbadj show\n(.*?)```", README.read_text(), flags=re.S).group(1)
+    block = re.search(r"```\n\$ bbadj show[^\n]*\n(.*?)```", README.read_text(), flags=re.S).group(1)
     eval_set = next(iter(yaml.safe_load((ROOT / "params.yaml").read_text())["eval"]["sets"]))  # bbadj show's first
     table = block.split(f"{eval_set}: mIoU, percent")[1].splitlines()[2:]
     shown = {line.split()[0]: float(line.split()[1]) for line in table if line.strip()}
