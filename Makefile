@@ -37,7 +37,7 @@ $(LABELSTUDIO)/.installed:
 test: setup $(DATUMARO)/.installed $(LABELSTUDIO)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 repro: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro

@@ -22,6 +22,8 @@ import nbformat
 import pytest
 import yaml
 
+from bbadj.scoring.metrics import METRIC_KEYS
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 
@@ -43,7 +45,7 @@ def tiny_params(root: Path, rows: dict, eval_only: dict) -> dict:
         sets={"synth": {"annotations": str(root / "val" / "annotations.json"), "images": str(root / "val" / "images")}},
     )
     p["rows"], p["eval_only"], p["finetune"] = rows, eval_only, {}
-    p["study"].update(bootstrap=50, gallery=4)
+    p["study"].update(bootstrap=50, gallery=4, seeds=1)
     return p
 
 
@@ -119,7 +121,8 @@ def test_notebooks_run_under_nbval(tiny_synth, tmp_path):
     identity = json.loads((ws / "reports" / "metrics" / "identity" / "synth.json").read_text())
     for name in ("grabcut", "l4", "l4_argmax"):
         result = json.loads((ws / "reports" / "metrics" / name / "synth.json").read_text())
-        assert set(result) == set(identity) and all(0 <= v <= 100 for v in result.values())
+        assert set(result) == set(identity) and all(0 <= result[k] <= 100 for k in METRIC_KEYS), name
+        assert result["n_seeds"] == 1 and set(result["seeds"]) == set(METRIC_KEYS), name
         assert (ws / "reports" / "per_box" / name / "synth.csv").exists()
-    assert (ws / "runs" / "l4" / "model.pt").exists()
-    assert (ws / "reports" / "train" / "l4" / "plots" / "metrics" / "loss.tsv").exists()
+    assert (ws / "runs" / "l4" / "seed0" / "model.pt").exists()
+    assert (ws / "reports" / "train" / "l4" / "seed0" / "plots" / "metrics" / "loss.tsv").exists()

@@ -66,8 +66,8 @@ def workspace(tmp_path, snap_model):
     shutil.copy(ROOT / "params.yaml", ws / "params.yaml")
     (ws / "data").symlink_to(ROOT / "data", target_is_directory=True)
     baseline = yaml.safe_load((ROOT / "params.yaml").read_text())["study"]["baseline"]
-    (ws / "runs" / baseline).mkdir(parents=True)
-    shutil.copy(snap_model, ws / "runs" / baseline / "model.pt")
+    (ws / "runs" / baseline / "seed0").mkdir(parents=True)
+    shutil.copy(snap_model, ws / "runs" / baseline / "seed0" / "model.pt")
     shutil.copy(ROOT / "notebooks" / "snap.ipynb", ws / "notebooks" / "snap.ipynb")
     return ws
 
