@@ -497,8 +497,8 @@ def test_coco128_preset_runs_the_paper_path_on_real_data(tmp_path, env):
         "model.backbone=resnet18",
         "model.pretrained=none",
         "model.hidden=32",
-        "data.crop_size=64",
-        "+rows.scratch.model.hidden=16",  # without ImageNet weights here, scratch would be l4: the report refuses twins  # layer4's sequence: 2 positions; at 32 px one, which GroupNorm cannot take in a batch of 1
+        "data.crop_size=64",  # layer4's sequence: 2 positions; at 32 px one, which GroupNorm cannot take in a batch of 1
+        "+rows.scratch.model.hidden=16",  # without ImageNet weights here, scratch would be l4: the report refuses twins
         "data.num_workers=0",
         "train.max_steps=2",
         "train.batch_size=8",
