@@ -152,12 +152,12 @@ def cmd_adjust(args) -> int:
     return 0
 
 
-def cmd_snap(args) -> int:
-    from ..util.device import resolve_device
-    from ..snap.file import SnapSettings, describe, snap_file, targets
-    from ..snap.targets import check_targets
+def _snap_settings(args, **only_snap):
+    """The SnapSettings of `bbadj snap`'s and `bbadj serve`'s shared options (and ``only_snap``),
+    checked: a ConfigError names the setting."""
+    from ..core.config import check_buffer_ratio
+    from ..snap.file import SnapSettings
 
-    # every option checked before any work: settings, device, files, where the output goes
     settings = SnapSettings(
         max_err_px=args.max_err_px,
         max_err_frac=args.max_err_frac,
@@ -165,10 +165,21 @@ def cmd_snap(args) -> int:
         within_px=args.within_px,
         buffer_ratio=args.buffer_ratio,
         min_box_size=args.min_box_size,
-        snap_masked=args.snap_masked,
-        batch_size=args.batch_size,
         decoding=args.decoding or SnapSettings.decoding,
-    )  # a ConfigError names the setting
+        **only_snap,
+    )
+    if settings.buffer_ratio is not None:
+        check_buffer_ratio(settings.buffer_ratio, "--buffer-ratio")
+    return settings
+
+
+def cmd_snap(args) -> int:
+    from ..util.device import resolve_device
+    from ..snap.file import describe, snap_file, targets
+    from ..snap.targets import check_targets
+
+    # every option checked before any work: settings, device, files, where the output goes
+    settings = _snap_settings(args, snap_masked=args.snap_masked, batch_size=args.batch_size)
     device = resolve_device(args.device)
     for path, what in (
         (args.annotations, "annotations"),
@@ -180,10 +191,6 @@ def cmd_snap(args) -> int:
     if not Path(args.images).is_dir():
         raise FileNotFoundError(f"image folder not found: {args.images}")
     check_targets(*targets(args.annotations, args.detections, args.out, args.review), overwrite=args.overwrite)
-    if settings.buffer_ratio is not None:
-        from ..core.config import check_buffer_ratio
-
-        check_buffer_ratio(settings.buffer_ratio, "--buffer-ratio")
     from ..model.checkpoint import load_model
 
     model = load_model(args.checkpoint, device)
@@ -205,30 +212,17 @@ def cmd_snap(args) -> int:
 
 def cmd_serve(args) -> int:
     from ..util.device import resolve_device
-    from ..snap.file import SnapSettings
     from ..serve.fetch import LabelStudioImages
     from ..serve.server import Backend, serve
     from ..serve.settings import ServeSettings
 
-    settings = SnapSettings(
-        max_err_px=args.max_err_px,
-        max_err_frac=args.max_err_frac,
-        min_p=args.min_p,
-        within_px=args.within_px,
-        buffer_ratio=args.buffer_ratio,
-        min_box_size=args.min_box_size,
-        decoding=args.decoding or SnapSettings.decoding,
-    )
+    settings = _snap_settings(args)
     where = ServeSettings(
         host=args.host, port=args.port, label_studio_url=args.label_studio_url, fetch_timeout_s=args.fetch_timeout
     )
     device = resolve_device(args.device)
     if not Path(args.checkpoint).is_file():
         raise FileNotFoundError(f"checkpoint file not found: {args.checkpoint}")
-    if settings.buffer_ratio is not None:
-        from ..core.config import check_buffer_ratio
-
-        check_buffer_ratio(settings.buffer_ratio, "--buffer-ratio")
     from ..model.checkpoint import load_model
 
     backend = Backend(
