@@ -77,3 +77,31 @@ def test_importing_bbadj_makes_openmp_threads_sleep_while_they_wait():
         ).stdout.strip()
         == "ACTIVE"
     )
+
+
+def test_a_wheel_carries_the_shipped_model_and_its_card(tmp_path):
+    """bbadj snap, adjust and serve default to the shipped model: an installed bbadj, not only a clone, has it."""
+    import subprocess
+    import sys
+    import zipfile
+
+    from bbadj.snap.shipped import CARD, SHIPPED
+
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+    )
+    names = zipfile.ZipFile(next(tmp_path.glob("bbadj-*.whl"))).namelist()
+    for f in (SHIPPED, CARD):
+        assert f.relative_to(ROOT).as_posix() in names, f

@@ -30,7 +30,7 @@ def study(tmp_path, checkpoint):
 def test_trained_models_baseline_first_then_the_params_order(study):
     """A row's model is its seed 0's; another seed when asked for by name."""
     models = snap_lab.trained_models(study / "params.yaml", study / "runs")
-    assert list(models) == ["beta", "alpha", "stray"] and models["alpha"] == study / "runs/alpha/seed0/model.pt"
+    assert list(models) == ["beta", "alpha", "stray", "shipped"] and models["alpha"] == study / "runs/alpha/seed0/model.pt"
     assert list(snap_lab.trained_models(study / "params.yaml", study / "runs", ["stray", "alpha"])) == [
         "alpha",
         "stray",
@@ -46,7 +46,7 @@ def test_the_long_tiers_models_come_first_as_long_row(study, checkpoint):
         (study / "runs" / "long" / name / "seed0").mkdir(parents=True)
         (study / "runs" / "long" / name / "seed0" / "model.pt").write_bytes(checkpoint.read_bytes())
     models = snap_lab.trained_models(study / "params.yaml", study / "runs")
-    assert list(models) == ["long/beta", "beta", "alpha", "long/alpha", "stray"]
+    assert list(models) == ["long/beta", "beta", "alpha", "long/alpha", "stray", "shipped"]
     assert models["long/alpha"] == study / "runs" / "long" / "alpha" / "seed0" / "model.pt"
 
 
@@ -70,8 +70,11 @@ def test_the_long_tiers_models_carry_the_scale_their_evaluation_fitted(study, ch
     assert session.model("long/alpha/seed1").err_scale == 1.5 and session.model("alpha").err_scale == 1.0
 
 
-def test_without_models_it_says_which_command_trains_them(tmp_path):
+def test_without_models_it_says_which_command_trains_them(tmp_path, monkeypatch):
+    """A fresh clone offers the shipped model; an installation without it says how to train one."""
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"rows": {"l4": {}}, "study": {"baseline": "l4"}}))
+    assert snap_lab.trained_models(tmp_path / "params.yaml", tmp_path / "runs") == {"shipped": snap_lab.SHIPPED}
+    monkeypatch.setattr(snap_lab, "SHIPPED", tmp_path / "gone.pt")
     assert snap_lab.trained_models(tmp_path / "params.yaml", tmp_path / "runs") == {}
     message = snap_lab.no_models_message(tmp_path / "params.yaml")
     assert "`dvc repro` (= `make repro`)" in message and "dvc repro train@l4" in message

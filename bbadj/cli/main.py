@@ -123,12 +123,19 @@ def _evaluate_detections(args, coco, cfg, model) -> dict:
     )
 
 
+def _checkpoint(args) -> str:
+    """--checkpoint, else the model shipped with bbadj (bbadj/snap/weights/MODEL_CARD.md)."""
+    from ..snap.shipped import default_checkpoint
+
+    return args.checkpoint or str(default_checkpoint())
+
+
 def cmd_adjust(args) -> int:
     from ..model.checkpoint import load_model
     from ..util.device import resolve_device
     from ..snap.adjust import adjust
 
-    model = load_model(args.checkpoint, resolve_device(args.device))
+    model = load_model(_checkpoint(args), resolve_device(args.device))
     boxes = []
     for text in args.box:
         try:
@@ -181,10 +188,11 @@ def cmd_snap(args) -> int:
     # every option checked before any work: settings, device, files, where the output goes
     settings = _snap_settings(args, snap_masked=args.snap_masked, batch_size=args.batch_size)
     device = resolve_device(args.device)
+    checkpoint = _checkpoint(args)
     for path, what in (
         (args.annotations, "annotations"),
         (args.detections, "detections"),
-        (args.checkpoint, "checkpoint"),
+        (checkpoint, "checkpoint"),
     ):
         if path is not None and not Path(path).is_file():
             raise FileNotFoundError(f"{what} file not found: {path}")
@@ -193,7 +201,7 @@ def cmd_snap(args) -> int:
     check_targets(*targets(args.annotations, args.detections, args.out, args.review), overwrite=args.overwrite)
     from ..model.checkpoint import load_model
 
-    model = load_model(args.checkpoint, device)
+    model = load_model(checkpoint, device)
     summary = snap_file(
         args.annotations,
         args.images,
@@ -221,12 +229,13 @@ def cmd_serve(args) -> int:
         host=args.host, port=args.port, label_studio_url=args.label_studio_url, fetch_timeout_s=args.fetch_timeout
     )
     device = resolve_device(args.device)
-    if not Path(args.checkpoint).is_file():
-        raise FileNotFoundError(f"checkpoint file not found: {args.checkpoint}")
+    checkpoint = _checkpoint(args)
+    if not Path(checkpoint).is_file():
+        raise FileNotFoundError(f"checkpoint file not found: {checkpoint}")
     from ..model.checkpoint import load_model
 
     backend = Backend(
-        load_model(args.checkpoint, device),
+        load_model(checkpoint, device),
         settings,
         LabelStudioImages(where.label_studio_url, timeout_s=where.fetch_timeout_s),
     )
@@ -413,9 +422,12 @@ def _add_evaluate_command(sub) -> None:
     p.set_defaults(func=cmd_evaluate)
 
 
+SHIPPED_HELP = "(default: the model shipped with bbadj, the long tier's l4 row: bbadj/snap/weights/MODEL_CARD.md)"
+
+
 def _add_snap_commands(sub) -> None:
     p = sub.add_parser("adjust", help="snap rough boxes on one image; prints JSON")
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", help=f"a bbadj model {SHIPPED_HELP}")
     p.add_argument("--image", required=True)
     p.add_argument(
         "--box",
@@ -445,7 +457,7 @@ def _add_snap_commands(sub) -> None:
         help="snap a detector's boxes (a COCO results file on the annotations' images) instead",
     )
     p.add_argument("--images", required=True, help="image folder")
-    p.add_argument("--checkpoint", required=True, help="a bbadj model (e.g. runs/l4/model.pt)")
+    p.add_argument("--checkpoint", help=f"a bbadj model, e.g. runs/l4/seed0/model.pt {SHIPPED_HELP}")
     p.add_argument(
         "--out",
         help="the snapped file (default: <input>.snapped.json beside the input; a folder: that "
@@ -507,7 +519,7 @@ def _add_serve_command(sub) -> None:
         epilog="Label Studio's address and token: LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY, else "
         "what Label Studio sends when the model is connected.",
     )
-    p.add_argument("--checkpoint", required=True, help="a bbadj model (e.g. runs/long/l4/seed0/model.pt)")
+    p.add_argument("--checkpoint", help=f"a bbadj model, e.g. runs/long/l4/seed0/model.pt {SHIPPED_HELP}")
     p.add_argument(
         "--host",
         default=ServeDefaults.host,

@@ -19,12 +19,14 @@ from ..core.params import Params
 from ..core.tiers import LONG, folders
 from .draw import as_rule, render, table_html
 from ..snap.review import ReviewRule
+from ..snap.shipped import SHIPPED
 
 MIN_SIDE = 2  # px: a click without a drag makes a box of 0 x 0; nothing to snap
 # The notebook's rule: an edge expected off by more than 5% of the box's side is red. err_px grows
 # with the box, so a fixed number of pixels would colour every large box red whatever the model
 # does; this is the rule `bbadj snap --max-err-frac 0.05` applies.
 DEFAULT_RULE = ReviewRule(max_err_frac=0.05)
+SHIPPED_NAME = "shipped"  # the model shipped with bbadj (bbadj/snap/weights/MODEL_CARD.md), offered last
 
 
 def no_models_message(params_path, runs_dir: str = "runs") -> str:
@@ -32,7 +34,8 @@ def no_models_message(params_path, runs_dir: str = "runs") -> str:
     return (
         f"No trained model in {runs_dir}/ yet. `dvc repro` (= `make repro`) trains the study's models into "
         f"{runs_dir}/<name>/seed<k>/model.pt; `dvc repro train@{baseline}` trains the default row ({baseline}) "
-        f"alone. Or give any checkpoint: models = {{'mine': 'path/to/model.pt'}}."
+        f"alone. Or give any checkpoint: models = {{'mine': 'path/to/model.pt'}}; the model shipped with bbadj "
+        f"is {SHIPPED}."
     )
 
 
@@ -41,16 +44,20 @@ def trained_models(params_path="params.yaml", runs_dir: str = "runs", names=None
     ``runs_dir/<name>/seed0/model.pt`` (``<name>/seed<k>``, asked for in ``names``, another seed's);
     the long tier's as ``long/<name>`` (``runs_dir/long/<name>/seed0/model.pt``): the long tier's
     default row (``study.baseline``) first, the model that works, then the default tier's, then the
-    rest in ``params_path``'s order, then any other."""
+    rest in ``params_path``'s order, then any other; last, as ``shipped``, the model shipped with bbadj
+    (the long tier's default row: ``bbadj.snap.shipped``), so that a fresh clone snaps before it trains."""
     params = Params.load(params_path)
     trained = [params.report.baseline] + params.names("trained")
     order = [f"{LONG}/{trained[0]}"] + trained + [f"{LONG}/{n}" for n in trained]
     found = {p.parent.parent.name: p for p in sorted(Path(runs_dir).glob("*/seed0/model.pt"))}
     found.update({f"{LONG}/{p.parent.parent.name}": p for p in sorted(Path(runs_dir, LONG).glob("*/seed0/model.pt"))})
     ranked = [n for n in dict.fromkeys(order) if n in found] + [n for n in found if n not in order]
+    if SHIPPED.is_file():
+        found[SHIPPED_NAME] = SHIPPED
+        ranked.append(SHIPPED_NAME)
     if names is None:
         return {n: found[n] for n in ranked}
-    asked = {n: _seed_model(runs_dir, n) for n in names}
+    asked = {n: SHIPPED if n == SHIPPED_NAME else _seed_model(runs_dir, n) for n in names}
     missing = [n for n, p in asked.items() if not p.exists()]
     if missing:
         row = missing[0].removeprefix(f"{LONG}/").split("/")[0]
