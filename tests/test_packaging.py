@@ -87,21 +87,13 @@ def test_a_wheel_carries_the_shipped_model_and_its_card(tmp_path):
 
     from bbadj.snap.shipped import CARD, SHIPPED
 
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(tmp_path),
-            str(ROOT),
-        ],
-        check=True,
-    )
+    src = tmp_path / "src"  # a copy of what the wheel is built from: a build in the clone leaves build/ there
+    listed = subprocess.run(["git", "ls-files", "bbadj", "pyproject.toml", "README.md"], cwd=ROOT, capture_output=True)
+    for name in listed.stdout.decode().split():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes((ROOT / name).read_bytes())
+    wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)]
+    subprocess.run([*wheel, str(src)], check=True)
     names = zipfile.ZipFile(next(tmp_path.glob("bbadj-*.whl"))).namelist()
     for f in (SHIPPED, CARD):
         assert f.relative_to(ROOT).as_posix() in names, f

@@ -30,7 +30,9 @@ def study(tmp_path, checkpoint):
 def test_trained_models_baseline_first_then_the_params_order(study):
     """A row's model is its seed 0's; another seed when asked for by name."""
     models = snap_lab.trained_models(study / "params.yaml", study / "runs")
-    assert list(models) == ["beta", "alpha", "stray", "shipped"] and models["alpha"] == study / "runs/alpha/seed0/model.pt"
+    assert (
+        list(models) == ["beta", "alpha", "stray", "shipped"] and models["alpha"] == study / "runs/alpha/seed0/model.pt"
+    )
     assert list(snap_lab.trained_models(study / "params.yaml", study / "runs", ["stray", "alpha"])) == [
         "alpha",
         "stray",
