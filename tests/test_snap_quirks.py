@@ -1,7 +1,8 @@
 """`bbadj snap` on files as more tools write them (issue 33.4), each quirk in a hand-made file: a box
 written as a 4-corner polygon (V7 darwin-py, sahi, a YOLO converter's box-to-segmentation option)
 is snapped and its polygon and area follow the box; VGG Image Annotator's flat polygon list is a
-polygon."""
+polygon; a file_name that is empty or a folder (X-AnyLabeling) and a string image_id (VIA) are
+named as what they are, the last two before the model is loaded."""
 
 import json
 
@@ -9,8 +10,10 @@ import pytest
 from conftest import COCO128_IMAGES
 
 import bbadj
+from bbadj.cli.main import main
 from bbadj.snap.file import SnapSettings, mask_kind, read_input, snap_file
 from bbadj.snap.polygons import rectangle
+from bbadj.util.errors import DataError
 
 PHOTO = "000000000077.jpg"  # 500 x 375
 
@@ -137,3 +140,60 @@ def test_a_kept_box_keeps_its_polygon(model, tmp_path):
     assert (summary["kept"], summary["rectangle_polygons"]) == (5, 0)
     out = {a["id"]: a for a in json.loads((tmp_path / "out.json").read_text())["annotations"]}
     assert all(out[i]["segmentation"] == orig[i]["segmentation"] and out[i]["area"] == 1.0 for i in RECTANGLES)
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """The model loader, made to fail: an error found after it would be a test failure."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the input was checked")
+
+    monkeypatch.setattr("bbadj.model.checkpoint.load_model", refuse)
+
+
+def snap_cli(src, checkpoint, capsys, images=COCO128_IMAGES):
+    code = main(["snap", "--annotations", str(src), "--images", str(images), "--checkpoint", str(checkpoint)])
+    return code, capsys.readouterr().err
+
+
+def test_a_string_image_id_is_named_before_the_model_loads(checkpoint, tmp_path, capsys, no_model):
+    src = write(tmp_path, [ann(1, BOX), ann("a2", BOX, image_id="77"), ann(3, BOX, image_id="77")])
+    code, err = snap_cli(src, checkpoint, capsys)
+    assert code == 2, err
+    assert (
+        f"{src}: annotation id 'a2' has image_id '77', a string (str), but the images' ids are integers "
+        f"(int): the types differ, so it refers to no image; image id 77 exists as a number (2 entries so); "
+        f"write the image_id as a number" in err
+    )
+    assert not list(tmp_path.glob("*.snapped*")), "nothing written"
+
+
+@pytest.mark.parametrize("name, message", [("", "has an empty file_name ('')"), ("sub", "which names a folder")])
+def test_an_empty_or_folder_file_name_is_named_before_the_model_loads(
+    checkpoint, tmp_path, capsys, no_model, name, message
+):
+    images = tmp_path / "images"
+    (images / "sub").mkdir(parents=True)
+    src = write(tmp_path, [ann(1, BOX)], [{"id": 77, "file_name": name, "width": 500, "height": 375}])
+    code, err = snap_cli(src, checkpoint, capsys, images)
+    assert code == 2 and f"{src}: image id 77 " in err and message in err, err
+    if name:
+        assert f"not an image file: {images / 'sub'}" in err
+    else:
+        assert f"it names no image file under {images}" in err
+    with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        read_input(src, images)  # the Python call says the same
+
+
+def test_an_image_without_boxes_is_not_looked_at(tmp_path):
+    """As a missing file is: an image no box refers to is not opened, whatever its name."""
+    src = write(
+        tmp_path,
+        [ann(1, BOX)],
+        [
+            {"id": 77, "file_name": PHOTO, "width": 500, "height": 375},
+            {"id": 5, "file_name": "", "width": 9, "height": 9},
+        ],
+    )
+    assert read_input(src, COCO128_IMAGES).coco.n_boxes == 1

@@ -28,7 +28,9 @@ px, boxes wholly outside their image, annotations with a polygon (VIA's flat lis
 that is its box's rectangle) or RLE mask (unless ``snap_masked``: the box is snapped and the mask
 left as it was, so the box may no longer bound it), and the boxes of an image that cannot be
 decoded or that libjpeg decodes with a warning (``corrupt image``, each file named in the
-summary): one damaged photo does not stop a month's file. A box that sticks out of its image is clipped to it before it is snapped.
+summary): one damaged photo does not stop a month's file. A box that sticks out of its image is clipped to it before it is snapped. What tools write
+that would read as something else (a string image id, an empty or folder file name) is named as
+what it is (``checks``).
 
 Memory does not grow with the boxes of one image: each image's boxes are cut into pieces of at
 most one model batch, each piece cropped on its own (the image is decoded once per piece). Work
@@ -67,6 +69,7 @@ from ..util.errors import ConfigError, DataError
 from ..util.progress import progress_bar
 from .adjust import adjust_boxes
 from ..util.outputs import atomic_open
+from .checks import check_file_names, check_image_ids
 from .journal import Journal
 from .polygons import is_polygon, rectangle
 from .review import ReviewRule, reason
@@ -157,12 +160,14 @@ def read_input(
         detections = Path(detections)
         results = read_results(detections)
         image_ids = {im.get("id") for im in doc["images"] if isinstance(im, dict)}
+        check_image_ids(doc["images"], results, detections, results=True)
         for i, det in enumerate(results):
             iid, _, _, _ = parse_entry(detections, i, det)
             if iid not in image_ids:
                 raise DataError(f"{detections}: entry {i} refers to image id {iid}, which is not in {annotations}")
             _check_previous(det, detections, f"entry {i}")
         boxes = [{"id": i, "image_id": det["image_id"], "bbox": det["bbox"]} for i, det in enumerate(results)]
+        check_file_names(doc["images"], results, annotations, images)
         coco = _boxes(doc, boxes, results, annotations, images, settings)
         passes = max((int(d["snap"].get("passes", 1)) for d in results if isinstance(d.get("snap"), dict)), default=0)
         return SnapInput("results", results, results, coco, _file_names(doc), [], passes)
@@ -170,6 +175,8 @@ def read_input(
     for i, ann in enumerate(entries):
         if isinstance(ann, dict):
             _check_previous(ann, annotations, f"annotation id {ann.get('id')!r}")
+    check_image_ids(doc["images"], entries, annotations)
+    check_file_names(doc["images"], entries, annotations, images)
     coco = _boxes(doc, entries, entries, annotations, images, settings)
     history = _history(doc, annotations)
     return SnapInput("annotations", doc, entries, coco, _file_names(doc), history, len(history))
