@@ -197,3 +197,19 @@ def test_an_image_without_boxes_is_not_looked_at(tmp_path):
         ],
     )
     assert read_input(src, COCO128_IMAGES).coco.n_boxes == 1
+
+
+def test_a_string_image_id_in_a_results_file_is_named_too(tmp_path):
+    src = write(tmp_path, [ann(1, BOX)])
+    res = tmp_path / "results.json"
+    res.write_text(
+        json.dumps(
+            [{"image_id": 77, "category_id": 1, "bbox": BOX, "score": 1}] * 2
+            + [{"image_id": "77", "category_id": 1, "bbox": BOX, "score": 1}]
+        )
+    )
+    with pytest.raises(DataError) as e:
+        read_input(src, COCO128_IMAGES, res)
+    assert str(e.value).startswith(
+        f"{res}: entry 2 has image_id '77', a string (str), but the images' ids are integers"
+    )
