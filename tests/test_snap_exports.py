@@ -21,6 +21,7 @@ from PIL import Image
 
 import bbadj
 from bbadj.snap.file import SnapSettings, snap_file
+from bbadj.snap.polygons import rectangle
 
 EXPORTS = ROOT / "tests" / "data" / "exports"
 DATUMARO = ROOT / ".venv-datumaro" / "bin" / "python"
@@ -31,7 +32,7 @@ FILES = {
     "cvat": ("cvat/instances_default.json", None),  # COCO 1.0: polygons
     "roboflow": ("roboflow/_annotations.coco.json", None),
     "label_studio": ("label_studio/result.json", None),  # a size-less image entry; two entries, one file
-    "datumaro": ("datumaro/instances_val.json", None),  # a polygon and a crowd RLE, string attributes
+    "datumaro": ("datumaro/instances_val.json", None),  # a rectangle's polygon and a crowd RLE, string attributes
     "detectron2": ("detectron2/data_coco_format.json", None),  # convert_to_coco_json's file: ./data/ names
     "detectron2 results": ("detectron2/data_coco_format.json", "detectron2/coco_instances_results.json"),
 }
@@ -40,7 +41,7 @@ EXPECTED = {
     "cvat": (0, 0, {"has a polygon mask": 3}),
     "roboflow": (2, 0, {}),
     "label_studio": (6, 0, {}),
-    "datumaro": (0, 0, {"crowd": 1, "has a polygon mask": 1}),
+    "datumaro": (1, 0, {"crowd": 1}),  # its polygon is its box's rectangle: a box, snapped
     "detectron2": (3, 0, {}),
     "detectron2 results": (4, 0, {}),
 }
@@ -92,9 +93,14 @@ def test_a_real_export_is_snapped_and_loads_in_pycocotools(tool, model, tmp_path
     assert [e["snap"]["bbox_original"] for e in entries(out2)] == originals, "the person's boxes, after two passes"
     assert second["pass"] == 2 and {e["snap"]["passes"] for e in entries(out2)} == {2}
     for before, after in zip(entries(source), entries(out1)):
-        assert {k: v for k, v in after.items() if k not in ("bbox", "area", "snap")} == {
-            k: v for k, v in before.items() if k not in ("bbox", "area")
+        assert {k: v for k, v in after.items() if k not in ("bbox", "area", "snap", "segmentation")} == {
+            k: v for k, v in before.items() if k not in ("bbox", "area", "segmentation")
         }, "every other key, ids included, as written"
+        shape = rectangle(before.get("segmentation"), before["bbox"])
+        if shape is not None and after["snap"]["status"] == "changed":  # a box's rectangle follows the box
+            assert after["segmentation"] == shape.follow(after["bbox"])
+        else:
+            assert after.get("segmentation") == before.get("segmentation"), "a mask as written"
     if det is None:
         assert {k: v for k, v in out1.items() if k != "snap"} | {"annotations": None} == source | {
             "annotations": None

@@ -8,6 +8,8 @@ file that names its images). The output is the same document with each box entry
   (``review.ReviewRule``) finds an edge the model is unsure of, or the box was skipped;
 - ``area``: for a box that changed, its new w x h (a rectangle's area; a box with a mask is left
   as it is, or with ``snap_masked`` keeps its mask's area);
+- ``segmentation``: a polygon that is exactly its box's rectangle (``polygons.rectangle``: V7,
+  sahi and converters write a box so) follows a box that changed; a mask is never changed;
 - ``snap``: ``status`` (``changed``; ``kept``: unsure, listed for review, with ``reason`` and
   ``failed``, the edges and the numbers; or ``skipped``, with its ``reason``), ``bbox_original``
   (the person's box: the input's, or on a file bbadj snap wrote, the very first one, never
@@ -22,11 +24,13 @@ pass number, and ``history``, the summaries of earlier passes); a results output
 has the summary in the review file only. The review file lists the kept boxes with the summary.
 
 Skipped and counted: crowd regions, boxes of zero width or height, boxes under ``min_box_size``
-px, boxes wholly outside their image, annotations with a polygon or RLE mask (unless
-``snap_masked``: the box is snapped and the mask left as it was, so the box may no longer bound
-it), and the boxes of an image that cannot be decoded or that libjpeg decodes with a warning
-(``corrupt image``, each file named in the summary): one damaged photo does not stop a month's
-file. A box that sticks out of its image is clipped to it before it is snapped.
+px, boxes wholly outside their image, annotations with a polygon (VIA's flat list too; not one
+that is its box's rectangle) or RLE mask (unless ``snap_masked``: the box is snapped and the mask
+left as it was, so the box may no longer bound it), and the boxes of an image that cannot be
+decoded or that libjpeg decodes with a warning (``corrupt image``, each file named in the
+summary): one damaged photo does not stop a month's file. A box that sticks out of its image is clipped to it before it is snapped. What tools write
+that would read as something else (a string image id, an empty or folder file name) is named as
+what it is (``checks``).
 
 Memory does not grow with the boxes of one image: each image's boxes are cut into pieces of at
 most one model batch, each piece cropped on its own (the image is decoded once per piece). Work
@@ -65,7 +69,9 @@ from ..util.errors import ConfigError, DataError
 from ..util.progress import progress_bar
 from .adjust import adjust_boxes
 from ..util.outputs import atomic_open
+from .checks import check_file_names, check_image_ids
 from .journal import Journal
+from .polygons import is_polygon, rectangle
 from .review import ReviewRule, reason
 from .sealed import dump, seal_head
 from .targets import WRITTEN_BY, check_targets
@@ -122,12 +128,14 @@ class SnapInput:
 
 
 def mask_kind(entry: dict) -> str | None:
-    """``polygon`` or ``RLE`` for an entry with a mask (COCO's ``segmentation``), else None (no
-    key, null, or the empty list rectangle exporters write)."""
+    """``polygon`` or ``RLE`` for an entry with a mask (COCO's ``segmentation``; a polygon nested
+    or VIA's flat list), else None (no key, null, the empty list rectangle exporters write, or a
+    polygon that is exactly its box's rectangle: ``polygons.rectangle``, a box written as 4
+    corners, which follows the box)."""
     seg = entry.get("segmentation")
     if isinstance(seg, dict):
         return "RLE"
-    if isinstance(seg, list) and any(isinstance(p, list) and len(p) >= 6 for p in seg):
+    if is_polygon(seg) and not (is_json_box(entry.get("bbox")) and rectangle(seg, entry["bbox"])):
         return "polygon"
     return None
 
@@ -152,12 +160,14 @@ def read_input(
         detections = Path(detections)
         results = read_results(detections)
         image_ids = {im.get("id") for im in doc["images"] if isinstance(im, dict)}
+        check_image_ids(doc["images"], results, detections, results=True)
         for i, det in enumerate(results):
             iid, _, _, _ = parse_entry(detections, i, det)
             if iid not in image_ids:
                 raise DataError(f"{detections}: entry {i} refers to image id {iid}, which is not in {annotations}")
             _check_previous(det, detections, f"entry {i}")
         boxes = [{"id": i, "image_id": det["image_id"], "bbox": det["bbox"]} for i, det in enumerate(results)]
+        check_file_names(doc["images"], results, annotations, images)
         coco = _boxes(doc, boxes, results, annotations, images, settings)
         passes = max((int(d["snap"].get("passes", 1)) for d in results if isinstance(d.get("snap"), dict)), default=0)
         return SnapInput("results", results, results, coco, _file_names(doc), [], passes)
@@ -165,6 +175,8 @@ def read_input(
     for i, ann in enumerate(entries):
         if isinstance(ann, dict):
             _check_previous(ann, annotations, f"annotation id {ann.get('id')!r}")
+    check_image_ids(doc["images"], entries, annotations)
+    check_file_names(doc["images"], entries, annotations, images)
     coco = _boxes(doc, entries, entries, annotations, images, settings)
     history = _history(doc, annotations)
     return SnapInput("annotations", doc, entries, coco, _file_names(doc), history, len(history))
@@ -474,8 +486,14 @@ def _apply_chunk(
             }
         )
         if not failed:
+            # read before the box moves: a polygon that is the old box's rectangle goes with it
+            shape = rectangle(entry.get("segmentation"), entry["bbox"])
+            masked = mask_kind(entry) is not None
             entry["bbox"] = snapped
-            if "area" in entry and mask_kind(entry) is None:  # a rectangle's area is its box's
+            if shape is not None:
+                entry["segmentation"] = shape.follow(snapped)
+                counts["rectangle polygons"] += 1
+            if "area" in entry and not masked:  # a rectangle's area is its box's
                 entry["area"] = round(snapped[2] * snapped[3], 3)
         _set_snap(data, int(i), info)
 
@@ -523,6 +541,7 @@ def _summary(data: SnapInput, counts: Counter, corrupt: dict) -> dict:
         "kept": counts["kept"],
         "skipped": sum(skipped.values()),
         "skipped_by_reason": dict(sorted(skipped.items())),
+        "rectangle_polygons": counts["rectangle polygons"],  # changed boxes whose polygon moved with them
         "corrupt_images": dict(sorted(corrupt.items())),
         "images_skipped": dict(sorted((k, v) for k, v in data.coco.skipped.items() if k.startswith("images"))),
         "file_names_resolved": {str(k): v[1] for k, v in sorted(data.coco.resolved.items())},
@@ -565,6 +584,8 @@ def describe(summary: dict) -> str:
     line = f"{s['input']}: {s['boxes']} boxes: {s['changed']} changed, {kept}, {skipped} -> {s['output']}"
     notes = [f"pass {s['pass']}: each box keeps its first original in snap.bbox_original"] if s["pass"] > 1 else []
     notes += [f"corrupt image, its boxes left as they were: {f}" for f in s["corrupt_images"]]
+    if s["rectangle_polygons"]:
+        notes.append(f"{s['rectangle_polygons']} polygons that were their box's rectangle moved with the box")
     if s["images_skipped"]:
         notes.append("images skipped: " + ", ".join(f"{n} {why}" for why, n in s["images_skipped"].items()))
     if s["file_names_resolved"]:
