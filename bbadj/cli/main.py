@@ -1,4 +1,4 @@
-"""The ``bbadj`` command line: synth, split, train, evaluate, adjust, snap, serve, exp-run, show, fingerprint, stage,
+"""The ``bbadj`` command line: synth, split, train, evaluate, adjust, snap, jitter, serve, exp-run, show, fingerprint, stage,
 bench."""
 
 from __future__ import annotations
@@ -221,6 +221,18 @@ def cmd_snap(args) -> int:
     return 0
 
 
+def cmd_jitter(args) -> int:
+    from ..snap.rough import describe, write_rough
+
+    cfg = config_from_args(args)
+    for path, what in ((args.annotations, "annotations file"), (args.images, "image folder")):
+        if not Path(path).exists():
+            raise FileNotFoundError(f"{what} not found: {path}")
+    seed = cfg.eval.seed if args.seed is None else args.seed
+    print(describe(write_rough(args.annotations, args.images, args.out, cfg.data, seed, args.draw)))
+    return 0
+
+
 def cmd_serve(args) -> int:
     from ..util.device import resolve_device
     from ..serve.fetch import LabelStudioImages
@@ -334,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_train_command,
         _add_evaluate_command,
         _add_snap_commands,
+        _add_jitter_command,
         _add_serve_command,
         _add_study_commands,
     ):
@@ -511,6 +524,21 @@ def _add_snap_commands(sub) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_snap)
+
+
+def _add_jitter_command(sub) -> None:
+    p = sub.add_parser(
+        "jitter",
+        help="write a COCO file's boxes as rough boxes to try bbadj snap on: the study's jitter draw "
+        "(data.jitter, eval.seed), the true box kept in bbox_true",
+    )
+    p.add_argument("--annotations", required=True, help="COCO instances JSON with true boxes")
+    p.add_argument("--images", required=True, help="its image folder (the images' sizes clip the boxes)")
+    p.add_argument("--out", required=True, help="the rough file (never the input)")
+    p.add_argument("--seed", type=int, help="jitter seed (default: eval.seed, the study's)")
+    p.add_argument("--draw", type=int, default=0, help="which of the evaluation's draws (default: 0)")
+    add_config_args(p)
+    p.set_defaults(func=cmd_jitter)
 
 
 def _add_serve_command(sub) -> None:
