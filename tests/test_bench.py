@@ -385,10 +385,11 @@ def test_snap_harm(tiny, checkpoint, tmp_path, capsys):
     r = run([*argv, "--hold", "0,1e9", "--threads", "1", "--no-progress"], tmp_path / "harm.json")
     n, repeats = r["n_boxes"], r["repeats"]
     assert n > 0 and r["checkpoint"] == str(checkpoint) and "machine" in r
-    off, every = r["rows"]
-    assert (off["hold"], every["hold"]) == (0, 1e9)
+    off, every, shrink = r["rows"]  # hold 0 once, then each mode (hold, shrink) at 1e9
+    assert [(row["mode"], row["hold"]) for row in r["rows"]] == [("off", 0), ("hold", 1e9), ("shrink", 1e9)]
+    assert shrink["tight"] == every["tight"] and shrink["jittered"] == every["jittered"], "1e9 holds every edge"
     for row in r["rows"]:
-        assert set(row) == {"hold", "tight", "jittered"}
+        assert set(row) == {"mode", "hold", "tight", "jittered"}
         for case in ("tight", "jittered"):
             assert set(row[case]) == {"input", "pass1", "pass2", "held1", "held2"}
             assert all(0 <= v <= 100 for v in row[case].values())
@@ -400,8 +401,8 @@ def test_snap_harm(tiny, checkpoint, tmp_path, capsys):
     assert r["boxes_run"] == 2 * n * (1 + repeats)
     table = capsys.readouterr().out.splitlines()
     # a title, the header and its rule, one row per hold
-    assert table[1].startswith("| hold | tight: 1 pass") and len(table) == 1 + 2 + 2
-    assert table[-1].startswith("| 1e+09 | 100.0 | 100.0 | 100 / 100 |")
+    assert table[1].startswith("| mode | hold | tight: 1 pass") and len(table) == 1 + 2 + 3
+    assert table[-1].startswith("| shrink | 1e+09 | 100.0 | 100.0 | 100 / 100 |")
 
 
 def test_snap_harm_names_a_bad_hold(checkpoint, capsys):

@@ -1,5 +1,5 @@
-"""``bbadj bench snap-harm``: does snapping harm boxes that are already good? For each hold value
-(``bbadj.snap.hold``; 0: off), the mean IoU to the truth of
+"""``bbadj bench snap-harm``: does snapping harm boxes that are already good? For each hold mode and
+value (``bbadj.snap.hold``; 0: off), the mean IoU to the truth of
 
 - ``tight``: the true boxes as they are (100), after one pass of snap and after two (the second
   on the first's output, as ``bbadj snap`` run on its own output);
@@ -27,7 +27,7 @@ from ..data.coco import CocoBoxes
 from ..data.dataset import draw_eval_jitter, load_boxes
 from ..scoring.metrics import per_box_errors, summarize
 from ..snap.adjust import adjust_boxes
-from ..snap.hold import check_hold, hold_edges
+from ..snap.hold import MODES, check_hold, check_mode, hold_edges
 from ..util.device import resolve_device
 from ..util.errors import ConfigError
 from .common import add_common_args, args_dict, machine, set_threads, write_result
@@ -71,12 +71,12 @@ def miou(boxes: np.ndarray, gt: np.ndarray) -> float:
     return 100 * summarize(per_box_errors(torch.as_tensor(boxes), torch.as_tensor(gt)))["miou"]
 
 
-def two_passes(run: Passes, start: np.ndarray, gt: np.ndarray, hold: float, desc: str) -> dict:
+def two_passes(run: Passes, start: np.ndarray, gt: np.ndarray, hold: float, mode: str, desc: str) -> dict:
     """mIoU of ``start``, after one pass and after two, with ``hold``; the share of edges held."""
     out1, err1 = run(start, f"{desc}, pass 1")
-    b1, held1 = hold_edges(start, out1, err1, hold)
-    out2, err2 = run(b1, f"{desc}, hold {hold:g}, pass 2")
-    b2, held2 = hold_edges(b1, out2, err2, hold)
+    b1, held1 = hold_edges(start, out1, err1, hold, mode)
+    out2, err2 = run(b1, f"{desc}, {mode} {hold:g}, pass 2")
+    b2, held2 = hold_edges(b1, out2, err2, hold, mode)
     return {
         "input": miou(start, gt),
         "pass1": miou(b1, gt),
@@ -86,23 +86,28 @@ def two_passes(run: Passes, start: np.ndarray, gt: np.ndarray, hold: float, desc
     }
 
 
-def snap_harm(coco: CocoBoxes, cfg: Config, model, holds: list[float], progress: bool = True) -> dict:
-    """Per hold value: ``tight`` and ``jittered`` (each: input, pass1, pass2 mIoU in percent, held1,
-    held2 percent of edges; jittered averaged over eval.repeats draws)."""
+def snap_harm(
+    coco: CocoBoxes, cfg: Config, model, holds: list[float], modes: tuple[str, ...] = ("hold",), progress: bool = True
+) -> dict:
+    """Per hold mode and value (hold 0, off, once): ``tight`` and ``jittered`` (each: input, pass1,
+    pass2 mIoU in percent, held1, held2 percent of edges; jittered averaged over eval.repeats draws)."""
     gt = coco.all_boxes()
     run = Passes(coco, cfg, model, progress)
     draws = [np.concatenate(draw_eval_jitter(coco, cfg.data, cfg.eval.seed, k)) for k in range(cfg.eval.repeats)]
     rows = []
-    for hold in holds:
-        tight = two_passes(run, gt, gt, hold, "tight")
-        per_draw = [two_passes(run, d, gt, hold, f"jittered draw {k + 1}") for k, d in enumerate(draws)]
+    for mode, hold in dict.fromkeys(("off" if not h else m, h) for m in modes for h in holds):
+        tight = two_passes(run, gt, gt, hold, MODES[0] if mode == "off" else mode, "tight")
+        per_draw = [
+            two_passes(run, d, gt, hold, MODES[0] if mode == "off" else mode, f"jittered draw {k + 1}")
+            for k, d in enumerate(draws)
+        ]
         jittered = {key: float(np.mean([d[key] for d in per_draw])) for key in per_draw[0]}
-        rows.append({"hold": hold, "tight": tight, "jittered": jittered})
+        rows.append({"mode": mode, "hold": hold, "tight": tight, "jittered": jittered})
     return {"n_boxes": len(gt), "boxes_run": run.boxes_run, "rows": rows}
 
 
 HEADER = (
-    "| hold | tight: 1 pass | 2 passes | held % (1st / 2nd) | jittered: as drawn | 1 pass | 2 passes "
+    "| mode | hold | tight: 1 pass | 2 passes | held % (1st / 2nd) | jittered: as drawn | 1 pass | 2 passes "
     "| held % (1st / 2nd) |"
 )
 
@@ -113,7 +118,7 @@ def table(result: dict) -> str:
     for r in result["rows"]:
         t, j = r["tight"], r["jittered"]
         lines.append(
-            f"| {r['hold']:g} | {t['pass1']:.1f} | {t['pass2']:.1f} | {t['held1']:.0f} / {t['held2']:.0f} "
+            f"| {r['mode']} | {r['hold']:g} | {t['pass1']:.1f} | {t['pass2']:.1f} | {t['held1']:.0f} / {t['held2']:.0f} "
             f"| {j['input']:.1f} | {j['pass1']:.1f} | {j['pass2']:.1f} | {j['held1']:.0f} / {j['held2']:.0f} |"
         )
     return "\n".join(lines)
@@ -132,7 +137,10 @@ def parse_holds(text: str) -> list[float]:
 
 
 def cmd_snap_harm(args) -> int:
-    holds = parse_holds(args.hold)  # a bad --hold is named before any work
+    holds = parse_holds(args.hold)  # a bad --hold or --hold-mode is named before any work
+    modes = tuple(m.strip() for m in args.hold_mode.split(","))
+    for m in modes:
+        check_mode(m, "--hold-mode")
     set_threads(args)
     cfg = config_from_args(args).with_overrides({"eval": {"passes": 1}, "data": {"num_workers": 0}})
     device = resolve_device(args.device)
@@ -141,7 +149,7 @@ def cmd_snap_harm(args) -> int:
     model = load_model(args.checkpoint, device)
     info = machine(device)
     coco = load_boxes(args.annotations, args.images, cfg.data, verbose=False)
-    result = snap_harm(coco, cfg, model, holds, not args.no_progress)
+    result = snap_harm(coco, cfg, model, holds, modes, not args.no_progress)
     result.update(
         {
             "benchmark": "snap-harm",
@@ -182,6 +190,11 @@ def add_parser(sub) -> None:
         "--hold",
         default="0,0.5,1,1.5,2",
         help="hold values to compare, separated by commas (0: off; default: 0,0.5,1,1.5,2)",
+    )
+    q.add_argument(
+        "--hold-mode",
+        default=",".join(MODES),
+        help=f"hold modes to compare, separated by commas (default: {','.join(MODES)}; bbadj.snap.hold)",
     )
     q.add_argument("--device", default="cpu")
     add_common_args(q)
