@@ -5,8 +5,9 @@ file (a JSON list of ``{"image_id", "category_id", "bbox", "score"}``, read with
 file that names its images). The output is the same document with each box entry refined:
 
 - ``bbox``: the model's box ([x, y, w, h]) with each edge it moved by no more than ``hold`` x that
-  edge's err_px left where it was (``hold.hold_edges``), or the box as it was where the review
-  rule (``review.ReviewRule``) finds an edge the model is unsure of, or the box was skipped;
+  edge's err_px left where it was, and with ``hold_mode`` ``shrink`` every other edge moved that
+  much less (``hold.hold_edges``), or the box as it was where the review rule
+  (``review.ReviewRule``) finds an edge the model is unsure of, or the box was skipped;
 - ``area``: for a box that changed, its new w x h (a rectangle's area; a box with a mask is left
   as it is, or with ``snap_masked`` keeps its mask's area);
 - ``snap``: ``status`` (``changed``; ``kept``: unsure, listed for review, with ``reason`` and
