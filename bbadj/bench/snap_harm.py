@@ -11,8 +11,9 @@ own crops, eval's decoding) with the hold applied to its output, as ``bbadj snap
 
 A box the model has seen, from the same input box, is not run again: the second pass of a box
 whose four edges were all held starts from the box the first pass started from, and its answer
-is the first pass's (the model is deterministic on a crop). This saves most of the second passes
-on tight boxes at large holds; the figures are those of running it."""
+is the first pass's. This saves most of the second passes on tight boxes at large holds; running
+it again would differ only where a crop's answer differs in another batch (float32's last
+digits)."""
 
 from __future__ import annotations
 
