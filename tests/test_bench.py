@@ -375,3 +375,36 @@ def test_snap_repeats_the_file_to_exactly_n_boxes(tiny, tmp_path):
     assert made["boxes"] == len(doc["annotations"]) == n and made["images"] == len(doc["images"])
     assert len({a["id"] for a in doc["annotations"]}) == n and len({im["id"] for im in doc["images"]}) == made["images"]
     assert {a["image_id"] for a in doc["annotations"]} == {im["id"] for im in doc["images"]}
+
+
+def test_snap_harm(tiny, checkpoint, tmp_path, capsys):
+    """Per hold value, the mIoU of true and jittered boxes as they are, after one pass and after
+    two; hold 1e9 holds every edge, so nothing moves and no second pass is run."""
+    ann, images = tiny
+    argv = ["bench", "snap-harm", "--checkpoint", str(checkpoint), "--annotations", str(ann), "--images", str(images)]
+    r = run([*argv, "--hold", "0,1e9", "--threads", "1", "--no-progress"], tmp_path / "harm.json")
+    n, repeats = r["n_boxes"], r["repeats"]
+    assert n > 0 and r["checkpoint"] == str(checkpoint) and "machine" in r
+    off, every, shrink = r["rows"]  # hold 0 once, then each mode (hold, shrink) at 1e9
+    assert [(row["mode"], row["hold"]) for row in r["rows"]] == [("off", 0), ("hold", 1e9), ("shrink", 1e9)]
+    assert shrink["tight"] == every["tight"] and shrink["jittered"] == every["jittered"], "1e9 holds every edge"
+    for row in r["rows"]:
+        assert set(row) == {"mode", "hold", "tight", "jittered"}
+        for case in ("tight", "jittered"):
+            assert set(row[case]) == {"input", "pass1", "pass2", "held1", "held2"}
+            assert all(0 <= v <= 100 for v in row[case].values())
+        assert row["tight"]["input"] == pytest.approx(100)
+    assert off["tight"]["held1"] == off["jittered"]["held2"] == 0 and off["tight"]["pass1"] < 100
+    assert every["tight"]["pass1"] == every["tight"]["pass2"] == pytest.approx(100)
+    assert every["jittered"]["pass2"] == every["jittered"]["input"] and every["jittered"]["held1"] == 100
+    # first passes (true boxes and each draw), then hold 0's second passes; hold 1e9's are the first's inputs
+    assert r["boxes_run"] == 2 * n * (1 + repeats)
+    table = capsys.readouterr().out.splitlines()
+    # a title, the header and its rule, one row per hold
+    assert table[1].startswith("| mode | hold | tight: 1 pass") and len(table) == 1 + 2 + 3
+    assert table[-1].startswith("| shrink | 1e+09 | 100.0 | 100.0 | 100 / 100 |")
+
+
+def test_snap_harm_names_a_bad_hold(checkpoint, capsys):
+    assert main(["bench", "snap-harm", "--checkpoint", str(checkpoint), "--hold", "0,-1"]) == 2
+    assert "--hold must be a number >= 0" in capsys.readouterr().err

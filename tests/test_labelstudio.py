@@ -14,7 +14,8 @@ that answers 404), the backend connected as a person connects it (Settings > Mod
   submitted with its meta (``BBADJ_LS_SCREENSHOT=path.png`` keeps a screenshot: docs/img/);
 - with a trained model (``BBADJ_TRAINED_MODEL``, else the study's ``runs/long/l4/seed0/model.pt``
   or ``runs/l4/seed0/model.pt``, else the model shipped with bbadj): coco128 val boxes, perturbed by the
-  evaluation's jitter and imported as annotations, come back closer to the truth on most.
+  evaluation's jitter and imported as annotations, come back closer to the truth on most of those
+  the model moved (the hold leaves the others as drawn).
 
 Without the venv, Chromium or a trained model, each part skips and says what is missing. The
 model elsewhere is the tiny untrained checkpoint of conftest: the format, not the quality.
@@ -474,12 +475,14 @@ def test_with_a_trained_model_the_snapped_boxes_are_closer_to_the_truth(label_st
         k: paired_iou(torch.tensor(v, dtype=torch.float64), torch.tensor(truth, dtype=torch.float64)).numpy()
         for k, v in (("drawn", drawn), ("snapped", snapped))
     }
-    closer = float(np.mean(iou["snapped"] > iou["drawn"]))
+    # the hold leaves a box whose every edge moved within its err_px as drawn: judged are those moved
+    moved = np.abs(iou["snapped"] - iou["drawn"]) > 1e-9
+    closer = float(np.mean(iou["snapped"][moved] > iou["drawn"][moved]))
     print(
         f"{len(truth)} boxes on {len(coco.images)} photographs, {TRAINED}: mean IoU drawn {iou['drawn'].mean():.3f}, "
-        f"snapped {iou['snapped'].mean():.3f}; closer on {100 * closer:.0f}%"
+        f"snapped {iou['snapped'].mean():.3f}; {moved.sum()} moved, closer on {100 * closer:.0f}% of them"
     )
-    assert closer > 0.5 and iou["snapped"].mean() > iou["drawn"].mean()
+    assert moved.any() and closer > 0.5 and iou["snapped"].mean() > iou["drawn"].mean()
 
 
 # ---------------------------------------------------------------- a person's drag, in the browser

@@ -27,6 +27,7 @@ from bbadj.core.box_ops import EDGES, clip_to_image
 from bbadj.data.images import read_rgb
 from bbadj.serve.fetch import LabelStudioImages
 from bbadj.snap.file import SnapSettings
+from bbadj.snap.hold import describe as describe_hold
 from bbadj.serve.labelstudio import TaskError, drawn_now, image_field, to_pixels, to_value
 from bbadj.serve.server import Backend, make_server
 
@@ -254,7 +255,8 @@ class Running:
 def start():
     running = []
 
-    def start(model, settings=SnapSettings(), url=None, token=None):
+    # hold 0: these tests hold each box to bbadj.adjust's; the hold has its own test below
+    def start(model, settings=SnapSettings(hold=0), url=None, token=None):
         running.append(Running(Backend(model, settings, LabelStudioImages(url, token))))
         return running[-1]
 
@@ -505,6 +507,23 @@ def test_the_review_rule_keeps_an_unsure_rectangle_as_drawn(model, start, label_
         assert region["value"][k] == pytest.approx(drawn["value"][k], abs=1e-9)
     meta = region["meta"]["bbadj"]
     assert meta["status"] == "kept" and "err_px" in meta["reason"] and "kept as drawn" in region["meta"]["text"][0]
+
+
+def test_the_hold_keeps_an_edge_where_it_was_drawn(model, start, label_studio):
+    """As bbadj snap's (bbadj/snap/hold.py): every edge within 1e9 x its err_px stays as drawn,
+    none with hold 0; the held edges in the meta and the editor's line; the hold in /health."""
+    ls, _ = label_studio
+    drawn = rect((50.5, 40.25, 210, 180), SIZE["a.png"], "d")
+    for hold, held in ((1e9, list(EDGES)), (0, [])):
+        server = start(model, SnapSettings(hold=hold), url=ls.url, token=LEGACY)
+        status, _, body = server.predict([task(1, "/data/upload/1/a.png")], {"result": [drawn]})
+        region = body["results"][0]["result"][0]
+        meta = region["meta"]["bbadj"]
+        assert status == 200 and meta["status"] == "changed" and meta["held"] == held
+        same = [region["value"][k] == pytest.approx(drawn["value"][k], abs=1e-9) for k in ("x", "y", "width", "height")]
+        assert all(same) if held else not all(same)
+        assert ("held as drawn: top, bottom, left, right" in region["meta"]["text"][0]) == bool(held)
+        assert server.backend.health()["hold_rule"] == describe_hold(hold, SnapSettings.hold_mode)
 
 
 def test_the_command_line_names_a_missing_checkpoint_and_a_busy_port(checkpoint, tmp_path, capsys):

@@ -52,7 +52,8 @@ SPECIAL = [
 def test_annotations_are_snapped_into_a_new_file_keeping_the_originals(model, tmp_path):
     src = val_subset(tmp_path / "ann.json", SPECIAL)
     before = src.read_bytes()
-    summary = snap_file(src, COCO128_IMAGES, model, progress=False)
+    # the model's box itself (hold 0): the hold is tests/test_snap_hold.py's
+    summary = snap_file(src, COCO128_IMAGES, model, settings=SnapSettings(hold=0), progress=False)
     out = tmp_path / "ann.snapped.json"
     assert src.read_bytes() == before, "the input is never written"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ann.json", "ann.snapped.json", "ann.snapped.review.json"]
@@ -142,7 +143,7 @@ def test_a_detectors_results_file_is_snapped_entry_by_entry(model, tmp_path):
     ]
     res = tmp_path / "results.json"
     res.write_text(json.dumps(dets))
-    summary = snap_file(ann_path, COCO128_IMAGES, model, detections=res, progress=False)
+    summary = snap_file(ann_path, COCO128_IMAGES, model, detections=res, settings=SnapSettings(hold=0), progress=False)
     assert summary["kind"] == "results" and (summary["changed"], summary["skipped"]) == (len(dets), 0)
     out = json.loads((tmp_path / "results.snapped.json").read_text())
     assert isinstance(out, list) and len(out) == len(dets)

@@ -159,6 +159,28 @@ def cmd_adjust(args) -> int:
     return 0
 
 
+def _add_hold_options(p) -> None:
+    from ..snap.file import HOLD, HOLD_MODE
+    from ..snap.hold import MODES
+
+    p.add_argument(
+        "--hold",
+        type=float,
+        default=HOLD,
+        metavar="K",
+        help="an edge the model moves by at most K times its expected error (err_px) stays where the "
+        f"box had it: a tight box stays tight (default: {HOLD:g}, chosen on coco128's val split, "
+        "docs/snap.md; 0: off)",
+    )
+    p.add_argument(
+        "--hold-mode",
+        choices=MODES,
+        default=HOLD_MODE,
+        help="the edges moved further: hold, where the model put them; shrink, K x their err_px less "
+        f"(default: {HOLD_MODE})",
+    )
+
+
 def _snap_settings(args, **only_snap):
     """The SnapSettings of `bbadj snap`'s and `bbadj serve`'s shared options (and ``only_snap``),
     checked: a ConfigError names the setting."""
@@ -173,6 +195,8 @@ def _snap_settings(args, **only_snap):
         buffer_ratio=args.buffer_ratio,
         min_box_size=args.min_box_size,
         decoding=args.decoding or SnapSettings.decoding,
+        hold=args.hold,
+        hold_mode=args.hold_mode,
         **only_snap,
     )
     if settings.buffer_ratio is not None:
@@ -520,6 +544,7 @@ def _add_snap_commands(sub) -> None:
         help="boxes narrower or lower than this many pixels are skipped (default: 1)",
     )
     p.add_argument("--decoding", choices=DECODINGS.names(), help="edge decoding (default: subpixel)")
+    _add_hold_options(p)
     p.add_argument("--batch-size", type=int, default=128, help="boxes per model batch (default: 128)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
     p.add_argument("--no-progress", action="store_true")
@@ -593,6 +618,7 @@ def _add_serve_command(sub) -> None:
         help="rectangles narrower or lower than this many pixels are not snapped (default: 1)",
     )
     p.add_argument("--decoding", choices=DECODINGS.names(), help="edge decoding (default: subpixel)")
+    _add_hold_options(p)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
     p.set_defaults(func=cmd_serve)
 
@@ -669,7 +695,7 @@ def _add_study_commands(sub) -> None:
     p = sub.add_parser(
         "bench",
         add_help=False,
-        help="measured benchmarks: crops, train-step, adjust-latency, serve-latency, evaluate, snap",
+        help="measured benchmarks: crops, train-step, adjust-latency, serve-latency, evaluate, snap, snap-harm",
     )
     p.add_argument("bench_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_bench)

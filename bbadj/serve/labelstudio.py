@@ -152,9 +152,12 @@ def region(item: dict, box, width: int, height: int, meta: dict, score: float) -
     return out
 
 
-def describe(status: str, drawn_px, err_px, reason: str | None = None) -> str:
-    """The line the editor shows with a snapped rectangle: its per-edge err_px and the drawn box."""
+def describe(status: str, drawn_px, err_px, reason: str | None = None, held: list[str] | None = None) -> str:
+    """The line the editor shows with a snapped rectangle: its per-edge err_px, the drawn box, and
+    the edges held where they were drawn (``bbadj.snap.hold``)."""
     errs = ", ".join(f"{e} {float(v):.1f}" for e, v in zip(EDGES, err_px))
     drawn = ", ".join(f"{float(v):.1f}" for v in drawn_px)
     text = f"bbadj {status}: err_px {errs}; drawn x0, y0, x1, y1 = {drawn} px"
+    if held:
+        text += f"; held as drawn: {', '.join(held)}"
     return text + (f"; kept as drawn: {reason}" if reason else "")

@@ -16,9 +16,11 @@ Label Studio calls (its ``ml/api_connector.py``, 1.23):
 
 Each box is snapped as ``bbadj snap`` snaps it (``SnapSettings``: the crop, the decoding, the
 review rule; the box clipped to the image first; ``adjust.adjust`` on the decoded image), with the
-err_px scale stored in the checkpoint. A snapped rectangle carries in its ``meta`` the drawn one
-(its id, value and pixels), the per-edge ``err_px`` and ``confidence``, the status (``changed``,
-or ``kept`` as drawn where the review rule fails an edge, with the reason) and the model, and as
+err_px scale stored in the checkpoint, and each edge moved by no more than ``hold`` x its err_px
+left where it was drawn (``bbadj.snap.hold``). A snapped rectangle carries in its ``meta`` the drawn
+one (its id, value and pixels), the per-edge ``err_px`` and ``confidence``, the status (``changed``,
+with the edges ``held``, or ``kept`` as drawn where the review rule fails an edge, with the
+reason) and the model, and as
 its ``score`` the probability that its least sure edge is within ``within_px`` pixels
 (``review.p_within``); a prediction's score is its least sure rectangle's, so Label Studio's data
 manager sorts the tasks to review first.
@@ -62,6 +64,8 @@ from .labelstudio import (
     region,
     to_pixels,
 )
+from ..snap.hold import describe as describe_hold
+from ..snap.hold import held_names, hold_edges
 from ..snap.review import p_within, reason
 from .settings import ServeSettings
 
@@ -94,6 +98,7 @@ class Backend:
             "crop_size": g.crop_size,
             "buffer_ratio": g.with_buffer_ratio(self.settings.buffer_ratio).buffer_ratio,
             "review_rule": self.settings.rule.describe(),
+            "hold_rule": describe_hold(self.settings.hold, self.settings.hold_mode),
             **self.images.describe(),
         }
 
@@ -189,20 +194,24 @@ class Backend:
             return []
         drawn = np.asarray(boxes, dtype=np.float64)
         s = self.settings
-        out = adjust(image, clip_to_image(drawn, W, H), self.model, buffer_ratio=s.buffer_ratio, decoding=s.decoding)
+        clipped = clip_to_image(drawn, W, H)
+        out = adjust(image, clipped, self.model, buffer_ratio=s.buffer_ratio, decoding=s.decoding)
+        # as bbadj snap: an edge the model moved within hold x its err_px stays where it was drawn
+        held_boxes, held = hold_edges(clipped, out["boxes"], out["err_px"], s.hold, s.hold_mode)
         regions = []
-        for (item, source), rough, box, conf, err in zip(
-            kept_items, drawn, out["boxes"], out["confidence"], out["err_px"]
+        for (item, source), rough, box, new, held_row, conf, err in zip(
+            kept_items, drawn, out["boxes"], held_boxes, held, out["confidence"], out["err_px"]
         ):
             failed = s.rule.failures(xyxy_to_xywh(box[None])[0].tolist(), err)
             status = "kept" if failed else "changed"
             why = reason(failed) if failed else None
+            held_edges = [] if failed else held_names(held_row)
             score = min(p_within(float(e), s.within_px) for e in err)
             meta = {
-                "text": [describe(status, rough, err, why)],
+                "text": [describe(status, rough, err, why, held_edges)],
                 "bbadj": {
                     "status": status,
-                    **({"reason": why, "failed": failed} if failed else {}),
+                    **({"reason": why, "failed": failed} if failed else {"held": held_edges}),
                     **source,
                     "drawn": {"id": item.get("id"), "value": item["value"], "box_px": _px(rough)},
                     "box_px": _px(box),
@@ -212,7 +221,7 @@ class Backend:
                     "model": self.weights[:12],
                 },
             }
-            regions.append(region(item, rough if failed else box, W, H, meta, round(score, 4)))
+            regions.append(region(item, rough if failed else new, W, H, meta, round(score, 4)))
         return regions
 
     def _drawn_box(self, item: dict, W: int, H: int) -> list[float]:
@@ -309,7 +318,7 @@ def serve(backend: Backend, settings: ServeSettings = ServeSettings()) -> None:
     h = backend.health()
     backend.log(
         f"model {h['checkpoint']} ({h['model_version']}, err_px scale {h['err_scale']:g}, review rule: "
-        f"{h['review_rule']}); Label Studio: {h['label_studio_url'] or 'address from /setup'}, token: "
+        f"{h['review_rule']}, hold: {h['hold_rule']}); Label Studio: {h['label_studio_url'] or 'address from /setup'}, token: "
         f"{h['token'] or 'from /setup'}"
     )
     backend.log(

@@ -4,7 +4,9 @@ The input is an annotations file (``{"images", "annotations", ...}``) or a detec
 file (a JSON list of ``{"image_id", "category_id", "bbox", "score"}``, read with the annotations
 file that names its images). The output is the same document with each box entry refined:
 
-- ``bbox``: the model's box ([x, y, w, h]), or the box as it was where the review rule
+- ``bbox``: the model's box ([x, y, w, h]) with each edge it moved by no more than ``hold`` x that
+  edge's err_px left where it was, and with ``hold_mode`` ``shrink`` every other edge moved that
+  much less (``hold.hold_edges``), or the box as it was where the review rule
   (``review.ReviewRule``) finds an edge the model is unsure of, or the box was skipped;
 - ``area``: for a box that changed, its new w x h (a rectangle's area; a box with a mask is left
   as it is, or with ``snap_masked`` keeps its mask's area);
@@ -16,7 +18,8 @@ file that names its images). The output is the same document with each box entry
   replaced), ``bbox_input`` (on a later pass, the box this pass started from), ``passes`` (how
   many runs of bbadj snap this box went through), ``model`` (the first 12 hex digits of the
   weights' sha256), and for a box the model saw, ``bbox_snapped`` (its box, whether used or
-  not), ``err_px`` and ``confidence`` per edge.
+  not), ``err_px`` and ``confidence`` per edge, and for a changed box ``held``, the edges left where
+  they were (the hold; none: ``[]``).
 
 Every other key is left as it was, ids included (strings too). An annotations output starts with
 the run's summary (``snap``: counts, settings, the model's checkpoint, its sha256, the time, the
@@ -70,6 +73,8 @@ from ..util.progress import progress_bar
 from .adjust import adjust_boxes
 from ..util.outputs import atomic_open
 from .checks import check_file_names, check_image_ids
+from .hold import check_hold, check_mode, held_names, hold_edges
+from .hold import describe as describe_hold
 from .journal import Journal
 from .polygons import is_polygon, rectangle
 from .review import ReviewRule, reason
@@ -77,8 +82,10 @@ from .sealed import dump, seal_head
 from .targets import WRITTEN_BY, check_targets
 
 JOURNAL_SUFFIX = ".partial.jsonl"
-FORMAT = 2  # of the snap keys: 2 adds passes, history, failed edges and the model's hashes
+FORMAT = 3  # of the snap keys: 2 adds passes, history, failed edges and the model's hashes; 3 held edges
 CORRUPT = "corrupt image"
+
+HOLD, HOLD_MODE = 1.0, "shrink"  # SnapSettings' defaults (docs/snap.md, "Do no harm")
 
 SNAP = "bbadj.snap.file"  # a journal belongs to the code bbadj snap runs (its imports, normalised)
 
@@ -97,9 +104,15 @@ class SnapSettings:
     snap_masked: bool = False  # snap the box of an annotation with a mask too (the mask is left as it is)
     batch_size: int = 128  # boxes per model batch (and per journal chunk)
     decoding: str = "subpixel"
+    # an edge the model moves by at most this many times its err_px stays where it was (hold.py; None
+    # or 0: off); the default was chosen on coco128's val split by `bbadj bench snap-harm` (docs/snap.md)
+    hold: float | None = HOLD
+    hold_mode: str = HOLD_MODE  # hold: the other edges where the model put them; shrink: hold x err_px less
 
     def __post_init__(self):
         self.rule  # noqa: B018 - checks the rule's numbers
+        check_hold(self.hold, "hold")
+        check_mode(self.hold_mode, "hold_mode")
         if not self.batch_size >= 1:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
         if not self.min_box_size >= 0:
@@ -394,6 +407,8 @@ def _snap(
         "review": str(review),
         "model": _describe(model, geometry, weights),
         "review_rule": settings.rule.describe(),
+        "hold_rule": describe_hold(settings.hold, settings.hold_mode),
+        "held_edges": counts["held_edges"],  # of the changed boxes; each box's in its snap.held
         "settings": asdict(settings),
     }
     if data.kind == "annotations":
@@ -466,9 +481,16 @@ def _apply_chunk(
         if str(rec.path) in bad:
             data.coco.skipped_ids.update({int(i): CORRUPT for i in rec.ann_ids})
     index = np.concatenate([r.ann_ids for r in records if str(r.path) not in bad] or [np.zeros(0, dtype=np.int64)])
-    boxes = xyxy_to_xywh(np.asarray(row["boxes"], dtype=np.float64).reshape(-1, 4)).tolist()
+    rough = np.concatenate([r.boxes for r in records if str(r.path) not in bad] or [np.zeros((0, 4))])
+    model_xyxy = np.asarray(row["boxes"], dtype=np.float64).reshape(-1, 4)
+    # the hold is applied here, not in the journal: the journal keeps what the model said
+    err_px = np.asarray(row["err_px"], dtype=np.float64).reshape(-1, 4)
+    held_xyxy, held = hold_edges(rough, model_xyxy, err_px, settings.hold, settings.hold_mode)
+    boxes = xyxy_to_xywh(model_xyxy).tolist()
     rule = settings.rule
-    for i, box, conf, err in zip(index, boxes, row["confidence"], row["err_px"]):
+    for i, box, out, held_row, conf, err in zip(
+        index, boxes, xyxy_to_xywh(held_xyxy).tolist(), held, row["confidence"], row["err_px"]
+    ):
         entry = data.entries[int(i)]
         snapped = _round(box, 3)
         failed = rule.failures(snapped, err)
@@ -486,15 +508,17 @@ def _apply_chunk(
             }
         )
         if not failed:
+            info["held"] = held_names(held_row)
+            counts["held_edges"] += len(info["held"])
             # read before the box moves: a polygon that is the old box's rectangle goes with it
             shape = rectangle(entry.get("segmentation"), entry["bbox"])
             masked = mask_kind(entry) is not None
-            entry["bbox"] = snapped
+            entry["bbox"] = _round(out, 3)  # a held edge at the input's place, rounded as every snapped box
             if shape is not None:
-                entry["segmentation"] = shape.follow(snapped)
+                entry["segmentation"] = shape.follow(entry["bbox"])
                 counts["rectangle polygons"] += 1
             if "area" in entry and not masked:  # a rectangle's area is its box's
-                entry["area"] = round(snapped[2] * snapped[3], 3)
+                entry["area"] = round(entry["bbox"][2] * entry["bbox"][3], 3)
         _set_snap(data, int(i), info)
 
 
@@ -583,6 +607,8 @@ def describe(summary: dict) -> str:
         skipped += " (" + ", ".join(f"{n} {why}" for why, n in s["skipped_by_reason"].items()) + ")"
     line = f"{s['input']}: {s['boxes']} boxes: {s['changed']} changed, {kept}, {skipped} -> {s['output']}"
     notes = [f"pass {s['pass']}: each box keeps its first original in snap.bbox_original"] if s["pass"] > 1 else []
+    if s.get("held_edges"):
+        notes.append(f"{s['held_edges']} edges of the changed boxes held ({s['hold_rule']}; each box's in snap.held)")
     notes += [f"corrupt image, its boxes left as they were: {f}" for f in s["corrupt_images"]]
     if s["rectangle_polygons"]:
         notes.append(f"{s['rectangle_polygons']} polygons that were their box's rectangle moved with the box")
