@@ -43,6 +43,8 @@ from PIL import Image, ImageDraw
 
 import bbadj
 from bbadj.core.box_ops import clip_to_image
+from bbadj.snap.file import SnapSettings
+from bbadj.snap.hold import hold_edges
 from bbadj.snap.shipped import SHIPPED
 from bbadj.data.images import read_rgb
 from bbadj.serve.labelstudio import to_pixels
@@ -241,11 +243,14 @@ def rect(box, size, rid):
 
 
 def snapped_value(model, path: Path, value: dict) -> list[float]:
-    """x, y, width, height in percent where bbadj.adjust puts the rectangle ``value`` of ``path``."""
+    """x, y, width, height in percent where bbadj.adjust puts the rectangle ``value`` of ``path``, with
+    `bbadj serve`'s default hold (SnapSettings: an edge moved within its err_px stays as drawn)."""
     image = read_rgb(path)
     W, H = image.shape[2], image.shape[1]
     box = clip_to_image(np.asarray([to_pixels(value, W, H)]), W, H)
-    x0, y0, x1, y1 = bbadj.adjust(image, box, model)["boxes"][0]
+    out = bbadj.adjust(image, box, model)
+    held, _ = hold_edges(box, out["boxes"], out["err_px"], SnapSettings.hold, SnapSettings.hold_mode)
+    x0, y0, x1, y1 = held[0]
     return [100 * x0 / W, 100 * y0 / H, 100 * (x1 - x0) / W, 100 * (y1 - y0) / H]
 
 
