@@ -63,7 +63,7 @@ plots-template: setup
 # the README's `bbadj show` sample from the committed study (tests/test_readme.py checks its numbers) and
 # docs/snap_notebook.png, the snap notebook in headless Chromium (tests/test_snap_notebook.py), and
 # docs/img/labelstudio_snap.png, bbadj serve in Label Studio (tests/test_labelstudio.py; BBADJ_TRAINED_MODEL=path
-# for a trained model's snap, else the study's runs/l4/seed0/model.pt when there is one)
+# for a trained model's snap, else the study's runs/long/l4 or runs/l4 seed 0 when there is one, else the shipped model)
 docs-samples: setup $(LABELSTUDIO)/.installed
 	$(BIN)/python scripts/readme_show.py
 	BBADJ_SNAP_SCREENSHOT=$(CURDIR)/docs/snap_notebook.png $(BIN)/python -m pytest -q -m slow tests/test_snap_notebook.py

@@ -147,6 +147,10 @@ def cmd_snap_harm(args) -> int:
     device = resolve_device(args.device)
     from ..model.checkpoint import load_model
 
+    if args.checkpoint is None:
+        from ..snap.shipped import default_checkpoint
+
+        args.checkpoint = default_checkpoint()
     model = load_model(args.checkpoint, device)
     info = machine(device)
     coco = load_boxes(args.annotations, args.images, cfg.data, verbose=False)
@@ -180,7 +184,7 @@ def add_parser(sub) -> None:
         "snap-harm",
         help="mIoU to the truth of true and jittered boxes after one and two passes of snap, per hold value",
     )
-    q.add_argument("--checkpoint", required=True, help="a bbadj model")
+    q.add_argument("--checkpoint", help="a bbadj model (default: the model shipped with bbadj)")
     q.add_argument(
         "--annotations",
         default="data/coco128/annotations/val.json",
