@@ -6,7 +6,8 @@ Outside the core: nothing in bbadj's core imports them. One module per benchmark
 - ``adjust_latency``: one ``bbadj.adjust`` call against the bare forward;
 - ``serve_latency``: one interactive request to ``bbadj serve`` (Label Studio's backend) over HTTP;
 - ``evaluate``: evaluating a COCO-val-sized set;
-- ``snap``: ``bbadj snap`` on a COCO-sized file (boxes per second, peak memory).
+- ``snap``: ``bbadj snap`` on a COCO-sized file (boxes per second, peak memory);
+- ``quality``: per-edge quality heads against err_px and box size (within-size AUROC of "edge within 1 px").
 
 Every JSON also records the machine (``machine``: torch version, torch threads, CPU count, GPU,
 load average before and after: on a shared machine other processes move the figures).
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import adjust_latency, crops, evaluate, serve_latency, snap, train_step
+from . import adjust_latency, crops, evaluate, quality, serve_latency, snap, train_step
 
 BENCHMARKS = {
     "crops": crops,
@@ -25,6 +26,7 @@ BENCHMARKS = {
     "serve-latency": serve_latency,
     "evaluate": evaluate,
     "snap": snap,
+    "quality": quality,
 }
 
 
