@@ -170,7 +170,7 @@ def few_photos(tmp_path):
     """Three small COCO files of coco128 photographs (absolute paths): training, calibration, validation."""
     images = ROOT / "data" / "coco128" / "images"
     out = {}
-    for name, n in (("train", 3), ("calibration", 2), ("val", 2)):
+    for name, n in (("train", 3), ("calibration", 2), ("val", 6)):
         src = ROOT / "data" / "coco128" / "annotations" / ("train_fit.json" if name == "train" else f"{name}.json")
         doc = json.loads(src.read_text())
         keep = doc["images"][:n]

@@ -104,6 +104,11 @@ def deciles(predicted: np.ndarray, observed: np.ndarray, n_bins: int = 10):
     return g
 
 
+def _worst(g) -> float:
+    """The decile whose mean prediction misses most, relatively (signed)."""
+    return float(g.relative.iloc[int(np.argmax(np.abs(g.relative.to_numpy())))])
+
+
 def fit_heads(train: dict, cal: dict | None, specs, info: dict) -> dict:
     """Every spec fitted three ways (``FITS``; without calibration cases, on the training ones only):
     name@fit -> head."""
@@ -129,14 +134,17 @@ def _fmt(a, s: str) -> list[tuple[str, str]]:
     )
 
 
-def print_auroc(title: str, a) -> None:
-    names = list(a.index)
+def print_auroc(title: str, a, worst: dict | None = None) -> None:
+    """The table; ``worst``: score -> its worst decile's relative calibration error, shown last."""
+    names, worst = list(a.index), worst or {}
     width = max(len(n) for n in names)
     print(title)
-    print(f"  {'score':<{width}}  {'AUROC [95%]':<22}  {'within-size [95%]':<22}  within-size vs err_px [95%]")
+    head = f"  {'score':<{width}}  {'AUROC [95%]':<22}  {'within-size [95%]':<22}  {'within-size vs err_px [95%]':<27}"
+    print(head + "  worst decile")
     for s in names:
         auc, within, vs = _fmt(a, s)
-        print(f"  {BASELINES.get(s, s):<{width}}  {auc:<22}  {within:<22}  {vs}")
+        w = f"{worst[s]:+.1%}" if s in worst else ""
+        print(f"  {BASELINES.get(s, s):<{width}}  {auc:<22}  {within:<22}  {vs:<27}  {w}")
 
 
 def print_deciles(title: str, g, pct: bool = False) -> None:
@@ -154,7 +162,7 @@ def run(args) -> dict:
     from ..core.config import Config
     from ..data.dataset import load_boxes
     from ..model.checkpoint import load_model, read_checkpoint
-    from ..snap.quality import HEADS, head_info, jittered_cases, load_head, save_head
+    from ..snap.quality import ACCURATE_PX, HEADS, head_info, jittered_cases, load_head, save_head
     from ..snap.shipped import default_checkpoint
     from ..util.device import resolve_device
 
@@ -166,15 +174,25 @@ def run(args) -> dict:
     seed, draws, progress = cfg.eval.seed, cfg.eval.repeats, not args.no_progress
     info = machine(device)
 
+    specs = [s for s in HEADS if not args.heads or s.name in args.heads]
+    if args.heads and len(specs) != len(args.heads):
+        raise ValueError(
+            f"--heads: unknown {sorted(set(args.heads) - {s.name for s in specs})}; HEADS has {[s.name for s in HEADS]}"
+        )
+    stored = Path(args.head) if args.head else None
+    stored_head = load_head(stored) if stored is not None else None
+    # the mirrored crop's forward only where a head reads it
+    mirror = any(s.flip for s in specs) if args.fit else False
+    mirror = mirror or (stored_head is not None and stored_head.spec.flip)
+
     def cases(annotations, images, n_draws, what):
         coco = load_boxes(annotations, images, cfg.data, verbose=False)
         if coco.n_boxes == 0:
             raise ValueError(f"{annotations}: no boxes")
         if progress:
             print(f"{what}: {coco.n_boxes} boxes x {n_draws} draws ({annotations})", flush=True)
-        return jittered_cases(coco, cfg, model, n_draws, seed, progress)
+        return jittered_cases(coco, cfg, model, n_draws, seed, progress, mirror)
 
-    specs = [s for s in HEADS if not args.heads or s.name in args.heads]
     heads: dict = {}
     if args.fit:
         train_ann, train_img = args.train or (trained.train_annotations, trained.train_images)
@@ -186,11 +204,11 @@ def run(args) -> dict:
             fitted_on["calibration"] = {"annotations": str(cal_ann), "jitter_draws": args.calibration_draws}
         torch.manual_seed(0)
         heads = fit_heads(train, cal, specs, fitted_on)
-    stored = Path(args.head) if args.head else None
-    if stored is not None:
-        heads["stored head"] = load_head(stored)
+    if stored_head is not None:
+        heads["stored head"] = stored_head
 
     result = {"benchmark": "quality", "checkpoint": str(path), "sets": {}, "machine": info, "args": args_dict(args)}
+    best = None
     order = sorted(cfg.eval.sets.items(), key=lambda kv: kv[1].get("role") == "test")  # validation first
     for name, s in order:
         if args.eval_set and name not in args.eval_set:
@@ -199,20 +217,40 @@ def run(args) -> dict:
         p = {h: head.predict(c) for h, head in heads.items()}
         a = auroc_table(c, p, args.n_boot, args.boot_seed)
         role = s.get("role", "validation")
+        err = deciles(c["err_px"], c["abs_err"])
+        worst = {"err_px": _worst(err)} | {h: _worst(deciles(v, c["accurate"])) for h, v in p.items()}
         print_auroc(
             f"\n{name} ({role}): {a.attrs['edges']} edges ({a.attrs['photos']} photographs, {draws} draws), "
             f"{a.attrs['accurate']:.1%} within 1 px; within-size: mean over {SIZE_BINS} bins of box side "
             f"(aim {WITHIN_SIZE_AIM:.2f})",
             a,
+            worst,
         )
-        err = deciles(c["err_px"], c["abs_err"])
+        print(
+            "  worst decile: the largest relative miss of the mean prediction per decile (err_px: mean predicted vs "
+            "observed absolute error; a head: mean P vs the observed share within 1 px)"
+        )
         print_deciles(f"{name}: err_px per decile, mean predicted vs observed absolute error (px)", err)
-        best = "stored head" if stored is not None else (a.drop(list(BASELINES)).within_size.idxmax() if p else None)
-        entry = {"role": role, "auroc": a.to_dict(orient="index"), "attrs": a.attrs, "err_px_deciles": err.to_dict()}
+        if (
+            best is None and p and role != "test"
+        ):  # the head shown per decile: chosen on validation, never on the test set
+            w = a.drop(list(BASELINES)).within_size  # NaN where a set is too small for every bin to hold both kinds
+            best = "stored head" if stored_head is not None else (w.idxmax() if w.notna().any() else w.index[0])
+        entry = {
+            "role": role,
+            "auroc": a.to_dict(orient="index"),
+            "attrs": a.attrs,
+            "worst_decile": worst,
+            "err_px_deciles": err.to_dict(),
+        }
+        # bbadj snap's probability rule on err_px: Laplace errors, P(|error| < 1 px) = 1 - exp(-1 / err_px)
+        laplace = deciles(1 - np.exp(-ACCURATE_PX / c["err_px"]), c["accurate"])
+        print_deciles(f"{name}: err_px's Laplace P(within 1 px) per decile vs observed share", laplace, True)
+        entry["laplace_deciles"] = laplace.to_dict()
         if best:
             cal_p = deciles(p[best], c["accurate"])
             print_deciles(f"{name}: {best}, per decile, mean predicted P(within 1 px) vs observed share", cal_p, True)
-            entry[f"deciles {best}"] = cal_p.to_dict()
+            entry["head_deciles"] = {"head": best, **cal_p.to_dict()}
         result["sets"][name] = entry
     if args.write_head:
         if args.write_head_from not in heads:
@@ -261,7 +299,7 @@ def add_parser(sub) -> None:
     q.add_argument("--n-boot", type=int, default=1000, help="photograph resamples for the intervals")
     q.add_argument("--boot-seed", type=int, default=0)
     q.add_argument("--write-head", help="store the head --write-head-from here (JSON)")
-    q.add_argument("--write-head-from", default="all-mlp@train|cal", help="which fitted head --write-head stores")
+    q.add_argument("--write-head-from", default="all-mlp@train+cal", help="which fitted head --write-head stores")
     q.add_argument("--device", help="default: eval.device")
     add_common_args(q)
     q.set_defaults(func=cmd_quality)

@@ -311,7 +311,7 @@ def head_info(model, annotations: str, draws: int, seed: int) -> dict:
     """What a head was fitted on, stored with it."""
     ckpt = getattr(model, "checkpoint", None)
     return {
-        "model": str(ckpt) if ckpt else None,
+        "model": Path(ckpt).name if ckpt else None,  # the file's name and digest: the same model wherever installed
         "model_sha256": sha256(ckpt) if ckpt and Path(ckpt).is_file() else None,
         "annotations": str(annotations),
         "jitter_draws": draws,
