@@ -249,3 +249,17 @@ def test_edge_quality_adds_a_probability_to_adjust(tmp_path):
 
 def _with_flip(cases: dict) -> dict:
     return {**cases, "log_flip_gap_px": np.log(0.1 + np.abs(np.random.default_rng(0).normal(size=cases["pos"].shape)))}
+
+
+def test_the_shipped_head_belongs_to_the_shipped_model():
+    """The stored head names the model it was fitted for by digest, reads one forward only, and was
+    fitted on no evaluation set."""
+    from bbadj.snap.quality import SHIPPED_HEAD, sha256
+    from bbadj.snap.shipped import SHIPPED
+
+    head = load_head(SHIPPED_HEAD)
+    assert head.info["model_sha256"] == sha256(SHIPPED)
+    assert not head.spec.flip
+    assert "train_fit" in head.info["annotations"] and "calibration" in head.info["calibration"]["annotations"]
+    p = head.predict(toy_cases(20))
+    assert p.shape == (20, 4) and ((p >= 0) & (p <= 1)).all()

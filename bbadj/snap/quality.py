@@ -28,7 +28,9 @@ from ..model.decoders import Laplace
 from ..model.decoding import _over_positions  # the same positions, before decode_edges sorts each pair
 from ..core.registry import DECODINGS
 from ..util.errors import DataError
+from .shipped import WEIGHTS
 
+SHIPPED_HEAD = WEIGHTS / "l4-long.quality.json"  # the shipped model's head (docs/quality.md: what it was fitted on)
 ACCURATE_PX = 1.0  # "edge within 1 px", the paper's finest edge metric (as bbadj.analysis.confidence)
 FORMAT = "bbadj-quality-head/1"
 EDGE_COLUMNS = [COORDS.index(c) for c in EDGE_COORDS.values()]  # EDGES order from a box's coordinates
