@@ -137,7 +137,7 @@ def _fmt(a, s: str) -> list[tuple[str, str]]:
 def print_auroc(title: str, a, worst: dict | None = None) -> None:
     """The table; ``worst``: score -> its worst decile's relative calibration error, shown last."""
     names, worst = list(a.index), worst or {}
-    width = max(len(n) for n in names)
+    width = max(len(BASELINES.get(n, n)) for n in names)
     print(title)
     head = f"  {'score':<{width}}  {'AUROC [95%]':<22}  {'within-size [95%]':<22}  {'within-size vs err_px [95%]':<27}"
     print(head + "  worst decile")
