@@ -80,11 +80,13 @@ def test_importing_bbadj_makes_openmp_threads_sleep_while_they_wait():
 
 
 def test_a_wheel_carries_the_shipped_model_and_its_card(tmp_path):
-    """bbadj snap, adjust and serve default to the shipped model: an installed bbadj, not only a clone, has it."""
+    """bbadj snap, adjust and serve default to the shipped model: an installed bbadj, not only a clone, has it
+    (and its quality head, docs/quality.md)."""
     import subprocess
     import sys
     import zipfile
 
+    from bbadj.snap.quality import SHIPPED_HEAD
     from bbadj.snap.shipped import CARD, SHIPPED
 
     src = tmp_path / "src"  # a copy of what the wheel is built from: a build in the clone leaves build/ there
@@ -95,5 +97,5 @@ def test_a_wheel_carries_the_shipped_model_and_its_card(tmp_path):
     wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)]
     subprocess.run([*wheel, str(src)], check=True)
     names = zipfile.ZipFile(next(tmp_path.glob("bbadj-*.whl"))).namelist()
-    for f in (SHIPPED, CARD):
+    for f in (SHIPPED, CARD, SHIPPED_HEAD):
         assert f.relative_to(ROOT).as_posix() in names, f

@@ -8,7 +8,8 @@ Outside the core: nothing in bbadj's core imports them. One module per benchmark
 - ``evaluate``: evaluating a COCO-val-sized set;
 - ``snap``: ``bbadj snap`` on a COCO-sized file (boxes per second, peak memory);
 - ``snap_harm``: not a timing: mIoU of true and jittered boxes after one and two passes of snap, per
-  hold value (``bbadj.snap.hold``).
+  hold value (``bbadj.snap.hold``);
+- ``quality``: per-edge quality heads against err_px and box size (within-size AUROC of "edge within 1 px").
 
 Every JSON also records the machine (``machine``: torch version, torch threads, CPU count, GPU,
 load average before and after: on a shared machine other processes move the figures).
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import adjust_latency, crops, evaluate, serve_latency, snap, snap_harm, train_step
+from . import adjust_latency, crops, evaluate, quality, serve_latency, snap, snap_harm, train_step
 
 BENCHMARKS = {
     "crops": crops,
@@ -28,6 +29,7 @@ BENCHMARKS = {
     "evaluate": evaluate,
     "snap": snap,
     "snap-harm": snap_harm,
+    "quality": quality,
 }
 
 
