@@ -5,8 +5,8 @@ them; ``shrink`` moves them by the part of the move beyond ``hold x err_px`` (so
 the model is trusted only for what it can tell, on every edge).
 
 A box that is already tight is moved by the model by about its own error, in a random direction:
-snapping the true boxes of coco128's val split scored 0.90 mIoU to the truth, not 1, and each
-further pass lost more (docs/snap.md, "Do no harm"). A move smaller than the error the model
+snapping the true boxes of coco128's val split moves them off the truth, and each further pass
+moves them further (docs/snap.md, "Do no harm", has the figures). A move smaller than the error the model
 expects of itself is not evidence that the edge was wrong; holding such an edge keeps a good
 box good, and a second pass over a snapped file leaves what the first pass settled.
 
