@@ -160,8 +160,7 @@ def cmd_adjust(args) -> int:
 
 
 def _add_hold_options(p) -> None:
-    from ..snap.file import HOLD, HOLD_MODE
-    from ..snap.hold import MODES
+    from ..snap.hold_defaults import HOLD, HOLD_MODE, MODES
 
     p.add_argument(
         "--hold",

@@ -75,6 +75,7 @@ from ..util.outputs import atomic_open
 from .checks import check_file_names, check_image_ids
 from .hold import check_hold, check_mode, held_names, hold_edges
 from .hold import describe as describe_hold
+from .hold_defaults import HOLD, HOLD_MODE
 from .journal import Journal
 from .polygons import is_polygon, rectangle
 from .review import ReviewRule, reason
@@ -85,7 +86,6 @@ JOURNAL_SUFFIX = ".partial.jsonl"
 FORMAT = 3  # of the snap keys: 2 adds passes, history, failed edges and the model's hashes; 3 held edges
 CORRUPT = "corrupt image"
 
-HOLD, HOLD_MODE = 1.0, "shrink"  # SnapSettings' defaults (docs/snap.md, "Do no harm")
 
 SNAP = "bbadj.snap.file"  # a journal belongs to the code bbadj snap runs (its imports, normalised)
 

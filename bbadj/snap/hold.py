@@ -23,10 +23,10 @@ import numpy as np
 
 from ..core.box_ops import COORDS, EDGE_COORDS, EDGES
 from ..util.errors import ConfigError
+from .hold_defaults import MODES
 
 # the coordinate of x0, y0, x1, y1 that each edge (EDGES order) is
 _COORD = [COORDS.index(EDGE_COORDS[e]) for e in EDGES]
-MODES = ("hold", "shrink")
 
 
 def check_hold(hold: float | None, name: str = "hold") -> None:
