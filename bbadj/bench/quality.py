@@ -163,11 +163,11 @@ def run(args) -> dict:
     from ..data.dataset import load_boxes
     from ..model.checkpoint import load_model, read_checkpoint
     from ..snap.quality import ACCURATE_PX, HEADS, head_info, jittered_cases, load_head, save_head
-    from ..snap.shipped import default_checkpoint
+    from ..snap.shipped import checkpoint_or_shipped
     from ..util.device import resolve_device
 
     cfg = config_from_args(args)
-    path = args.checkpoint or default_checkpoint()
+    path = checkpoint_or_shipped(args.checkpoint)
     device = resolve_device(args.device or cfg.eval.device)
     model = load_model(path, device)
     trained = Config.from_dict(read_checkpoint(path)["config"]).data  # the model's own training photographs

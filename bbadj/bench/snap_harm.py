@@ -147,10 +147,9 @@ def cmd_snap_harm(args) -> int:
     device = resolve_device(args.device)
     from ..model.checkpoint import load_model
 
-    if args.checkpoint is None:
-        from ..snap.shipped import default_checkpoint
+    from ..snap.shipped import checkpoint_or_shipped
 
-        args.checkpoint = default_checkpoint()
+    args.checkpoint = str(checkpoint_or_shipped(args.checkpoint))  # a string: the result JSON records it
     model = load_model(args.checkpoint, device)
     info = machine(device)
     coco = load_boxes(args.annotations, args.images, cfg.data, verbose=False)

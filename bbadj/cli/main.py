@@ -125,9 +125,9 @@ def _evaluate_detections(args, coco, cfg, model) -> dict:
 
 def _checkpoint(args) -> str:
     """--checkpoint, else the model shipped with bbadj (bbadj/snap/weights/MODEL_CARD.md)."""
-    from ..snap.shipped import default_checkpoint
+    from ..snap.shipped import checkpoint_or_shipped
 
-    return args.checkpoint or str(default_checkpoint())
+    return str(checkpoint_or_shipped(args.checkpoint))
 
 
 def cmd_adjust(args) -> int:

@@ -26,6 +26,11 @@ def default_checkpoint() -> Path:
     return SHIPPED
 
 
+def checkpoint_or_shipped(path: str | Path | None) -> Path:
+    """``path`` when one is given (a command's ``--checkpoint``), else the shipped model's file."""
+    return Path(path) if path else default_checkpoint()
+
+
 def export_half(src: str | Path, dst: str | Path) -> dict:
     """Write the model of ``src`` (a ``model.pt``) to ``dst`` with its floating-point weights in half
     precision (half the bytes; loading casts them back), keeping its config, err_px scale and provenance,
