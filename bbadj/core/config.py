@@ -276,7 +276,7 @@ class EvalConfig:
     passes: int = 1  # > 1: the model is applied again to its own output (iterative refinement)
     repeats: int = 2  # jitter draws averaged
     seed: int = 1234
-    batch_size: int = 128
+    batch_size: int = 32  # boxes per forward (params.yaml says why)
     device: str = "auto"
     # name -> {annotations, images, role}: the held-out sets every evaluation scores, each on its own.
     # role: validation (recipes, steps and thresholds are chosen on it) or test (the headline and every

@@ -17,7 +17,7 @@ from ..core.config import Config
 from ..data.coco import CocoBoxes
 from ..data.dataset import draw_eval_jitter
 from .metrics import metric_keys, per_box_errors, summarize
-from ..snap.adjust import adjust_boxes
+from ..snap.adjust import adjust_boxes_each
 from ..util.errors import ConfigError
 from ..util.outputs import named_columns, write_csv
 
@@ -75,6 +75,34 @@ def score(
 ) -> tuple[dict, dict[str, np.ndarray] | None]:
     """``evaluate``'s result, and with ``per_box`` its per-box table (column -> values, one per draw
     and box; None without)."""
+    return score_each(
+        coco,
+        cfg,
+        [model],
+        repeats=repeats,
+        seed=seed,
+        buffer_ratio=buffer_ratio,
+        progress=progress,
+        per_box=per_box,
+        predict=predict,
+    )[0]
+
+
+def score_each(
+    coco: CocoBoxes,
+    cfg: Config,
+    models: list,
+    *,
+    repeats: int | None = None,
+    seed: int | None = None,
+    buffer_ratio: float | None = None,
+    progress: bool = True,
+    per_box: bool = False,
+    predict: Predictor | None = None,
+) -> list[tuple[dict, dict[str, np.ndarray] | None]]:
+    """``score`` of each of ``models`` (a row's seeds), in their order, on the same draws: each
+    draw's images are decoded and cropped once for all of them (``adjust_boxes_each``), so they
+    must cut the same crops. ``[None]``: the identity row, or ``predict``'s."""
     repeats = cfg.eval.repeats if repeats is None else repeats
     seed = cfg.eval.seed if seed is None else seed
     if repeats < 1 or seed < 0:
@@ -82,25 +110,34 @@ def score(
             f"evaluation needs repeats >= 1 and seed >= 0 (--repeats, --seed; eval.repeats, eval.seed), "
             f"got {repeats} and {seed}"
         )
-    geometry = model.geometry.with_buffer_ratio(buffer_ratio) if model is not None else None
+    if None in models and len(models) > 1:
+        raise ValueError("score_each: a model or None (the identity row, or predict's), not both")
+    geometries = {m.geometry.with_buffer_ratio(buffer_ratio) for m in models if m is not None}
+    if len(geometries) > 1:
+        raise ValueError(f"score_each: the models cut different crops ({sorted(map(str, geometries))})")
+    geometry = next(iter(geometries), None)
     gt = torch.as_tensor(coco.all_boxes())
-    rows, per_draw = [], []
+    rows, per_draw = [[] for _ in models], [[] for _ in models]
     for k in range(repeats):
         jittered = draw_eval_jitter(coco, cfg.data, seed, k)
         desc = f"evaluate draw {k + 1}/{repeats}"
         if predict is not None:
-            pred, conf, err_px = predict(coco, jittered, cfg, desc)
-        elif model is None:
-            pred, conf, err_px = torch.as_tensor(np.concatenate(jittered)), *no_confidence(len(gt))
+            outs = [predict(coco, jittered, cfg, desc)]
+        elif models == [None]:
+            outs = [(torch.as_tensor(np.concatenate(jittered)), *no_confidence(len(gt)))]
         else:
-            pred, conf, err_px = adjust_boxes(coco, jittered, cfg, model, geometry, progress, desc)
-        errors = per_box_errors(pred, gt)
-        per_draw.append(summarize(errors))
-        if per_box:
-            rows.append((k, np.concatenate(jittered), pred.numpy(), conf.numpy(), err_px.numpy(), errors))
-    result = {"n_boxes": len(gt), "repeats": repeats}
-    result.update({key: float(np.mean([d[key] for d in per_draw])) for key in metric_keys()})
-    return result, _per_box_table(coco, gt.numpy(), rows) if per_box else None
+            outs = adjust_boxes_each(coco, jittered, cfg, models, geometry, progress, desc)
+        for (pred, conf, err_px), kept, draws in zip(outs, rows, per_draw, strict=True):
+            errors = per_box_errors(pred, gt)
+            draws.append(summarize(errors))
+            if per_box:
+                kept.append((k, np.concatenate(jittered), pred.numpy(), conf.numpy(), err_px.numpy(), errors))
+    results = []
+    for kept, draws in zip(rows, per_draw):
+        result = {"n_boxes": len(gt), "repeats": repeats}
+        result.update({key: float(np.mean([d[key] for d in draws])) for key in metric_keys()})
+        results.append((result, _per_box_table(coco, gt.numpy(), kept) if per_box else None))
+    return results
 
 
 def no_confidence(n: int) -> tuple[torch.Tensor, torch.Tensor]:

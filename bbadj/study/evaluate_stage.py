@@ -107,15 +107,22 @@ def _models(params: Params, name: str, runs_dir: Path, device, progress: bool) -
 
 
 def _score(coco, cfg, models: dict, predict, progress: bool) -> tuple[list[dict], dict[str, np.ndarray]]:
-    """Each seed's result on ``coco`` and the per-box table of them all, ``seed`` its first column."""
-    from ..scoring.evaluate import score
+    """Each seed's result on ``coco`` and the per-box table of them all, ``seed`` its first column;
+    the seeds scored together, on crops cut once (``score_each``)."""
+    from ..scoring.evaluate import score_each
 
+    # the buffer ratio of the params: the model's own, or an eval-only row's at test time
+    scored = score_each(
+        coco,
+        cfg,
+        list(models.values()),
+        buffer_ratio=cfg.data.buffer_ratio,
+        progress=progress,
+        per_box=True,
+        predict=predict,
+    )
     per_seed, parts = [], []
-    for k, model in models.items():
-        # the buffer ratio of the params: the model's own, or an eval-only row's at test time
-        result, table = score(
-            coco, cfg, model, buffer_ratio=cfg.data.buffer_ratio, progress=progress, per_box=True, predict=predict
-        )
+    for k, (result, table) in zip(models, scored, strict=True):
         per_seed.append(result)
         parts.append({"seed": np.full(len(next(iter(table.values()))), k), **table})
     return per_seed, {c: np.concatenate([p[c] for p in parts]) for c in parts[0]}
