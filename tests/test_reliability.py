@@ -350,6 +350,12 @@ def test_an_image_fixed_after_a_killed_run_is_redone_on_resume(model, tmp_path, 
 # 31.7 -- the smaller points
 
 
+def _sigint_as_in_a_terminal():
+    """The child's Ctrl-C as a terminal gives it: a test run started in the background by a shell
+    without job control (a script's `cmd &`) hands its children SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_sigint_to_snap_exits_130_with_one_line(checkpoint, tmp_path):
     out = tmp_path / "out.json"
     journal = Path(str(out) + JOURNAL_SUFFIX)
@@ -372,6 +378,7 @@ def test_sigint_to_snap_exits_130_with_one_line(checkpoint, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_sigint_as_in_a_terminal,
     )
     try:
         deadline = time.time() + 120
