@@ -38,7 +38,7 @@ def predict_windows(
     pos, conf, spread = [], [], []
     device = next(model.parameters()).device
     lo, hi = image_bounds(windows, image_wh, S)
-    model = model.to(memory_format=torch.channels_last)  # NHWC convolutions, as training runs them: 1.2x here
+    model = model.to(memory_format=torch.channels_last)  # NHWC convolutions, as training runs them (docs/benchmarks.md)
     for i in range(0, len(crops), batch_size):
         x = crops[i : i + batch_size].to(device).contiguous(memory_format=torch.channels_last)
         out = model(x)  # logits, or a Laplace per edge: decode_edges takes either
