@@ -235,9 +235,9 @@ class TrainConfig:
     channels_last: bool = True  # NHWC model and crops (faster convolutions on CUDA)
     compile: bool = False
     seed: int = 0
-    threads: int = (
-        0  # torch.set_num_threads while training (0: torch's own); other counts sum in another order (docs/noise.md)
-    )
+    # torch.set_num_threads while training (0: torch's own); other counts sum in another order (docs/noise.md).
+    # 1: the study trains a row's seeds side by side (study.seeds_at_once), one core each
+    threads: int = 1
     checkpoint_every: int = 100  # steps; a checkpoint is also written at the end
     log_every: int = 10
     device: str = "auto"  # auto | cpu | cuda | cuda:N

@@ -45,6 +45,9 @@ class ReportConfig:
 
     baseline: str = ""  # the default row, the parent of the ablation rows ("": the first of `rows`)
     seeds: int = 3  # each trained row is trained with train.seed + k, k = 0 .. seeds - 1 (runs/<row>/seed<k>/)
+    # a row's seeds train this many at a time, each in its own process (with train.threads each): the same
+    # weights as one after another, sooner where one training leaves cores idle (docs/benchmarks.md)
+    seeds_at_once: int = 3
     bootstrap: int = 1000  # resamples of the photographs for the 95% intervals (docs/statistics.md)
     bootstrap_seed: int = 0
     gallery: int = 8  # examples drawn in the gallery, half of them the worst cases
@@ -52,6 +55,10 @@ class ReportConfig:
     def __post_init__(self):
         if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
             raise ConfigError(f"study.seeds must be a whole number of trainings per row >= 1, got {self.seeds!r}")
+        if isinstance(self.seeds_at_once, bool) or not isinstance(self.seeds_at_once, int) or self.seeds_at_once < 1:
+            raise ConfigError(
+                f"study.seeds_at_once must be a whole number of processes >= 1, got {self.seeds_at_once!r}"
+            )
         if self.bootstrap < 10:
             raise ConfigError(f"study.bootstrap must be at least 10 resamples, got {self.bootstrap}")
         if self.gallery < 0:
