@@ -408,3 +408,38 @@ def test_snap_harm(tiny, checkpoint, tmp_path, capsys):
 def test_snap_harm_names_a_bad_hold(checkpoint, capsys):
     assert main(["bench", "snap-harm", "--checkpoint", str(checkpoint), "--hold", "0,-1"]) == 2
     assert "--hold must be a number >= 0" in capsys.readouterr().err
+
+
+def test_layer_flops_counts_a_hand_made_model():
+    """A dense 3x3 conv (4 -> 8 channels) then a depthwise one, on 2 x 4 x 5 x 5: 400 outputs each.
+    Forward 2 x 400 x 4 x 9 = 28,800 and 2 x 400 x 1 x 9 = 7,200. Backward: the first layer's
+    weight only (its input, the data, needs no gradient), the depthwise layer's weight and input;
+    a frozen layer's weight none."""
+    from bbadj.bench.step_profile import LayerFlops
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 3, padding=1), torch.nn.Conv2d(8, 8, 3, padding=1, groups=8))
+    x = torch.randn(2, 4, 5, 5)
+    with LayerFlops(model) as flops:
+        model(x)
+    assert (flops.forward, flops.backward) == (36_000, 28_800 + 2 * 7_200)
+    model[0].requires_grad_(False)  # frozen first layer: nothing before the depthwise one trains
+    with LayerFlops(model) as flops:
+        model(x)
+    assert (flops.forward, flops.backward) == (36_000, 7_200)
+    linear = torch.nn.Linear(3, 5)
+    with LayerFlops(linear) as flops:
+        linear(torch.randn(7, 3, requires_grad=True))
+    assert (flops.forward, flops.backward) == (2 * 7 * 5 * 3, 2 * 2 * 7 * 5 * 3)
+
+
+def test_step_profile(tiny, tmp_path):
+    ann, images = tiny
+    argv = ["bench", "step-profile", "--annotations", str(ann), "--images", str(images), "--steps", "2"]
+    r = run(argv + ["--warmup", "1", "--top", "5", "--set", "train.batch_size=4", *TINY], tmp_path / "profile.json")
+    flops = r["gflop_per_step"]["forward"] + r["gflop_per_step"]["backward"]
+    assert r["gflop_per_step"]["forward"] > 0 and r["gflop_per_step"]["backward"] > 0
+    assert r["achieved_gflops"] == pytest.approx(flops / (r["step_ms_median"] / 1e3))
+    assert r["crops_per_s"] == pytest.approx(4 / (r["step_ms_median"] / 1e3))
+    assert len(r["top_ops"]) == 5 and r["matmul_fp32_gflops"] > 0
+    shares = [o["share"] for o in r["top_ops"]]
+    assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1

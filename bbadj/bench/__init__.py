@@ -3,6 +3,7 @@ Outside the core: nothing in bbadj's core imports them. One module per benchmark
 
 - ``crops``: the project's crop pipeline against a per-box PIL loop;
 - ``train_step``: the engine's training step fed by its DataLoader against data in memory;
+- ``step_profile``: one memory-fed training step op by op, its FLOP/s against a large matmul's;
 - ``adjust_latency``: one ``bbadj.adjust`` call against the bare forward;
 - ``serve_latency``: one interactive request to ``bbadj serve`` (Label Studio's backend) over HTTP;
 - ``evaluate``: evaluating a COCO-val-sized set;
@@ -19,11 +20,12 @@ from __future__ import annotations
 
 import argparse
 
-from . import adjust_latency, crops, evaluate, quality, serve_latency, snap, snap_harm, train_step
+from . import adjust_latency, crops, evaluate, quality, serve_latency, snap, snap_harm, step_profile, train_step
 
 BENCHMARKS = {
     "crops": crops,
     "train-step": train_step,
+    "step-profile": step_profile,
     "adjust-latency": adjust_latency,
     "serve-latency": serve_latency,
     "evaluate": evaluate,

@@ -694,7 +694,7 @@ def _add_study_commands(sub) -> None:
     p = sub.add_parser(
         "bench",
         add_help=False,
-        help="measured benchmarks: crops, train-step, adjust-latency, serve-latency, evaluate, snap, snap-harm, quality",
+        help="measured benchmarks: crops, train-step, step-profile, adjust-latency, serve-latency, evaluate, snap, snap-harm, quality",
     )
     p.add_argument("bench_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_bench)
