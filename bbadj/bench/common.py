@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..args import add_config_args
+from ..args import add_config_args, config_from_args
 from ..core.config import Config, DataConfig
+from ..core.tiers import DEFAULT, TIERS
 from ..data.coco import CocoBoxes
 from ..data.dataset import draw_eval_jitter
 from ..util.outputs import write_text
@@ -104,6 +105,22 @@ def set_threads(args) -> None:
 
 def args_dict(args) -> dict:
     return {k: v for k, v in vars(args).items() if k not in ("func", "bench_command") and not callable(v)}
+
+
+def add_training_args(p) -> None:
+    """The training a benchmark times: a row of the study, or the config's own training data, or other files."""
+    p.add_argument("--row", help="a row of the study (its Config from bbadj.core.params.Params)")
+    p.add_argument("--tier", default=DEFAULT, choices=TIERS, help="with --row: the study's budget (default: default)")
+    p.add_argument("--annotations", help="training annotations (default: data.train_annotations)")
+    p.add_argument("--images", help="training images (default: data.train_images)")
+
+
+def training_config(args, train: dict | None = None) -> Config:
+    """The Config of ``add_training_args`` and ``add_common_args``' options (``--row``, ``--params``,
+    ``--set``), with --annotations/--images as its training data and ``train`` over its train section."""
+    data = {"train_annotations": args.annotations, "train_images": args.images}
+    over = {"data": {k: v for k, v in data.items() if v}, "train": train or {}}
+    return config_from_args(args).with_overrides(over)
 
 
 def add_common_args(p, config: bool = True) -> None:

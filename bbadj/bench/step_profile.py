@@ -11,12 +11,19 @@ import time
 import numpy as np
 import torch
 
-from ..args import config_from_args
 from ..core.config import Config
-from ..core.tiers import DEFAULT, TIERS
 from ..train import engine
 from ..util.device import resolve_device
-from .common import add_common_args, args_dict, machine, print_table, set_threads, write_result
+from .common import (
+    add_common_args,
+    add_training_args,
+    args_dict,
+    machine,
+    print_table,
+    set_threads,
+    training_config,
+    write_result,
+)
 
 
 class LayerFlops:
@@ -125,13 +132,7 @@ def profile_step(cfg: Config, steps: int = 5, warmup: int = 2, top: int = 15) ->
 
 def cmd_step_profile(args) -> int:
     set_threads(args)
-    cfg = config_from_args(args)
-    over: dict = {"data": {}}
-    if args.annotations:
-        over["data"]["train_annotations"] = args.annotations
-    if args.images:
-        over["data"]["train_images"] = args.images
-    cfg = cfg.with_overrides(over)
+    cfg = training_config(args)
     result = profile_step(cfg, args.steps, args.warmup, args.top)
     result["args"] = args_dict(args)
     write_result(result, args.out)
@@ -151,10 +152,7 @@ def cmd_step_profile(args) -> int:
 
 def add_parser(sub) -> None:
     q = sub.add_parser("step-profile", help="one training step op by op, its FLOP/s against a matmul's")
-    q.add_argument("--row", help="a row of the study (its Config from bbadj.core.params.Params)")
-    q.add_argument("--tier", default=DEFAULT, choices=TIERS, help="with --row: the study's budget (default: default)")
-    q.add_argument("--annotations", help="training annotations (default: data.train_annotations)")
-    q.add_argument("--images", help="training images (default: data.train_images)")
+    add_training_args(q)
     q.add_argument("--steps", type=int, default=5, help="timed steps, then as many profiled")
     q.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     q.add_argument("--top", type=int, default=15, help="how many of the heaviest ops to list")

@@ -11,12 +11,20 @@ import numpy as np
 import torch
 
 from ..train import engine
-from ..args import config_from_args
-from ..core.tiers import DEFAULT, TIERS
 from ..core.config import Config
 from ..util.device import resolve_device
 from ..util.progress import progress_bar
-from .common import add_common_args, args_dict, machine, print_table, set_threads, sync, write_result
+from .common import (
+    add_common_args,
+    add_training_args,
+    args_dict,
+    machine,
+    print_table,
+    set_threads,
+    sync,
+    training_config,
+    write_result,
+)
 
 
 PHASES = ("data_wait", "to_device", "forward", "backward_optimizer")
@@ -196,15 +204,7 @@ def _what_ran(
 
 def cmd_train_step(args) -> int:
     set_threads(args)
-    cfg = config_from_args(args)
-    over: dict = {"train": {}, "data": {}}
-    if args.device:
-        over["train"]["device"] = args.device
-    if args.annotations:
-        over["data"]["train_annotations"] = args.annotations
-    if args.images:
-        over["data"]["train_images"] = args.images
-    cfg = cfg.with_overrides(over)
+    cfg = training_config(args, {"device": args.device} if args.device else None)
     result = bench_train_step(
         cfg, args.steps, args.warmup, args.gpu_decode, args.compile or None, not args.no_progress, args.rounds
     )
@@ -225,10 +225,7 @@ def cmd_train_step(args) -> int:
 
 def add_parser(sub) -> None:
     q = sub.add_parser("train-step", help="training images/s with real data loading vs data in memory")
-    q.add_argument("--row", help="a row of the study (its Config from bbadj.core.params.Params)")
-    q.add_argument("--tier", default=DEFAULT, choices=TIERS, help="with --row: the study's budget (default: default)")
-    q.add_argument("--annotations", help="training annotations (default: data.train_annotations)")
-    q.add_argument("--images", help="training images (default: data.train_images)")
+    add_training_args(q)
     q.add_argument("--device", help="default: train.device")
     q.add_argument("--steps", type=int, default=20, help="timed steps per run")
     q.add_argument("--warmup", type=int, default=3, help="untimed steps first (worker start-up, autotuning, compile)")
